@@ -1,0 +1,37 @@
+# Two entry points do all the set-up: `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test up bundle check-bundle bench venv tools clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+tools:
+	@sh scripts/ensure-tools.sh
+
+test: venv tools
+	$(BIN)/python -m pytest -q
+
+up: venv tools
+	$(BIN)/memwarden up --demo
+
+# Re-render the committed bundle (rules/, alertmanager/, dashboards/) from the default policy.
+bundle: venv
+	$(BIN)/memwarden generate -o .
+
+check-bundle: venv
+	$(BIN)/memwarden generate --check -o .
+
+bench: venv tools
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist src/*.egg-info

@@ -1,0 +1,157 @@
+"""Names shared by the rules, dashboards and the live status: the recording-rule contract.
+
+The recording rules turn the profile's raw series (memwarden's or node_exporter's) into
+the same `level:metric:operation` series, so alerts and dashboards never depend on
+which exporter is scraped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Labels every host series is aggregated to, and the extra one for components.
+INSTANCE_LABELS = ("instance", "job")
+COMPONENT_LABELS = ("instance", "job", "component")
+
+
+@dataclass(frozen=True)
+class SourceMetrics:
+    """The raw metric names of one source profile."""
+
+    memory_total: str
+    memory_available: str
+    swap_total: str
+    swap_free: str
+    pressure_some: str
+    pressure_full: str
+    oom_kills: str
+    major_page_faults: str
+    swap_in_pages: str
+    swap_out_pages: str
+    collector_success: str
+    # node_exporter's counters carry no component label; memwarden's host series are the
+    # ones with component="" (the per-component series share the name).
+    host_matcher: str
+
+
+PROFILES = {
+    "memwarden": SourceMetrics(
+        memory_total="memwarden_memory_total_bytes",
+        memory_available="memwarden_memory_available_bytes",
+        swap_total="memwarden_swap_total_bytes",
+        swap_free="memwarden_swap_free_bytes",
+        pressure_some="memwarden_pressure_waiting_seconds_total",
+        pressure_full="memwarden_pressure_stalled_seconds_total",
+        oom_kills="memwarden_oom_kills_total",
+        major_page_faults="memwarden_major_page_faults_total",
+        swap_in_pages="memwarden_swap_in_pages_total",
+        swap_out_pages="memwarden_swap_out_pages_total",
+        collector_success="memwarden_collector_success",
+        host_matcher='component=""',
+    ),
+    "node_exporter": SourceMetrics(
+        memory_total="node_memory_MemTotal_bytes",
+        memory_available="node_memory_MemAvailable_bytes",
+        swap_total="node_memory_SwapTotal_bytes",
+        swap_free="node_memory_SwapFree_bytes",
+        pressure_some="node_pressure_memory_waiting_seconds_total",
+        pressure_full="node_pressure_memory_stalled_seconds_total",
+        oom_kills="node_vmstat_oom_kill",
+        major_page_faults="node_vmstat_pgmajfault",
+        swap_in_pages="node_vmstat_pswpin",
+        swap_out_pages="node_vmstat_pswpout",
+        collector_success="node_scrape_collector_success",
+        host_matcher="",
+    ),
+}
+
+# Per-component raw series: always the memwarden exporter's, whatever the host profile.
+COMPONENT_MEMORY = "memwarden_component_memory_bytes"
+COMPONENT_LIMIT = "memwarden_component_limit_bytes"
+COMPONENT_SWAP = "memwarden_component_swap_bytes"
+COMPONENT_PROCESSES = "memwarden_component_processes"
+RESPONSES_TOTAL = "memwarden_responses_total"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Recording-rule names at one aggregation level (`instance` or `component`)."""
+
+    level: str
+
+    def _name(self, metric: str, operation: str) -> str:
+        return f"{self.level}:memwarden_{metric}:{operation}"
+
+    @property
+    def total_bytes(self) -> str:
+        return self._name("memory_total", "bytes")
+
+    @property
+    def available_bytes(self) -> str:
+        return self._name("memory_available", "bytes")
+
+    @property
+    def usage_ratio(self) -> str:
+        return self._name("memory_usage", "ratio")
+
+    @property
+    def level_tier(self) -> str:
+        return self._name("memory_level", "tier")
+
+    @property
+    def predicted_available_bytes(self) -> str:
+        return self._name("memory_available_predicted", "bytes")
+
+    @property
+    def exhaustion_seconds(self) -> str:
+        return self._name("memory_exhaustion", "seconds")
+
+    @property
+    def pressure_some_ratio(self) -> str:
+        return self._name("pressure_some", "ratio")
+
+    @property
+    def pressure_full_ratio(self) -> str:
+        return self._name("pressure_full", "ratio")
+
+    @property
+    def swap_in_rate(self) -> str:
+        return self._name("swap_in_pages", "rate")
+
+    @property
+    def swap_out_rate(self) -> str:
+        return self._name("swap_out_pages", "rate")
+
+    @property
+    def swap_usage_ratio(self) -> str:
+        return self._name("swap_usage", "ratio")
+
+    @property
+    def major_faults_rate(self) -> str:
+        return self._name("major_page_faults", "rate")
+
+    @property
+    def oom_kills_increase1h(self) -> str:
+        return self._name("oom_kills", "increase1h")
+
+    def slo_error_ratio(self, window: str) -> str:
+        return self._name("slo_errors", f"ratio_rate{window}")
+
+    def slo_compliance_ratio(self, window: str) -> str:
+        return self._name("slo_compliance", f"ratio_{window}")
+
+    @property
+    def slo_budget_remaining_ratio(self) -> str:
+        return self._name("slo_error_budget_remaining", "ratio")
+
+    @property
+    def health_score(self) -> str:
+        return self._name("health", "score")
+
+
+INSTANCE = Recorded("instance")
+COMPONENT = Recorded("component")
+
+# Sloth's windows: the short and long window of each burn-rate alert, and the reports.
+SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
+SLO_COMPLIANCE_WINDOWS = ("1d", "7d", "30d")

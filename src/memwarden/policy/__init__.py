@@ -1,0 +1,26 @@
+"""The policy: model, loading with every problem at once, and the built-in default."""
+
+from .loader import DEFAULT_POLICY_NAME, check_text, default_policy_text, load_policy
+from .model import API_VERSION, TIER_NUMBER, TIERS, Component, Policy, Thresholds, parse_selector
+from .problems import PolicyError, Problem, format_path
+from .units import Duration, human_bytes, parse_bytes
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_POLICY_NAME",
+    "TIERS",
+    "TIER_NUMBER",
+    "Component",
+    "Duration",
+    "Policy",
+    "PolicyError",
+    "Problem",
+    "Thresholds",
+    "check_text",
+    "default_policy_text",
+    "format_path",
+    "human_bytes",
+    "load_policy",
+    "parse_bytes",
+    "parse_selector",
+]

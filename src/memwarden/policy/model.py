@@ -1,0 +1,327 @@
+"""The policy model: one typed tree for everything memwarden renders, watches and does.
+
+Field defaults here are the built-in default policy; `default.yaml` spells the same
+values out with a comment per knob (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from .alertmanager import AlertmanagerSection
+from .dashboards import DashboardsSection
+from .responses import ResponsesSection
+from .units import Budget, Duration, DurationField
+
+API_VERSION = "memwarden/v1"
+TIERS: tuple[str, ...] = ("warning", "high", "critical", "emergency")
+TIER_NUMBER = {name: number for number, name in enumerate(TIERS, start=1)}
+SEVERITIES = Literal["warning", "high", "critical", "emergency"]
+
+ComponentName = Annotated[
+    str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$")
+]
+LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+
+
+class Section(BaseModel):
+    """Base of every policy section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+
+
+class TierDurations(Section):
+    """How long usage must stay above a tier's threshold before the tier fires."""
+
+    warning: DurationField = "5m"
+    high: DurationField = "5m"
+    critical: DurationField = "2m"
+    emergency: DurationField = "1m"
+
+
+class Thresholds(Section):
+    """The four tiers, in percent of memory in use, and how they fire and clear."""
+
+    warning: float = 70
+    high: float = 80
+    critical: float = 90
+    emergency: float = 95
+    for_: TierDurations = Field(default_factory=TierDurations, alias="for")
+    hysteresis: float = Field(
+        default=5,
+        description="percentage points usage must fall below a tier's threshold before it clears",
+    )
+    keep_firing_for: DurationField = "5m"
+    leak_reference: DurationField = Field(
+        default="1h",
+        description="a leak that fills all memory in this long is what `for` values are checked against",
+    )
+
+    def percent(self, tier: str) -> float:
+        return float(getattr(self, tier))
+
+    def duration(self, tier: str) -> Duration:
+        return getattr(self.for_, tier)
+
+
+class TierDurationOverrides(Section):
+    warning: DurationField | None = None
+    high: DurationField | None = None
+    critical: DurationField | None = None
+    emergency: DurationField | None = None
+
+
+class ThresholdOverrides(Section):
+    """Per-component changes to the instance tiers; what is left out is inherited."""
+
+    warning: float | None = None
+    high: float | None = None
+    critical: float | None = None
+    emergency: float | None = None
+    for_: TierDurationOverrides = Field(default_factory=TierDurationOverrides, alias="for")
+    hysteresis: float | None = None
+    keep_firing_for: DurationField | None = None
+
+    def apply_to(self, base: Thresholds) -> Thresholds:
+        """Return `base` with these overrides laid over it."""
+        tiers = {tier: getattr(self, tier) for tier in TIERS if getattr(self, tier) is not None}
+        durations = {
+            tier: getattr(self.for_, tier) for tier in TIERS if getattr(self.for_, tier) is not None
+        }
+        extra = {
+            key: getattr(self, key)
+            for key in ("hysteresis", "keep_firing_for")
+            if getattr(self, key) is not None
+        }
+        return base.model_copy(
+            update={**tiers, **extra, "for_": base.for_.model_copy(update=durations)}
+        )
+
+
+class PredictionGuards(Section):
+    """What keeps the exhaustion prediction quiet on patterns that only look like leaks."""
+
+    min_usage: float = Field(
+        default=60,
+        description="percent in use below which no prediction fires: a leak far from the ceiling is not urgent",
+    )
+    confirm_window: DurationField = Field(
+        default="10m",
+        description="a second, shorter window that must also predict exhaustion, so a trend that has already stopped is dropped",
+    )
+    reserve: float = Field(
+        default=0,
+        description="percent of memory that counts as exhausted already (kernel reserves, headroom)",
+    )
+
+
+class Prediction(Section):
+    """Time-to-exhaustion: warn ahead of the ceiling, not at it."""
+
+    enabled: bool = True
+    lookback: DurationField = "30m"
+    horizon: DurationField = "30m"
+    for_: DurationField = Field(default="5m", alias="for")
+    severity: SEVERITIES = "high"
+    guards: PredictionGuards = Field(default_factory=PredictionGuards)
+
+
+class StallAlert(Section):
+    """A PSI stall alert: share of wall time tasks waited on memory."""
+
+    enabled: bool = True
+    percent: float
+    for_: DurationField = Field(default="5m", alias="for")
+    severity: SEVERITIES
+
+
+class SwapThrash(Section):
+    """Swap in and out at once, sustained: the host is paging its working set."""
+
+    enabled: bool = True
+    pages_per_second: float = Field(
+        default=256, description="both swap-in and swap-out above this (256 pages of 4 KiB = 1 MiB/s)"
+    )
+    for_: DurationField = Field(default="5m", alias="for")
+    severity: SEVERITIES = "high"
+
+
+class OOMKills(Section):
+    """The kernel (or a cgroup) OOM killer has run."""
+
+    enabled: bool = True
+    window: DurationField = Field(default="10m", description="how long one kill keeps the alert up")
+    severity: SEVERITIES = "critical"
+
+
+class Pressure(Section):
+    """Pressure stall information, swap thrashing and OOM kills."""
+
+    rate_window: DurationField = Field(
+        default="5m", description="window of the rate() over PSI, swap and fault counters"
+    )
+    some: StallAlert = Field(
+        default_factory=lambda: StallAlert(percent=20, for_="5m", severity="warning")
+    )
+    full: StallAlert = Field(
+        default_factory=lambda: StallAlert(percent=5, for_="5m", severity="critical")
+    )
+    swap_thrash: SwapThrash = Field(default_factory=SwapThrash)
+    oom_kills: OOMKills = Field(default_factory=OOMKills)
+
+
+class ComponentMatch(Section):
+    """How the exporter finds a component's processes; give exactly one way."""
+
+    cmdline: str | None = Field(default=None, description="regular expression searched in the joined command line")
+    pidfile: str | None = None
+    cgroup: str | None = Field(default=None, description="cgroup path below the cgroup root, e.g. /system.slice/api.service")
+    systemd_unit: str | None = None
+
+    @field_validator("cmdline")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"not a valid regular expression: {error}") from None
+        return pattern
+
+    def kind(self) -> str | None:
+        given = [name for name in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(self, name)]
+        return given[0] if len(given) == 1 else None
+
+
+class Component(Section):
+    """A service, process group or cgroup with its own memory budget."""
+
+    name: ComponentName
+    description: str = ""
+    match: ComponentMatch
+    budget: Budget = Field(
+        description="bytes (512MiB, 2GiB) or `cgroup` to use the cgroup's own memory limit"
+    )
+    thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
+    protected: bool = Field(
+        default=False, description="never frozen, throttled or killed by the responder"
+    )
+    pss: bool = Field(
+        default=False, description="count proportional set size instead of RSS (costs ~50-100 µs per process)"
+    )
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+_MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def parse_selector(selector: str) -> list[tuple[str, str, str]]:
+    """Split `{job="node", env=~"prod.*"}` into (label, operator, value) triples."""
+    text = selector.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError('write a selector like {job="node"}')
+    body = text[1:-1].strip()
+    matchers: list[tuple[str, str, str]] = []
+    position = 0
+    while position < len(body):
+        match = _MATCHER_RE.match(body, position)
+        if match is None:
+            raise ValueError(f"cannot read a matcher at {body[position:]!r}; write label=\"value\"")
+        matchers.append((match.group(1), match.group(2), match.group(3)))
+        position = match.end()
+        if position < len(body):
+            if body[position] != ",":
+                raise ValueError(f"expected ',' between matchers at {body[position:]!r}")
+            position += 1
+    return matchers
+
+
+class Source(Section):
+    """Where the memory facts come from."""
+
+    profile: Literal["memwarden", "node_exporter"] = "memwarden"
+    selector: str | None = Field(
+        default=None,
+        description='series selector of the target; default {job="memwarden"}, or {job="node"} for node_exporter',
+    )
+    component_selector: str = Field(
+        default='{job="memwarden"}',
+        description="selector of the memwarden exporter that publishes per-component series",
+    )
+    scrape_interval: DurationField = Field(
+        default="15s", description="how often Prometheus scrapes the target; sizes rate windows and tests"
+    )
+    evaluation_interval: DurationField | None = Field(
+        default=None, description="rule group interval; unset follows Prometheus' global evaluation_interval"
+    )
+
+    @field_validator("selector", "component_selector")
+    @classmethod
+    def _selector_parses(cls, selector: str | None) -> str | None:
+        if selector is not None:
+            parse_selector(selector)
+        return selector
+
+    def effective_selector(self) -> str:
+        if self.selector is not None:
+            return self.selector
+        return '{job="node"}' if self.profile == "node_exporter" else '{job="memwarden"}'
+
+
+class ServiceLevel(Section):
+    """Time spent below the critical tier, as an SLO with Sloth-style burn-rate alerts."""
+
+    enabled: bool = True
+    target: float = Field(default=99.5, description="percent of time usage stays below the critical tier over 30 days")
+    page_severity: SEVERITIES = "critical"
+    ticket_severity: SEVERITIES = "warning"
+
+
+class HealthWeights(Section):
+    usage: float = 50
+    pressure: float = 25
+    swap: float = 15
+    oom_kills: float = 10
+
+
+class Health(Section):
+    """A 0-100 health score per instance and component; 100 is no sign of trouble."""
+
+    enabled: bool = True
+    weights: HealthWeights = Field(default_factory=HealthWeights)
+
+
+class Policy(Section):
+    """The memwarden policy file (memwarden/v1)."""
+
+    version: Literal["memwarden/v1"]
+    labels: dict[LabelName, str] = Field(
+        default_factory=dict, description="labels added to every alert (team, service, ...)"
+    )
+    runbook_url: str = Field(
+        default="https://github.com/memwarden/memwarden/blob/main/docs/runbook.md#{anchor}",
+        description="{alertname} and {anchor} (lower-case alert name) are filled in",
+    )
+    dashboard_url: str = Field(
+        default="http://localhost:3000/d/{uid}",
+        description="Grafana address of a dashboard; {uid} is filled in, variables are appended",
+    )
+    source: Source = Field(default_factory=Source)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    prediction: Prediction = Field(default_factory=Prediction)
+    pressure: Pressure = Field(default_factory=Pressure)
+    components: list[Component] = Field(default_factory=list)
+    slo: ServiceLevel = Field(default_factory=ServiceLevel)
+    health: Health = Field(default_factory=Health)
+    alertmanager: AlertmanagerSection = Field(default_factory=AlertmanagerSection)
+    responses: ResponsesSection = Field(default_factory=ResponsesSection)
+    dashboards: DashboardsSection = Field(default_factory=DashboardsSection)
+
+    def component(self, name: str) -> Component | None:
+        return next((component for component in self.components if component.name == name), None)
+
+    def component_thresholds(self, component: Component) -> Thresholds:
+        return component.thresholds.apply_to(self.thresholds)

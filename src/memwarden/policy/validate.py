@@ -1,0 +1,295 @@
+"""Checks that span fields: tier order, windows against intervals, likely mistakes.
+
+Each check is a small function over one section that has already parsed on its own, so
+a typo in `components` does not hide a tier-order mistake in `thresholds`.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .model import (
+    TIERS,
+    Component,
+    Health,
+    Prediction,
+    Pressure,
+    ServiceLevel,
+    Source,
+    Thresholds,
+)
+from .problems import Path, Problem, format_path
+from .units import Duration
+
+RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "job")
+URL_PLACEHOLDERS = {"runbook_url": {"alertname", "anchor"}, "dashboard_url": {"uid"}}
+# Below this lead a person cannot act on a prediction before the ceiling is hit.
+MIN_USEFUL_LEAD_SECONDS = 15 * 60
+
+
+def _error(path: Path, message: str) -> Problem:
+    return Problem(path, message)
+
+
+def _warning(path: Path, message: str) -> Problem:
+    return Problem(path, message, level="warning")
+
+
+def _parsed(model: type[BaseModel], raw: Any) -> Any:
+    """Return the section as a model, leaving out keys that do not parse (reported elsewhere).
+
+    Pruning the broken keys lets the cross-field checks still run on the rest of the
+    section, so one typo does not hide a tier-order mistake beside it.
+    """
+    data = copy.deepcopy({} if raw is None else raw)
+    for _ in range(50):
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            if not _prune(data, [detail["loc"] for detail in error.errors()]):
+                return None
+    return None
+
+
+def _prune(data: Any, locations: list[tuple[Any, ...]]) -> bool:
+    """Delete the deepest mapping key named by each error location; return whether any went."""
+    pruned = False
+    for loc in locations:
+        node, parent, key = data, None, None
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                parent, key, node = node, part, node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                parent, key, node = node, part, node[part]
+            else:
+                break
+        if isinstance(parent, dict) and key in parent:
+            del parent[key]
+            pruned = True
+    return pruned
+
+
+def _pct(value: float) -> str:
+    return f"{value:g}"
+
+
+def check_thresholds(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
+    values = [thresholds.percent(tier) for tier in TIERS]
+    if any(0 < value <= 1 for value in values):
+        yield _warning(path, "tiers look like ratios (0.9); thresholds are percent, write 90 for 90 %")
+        # What follows would only restate the same mistake in other words.
+        for lower, upper in zip(TIERS, TIERS[1:]):
+            if thresholds.percent(upper) <= thresholds.percent(lower):
+                yield _error(path + (upper,), f"{_pct(thresholds.percent(upper))} must be above {format_path(path + (lower,))} ({_pct(thresholds.percent(lower))})")
+        return
+    for tier, value in zip(TIERS, values):
+        if not 0 < value <= 100:
+            yield _error(path + (tier,), f"{_pct(value)} must be a percentage above 0 and at most 100")
+    for lower, upper in zip(TIERS, TIERS[1:]):
+        low, high = thresholds.percent(lower), thresholds.percent(upper)
+        if high <= low:
+            yield _error(path + (upper,), f"{_pct(high)} must be above {format_path(path + (lower,))} ({_pct(low)})")
+    if thresholds.hysteresis < 0:
+        yield _error(path + ("hysteresis",), f"{_pct(thresholds.hysteresis)} cannot be negative")
+    elif thresholds.hysteresis >= thresholds.warning > 0:
+        yield _error(
+            path + ("hysteresis",),
+            f"{_pct(thresholds.hysteresis)} would never let the warning tier clear "
+            f"(it clears below {_pct(thresholds.warning)} - {_pct(thresholds.hysteresis)}); use a few points, e.g. 5",
+        )
+    yield from _check_for_against_leak(thresholds, path)
+
+
+def _check_for_against_leak(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
+    """Warn when a tier's `for` outlasts the climb to the next tier at the reference leak rate."""
+    rate = 100.0 / thresholds.leak_reference.seconds  # percentage points per second
+    ceilings = [thresholds.percent(tier) for tier in TIERS[1:]] + [100.0]
+    for tier, ceiling in zip(TIERS, ceilings):
+        climb_seconds = (ceiling - thresholds.percent(tier)) / rate
+        wait = thresholds.duration(tier)
+        if climb_seconds > 0 and wait.seconds > climb_seconds:
+            nxt = "full memory" if ceiling == 100.0 else f"the next tier ({_pct(ceiling)} %)"
+            yield _warning(
+                path + ("for", tier),
+                f"{wait} is longer than a leak that fills memory in {thresholds.leak_reference} takes to "
+                f"climb from {_pct(thresholds.percent(tier))} % to {nxt} "
+                f"({Duration.of_seconds(round(climb_seconds))}); the tier would fire after it is already passed",
+            )
+
+
+def check_components(raw: Any, base: Thresholds | None) -> Iterator[Problem]:
+    if not isinstance(raw, list):
+        return
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        path: Path = ("components", index)
+        component = _parsed(Component, item)
+        if component is None:
+            continue
+        if component.name in seen:
+            yield _error(path + ("name",), f"'{component.name}' is already used by components[{seen[component.name]}]")
+        seen.setdefault(component.name, index)
+        given = [name for name in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(component.match, name)]
+        if len(given) != 1:
+            yield _error(
+                path + ("match",),
+                "give one of cmdline, pidfile, cgroup, systemd_unit"
+                + (f" (found {', '.join(given)})" if given else ""),
+            )
+        if component.budget == "cgroup" and not (component.match.cgroup or component.match.systemd_unit):
+            yield _error(
+                path + ("budget",),
+                "`cgroup` takes the limit of the component's cgroup; match it by cgroup or systemd_unit, "
+                "or give a size such as 512MiB",
+            )
+        if isinstance(component.budget, int) and component.budget < 1024 * 1024:
+            yield _warning(path + ("budget",), f"{component.budget} bytes is under 1 MiB; sizes take units, e.g. 512MiB")
+        for label in component.labels:
+            if label in RESERVED_LABELS:
+                yield _error(path + ("labels", label), "is set by memwarden itself; choose another label name")
+        if base is not None:
+            # Report only what the component's own overrides cause, not the base's problems again.
+            inherited = set(check_thresholds(base, path + ("thresholds",)))
+            merged = component.thresholds.apply_to(base)
+            for problem in check_thresholds(merged, path + ("thresholds",)):
+                if problem not in inherited:
+                    yield problem
+
+
+def check_prediction(prediction: Prediction, source: Source | None, thresholds: Thresholds | None) -> Iterator[Problem]:
+    path: Path = ("prediction",)
+    lookback, horizon = prediction.lookback.seconds, prediction.horizon.seconds
+    if source is not None and lookback < 4 * source.scrape_interval.seconds:
+        yield _error(
+            path + ("lookback",),
+            f"{prediction.lookback} holds fewer than 4 scrapes at source.scrape_interval "
+            f"{source.scrape_interval}; a trend needs more points",
+        )
+    confirm = prediction.guards.confirm_window
+    if confirm.seconds >= lookback:
+        yield _error(
+            path + ("guards", "confirm_window"),
+            f"{confirm} must be shorter than prediction.lookback ({prediction.lookback}); it confirms the trend is still on",
+        )
+    if source is not None and confirm.seconds < 4 * source.scrape_interval.seconds:
+        yield _error(
+            path + ("guards", "confirm_window"),
+            f"{confirm} holds fewer than 4 scrapes at source.scrape_interval {source.scrape_interval}",
+        )
+    if horizon > 4 * lookback:
+        yield _warning(
+            path + ("horizon",),
+            f"{prediction.horizon} extrapolates more than 4x the {prediction.lookback} of data it is fitted on; "
+            "expect noisy predictions, or lengthen prediction.lookback",
+        )
+    lead = horizon - prediction.for_.seconds
+    if prediction.enabled and lead < MIN_USEFUL_LEAD_SECONDS:
+        yield _warning(
+            path + ("horizon",),
+            f"{prediction.horizon} minus prediction.for ({prediction.for_}) leaves "
+            f"{Duration.of_seconds(max(lead, 0))} of warning; 15m or more lets someone act before memory runs out",
+        )
+    guards = prediction.guards
+    if not 0 <= guards.min_usage < 100:
+        yield _error(path + ("guards", "min_usage"), f"{_pct(guards.min_usage)} must be a percentage from 0 to below 100")
+    elif thresholds is not None and guards.min_usage >= thresholds.critical:
+        yield _warning(
+            path + ("guards", "min_usage"),
+            f"{_pct(guards.min_usage)} is at or above the critical tier ({_pct(thresholds.critical)}); "
+            "the prediction would add no lead over the tiers",
+        )
+    if not 0 <= guards.reserve < 50:
+        yield _error(path + ("guards", "reserve"), f"{_pct(guards.reserve)} must be a percentage from 0 to below 50")
+
+
+def check_pressure(pressure: Pressure, source: Source | None) -> Iterator[Problem]:
+    path: Path = ("pressure",)
+    if source is not None:
+        samples = pressure.rate_window.seconds / source.scrape_interval.seconds
+        if samples < 2:
+            yield _error(
+                path + ("rate_window",),
+                f"{pressure.rate_window} holds fewer than 2 scrapes at {source.scrape_interval}; rate() would be empty",
+            )
+        elif samples < 4:
+            yield _warning(
+                path + ("rate_window",),
+                f"{pressure.rate_window} holds fewer than 4 scrapes at {source.scrape_interval}; "
+                "one missed scrape empties rate()",
+            )
+    for kind in ("some", "full"):
+        stall = getattr(pressure, kind)
+        if not 0 < stall.percent <= 100:
+            yield _error(path + (kind, "percent"), f"{_pct(stall.percent)} must be a percentage above 0 and at most 100")
+        elif stall.percent <= 1 and kind == "some":
+            yield _warning(path + (kind, "percent"), f"{_pct(stall.percent)} % looks like a ratio; PSI thresholds are percent")
+    if pressure.some.enabled and pressure.full.enabled and pressure.full.percent > pressure.some.percent:
+        yield _warning(
+            path + ("full", "percent"),
+            f"{_pct(pressure.full.percent)} is above pressure.some.percent ({_pct(pressure.some.percent)}); "
+            "`full` stalls are a subset of `some`, so full usually needs the lower threshold",
+        )
+    if pressure.swap_thrash.pages_per_second <= 0:
+        yield _error(path + ("swap_thrash", "pages_per_second"), "must be above 0")
+
+
+def check_slo(slo: ServiceLevel) -> Iterator[Problem]:
+    if not 0 < slo.target < 100:
+        yield _error(("slo", "target"), f"{_pct(slo.target)} must be a percentage above 0 and below 100 (100 leaves no error budget)")
+    elif slo.target < 1:
+        yield _warning(("slo", "target"), f"{_pct(slo.target)} looks like a ratio; write 99.5 for 99.5 %")
+
+
+def check_health(health: Health) -> Iterator[Problem]:
+    weights = health.weights.model_dump()
+    for name, weight in weights.items():
+        if weight < 0:
+            yield _error(("health", "weights", name), f"{_pct(weight)} cannot be negative")
+    if health.enabled and sum(weights.values()) <= 0:
+        yield _error(("health", "weights"), "at least one weight must be above 0")
+
+
+def check_top_level(raw: dict[str, Any]) -> Iterator[Problem]:
+    labels = raw.get("labels")
+    if isinstance(labels, dict):
+        for label in labels:
+            if label in RESERVED_LABELS:
+                yield _error(("labels", label), "is set by memwarden itself; choose another label name")
+    for key, allowed in URL_PLACEHOLDERS.items():
+        value = raw.get(key)
+        if not isinstance(value, str):
+            continue
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as error:
+            yield _error((key,), f"cannot read its placeholders: {error}")
+            continue
+        unknown = sorted(names - allowed)
+        if unknown:
+            yield _error(
+                (key,), f"unknown placeholder {{{unknown[0]}}}; use {', '.join('{' + a + '}' for a in sorted(allowed))}"
+            )
+
+
+def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
+    """Run every cross-field check on the sections that parsed; return what they found."""
+    source = _parsed(Source, raw.get("source"))
+    thresholds = _parsed(Thresholds, raw.get("thresholds"))
+    checks: list[Callable[[], Iterator[Problem]]] = [lambda: check_top_level(raw)]
+    if thresholds is not None:
+        checks.append(lambda: check_thresholds(thresholds, ("thresholds",)))
+    checks.append(lambda: check_components(raw.get("components"), thresholds))
+    if (prediction := _parsed(Prediction, raw.get("prediction"))) is not None:
+        checks.append(lambda: check_prediction(prediction, source, thresholds))
+    if (pressure := _parsed(Pressure, raw.get("pressure"))) is not None:
+        checks.append(lambda: check_pressure(pressure, source))
+    if (slo := _parsed(ServiceLevel, raw.get("slo"))) is not None:
+        checks.append(lambda: check_slo(slo))
+    if (health := _parsed(Health, raw.get("health"))) is not None:
+        checks.append(lambda: check_health(health))
+    return [problem for check in checks for problem in check()]

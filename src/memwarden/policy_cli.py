@@ -1,0 +1,74 @@
+"""`memwarden init`, `check` and `schema`: starting, validating and describing a policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .fileio import write_atomic
+from .policy import Policy, PolicyError, default_policy_text, load_policy
+
+
+def main_init(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="memwarden init", description="Write the annotated default policy to start from.")
+    parser.add_argument("path", nargs="?", default="memwarden.yaml", help="where to write it (default memwarden.yaml; - for stdout)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    args = parser.parse_args(argv)
+    text = default_policy_text()
+    if args.path == "-":
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        print(f"error: {target} exists; pass --force to overwrite it", file=sys.stderr)
+        return 1
+    write_atomic(target, text)
+    print(f"wrote {target}; check it with `memwarden check {target}`", file=sys.stderr)
+    return 0
+
+
+def main_check(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="memwarden check", description="Validate a policy; report every problem at once.")
+    parser.add_argument("policy", nargs="?", help="policy file (default: the built-in default policy)")
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    args = parser.parse_args(argv)
+    try:
+        _, warnings, name = load_policy(args.policy)
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        count = sum(problem.level == "error" for problem in error.problems)
+        print(f"error: {error.filename}: {count} error(s); nothing was written", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning.render(name), file=sys.stderr)
+    if warnings and args.strict:
+        print(f"error: {name}: {len(warnings)} warning(s) with --strict", file=sys.stderr)
+        return 1
+    print(f"{name}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    return 0
+
+
+def policy_schema() -> dict:
+    """Return the JSON Schema of the policy file."""
+    schema = Policy.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://memwarden.dev/schema/memwarden-v1.json"
+    schema["title"] = "memwarden policy (memwarden/v1)"
+    return schema
+
+
+def main_schema(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="memwarden schema",
+        description="Print the policy's JSON Schema; point yaml-language-server at it for completion and checks.",
+    )
+    parser.add_argument("-o", "--output", default="-", help="file to write (default - for stdout)")
+    args = parser.parse_args(argv)
+    text = json.dumps(policy_schema(), indent=2, sort_keys=True) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(args.output), text)
+    return 0
