@@ -91,6 +91,18 @@ class Recorded:
         return self._name("memory_available", "bytes")
 
     @property
+    def working_set_bytes(self) -> str:
+        return self._name("memory_working_set", "bytes")
+
+    @property
+    def limit_bytes(self) -> str:
+        return self._name("memory_limit", "bytes")
+
+    @property
+    def predicted_working_set_bytes(self) -> str:
+        return self._name("memory_working_set_predicted", "bytes")
+
+    @property
     def usage_ratio(self) -> str:
         return self._name("memory_usage", "ratio")
 
