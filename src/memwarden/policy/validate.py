@@ -292,6 +292,8 @@ _INTERVAL_FIELDS = {
 
 
 def _component_names(raw_components: Any) -> set[str] | None:
+    if raw_components is None:
+        return set()
     if not isinstance(raw_components, list):
         return None
     return {item["name"] for item in raw_components if isinstance(item, dict) and isinstance(item.get("name"), str)}

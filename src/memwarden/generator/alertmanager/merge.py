@@ -16,11 +16,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ...policy import Policy
-from .config import fragment
+from .config import dump, fragment
 from .names import ALERTS_MATCHER, PREFIX, TEMPLATE_FILE, UNROUTED
 
 
@@ -40,13 +41,19 @@ def _template_ours(entry: Any) -> bool:
     return isinstance(entry, str) and posixpath.basename(entry) == TEMPLATE_FILE
 
 
+def _reader() -> YAML:
+    reader = YAML()
+    reader.preserve_quotes = True
+    return reader
+
+
 def _commented(value: Any) -> Any:
-    """Return plain dicts and lists as ruamel's commented kinds, which can carry comments."""
-    if isinstance(value, dict):
-        return CommentedMap((key, _commented(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return CommentedSeq(_commented(item) for item in value)
-    return value
+    """Return a fragment entry as ruamel's commented kinds, quoted as the standalone file is.
+
+    Going through our own dump keeps YAML 1.1 quoting ('09:00', 'on'), which
+    Alertmanager's parser and PyYAML need and ruamel's YAML 1.2 would drop.
+    """
+    return _reader().load(dump(value))
 
 
 def _comment_slots(node: Any) -> list[tuple[Any, Any, int]]:
@@ -74,6 +81,18 @@ def _set_trailing_comment(node: Any, token: Any) -> None:
     if token is not None and slots:
         container, key, slot = slots[0]
         container.ca.items.setdefault(key, [None] * (4 if slot == 2 else 2))[slot] = token
+
+
+def _take_leading_comment(parent: CommentedMap, children: Any) -> Any:
+    """Remove the comment lines above a sequence's first item; return them as one trailing comment."""
+    tokens = children.ca.comment[1] if isinstance(children, CommentedSeq) and children.ca.comment else None
+    if not tokens:
+        return None
+    children.ca.comment = None
+    entry = parent.ca.items.get("routes")
+    if entry and len(entry) > 3:
+        entry[3] = None
+    return CommentToken("\n" + "".join(" " * token.column + token.value for token in tokens), CommentMark(0), None)
 
 
 def _replace_entries(document: CommentedMap, key: str, new: list[Any], ours: Callable[[Any], bool]) -> None:
@@ -126,17 +145,19 @@ def _place_subtree(document: CommentedMap, subtree: dict[str, Any]) -> None:
         return
     if root.get("routes") is None:
         root["routes"] = CommentedSeq()
+    children = root["routes"]
+    # A comment above the first child describes that child: keep it above it, below ours.
+    leading = _take_leading_comment(root, children)
     # First among the root's children, so a catch-all route of yours cannot take memwarden's alerts.
-    root["routes"].insert(0, _commented(subtree))
+    children.insert(0, _commented(subtree))
+    _set_trailing_comment(children[0], leading)
 
 
 def merge_text(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> str:
     """Return `base_text` with memwarden's route, receivers, inhibitions, intervals and template in it."""
-    reader = YAML()
-    reader.preserve_quotes = True
     try:
         _, indent, sequence_indent = load_yaml_guess_indent(base_text)
-        document = reader.load(base_text)
+        document = _reader().load(base_text)
     except YAMLError as error:
         raise MergeError(f"is not valid YAML: {error}") from None
     if not isinstance(document, CommentedMap):
@@ -150,9 +171,10 @@ def merge_text(base_text: str, policy: Policy, template_path: str = TEMPLATE_FIL
     writer = YAML()
     writer.preserve_quotes = True
     writer.width = 4096
-    mapping_indent = indent or 2
-    offset = sequence_indent if sequence_indent is not None else 0
-    writer.indent(mapping=mapping_indent, sequence=max(mapping_indent, offset + 2), offset=offset)
+    # ruamel reports the column of a sequence item's content and the dash's own offset.
+    offset = sequence_indent or 0
+    sequence = max(indent or 2, offset + 2)
+    writer.indent(mapping=sequence - offset, sequence=sequence, offset=offset)
     stream = io.StringIO()
     writer.dump(document, stream)
     return stream.getvalue()
