@@ -8,7 +8,9 @@ Escalation is a parallel route to the escalation receivers whose `group_wait` is
 policy's `escalate_after`. Alertmanager sends a group's first notification after
 group_wait only if an alert of the group is still firing then (a group that resolved
 first has nothing to send: nobody was told it fired), so the escalation receivers hear
-only of what stayed unresolved that long.
+only of what stayed unresolved that long. An alert whose `startsAt` is already older
+than group_wait flushes its new group at once, so the clock runs from when Prometheus
+fired the alert, and survives an Alertmanager restart.
 """
 
 from __future__ import annotations
