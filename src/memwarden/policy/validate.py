@@ -321,6 +321,8 @@ def _check_receiver_names(section: AlertmanagerSection, path: Path) -> Iterator[
             yield _error(where + ("webhook", "url"), f"{receiver.webhook.url!r} must start with http:// or https://")
         if receiver.email is not None and "@" not in receiver.email.to:
             yield _error(where + ("email", "to"), f"{receiver.email.to!r} is not a mail address")
+        if receiver.email is not None and not re.match(r"^[^:\s]+:\d+$", receiver.email.smarthost):
+            yield _error(where + ("email", "smarthost"), f"{receiver.email.smarthost!r} needs a port; write it like mail.example.com:587")
 
 
 def _check_receiver_references(section: AlertmanagerSection, components: set[str] | None, path: Path) -> Iterator[Problem]:
@@ -396,6 +398,9 @@ def check_alertmanager(raw: Any, raw_components: Any) -> Iterator[Problem]:
     yield from _check_time_intervals(section, path)
     if section.responder.enabled and not section.responder.url.startswith(("http://", "https://")):
         yield _error(path + ("responder", "url"), f"{section.responder.url!r} must start with http:// or https://")
+    for index, label in enumerate(section.group_by):
+        if label != "..." and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
+            yield _error(path + ("group_by", index), f"{label!r} is not a label name")
     if "alertname" not in section.group_by:
         yield _warning(path + ("group_by",), "without alertname, unrelated memory alerts share one notification")
 
