@@ -390,6 +390,15 @@ def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
         f"and {on(scope.labels)}\n"
         f"{recorded.usage_ratio} >= {ratio(prediction.guards.min_usage)}"
     )
+    if prediction.guards.new_high_over.seconds > 0:
+        # A leak keeps setting new peaks; a recurring batch ramp only repeats an old one.
+        # `unless` (not `and`) so a series without that much history is not silenced.
+        usage = recorded.usage_ratio
+        expr += (
+            f"\nunless {on(scope.labels)}\n"
+            f"(\n  max_over_time({usage}[{confirm}])\n  <= {on(scope.labels)}\n"
+            f"  max_over_time({usage}[{prediction.guards.new_high_over}] offset {confirm})\n)"
+        )
     return _alert(
         policy, name, expr, prediction.severity, summary, description, subject=scope.level, for_=prediction.for_
     )
