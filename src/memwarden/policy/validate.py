@@ -321,7 +321,7 @@ def _check_receiver_names(section: AlertmanagerSection, path: Path) -> Iterator[
             yield _error(where + ("webhook", "url"), f"{receiver.webhook.url!r} must start with http:// or https://")
         if receiver.email is not None and "@" not in receiver.email.to:
             yield _error(where + ("email", "to"), f"{receiver.email.to!r} is not a mail address")
-        if receiver.email is not None and not re.match(r"^[^:\s]+:\d+$", receiver.email.smarthost):
+        if receiver.email is not None and not re.match(r"^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d+$", receiver.email.smarthost):
             yield _error(where + ("email", "smarthost"), f"{receiver.email.smarthost!r} needs a port; write it like mail.example.com:587")
 
 
