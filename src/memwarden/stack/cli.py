@@ -14,7 +14,7 @@ from ..generator.cli import source_name_of
 from ..policy import PolicyError, load_policy
 from ..policy.units import Duration
 from . import status
-from .demo import demo_hog_argv, demo_policy
+from .demo import demo_policy, demo_processes
 from .processes import StackError
 from .run import Stack, allocate_ports
 
@@ -59,12 +59,12 @@ def main(argv: list[str]) -> int:
     for warning in warnings:
         print(warning.render(name), file=sys.stderr)
     rundir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="memwarden-up-"))
-    hog = None
+    workloads = None
     if args.demo:
         policy = demo_policy(policy)
-        hog = demo_hog_argv()
+        workloads = demo_processes()
     try:
-        stack = Stack(policy, source_name_of(args.policy), rundir, ports=allocate_ports(args.ports), hog_argv=hog)
+        stack = Stack(policy, source_name_of(args.policy), rundir, ports=allocate_ports(args.ports), workloads=workloads)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -89,11 +89,20 @@ def job_of(selector: str, fallback: str) -> str:
 
 
 def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:
-    """Point the policy's responder receiver at this run's responder and token file."""
-    responder = policy.alertmanager.responder.model_copy(
-        update={"url": f"http://127.0.0.1:{ports.responder}/alerts", "credentials_file": str(layout.token)}
+    """Point the policy at this run: the responder's webhook and token, and this Alertmanager.
+
+    The wired policy is validated again from plain data, so what runs is a policy that
+    `memwarden check` would accept.
+    """
+    data = policy.model_dump(mode="json", by_alias=True)
+    data["alertmanager"]["responder"].update(
+        {"url": f"http://127.0.0.1:{ports.responder}/alerts", "credentials_file": str(layout.token)}
     )
-    return policy.model_copy(update={"alertmanager": policy.alertmanager.model_copy(update={"responder": responder})})
+    data["responses"]["auth"].update({"mode": "bearer", "token_file": str(layout.token)})
+    if data["responses"].get("alertmanager_url") is None:
+        # Escalation asks this Alertmanager whether an alert is still firing.
+        data["responses"]["alertmanager_url"] = f"http://127.0.0.1:{ports.alertmanager}"
+    return Policy.model_validate(data)
 
 
 def prometheus_config(policy: Policy, ports: Ports, layout: Layout) -> dict[str, Any]:

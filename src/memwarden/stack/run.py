@@ -11,9 +11,9 @@ from ..policy import Policy
 from .config import Layout, Ports, write_run_folder
 from .processes import Child, StackError, Supervisor, ensure_port_free, free_port, http_ok
 
-# After the demo hog is killed by the responder, `up` starts a fresh one after this pause,
-# the way systemd's Restart= would, so the loop can be watched more than once.
-DEMO_RESTART_DELAY = 20.0
+# After a demo process is killed by the responder, `up` starts a fresh one after this
+# pause, the way systemd's Restart= would, so the loop can be watched more than once.
+RESTART_DELAY = 20.0
 
 
 def allocate_ports(start: int | None) -> Ports:
@@ -37,16 +37,17 @@ class Stack:
         rundir: Path,
         *,
         ports: Ports | None = None,
-        hog_argv: list[str] | None = None,
+        workloads: dict[str, list[str]] | None = None,
     ):
         self.layout = Layout(rundir)
         self.ports = ports or allocate_ports(None)
         self.policy_name = policy_name
         self.supervisor = Supervisor(self.layout.logs)
         self.policy = policy
-        self.hog_argv = hog_argv
-        self.hog: Child | None = None
-        self._hog_died_at: float | None = None
+        # Processes the stack runs as the watched workload (the demo's); restarted when they die.
+        self.workloads = workloads or {}
+        self.workload_children: dict[str, Child] = {}
+        self._died_at: dict[str, float] = {}
         self.programs: dict[str, str] = {}
 
     # --- addresses ---------------------------------------------------------------------
@@ -112,8 +113,8 @@ class Stack:
 
     def _start_children(self) -> None:
         layout, ports = self.layout, self.ports
-        if self.hog_argv:
-            self.hog = self.supervisor.start("demo-hog", self.hog_argv)
+        for name, argv in self.workloads.items():
+            self.workload_children[name] = self.supervisor.start(name, argv)
         self.supervisor.start(
             "exporter",
             self._memwarden("exporter", "-p", str(layout.policy), "--listen", f"127.0.0.1:{ports.exporter}"),
@@ -168,19 +169,19 @@ class Stack:
         )
 
     def check(self) -> list[str]:
-        """Return problems with the running stack: children that died (the demo hog restarts)."""
+        """Return problems with the running stack: services that died (workloads restart instead)."""
         problems = []
         for child in self.supervisor.exited():
-            if child is self.hog:
-                now = time.monotonic()
-                if self._hog_died_at is None:
-                    self._hog_died_at = now
-                elif now - self._hog_died_at >= DEMO_RESTART_DELAY and self.hog_argv:
-                    self.supervisor.children.remove(child)
-                    self.hog = self.supervisor.start("demo-hog", self.hog_argv)
-                    self._hog_died_at = None
+            name = next((n for n, c in self.workload_children.items() if c is child), None)
+            if name is None:
+                problems.append(f"{child.name} exited with status {child.process.returncode}; see {child.log_path}")
                 continue
-            problems.append(f"{child.name} exited with status {child.process.returncode}; see {child.log_path}")
+            now = time.monotonic()
+            died = self._died_at.setdefault(name, now)
+            if now - died >= RESTART_DELAY:
+                self.supervisor.children.remove(child)
+                self.workload_children[name] = self.supervisor.start(name, self.workloads[name])
+                del self._died_at[name]
         return problems
 
     def stop(self) -> None:
