@@ -64,7 +64,7 @@ def test_hybrid_cgroup_reads_memory_from_v1_and_psi_from_the_unified_tree(trees:
     memory = read_memory(hierarchy.locate("/system.slice/api.service"))  # type: ignore[arg-type]
     assert memory is not None and memory.version == 1
     assert memory.pressure == {"some": 0.03, "full": 0.007}
-    assert memory.limit is None and memory.inherited_limit == 768 * MiB
+    assert memory.limit == 768 * MiB
 
 
 def test_own_cgroup_follows_proc_self_cgroup(trees: Path) -> None:
@@ -84,7 +84,10 @@ def test_effective_limit_is_the_tightest_on_the_way_to_the_root(trees: Path) -> 
     assert own is not None
     memory = read_memory(own)
     assert memory is not None and memory.limit == 512 * MiB
-    assert effective_limit(hierarchy, own, memory) == 384 * MiB  # the pod's limit binds first
+    assert effective_limit(hierarchy, own) == 384 * MiB  # the pod's limit binds first
+    v1 = Hierarchy.detect(trees / "v1" / "cgroup")
+    assert effective_limit(v1, v1.locate("/system.slice/api.service")) == 512 * MiB  # type: ignore[arg-type]
+    assert effective_limit(v1, v1.locate("/system.slice")) is None  # type: ignore[arg-type]
 
 
 def test_a_vanished_cgroup_is_an_error_for_the_caller(tmp_path: Path, trees: Path) -> None:

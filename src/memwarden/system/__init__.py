@@ -9,7 +9,9 @@ with it. Roots are parameters (`proc_root`, `cgroup_root`) so tests run on fake 
 """
 
 from .cgroupfs import Cgroup, CgroupMemory, Hierarchy, effective_limit, read_memory
+from .procfs import FileReader
 from .psi import parse_pressure, read_pressure
+from .spec import ComponentSpec
 from .targets import (
     DEFAULT_CGROUP_ROOT,
     DEFAULT_PROC_ROOT,
@@ -26,7 +28,9 @@ __all__ = [
     "DEFAULT_PROC_ROOT",
     "Cgroup",
     "CgroupMemory",
+    "ComponentSpec",
     "ComponentTarget",
+    "FileReader",
     "Hierarchy",
     "Resolver",
     "effective_limit",

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procfs import parse_keyed, read_text
+from .procfs import Read, pick, read_bytes, read_text
 from .psi import read_pressure
 
 # v1 writes "unlimited" as PAGE_COUNTER_MAX pages (9223372036854771712 with 4 KiB pages);
@@ -89,11 +89,16 @@ class Hierarchy:
     def own_cgroup(self, proc_root: str) -> Cgroup | None:
         """Return the cgroup holding this process's memory (the container's, when in one)."""
         try:
-            lines = read_text(f"{proc_root}/self/cgroup").splitlines()
+            text = read_text(f"{proc_root}/self/cgroup")
         except OSError:
             return None
+        path = self.memory_path_of(text)
+        return self.locate(path) if path is not None else None
+
+    def memory_path_of(self, proc_cgroup: str) -> str | None:
+        """Return the memory cgroup path named by a /proc/<pid>/cgroup text."""
         unified_path = memory_path = None
-        for line in lines:
+        for line in proc_cgroup.splitlines():
             hierarchy_id, _, rest = line.partition(":")
             controllers, _, path = rest.partition(":")
             if hierarchy_id == "0" and controllers == "":
@@ -103,7 +108,21 @@ class Hierarchy:
         chosen = unified_path if self.memory_on_unified else memory_path or unified_path
         if chosen is None or chosen.startswith("/.."):
             return None  # outside our cgroup namespace's view: nothing readable
-        return self.locate(chosen)
+        return chosen
+
+    def limit_files(self, cgroup: Cgroup) -> list[str]:
+        """Return the limit files of `cgroup` and its ancestors in its memory tree."""
+        name = "memory.max" if cgroup.version == 2 else "memory.limit_in_bytes"
+        files: list[str] = []
+        path = cgroup.path
+        current: Cgroup | None = cgroup
+        while current is not None and current.memory is not None and current.version == cgroup.version:
+            files.append(f"{current.memory}/{name}")
+            if path == "/":
+                break
+            path = normalise(os.path.dirname(path))
+            current = self.locate(path)
+        return files
 
 
 def normalise(path: str) -> str:
@@ -152,7 +171,6 @@ class CgroupMemory:
     stat: dict[str, int] = field(default_factory=dict)  # anon, file, active_file, inactive_file, ...
     events: dict[str, int] = field(default_factory=dict)  # oom, oom_kill, high, max (as available)
     pressure: dict[str, float] | None = None  # PSI totals in seconds ("some", "full")
-    inherited_limit: int | None = None  # v1: the tightest limit of it and its ancestors
 
     @property
     def working_set(self) -> int:
@@ -168,106 +186,122 @@ _V1_STAT = {
     "inactive_file": "total_inactive_file",
     "shmem": "total_shmem",
     "pgmajfault": "total_pgmajfault",
+    "swap": "total_swap",
+    "workingset_refault_anon": "total_workingset_refault_anon",
+    "workingset_refault_file": "total_workingset_refault_file",
+    "workingset_refault": "total_workingset_refault",
 }
-_V2_STAT = ("anon", "file", "active_file", "inactive_file", "shmem", "slab_reclaimable", "pgmajfault", "pswpin", "pswpout")
+_V1_KEYS = tuple(_V1_STAT.values())
+_V2_KEYS = (
+    "anon", "file", "active_file", "inactive_file", "shmem", "slab_reclaimable", "pgmajfault",
+    "pswpin", "pswpout", "workingset_refault_anon", "workingset_refault_file", "workingset_refault",
+    "kernel", "slab",
+)  # fmt: skip
+_V2_EVENTS = ("oom", "oom_kill", "high", "max")
 
 
-def _read_int(path: Path) -> int | None:
+def _read_int(path: str, read: Read = read_bytes) -> int | None:
     """Return an integer file's value; None for "max" (v2's spelling of unlimited)."""
-    text = read_text(str(path)).strip()
-    return None if text == "max" else int(text)
+    text = read(path).strip()
+    return None if text == b"max" else int(text)
 
 
 def _limit(value: int | None) -> int | None:
     return None if value is None or value >= UNLIMITED_FROM else value
 
 
-def _optional(read, *args):  # noqa: ANN001, ANN202 - tiny local helper
+def _optional_int(path: str, read: Read = read_bytes) -> int | None:
+    """Like `_read_int`, but None for a file this kernel does not have."""
     try:
-        return read(*args)
+        return _read_int(path, read)
     except FileNotFoundError:
         return None
 
 
-def read_memory(cgroup: Cgroup) -> CgroupMemory | None:
+def _fold_refaults(stat: dict[str, int]) -> None:
+    """One refault counter: kernels since 5.9 split it into anon and file."""
+    split = [stat.pop(key) for key in ("workingset_refault_anon", "workingset_refault_file") if key in stat]
+    if split:
+        stat["workingset_refault"] = sum(split)
+
+
+def read_memory(cgroup: Cgroup, read: Read = read_bytes) -> CgroupMemory | None:
     """Read a cgroup's memory facts; None when it has no memory accounting.
 
     Raises OSError when the cgroup disappears or a file cannot be read.
+    `read` reads a file (default: open, read, close; the exporter passes a FileReader).
     """
     if cgroup.memory is None or cgroup.version is None:
         return None
     pressure = None
     if cgroup.unified is not None:
-        pressure = read_pressure(str(cgroup.unified / "memory.pressure"))
+        pressure = read_pressure(f"{cgroup.unified}/memory.pressure", read)
     if cgroup.version == 2:
-        return _read_v2(cgroup.memory, pressure)
-    return _read_v1(cgroup.memory, pressure)
+        return _read_v2(str(cgroup.memory), pressure, read)
+    return _read_v1(str(cgroup.memory), pressure, read)
 
 
-def _read_v2(directory: Path, pressure: dict[str, float] | None) -> CgroupMemory:
-    raw = parse_keyed(read_text(str(directory / "memory.stat")))
-    stat = {key: raw[key] for key in _V2_STAT if key in raw}
-    refaults = [raw[key] for key in ("workingset_refault_anon", "workingset_refault_file") if key in raw]
-    if refaults or "workingset_refault" in raw:
-        stat["workingset_refault"] = sum(refaults) if refaults else raw["workingset_refault"]
-    events = _optional(lambda: parse_keyed(read_text(str(directory / "memory.events"))))
-    usage = _optional(_read_int, directory / "memory.current")
+def _read_v2(directory: str, pressure: dict[str, float] | None, read: Read) -> CgroupMemory:
+    stat = pick(read(f"{directory}/memory.stat"), _V2_KEYS)
+    kernel = stat.pop("kernel", None)
+    slab = stat.pop("slab", None)
+    _fold_refaults(stat)
+    try:
+        events = pick(read(f"{directory}/memory.events"), _V2_EVENTS)
+    except FileNotFoundError:
+        events = {}
+    usage = _optional_int(f"{directory}/memory.current", read)
     if usage is None:
         # The root of a v2 tree has no memory.current; sum what memory.stat accounts.
-        usage = raw.get("anon", 0) + raw.get("file", 0) + raw.get("kernel", raw.get("slab", 0))
+        usage = stat.get("anon", 0) + stat.get("file", 0) + (kernel if kernel is not None else slab or 0)
     return CgroupMemory(
         version=2,
         usage=usage,
-        limit=_limit(_optional(_read_int, directory / "memory.max")),
-        swap=_optional(_read_int, directory / "memory.swap.current"),
-        stat=stat,
-        events={key: value for key, value in (events or {}).items() if key in ("oom", "oom_kill", "high", "max")},
-        pressure=pressure,
-    )
-
-
-def _read_v1(directory: Path, pressure: dict[str, float] | None) -> CgroupMemory:
-    raw = parse_keyed(read_text(str(directory / "memory.stat")))
-    stat = {key: raw[v1] for key, v1 in _V1_STAT.items() if v1 in raw}
-    refaults = [raw[key] for key in ("total_workingset_refault_anon", "total_workingset_refault_file") if key in raw]
-    if refaults or "total_workingset_refault" in raw:
-        stat["workingset_refault"] = sum(refaults) if refaults else raw["total_workingset_refault"]
-    events: dict[str, int] = {}
-    oom_control = _optional(lambda: parse_keyed(read_text(str(directory / "memory.oom_control"))))
-    if oom_control and "oom_kill" in oom_control:
-        events["oom_kill"] = oom_control["oom_kill"]
-    failcnt = _optional(_read_int, directory / "memory.failcnt")
-    if failcnt is not None:
-        events["max"] = failcnt  # times usage hit the limit: v2's "max" event
-    limit = _limit(_optional(_read_int, directory / "memory.limit_in_bytes"))
-    return CgroupMemory(
-        version=1,
-        usage=_read_int(directory / "memory.usage_in_bytes") or 0,
-        limit=limit,
-        # hierarchical_memory_limit is the tightest limit of this cgroup and its ancestors.
-        inherited_limit=_limit(raw.get("hierarchical_memory_limit", limit)),
-        swap=raw.get("total_swap"),
+        limit=_limit(_optional_int(f"{directory}/memory.max", read)),
+        swap=_optional_int(f"{directory}/memory.swap.current", read),
         stat=stat,
         events=events,
         pressure=pressure,
     )
 
 
-def effective_limit(hierarchy: Hierarchy, cgroup: Cgroup, memory: CgroupMemory) -> int | None:
-    """Return the tightest memory limit on `cgroup` and its ancestors (v1 reports it directly)."""
-    if memory.version == 1:
-        return memory.inherited_limit
-    limits = [memory.limit] if memory.limit is not None else []
-    path = cgroup.path
-    while path != "/":
-        path = normalise(os.path.dirname(path))
-        parent = hierarchy.locate(path)
-        if parent is None or parent.memory is None:
-            break
+def _read_v1(directory: str, pressure: dict[str, float] | None, read: Read) -> CgroupMemory:
+    raw = pick(read(f"{directory}/memory.stat"), _V1_KEYS)
+    stat = {key: raw[v1] for key, v1 in _V1_STAT.items() if v1 in raw}
+    swap = stat.pop("swap", None)
+    _fold_refaults(stat)
+    events: dict[str, int] = {}
+    try:
+        events.update(pick(read(f"{directory}/memory.oom_control"), ("oom_kill",)))
+    except FileNotFoundError:
+        pass
+    failcnt = _optional_int(f"{directory}/memory.failcnt", read)
+    if failcnt is not None:
+        events["max"] = failcnt  # times usage hit the limit: v2's "max" event
+    return CgroupMemory(
+        version=1,
+        usage=_read_int(f"{directory}/memory.usage_in_bytes", read) or 0,
+        limit=_limit(_optional_int(f"{directory}/memory.limit_in_bytes", read)),
+        swap=swap,
+        stat=stat,
+        events=events,
+        pressure=pressure,
+    )
+
+
+def tightest_limit(files: list[str], read: Read = read_bytes) -> int | None:
+    """Return the smallest limit in those files (see `Hierarchy.limit_files`); None when none is set."""
+    limits: list[int] = []
+    for path in files:
         try:
-            value = _limit(_optional(_read_int, parent.memory / "memory.max"))
+            value = _limit(_optional_int(path, read))
         except (OSError, ValueError):
-            value = None
+            value = None  # an ancestor outside our view or being removed
         if value is not None:
             limits.append(value)
     return min(limits) if limits else None
+
+
+def effective_limit(hierarchy: Hierarchy, cgroup: Cgroup) -> int | None:
+    """Return the tightest memory limit on `cgroup` and its ancestors; None when none is set."""
+    return tightest_limit(hierarchy.limit_files(cgroup))

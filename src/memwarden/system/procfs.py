@@ -6,11 +6,14 @@ bytes that is ~40% cheaper, and the components collector reads one file per proc
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _CHUNK = 65536
+Read = Callable[[str], bytes]
 
 
 def read_bytes(path: str) -> bytes:
@@ -29,6 +32,79 @@ def read_bytes(path: str) -> bytes:
         os.close(fd)
 
 
+class FileReader:
+    """Reads procfs and cgroupfs files through descriptors kept open between scrapes.
+
+    One pread() at offset 0 regenerates a seq_file's content, so a kept descriptor costs one
+    system call per read instead of three (open, read, close): for /proc/<pid>/statm that is
+    ~1 µs instead of ~4.5 µs, which is most of a component's cost per process.
+    A descriptor of a process that exited fails with ESRCH, one of a removed cgroup with
+    ENODEV: it is then closed and the path opened afresh (a reused pid, a re-created cgroup).
+    Only for kernel files: a regular file replaced by rename would keep reading the old one.
+    """
+
+    def __init__(self, max_open: int = 512) -> None:
+        self.max_open = max_open
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._used: set[str] = set()
+
+    def read(self, path: str) -> bytes:
+        fd = self._fds.get(path)
+        if fd is not None:
+            try:
+                data = _pread_all(fd)
+                self._used.add(path)
+                return data
+            except OSError:
+                self._close(path)  # its process or cgroup is gone; try the path afresh
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = _pread_all(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fds[path] = fd
+        self._used.add(path)
+        while len(self._fds) > self.max_open:
+            self._close(next(iter(self._fds)))
+        return data
+
+    def sweep(self) -> None:
+        """Close the descriptors not read since the last sweep (exited processes, gone cgroups)."""
+        for path in [path for path in self._fds if path not in self._used]:
+            self._close(path)
+        self._used = set()
+
+    def close(self) -> None:
+        for path in list(self._fds):
+            self._close(path)
+
+    @property
+    def open_files(self) -> int:
+        return len(self._fds)
+
+    def _close(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as error:  # pragma: no cover - closing a valid fd does not fail
+                if error.errno != errno.EBADF:
+                    raise
+
+
+def _pread_all(fd: int) -> bytes:
+    data = os.pread(fd, _CHUNK, 0)
+    if len(data) < _CHUNK // 2:
+        return data
+    parts = [data]
+    offset = len(data)
+    while chunk := os.pread(fd, _CHUNK, offset):
+        parts.append(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
+
+
 def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8", "replace")
 
@@ -43,6 +119,26 @@ def parse_keyed(text: str) -> dict[str, int]:
                 values[parts[0].rstrip(":")] = int(parts[1])
             except ValueError:
                 continue
+    return values
+
+
+def pick(raw: bytes, keys: tuple[str, ...], separator: bytes = b" ") -> dict[str, int]:
+    """Return the integer after each of `keys` at a line start of `raw` (those present).
+
+    Finding a handful of keys is ~10x cheaper than parsing all ~190 lines of /proc/vmstat.
+    """
+    text = b"\n" + raw
+    values: dict[str, int] = {}
+    for key in keys:
+        start = text.find(b"\n" + key.encode() + separator)
+        if start < 0:
+            continue
+        start += len(key) + 1 + len(separator)
+        end = text.find(b"\n", start)
+        try:
+            values[key] = int(text[start : end if end >= 0 else None].split()[0])
+        except (IndexError, ValueError):
+            continue
     return values
 
 
@@ -91,23 +187,17 @@ def parent_pid(proc_root: str, pid: int) -> int | None:
         return None
 
 
-def rss_bytes(proc_root: str, pid: int) -> int | None:
+def rss_bytes(proc_root: str, pid: int, read: Read = read_bytes) -> int | None:
     """Return resident set size from /proc/<pid>/statm (anon + file + shmem), None when gone."""
     try:
-        fd = os.open(f"{proc_root}/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return int(os.read(fd, 512).split()[1]) * PAGE_SIZE
+        return int(read(f"{proc_root}/{pid}/statm").split()[1]) * PAGE_SIZE
     except (OSError, IndexError, ValueError):
         return None
-    finally:
-        os.close(fd)
 
 
-def _kib_field(path: str, key: bytes) -> int | None:
+def _kib_field(path: str, key: bytes, read: Read) -> int | None:
     try:
-        raw = read_bytes(path)
+        raw = read(path)
     except OSError:
         return None
     start = raw.find(key)
@@ -121,11 +211,11 @@ def _kib_field(path: str, key: bytes) -> int | None:
         return None
 
 
-def pss_bytes(proc_root: str, pid: int) -> int | None:
+def pss_bytes(proc_root: str, pid: int, read: Read = read_bytes) -> int | None:
     """Return proportional set size from smaps_rollup (~50-150 µs: the kernel walks every mapping)."""
-    return _kib_field(f"{proc_root}/{pid}/smaps_rollup", b"\nPss:")
+    return _kib_field(f"{proc_root}/{pid}/smaps_rollup", b"\nPss:", read)
 
 
-def swap_bytes(proc_root: str, pid: int) -> int | None:
+def swap_bytes(proc_root: str, pid: int, read: Read = read_bytes) -> int | None:
     """Return the process's swapped-out memory (VmSwap of /proc/<pid>/status)."""
-    return _kib_field(f"{proc_root}/{pid}/status", b"\nVmSwap:")
+    return _kib_field(f"{proc_root}/{pid}/status", b"\nVmSwap:", read)

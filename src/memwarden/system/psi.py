@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from .procfs import read_text
+from .procfs import Read, read_bytes
 
 _NO_PSI = (errno.ENOENT, errno.EOPNOTSUPP, errno.ENOTSUP)
 
@@ -23,7 +23,7 @@ def parse_pressure(text: str) -> dict[str, float]:
     return totals
 
 
-def read_pressure(path: str) -> dict[str, float] | None:
+def read_pressure(path: str, read: Read = read_bytes) -> dict[str, float] | None:
     """Return the stall totals of a PSI file, or None where the kernel has no PSI.
 
     A kernel built without PSI has no file; one booted with psi=0 has the file but refuses
@@ -31,7 +31,7 @@ def read_pressure(path: str) -> dict[str, float] | None:
     (permission denied, ...) is raised for the caller to report.
     """
     try:
-        totals = parse_pressure(read_text(path))
+        totals = parse_pressure(read(path).decode("ascii", "replace"))
     except OSError as error:
         if error.errno in _NO_PSI:
             return None

@@ -25,11 +25,16 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from memwarden.policy import Component
+from typing import TYPE_CHECKING, Union
 
 from . import procfs
 from .cgroupfs import Cgroup, Hierarchy, normalise, read_memory
+from .spec import ComponentSpec
+
+if TYPE_CHECKING:
+    from memwarden.policy import Component
+
+    AnyComponent = Union[Component, ComponentSpec]
 
 DEFAULT_PROC_ROOT = "/proc"
 DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup"
@@ -53,6 +58,12 @@ class ComponentTarget:
     def found(self) -> bool:
         """True when there is something to measure or act on."""
         return bool(self.pids) or self.cgroup is not None
+
+    def cgroup_dirs(self) -> Cgroup | None:
+        """The memory cgroup as a `Cgroup`, for `read_memory` and `effective_limit`."""
+        if self.cgroup is None or self.cgroup_version is None:
+            return None
+        return Cgroup(self.cgroup_path or "/", self.cgroup, self.cgroup_version, self.unified)
 
 
 def unit_name(unit: str) -> str:
@@ -86,20 +97,18 @@ class Resolver:
 
     def __init__(
         self,
-        components: Sequence[Component],
+        components: Sequence[AnyComponent],
         *,
         proc_root: str = DEFAULT_PROC_ROOT,
         cgroup_root: str = DEFAULT_CGROUP_ROOT,
         exclude_pids: Iterable[int] | None = None,
     ) -> None:
-        self.components = list(components)
+        self.components = [ComponentSpec.of(component) for component in components]
         self.proc_root = proc_root
         self.hierarchy = Hierarchy.detect(cgroup_root)
         self._exclude = set(exclude_pids) if exclude_pids is not None else {procfs.own_pid(proc_root)}
         self._patterns = [
-            (component.name, re.compile(component.match.cmdline))
-            for component in self.components
-            if component.match.cmdline
+            (component.name, re.compile(component.value)) for component in self.components if component.kind == "cmdline"
         ]
         self._matches: dict[int, tuple[int, tuple[str, ...]]] = {}  # pid -> (inode, component names)
         self._units: dict[str, tuple[str | None, float]] = {}  # unit -> (cgroup path, when looked up)
@@ -110,7 +119,7 @@ class Resolver:
         parents = None
         targets: dict[str, ComponentTarget] = {}
         for component in self.components:
-            kind = component.match.kind() or "cmdline"
+            kind = component.kind
             if kind == "cmdline":
                 targets[component.name] = ComponentTarget(
                     component.name, kind, tuple(by_cmdline.get(component.name, ())), None, None
@@ -118,21 +127,22 @@ class Resolver:
             elif kind == "pidfile":
                 if parents is None:
                     parents = self._parents()
-                pids = self._pidfile_tree(component.match.pidfile or "", parents)
+                pids = self._pidfile_tree(component.value, parents)
                 targets[component.name] = ComponentTarget(component.name, kind, pids, None, None)
             else:
-                path = component.match.cgroup if kind == "cgroup" else self._unit_path(component.match.systemd_unit or "")
+                path = component.value if kind == "cgroup" else self._unit_path(component.value)
                 cgroup = self.hierarchy.locate(path) if path is not None else None
                 targets[component.name] = _cgroup_target(component.name, kind, cgroup)
         return targets
 
-    def resolve(self, component: Component) -> ComponentTarget:
+    def resolve(self, component: AnyComponent) -> ComponentTarget:
         """Return one component's target (it need not be one of `components`)."""
-        if component not in self.components:
+        spec = ComponentSpec.of(component)
+        if spec not in self.components:
             return Resolver(
-                [component], proc_root=self.proc_root, cgroup_root=str(self.hierarchy.root), exclude_pids=self._exclude
-            ).resolve_all()[component.name]
-        return self.resolve_all()[component.name]
+                [spec], proc_root=self.proc_root, cgroup_root=str(self.hierarchy.root), exclude_pids=self._exclude
+            ).resolve_all()[spec.name]
+        return self.resolve_all()[spec.name]
 
     def _scan_cmdlines(self) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
@@ -235,20 +245,23 @@ def _cgroup_target(name: str, kind: str, cgroup: Cgroup | None) -> ComponentTarg
 
 
 def resolve(
-    component: Component, *, proc_root: str = DEFAULT_PROC_ROOT, cgroup_root: str = DEFAULT_CGROUP_ROOT
+    component: AnyComponent, *, proc_root: str = DEFAULT_PROC_ROOT, cgroup_root: str = DEFAULT_CGROUP_ROOT
 ) -> ComponentTarget:
     """Return one component's live processes and cgroup (a fresh look, no caching)."""
-    return Resolver([component], proc_root=proc_root, cgroup_root=cgroup_root).resolve_all()[component.name]
+    spec = ComponentSpec.of(component)
+    return Resolver([spec], proc_root=proc_root, cgroup_root=cgroup_root).resolve_all()[spec.name]
 
 
-def process_memory_bytes(proc_root: str, pids: Iterable[int], *, pss: bool = False) -> tuple[int, int]:
+def process_memory_bytes(
+    proc_root: str, pids: Iterable[int], *, pss: bool = False, read: procfs.Read = procfs.read_bytes
+) -> tuple[int, int]:
     """Return (bytes, processes counted): the RSS (or PSS) sum of those pids still alive."""
-    read = procfs.pss_bytes if pss else procfs.rss_bytes
+    measure = procfs.pss_bytes if pss else procfs.rss_bytes
     total = counted = 0
     for pid in pids:
-        value = read(proc_root, pid)
+        value = measure(proc_root, pid, read)
         if value is None and pss:
-            value = procfs.rss_bytes(proc_root, pid)  # no smaps_rollup (kernel < 4.14)
+            value = procfs.rss_bytes(proc_root, pid, read)  # no smaps_rollup (kernel < 4.14)
         if value is not None:
             total += value
             counted += 1
@@ -268,17 +281,12 @@ def working_set_bytes(
     process-matched component has no processes. None when a cgroup-matched component has
     no cgroup and no processes (there is nothing to measure).
     """
-    if target.cgroup is not None and target.cgroup_version is not None:
-        cgroup = Cgroup(
-            path=target.cgroup_path or "/",
-            memory=target.cgroup,
-            version=target.cgroup_version,
-            unified=None,
-        )
+    cgroup = target.cgroup_dirs()
+    if cgroup is not None:
         try:
             memory = read_memory(cgroup)
         except (OSError, ValueError):
-            memory = None
+            memory = None  # gone or unreadable: fall back to its processes
         if memory is not None:
             return memory.working_set
     if target.kind in ("cgroup", "systemd_unit") and not target.pids:
