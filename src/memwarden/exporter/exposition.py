@@ -86,5 +86,6 @@ class TextRenderer:
         """The `name{labels} ` part of a sample line, as generate_latest writes it."""
         probe = Metric(family.name, family.documentation, family.type)
         probe.samples.append(Sample(sample.name, sample.labels, 0.0))
-        line = generate_latest(_Families(probe)).decode("utf-8").splitlines()[-1]  # type: ignore[arg-type]
+        text = generate_latest(_Families(probe)).decode("utf-8")  # type: ignore[arg-type]
+        line = text[: -1].rsplit("\n", 1)[-1]  # not splitlines(): label values may hold \x1e and kin
         return line[: line.rindex(" ") + 1]

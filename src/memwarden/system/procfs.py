@@ -20,7 +20,10 @@ def read_bytes(path: str) -> bytes:
     """Return a whole file; procfs and cgroupfs files report size 0, so read until EOF."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        data = os.read(fd, _CHUNK)
+        try:
+            data = os.read(fd, _CHUNK)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, path) from None
         if len(data) < _CHUNK // 2:
             # seq_file fills the buffer as far as it can, so a short first read is the whole file
             return data
@@ -60,9 +63,9 @@ class FileReader:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             data = _pread_all(fd)
-        except OSError:
+        except OSError as error:
             os.close(fd)
-            raise
+            raise OSError(error.errno, error.strerror, path) from None
         self._fds[path] = fd
         self._used.add(path)
         while len(self._fds) > self.max_open:

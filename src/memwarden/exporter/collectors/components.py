@@ -69,8 +69,12 @@ class ComponentsCollector(Source):
         for component in self.components:
             target = targets[component.name]
             labels = [component.name]
+            failures = len(problems)
             memory = self._cgroup_memory(target, problems)
-            if memory is not None:
+            if len(problems) > failures:
+                # Its cgroup exists but cannot be read: publish no figure rather than a different one.
+                processes_f.add_metric(labels, len(target.pids))
+            elif memory is not None:
                 memory_f.add_metric(labels, memory.working_set)
                 processes_f.add_metric(labels, len(target.pids))
                 if memory.swap is not None:
