@@ -63,3 +63,12 @@ def test_an_unlimited_cgroup_is_host_scope_unless_cgroup_scope_is_forced(fixture
     # no limit anywhere: the cgroup may use all of the host, so that is its total
     assert forced("memwarden_memory_total_bytes") == 24684092 * 1024
     assert forced("memwarden_memory_available_bytes") == 24684092 * 1024 - 25 * MiB
+
+
+def test_a_limit_on_the_exporters_own_unit_on_the_host_keeps_host_scope(fixtures_dir: Path) -> None:
+    tree = fixtures_dir / "exporter" / "host-unit-limited"
+    value = build_registry(proc_root=str(tree / "proc"), cgroup_root=str(tree / "cgroup")).get_sample_value
+    # MemoryMax=256M on memwarden-exporter.service must not turn the host's series into the unit's
+    assert value("memwarden_memory_scope_info", {"scope": "host", "cgroup": ""}) == 1
+    assert value("memwarden_memory_total_bytes") == 24684092 * 1024
+    assert value("memwarden_cgroup_memory_limit_bytes", {"cgroup": "/system.slice/memwarden-exporter.service"}) == 256 * MiB

@@ -1,15 +1,18 @@
 """Container awareness: whose memory the host-level series describe.
 
-Inside a memory-limited cgroup (a container, a systemd unit with MemoryMax=) /proc/meminfo
-still describes the whole host: a 512 MiB container on a 64 GiB host would read 63 GiB
-"available" and never warn before its own OOM kill. So when the exporter's own cgroup (or
-an ancestor) is limited below the host's MemTotal, the host-level series switch to that
-cgroup's figures ("cgroup scope"); what the cgroup cannot tell is left absent rather than
-filled from the host. `memwarden_memory_scope_info{scope, cgroup}` says which is in use.
+Inside a memory-limited container /proc/meminfo still describes the whole host: a 512 MiB
+container on a 64 GiB host would read 63 GiB "available" and never warn before its own
+OOM kill. So when the exporter runs in a container (its own PID or cgroup namespace) whose
+cgroup (or an ancestor) is limited below the host's MemTotal, the host-level series switch
+to that cgroup's figures ("cgroup scope"); what the cgroup cannot tell is left absent
+rather than filled from the host. `memwarden_memory_scope_info{scope, cgroup}` says which
+is in use. On the host itself (the initial namespaces) a limit on the exporter's own unit,
+such as systemd's MemoryMax=, does not make its host series describe that unit.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +36,23 @@ class ScopeState:
 
 
 HOST = ScopeState("host")
+# The kernel's fixed inode numbers of the initial PID and cgroup namespaces
+# (PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO): any other number means a container.
+_INITIAL_NAMESPACES = {"pid": 0xEFFFFFFC, "cgroup": 0xEFFFFFFB}
+
+
+def in_container(proc_root: str) -> bool | None:
+    """True in a non-initial PID or cgroup namespace, False in the host's, None when unknown."""
+    answers = []
+    for kind, initial in _INITIAL_NAMESPACES.items():
+        try:
+            link = os.readlink(f"{proc_root}/self/ns/{kind}")  # "pid:[4026531836]"
+            answers.append(int(link[link.index("[") + 1 : link.index("]")]) != initial)
+        except (OSError, ValueError):
+            continue
+    if any(answers):
+        return True
+    return False if answers else None
 
 
 def host_mem_total(proc_root: str, read: Read = read_bytes) -> int | None:
@@ -83,7 +103,7 @@ class MemoryScope:
         limit = tightest_limit(limit_files, self.read)
         total = host_mem_total(self.proc_root, self.read)
         limited = limit is not None and (total is None or limit < total)
-        if self.mode == "auto" and not limited:
+        if self.mode == "auto" and not (limited and in_container(self.proc_root) is not False):
             return HOST
         memory = read_memory(own, self.read)
         if memory is None:
