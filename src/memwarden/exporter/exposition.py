@@ -20,8 +20,6 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_SIMPLE_TYPES = frozenset(("gauge", "counter"))
-_OPENMETRICS_SUFFIXES = ("_created", "_gsum", "_gcount")
 _MAX_CACHED = 20_000  # label sets churn (cgroups come and go); start afresh beyond this many
 
 
@@ -41,10 +39,17 @@ class _Families:
 
 def _plain(family: Metric) -> bool:
     """True when generate_latest would write `header + one line per sample, in order`."""
-    if family.type not in _SIMPLE_TYPES:
+    if family.type == "gauge":
+        own = family.name
+    elif family.type == "counter":
+        own = family.name + "_total"
+    else:
         return False
-    extra = tuple(family.name + suffix for suffix in _OPENMETRICS_SUFFIXES)
-    return all(sample.timestamp is None and sample.name not in extra for sample in family.samples)
+    for sample in family.samples:
+        # a counter's `_created` sample would be moved to a family of its own, so leave it to generate_latest
+        if sample.name != own or sample.timestamp is not None:
+            return False
+    return True
 
 
 class TextRenderer:

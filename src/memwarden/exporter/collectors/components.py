@@ -93,7 +93,7 @@ class ComponentsCollector(Source):
             limit = self._limit(component, target)
             if limit is not None:
                 limit_f.add_metric(labels, limit)
-        return [memory_f, limit_f, swap_f, processes_f, *_merge(extra)]
+        return [family for family in (memory_f, limit_f, swap_f, processes_f) if family.samples] + _merge(extra)
 
     def _cgroup_memory(self, target: ComponentTarget, problems: list[str]) -> CgroupMemory | None:
         cgroup = target.cgroup_dirs()
