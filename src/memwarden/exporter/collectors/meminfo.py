@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from memwarden.system.procfs import Read, pick, read_bytes
+from memwarden.system.procfs import Read, pick
 
-from ..scope import MemoryScope, ScopeState
-from .base import Source
+from ..scope import ScopeState
+from .base import HostSource, single_sample_families
 
 # metric suffix -> (/proc/meminfo field, help text)
 MEMINFO_FIELDS: dict[str, tuple[str, str]] = {
@@ -74,24 +74,13 @@ def _swap_limit(state: ScopeState, proc_root: str, read: Read) -> int | None:
     return min(candidates) if candidates else None
 
 
-class MeminfoCollector(Source):
+class MeminfoCollector(HostSource):
     """memwarden_memory_*_bytes and memwarden_swap_*_bytes, host-level (no `component` label)."""
 
     name = "meminfo"
 
-    def __init__(self, *, proc_root: str = "/proc", scope: MemoryScope | None = None, read: Read = read_bytes) -> None:
-        self.proc_root = proc_root
-        self.scope = scope
-        self.read = read
-
     def scrape(self, problems: list[str]) -> list[Metric]:
-        state = self.scope.state() if self.scope is not None else None
-        if state is not None and state.scope == "cgroup":
-            values = _cgroup(state, self.proc_root, self.read)
-        else:
-            values = _host(self.proc_root, self.read)
-        families: list[Metric] = []
-        for suffix, (_, documentation) in MEMINFO_FIELDS.items():
-            if suffix in values:
-                families.append(GaugeMetricFamily(f"memwarden_{suffix}", documentation, value=values[suffix]))
-        return families
+        state = self.cgroup_scope()
+        values = _cgroup(state, self.proc_root, self.read) if state is not None else _host(self.proc_root, self.read)
+        metrics = ((f"memwarden_{suffix}", doc, values.get(suffix)) for suffix, (_, doc) in MEMINFO_FIELDS.items())
+        return single_sample_families(GaugeMetricFamily, metrics)

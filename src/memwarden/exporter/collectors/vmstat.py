@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from memwarden.system.procfs import Read, pick, read_bytes
+from memwarden.system.procfs import pick
 
-from ..scope import MemoryScope
-from .base import Source
+from .base import HostSource, single_sample_families
 
 # metric -> (help text, /proc/vmstat keys summed, cgroup key: memory.stat, or "events:" memory.events)
 VMSTAT_COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -49,30 +48,18 @@ def cgroup_counters(stat: dict[str, int], events: dict[str, int]) -> dict[str, i
 
 
 def counter_families(values: dict[str, int], labels: dict[str, str] | None = None) -> list[Metric]:
-    names = list(labels or {})
-    label_values = list((labels or {}).values())
-    families: list[Metric] = []
-    for name, (documentation, _, _) in VMSTAT_COUNTERS.items():
-        if name in values:
-            family = CounterMetricFamily(name[: -len("_total")], documentation, labels=names)
-            family.add_metric(label_values, values[name])
-            families.append(family)
-    return families
+    metrics = ((name.removesuffix("_total"), doc, values.get(name)) for name, (doc, _, _) in VMSTAT_COUNTERS.items())
+    return single_sample_families(CounterMetricFamily, metrics, labels)
 
 
-class VmstatCollector(Source):
+class VmstatCollector(HostSource):
     """memwarden_oom_kills_total and friends, host-level; absent where the kernel lacks a counter."""
 
     name = "vmstat"
 
-    def __init__(self, *, proc_root: str = "/proc", scope: MemoryScope | None = None, read: Read = read_bytes) -> None:
-        self.proc_root = proc_root
-        self.scope = scope
-        self.read = read
-
     def scrape(self, problems: list[str]) -> list[Metric]:
-        state = self.scope.state() if self.scope is not None else None
-        if state is not None and state.scope == "cgroup" and state.memory is not None:
+        state = self.cgroup_scope()
+        if state is not None and state.memory is not None:
             values = cgroup_counters(state.memory.stat, state.memory.events)
         else:
             values = host_counters(pick(self.read(f"{self.proc_root}/vmstat"), _KEYS))
