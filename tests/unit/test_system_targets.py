@@ -72,6 +72,8 @@ def test_cgroup_match_on_v2_takes_the_unified_dir_and_every_child_cgroups_proces
 def test_cgroup_match_lists_exited_pids_of_cgroup_procs_but_they_add_nothing(trees: Path) -> None:
     target = resolve(component("api", cgroup="system.slice/api.service/"), **roots(trees / "v2"))
     assert target.cgroup_path == "/system.slice/api.service"
+    full = str(trees / "v2" / "cgroup" / "system.slice" / "api.service")
+    assert resolve(component("api", cgroup=full), **roots(trees / "v2")).cgroup_path == "/system.slice/api.service"
     assert target.pids == (500, 501, 502)
 
 

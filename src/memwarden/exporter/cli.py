@@ -9,6 +9,7 @@ import gc
 import html
 import logging
 import os
+import resource
 import sys
 
 from memwarden import __version__
@@ -41,6 +42,25 @@ def landing_page(policy_name: str, components: list[str]) -> bytes:
         f"<p>Policy: {html.escape(policy_name)}. Components watched:</p><ul>{items}</ul>"
         "</body></html>\n"
     ).encode()
+
+
+def _raise_file_limit() -> int:
+    """Raise the soft open-files limit to the hard one; return how many files to keep open.
+
+    The exporter keeps one descriptor per component process (see FileReader), so a host
+    with thousands of matched processes needs more than the usual soft limit of 1024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > 65536:
+        hard = 65536
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass  # keep the soft limit we have
+    usable = soft if soft != resource.RLIM_INFINITY else 65536
+    return max(64, min(usable - 256, 16384))  # leave room for connections
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +122,7 @@ def main(argv: list[str]) -> int:
         cgroup_root=args.cgroupfs,
         scope_mode=args.scope,
         cgroup_depth=args.cgroup_depth,
+        max_open_files=_raise_file_limit(),
     )
     server = MetricsServer(
         TextRenderer(registry).render,

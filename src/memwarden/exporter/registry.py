@@ -194,9 +194,14 @@ def build_registry(
     scope_mode: ScopeMode = "auto",
     cgroup_depth: int = 1,
     timer: Callable[[], float] = time.perf_counter,
+    max_open_files: int = 512,
 ) -> CollectorRegistry:
-    """Return a registry with every memwarden source and nothing else."""
-    reader = FileReader()
+    """Return a registry with every memwarden source and nothing else.
+
+    `max_open_files` bounds the descriptors kept open between scrapes (one per component
+    process, a few per cgroup); beyond it files are opened and closed on each read.
+    """
+    reader = FileReader(max_open=max_open_files)
     sources, scope = build_sources(
         components,
         proc_root=proc_root,

@@ -68,6 +68,9 @@ class Hierarchy:
 
     def locate(self, path: str) -> Cgroup | None:
         """Return the directories of the cgroup at `path` (below the root), or None if it does not exist."""
+        root = str(self.root).rstrip("/")
+        if path.startswith(root + "/"):
+            path = path[len(root) :]  # given as a full filesystem path
         relative = normalise(path)
         below = relative.lstrip("/")
         unified = self.unified / below if self.unified is not None else None
