@@ -68,26 +68,26 @@ def _parser() -> argparse.ArgumentParser:
         prog="memwarden exporter",
         description="Serve raw memory facts (host, cgroups, the policy's components) on /metrics.",
     )
-    parser.add_argument("-p", "--policy", help="policy file whose `components` to watch (default: the built-in policy)")
+    parser.add_argument("-p", "--policy", metavar="FILE", help="policy file whose `components` to watch (default: the built-in policy)")
     parser.add_argument(
-        "--listen", "--web.listen-address", dest="listen", default=DEFAULT_LISTEN,
+        "--listen", "--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
         help=f"address to listen on (default {DEFAULT_LISTEN}; :9105 for every address)",
     )  # fmt: skip
     parser.add_argument(
-        "--web.config.file", dest="web_config", default="",
+        "--web.config.file", dest="web_config", default="", metavar="FILE",
         help="TLS and basic auth, in the node_exporter/Prometheus web config format",
     )  # fmt: skip
-    parser.add_argument("--path.procfs", dest="procfs", default="/proc", help="procfs mount point (default /proc)")
+    parser.add_argument("--path.procfs", dest="procfs", default="/proc", metavar="DIR", help="procfs mount point (default /proc)")
     parser.add_argument(
-        "--path.cgroupfs", dest="cgroupfs", default="/sys/fs/cgroup", help="cgroup mount point (default /sys/fs/cgroup)"
+        "--path.cgroupfs", dest="cgroupfs", default="/sys/fs/cgroup", metavar="DIR", help="cgroup mount point (default /sys/fs/cgroup)"
     )
     parser.add_argument(
         "--memory.scope", dest="scope", choices=SCOPE_MODES, default="auto",
-        help="whose memory the host series describe: auto (our cgroup when it is limited below the host's RAM), "
-        "host (/proc/meminfo always) or cgroup (our cgroup always)",
+        help="whose memory the host series describe: auto (our cgroup when we run in a container limited "
+        "below the host's RAM, else the host), host (/proc/meminfo always) or cgroup (our cgroup always)",
     )  # fmt: skip
     parser.add_argument(
-        "--collector.cgroup.depth", dest="cgroup_depth", type=int, default=1,
+        "--collector.cgroup.depth", dest="cgroup_depth", type=int, default=1, metavar="N",
         help="levels of the cgroup tree reported by memwarden_cgroup_* besides our own and the components' (default 1)",
     )  # fmt: skip
     parser.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"), default="info")

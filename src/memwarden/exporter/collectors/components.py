@@ -108,7 +108,7 @@ class ComponentsCollector(Source):
             return None
 
     def _process_swap(self, target: ComponentTarget) -> int:
-        return sum(value for pid in target.pids if (value := swap_bytes(self.proc_root, pid)) is not None)
+        return sum(value for pid in target.pids if (value := swap_bytes(self.proc_root, pid, self.read)) is not None)
 
     def _limit(self, component: ComponentSpec, target: ComponentTarget) -> int | None:
         if isinstance(component.budget, int):
