@@ -46,9 +46,30 @@ def host_has_psi() -> bool:
         return False
 
 
-def root_memory_pressure() -> bool:
-    """The root cgroup's PSI file, where the `host` component below gets its PSI from."""
-    return any((tree / "memory.pressure").exists() for tree in (CGROUP_ROOT, CGROUP_ROOT / "unified"))
+def probe_cgroup() -> tuple[str, Path | None, Path | None]:
+    """A cgroup with memory accounting for a cgroup-matched component: (path, memory dir, v2 dir).
+
+    On a cgroup v2 host, this test's own cgroup. On v1 and hybrid hosts, the root: the one
+    path that is a memory cgroup in the v1 tree and, on hybrid hosts, has PSI in the unified one.
+    """
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        line = next(line for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
+        path = line[3:]
+        directory = CGROUP_ROOT / path.lstrip("/")
+        return path, directory, directory
+    unified = CGROUP_ROOT / "unified"
+    return "/", CGROUP_ROOT / "memory", unified if unified.is_dir() else None
+
+
+def expected_per_component(memory: Path | None, unified: Path | None) -> list[str]:
+    """The per-component counters this host's kernel can give for that cgroup."""
+    names = ["memwarden_major_page_faults_total", "memwarden_workingset_refaults_total"]
+    events, oom_control = (memory / "memory.events", memory / "memory.oom_control") if memory else (None, None)
+    if (events and events.exists()) or (oom_control and oom_control.exists() and "oom_kill" in oom_control.read_text()):
+        names.append("memwarden_oom_kills_total")
+    if unified is not None and (unified / "memory.pressure").exists():
+        names += HOST_PSI
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +79,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Any:
     marker = f"memwarden-e2e-sleeper-{uuid.uuid4().hex[:8]}"
     sleepers = [subprocess.Popen([marker, "600"], executable="/bin/sleep") for _ in range(2)]
     policy = workdir / "policy.yaml"
-    # `host` is the root cgroup: on v1/hybrid the memory controller's root, with PSI from the
-    # unified tree where there is one, so per-component PSI and OOM counters appear too.
+    # `probe` is matched by cgroup, so its PSI and counters appear per component too.
     policy.write_text(
         "version: memwarden/v1\ncomponents:\n"
         f"  - name: sleepers\n    match: {{cmdline: '^{marker} '}}\n    budget: 64MiB\n"
-        "  - name: host\n    match: {cgroup: /}\n    budget: cgroup\n"
+        f"  - name: probe\n    match: {{cgroup: '{probe_cgroup()[0]}'}}\n    budget: cgroup\n"
     )
     password = "scrape-me"
     web = workdir / "web.yml"
@@ -135,11 +155,9 @@ def test_prometheus_scrapes_every_metric_of_the_contract(stack: Prometheus, job:
         assert series(stack, job, name, 'component="sleepers"'), name
     processes = series(stack, job, "memwarden_component_processes", 'component="sleepers"')
     assert processes[0]["value"][1] == "2"
-    assert series(stack, job, "memwarden_component_memory_bytes", 'component="host"')
-    per_component = ["memwarden_oom_kills_total", "memwarden_major_page_faults_total", "memwarden_workingset_refaults_total"]
-    if root_memory_pressure():
-        per_component += HOST_PSI
-    missing = [name for name in per_component if not series(stack, job, name, 'component="host"')]
+    assert series(stack, job, "memwarden_component_memory_bytes", 'component="probe"')
+    per_component = expected_per_component(*probe_cgroup()[1:])
+    missing = [name for name in per_component if not series(stack, job, name, 'component="probe"')]
     assert missing == [], f"per-component series missing: {missing}"
 
     success = {item["metric"]["collector"]: item["value"][1] for item in series(stack, job, "memwarden_collector_success")}
