@@ -1,0 +1,145 @@
+"""cgroup: raw memory facts of a bounded set of cgroups, v1 or v2, as memwarden_cgroup_*.
+
+Which cgroups: the top levels of the memory hierarchy (`depth`, default 1: system.slice,
+user.slice, kubepods.slice, ...), the exporter's own cgroup, and every component's cgroup.
+The `cgroup` label is the path below the cgroup root; the set is bounded by the depth and
+the policy, never by what processes come and go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from memwarden.system import Cgroup, CgroupMemory, Hierarchy, read_memory
+from memwarden.system.procfs import Read, read_bytes
+
+from .base import Source
+
+GAUGES: tuple[tuple[str, str, Callable[[CgroupMemory], int | None]], ...] = (
+    ("memwarden_cgroup_memory_usage_bytes", "Memory charged to the cgroup (memory.current / usage_in_bytes).",
+     lambda m: m.usage),
+    ("memwarden_cgroup_memory_limit_bytes", "The cgroup's own memory limit (memory.max / limit_in_bytes); absent when unlimited.",
+     lambda m: m.limit),
+    ("memwarden_cgroup_memory_working_set_bytes", "Usage minus inactive file cache, as cAdvisor counts it.",
+     lambda m: m.working_set),
+    ("memwarden_cgroup_memory_anon_bytes", "Anonymous memory (memory.stat anon / total_rss).",
+     lambda m: m.stat.get("anon")),
+    ("memwarden_cgroup_memory_file_bytes", "Page cache (memory.stat file / total_cache).",
+     lambda m: m.stat.get("file")),
+    ("memwarden_cgroup_memory_active_file_bytes", "Recently used page cache (active_file).",
+     lambda m: m.stat.get("active_file")),
+    ("memwarden_cgroup_memory_inactive_file_bytes", "Page cache reclaimed first (inactive_file).",
+     lambda m: m.stat.get("inactive_file")),
+    ("memwarden_cgroup_swap_bytes", "Swap used by the cgroup, where swap is accounted.",
+     lambda m: m.swap),
+)
+EVENTS = ("memwarden_cgroup_memory_events", "Memory events of the cgroup (memory.events; v1: oom_kill, max=failcnt).")
+WAITING = ("memwarden_cgroup_pressure_waiting_seconds", "Time some tasks of the cgroup waited for memory (PSI some).")
+STALLED = ("memwarden_cgroup_pressure_stalled_seconds", "Time all tasks of the cgroup stalled on memory (PSI full).")
+
+
+def _children(directory: Path, depth: int) -> Iterable[str]:
+    """Yield the relative paths of cgroups below `directory`, down to `depth` levels."""
+    level: list[tuple[str, str | Path]] = [("", directory)]
+    for _ in range(depth):
+        below: list[tuple[str, str | Path]] = []
+        for relative, path in level:
+            try:
+                with os.scandir(path) as entries:
+                    names = sorted(entry.name for entry in entries if entry.is_dir(follow_symlinks=False))
+            except OSError:
+                continue
+            for name in names:
+                below.append((f"{relative}/{name}", os.path.join(path, name)))
+        yield from (relative for relative, _ in below)
+        level = below
+
+
+class CgroupCollector(Source):
+    """memwarden_cgroup_* for the top-level cgroups, our own and the components'."""
+
+    name = "cgroup"
+
+    def __init__(
+        self,
+        *,
+        proc_root: str = "/proc",
+        hierarchy: Hierarchy,
+        depth: int = 1,
+        extra_paths: Callable[[], Iterable[str]] = tuple,
+        read: Read = read_bytes,
+    ) -> None:
+        self.proc_root = proc_root
+        self.read = read
+        self.hierarchy = hierarchy
+        self.depth = depth
+        self.extra_paths = extra_paths  # the components' cgroup paths, known once they are resolved
+        self._located: dict[str, Cgroup | None] = {}  # path -> dirs; dropped when a read finds it gone
+        self._own: tuple[str, str | None] = ("", None)  # /proc/self/cgroup text -> our memory cgroup path
+
+    def paths(self) -> list[str]:
+        """The cgroups to report this scrape, sorted and without duplicates."""
+        tree = self.hierarchy.unified if self.hierarchy.memory_on_unified else self.hierarchy.memory_v1
+        found: set[str] = set()
+        if tree is not None and self.depth > 0:
+            found.update(_children(tree, self.depth))
+        own = self._own_path()
+        if own is not None:
+            found.add(own)
+        found.update(self.extra_paths())
+        found.discard("/")  # the root is the host: meminfo tells it better
+        return sorted(found)
+
+    def scrape(self, problems: list[str]) -> list[Metric]:
+        gauges = [GaugeMetricFamily(name, doc, labels=["cgroup"]) for name, doc, _ in GAUGES]
+        events = CounterMetricFamily(*EVENTS, labels=["cgroup", "event"])
+        waiting = CounterMetricFamily(*WAITING, labels=["cgroup"])
+        stalled = CounterMetricFamily(*STALLED, labels=["cgroup"])
+        paths = self.paths()
+        for path in paths:
+            if path not in self._located:
+                self._located[path] = self.hierarchy.locate(path)
+            cgroup = self._located[path]
+            if cgroup is None or cgroup.memory is None:
+                continue  # gone since listed, or not in the memory hierarchy
+            memory = _read(cgroup, problems, self.read)
+            if memory is None:
+                del self._located[path]  # look it up afresh next time
+                continue
+            for family, (_, _, value_of) in zip(gauges, GAUGES):
+                value = value_of(memory)
+                if value is not None:
+                    family.add_metric([path], value)
+            for event, count in sorted(memory.events.items()):
+                events.add_metric([path, event], count)
+            if memory.pressure:
+                if "some" in memory.pressure:
+                    waiting.add_metric([path], memory.pressure["some"])
+                if "full" in memory.pressure:
+                    stalled.add_metric([path], memory.pressure["full"])
+        for path in set(self._located) - set(paths):
+            del self._located[path]
+        return [family for family in (*gauges, events, waiting, stalled) if family.samples]
+
+    def _own_path(self) -> str | None:
+        try:
+            text = self.read(f"{self.proc_root}/self/cgroup").decode("utf-8", "replace")
+        except OSError:
+            return None
+        if text != self._own[0]:
+            self._own = (text, self.hierarchy.memory_path_of(text))
+        return self._own[1]
+
+
+def _read(cgroup: Cgroup, problems: list[str], read: Read) -> CgroupMemory | None:
+    try:
+        return read_memory(cgroup, read)
+    except FileNotFoundError:
+        return None  # removed between listing and reading: normal churn
+    except (OSError, ValueError) as error:
+        problems.append(f"cgroup {cgroup.path}: {error}")
+        return None

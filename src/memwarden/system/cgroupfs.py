@@ -1,0 +1,310 @@
+"""The cgroup filesystem: which hierarchy holds memory, where a cgroup lives, what it uses.
+
+Three layouts exist in the wild and all are handled:
+  - unified (v2 only): /sys/fs/cgroup is the v2 tree, memory is one of its controllers;
+  - legacy (v1 only): /sys/fs/cgroup/memory is the memory controller's own tree;
+  - hybrid: v1 controllers (memory among them) plus a v2 tree at /sys/fs/cgroup/unified
+    that systemd manages and that carries PSI (memory.pressure) but no memory accounting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .procfs import Read, pick, read_bytes, read_text
+from .psi import read_pressure
+
+# v1 writes "unlimited" as PAGE_COUNTER_MAX pages (9223372036854771712 with 4 KiB pages);
+# anything this large is no limit at all.
+UNLIMITED_FROM = 1 << 60
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Where the cgroup trees of this host are mounted below `root`."""
+
+    root: Path
+    unified: Path | None  # the v2 tree (pure v2 or hybrid)
+    memory_v1: Path | None  # the v1 memory controller's tree
+    systemd_v1: Path | None  # v1 name=systemd tree (legacy layout: where units live)
+    memory_on_unified: bool  # v2 has the memory controller
+
+    @classmethod
+    def detect(cls, cgroup_root: str | Path) -> Hierarchy:
+        root = Path(cgroup_root)
+        unified = None
+        for candidate in (root, root / "unified"):
+            if (candidate / "cgroup.controllers").exists():
+                unified = candidate
+                break
+        memory_on_unified = False
+        if unified is not None:
+            try:
+                memory_on_unified = "memory" in read_text(str(unified / "cgroup.controllers")).split()
+            except OSError:
+                pass
+        memory_v1 = root / "memory"
+        systemd_v1 = root / "systemd"
+        return cls(
+            root=root,
+            unified=unified,
+            memory_v1=memory_v1 if (memory_v1 / "memory.usage_in_bytes").exists() else None,
+            systemd_v1=systemd_v1 if systemd_v1.is_dir() else None,
+            memory_on_unified=memory_on_unified,
+        )
+
+    @property
+    def layout(self) -> str:
+        if self.unified is not None and self.unified == self.root:
+            return "unified"
+        return "hybrid" if self.unified is not None else "legacy"
+
+    @property
+    def unit_tree(self) -> Path | None:
+        """The tree where systemd places units and scopes."""
+        return self.unified or self.systemd_v1 or self.memory_v1
+
+    def locate(self, path: str) -> Cgroup | None:
+        """Return the directories of the cgroup at `path` (below the root), or None if it does not exist."""
+        root = str(self.root).rstrip("/")
+        if path.startswith(root + "/"):
+            path = path[len(root) :]  # given as a full filesystem path
+        relative = normalise(path)
+        below = relative.lstrip("/")
+        unified = self.unified / below if self.unified is not None else None
+        if unified is not None and not unified.is_dir():
+            unified = None
+        memory: Path | None = None
+        version: int | None = None
+        if self.memory_on_unified and unified is not None:
+            memory, version = unified, 2
+        elif self.memory_v1 is not None and (self.memory_v1 / below).is_dir():
+            memory, version = self.memory_v1 / below, 1
+        legacy_tree = None
+        if self.systemd_v1 is not None and (self.systemd_v1 / below).is_dir():
+            legacy_tree = self.systemd_v1 / below
+        if memory is None and unified is None and legacy_tree is None:
+            return None
+        return Cgroup(path=relative, memory=memory, version=version, unified=unified, legacy_tree=legacy_tree)
+
+    def own_cgroup(self, proc_root: str) -> Cgroup | None:
+        """Return the cgroup holding this process's memory (the container's, when in one)."""
+        try:
+            text = read_text(f"{proc_root}/self/cgroup")
+        except OSError:
+            return None
+        path = self.memory_path_of(text)
+        return self.locate(path) if path is not None else None
+
+    def memory_path_of(self, proc_cgroup: str) -> str | None:
+        """Return the memory cgroup path named by a /proc/<pid>/cgroup text."""
+        unified_path = memory_path = None
+        for line in proc_cgroup.splitlines():
+            hierarchy_id, _, rest = line.partition(":")
+            controllers, _, path = rest.partition(":")
+            if hierarchy_id == "0" and controllers == "":
+                unified_path = path
+            elif "memory" in controllers.split(","):
+                memory_path = path
+        chosen = unified_path if self.memory_on_unified else memory_path or unified_path
+        if chosen is None or chosen.startswith("/.."):
+            return None  # outside our cgroup namespace's view: nothing readable
+        return chosen
+
+    def limit_files(self, cgroup: Cgroup) -> list[str]:
+        """Return the limit files of `cgroup` and its ancestors in its memory tree."""
+        name = "memory.max" if cgroup.version == 2 else "memory.limit_in_bytes"
+        files: list[str] = []
+        path = cgroup.path
+        current: Cgroup | None = cgroup
+        while current is not None and current.memory is not None and current.version == cgroup.version:
+            files.append(f"{current.memory}/{name}")
+            if path == "/":
+                break
+            path = normalise(os.path.dirname(path))
+            current = self.locate(path)
+        return files
+
+
+def normalise(path: str) -> str:
+    """Return `path` as "/a/b" (no trailing slash, "/" for the root)."""
+    parts = [part for part in path.strip().split("/") if part and part != "."]
+    return "/" + "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """One cgroup: its path below the root and its directories in each tree that has it."""
+
+    path: str
+    memory: Path | None  # the directory with memory accounting files
+    version: int | None  # 2 or 1: which interface `memory` speaks
+    unified: Path | None  # its v2 directory (pure v2 or hybrid): PSI, cgroup.freeze, cgroup.kill
+    legacy_tree: Path | None = None  # its v1 name=systemd directory (legacy layout)
+
+    def process_tree(self) -> Path | None:
+        """The directory whose cgroup.procs (recursively) lists the cgroup's processes."""
+        return self.unified or self.legacy_tree or self.memory
+
+    def pids(self) -> list[int]:
+        """Return the pids in this cgroup and all cgroups below it."""
+        top = self.process_tree()
+        if top is None:
+            return []
+        pids: set[int] = set()
+        for directory, _, _ in os.walk(top):
+            try:
+                text = read_text(os.path.join(directory, "cgroup.procs"))
+            except OSError:
+                continue  # a child cgroup removed during the walk
+            pids.update(int(token) for token in text.split() if token.isdigit())
+        return sorted(pids)
+
+
+@dataclass(frozen=True)
+class CgroupMemory:
+    """The memory facts of one cgroup, in bytes and counts, the same for v1 and v2."""
+
+    version: int
+    usage: int
+    limit: int | None  # its own limit; None: unlimited
+    swap: int | None  # None: no swap accounting
+    stat: dict[str, int] = field(default_factory=dict)  # anon, file, active_file, inactive_file, ...
+    events: dict[str, int] = field(default_factory=dict)  # oom, oom_kill, high, max (as available)
+    pressure: dict[str, float] | None = None  # PSI totals in seconds ("some", "full")
+
+    @property
+    def working_set(self) -> int:
+        """Usage minus inactive file cache, as cAdvisor and the kubelet count it."""
+        return max(0, self.usage - self.stat.get("inactive_file", 0))
+
+
+# memory.stat keys published, and their v1 (hierarchical) spellings.
+_V1_STAT = {
+    "anon": "total_rss",
+    "file": "total_cache",
+    "active_file": "total_active_file",
+    "inactive_file": "total_inactive_file",
+    "shmem": "total_shmem",
+    "pgmajfault": "total_pgmajfault",
+    "swap": "total_swap",
+    "workingset_refault_anon": "total_workingset_refault_anon",
+    "workingset_refault_file": "total_workingset_refault_file",
+    "workingset_refault": "total_workingset_refault",
+}
+_V1_KEYS = tuple(_V1_STAT.values())
+_V2_KEYS = (
+    "anon", "file", "active_file", "inactive_file", "shmem", "slab_reclaimable", "pgmajfault",
+    "pswpin", "pswpout", "workingset_refault_anon", "workingset_refault_file", "workingset_refault",
+    "kernel", "slab",
+)  # fmt: skip
+_V2_EVENTS = ("oom", "oom_kill", "high", "max")
+
+
+def _read_int(path: str, read: Read = read_bytes) -> int | None:
+    """Return an integer file's value; None for "max" (v2's spelling of unlimited)."""
+    text = read(path).strip()
+    return None if text == b"max" else int(text)
+
+
+def _limit(value: int | None) -> int | None:
+    return None if value is None or value >= UNLIMITED_FROM else value
+
+
+def _optional_int(path: str, read: Read = read_bytes) -> int | None:
+    """Like `_read_int`, but None for a file this kernel does not have."""
+    try:
+        return _read_int(path, read)
+    except FileNotFoundError:
+        return None
+
+
+def _fold_refaults(stat: dict[str, int]) -> None:
+    """One refault counter: kernels since 5.9 split it into anon and file."""
+    split = [stat.pop(key) for key in ("workingset_refault_anon", "workingset_refault_file") if key in stat]
+    if split:
+        stat["workingset_refault"] = sum(split)
+
+
+def read_memory(cgroup: Cgroup, read: Read = read_bytes) -> CgroupMemory | None:
+    """Read a cgroup's memory facts; None when it has no memory accounting.
+
+    Raises OSError when the cgroup disappears or a file cannot be read.
+    `read` reads a file (default: open, read, close; the exporter passes a FileReader).
+    """
+    if cgroup.memory is None or cgroup.version is None:
+        return None
+    pressure = None
+    if cgroup.unified is not None:
+        pressure = read_pressure(f"{cgroup.unified}/memory.pressure", read)
+    if cgroup.version == 2:
+        return _read_v2(str(cgroup.memory), pressure, read)
+    return _read_v1(str(cgroup.memory), pressure, read)
+
+
+def _read_v2(directory: str, pressure: dict[str, float] | None, read: Read) -> CgroupMemory:
+    stat = pick(read(f"{directory}/memory.stat"), _V2_KEYS)
+    kernel = stat.pop("kernel", None)
+    slab = stat.pop("slab", None)
+    _fold_refaults(stat)
+    try:
+        events = pick(read(f"{directory}/memory.events"), _V2_EVENTS)
+    except FileNotFoundError:
+        events = {}
+    usage = _optional_int(f"{directory}/memory.current", read)
+    if usage is None:
+        # The root of a v2 tree has no memory.current; sum what memory.stat accounts.
+        usage = stat.get("anon", 0) + stat.get("file", 0) + (kernel if kernel is not None else slab or 0)
+    return CgroupMemory(
+        version=2,
+        usage=usage,
+        limit=_limit(_optional_int(f"{directory}/memory.max", read)),
+        swap=_optional_int(f"{directory}/memory.swap.current", read),
+        stat=stat,
+        events=events,
+        pressure=pressure,
+    )
+
+
+def _read_v1(directory: str, pressure: dict[str, float] | None, read: Read) -> CgroupMemory:
+    raw = pick(read(f"{directory}/memory.stat"), _V1_KEYS)
+    stat = {key: raw[v1] for key, v1 in _V1_STAT.items() if v1 in raw}
+    swap = stat.pop("swap", None)
+    _fold_refaults(stat)
+    events: dict[str, int] = {}
+    try:
+        events.update(pick(read(f"{directory}/memory.oom_control"), ("oom_kill",)))
+    except FileNotFoundError:
+        pass
+    failcnt = _optional_int(f"{directory}/memory.failcnt", read)
+    if failcnt is not None:
+        events["max"] = failcnt  # times usage hit the limit: v2's "max" event
+    return CgroupMemory(
+        version=1,
+        usage=_read_int(f"{directory}/memory.usage_in_bytes", read) or 0,
+        limit=_limit(_optional_int(f"{directory}/memory.limit_in_bytes", read)),
+        swap=swap,
+        stat=stat,
+        events=events,
+        pressure=pressure,
+    )
+
+
+def tightest_limit(files: list[str], read: Read = read_bytes) -> int | None:
+    """Return the smallest limit in those files (see `Hierarchy.limit_files`); None when none is set."""
+    limits: list[int] = []
+    for path in files:
+        try:
+            value = _limit(_optional_int(path, read))
+        except (OSError, ValueError):
+            value = None  # an ancestor outside our view or being removed
+        if value is not None:
+            limits.append(value)
+    return min(limits) if limits else None
+
+
+def effective_limit(hierarchy: Hierarchy, cgroup: Cgroup) -> int | None:
+    """Return the tightest memory limit on `cgroup` and its ancestors; None when none is set."""
+    return tightest_limit(hierarchy.limit_files(cgroup))

@@ -1,0 +1,216 @@
+"""The HTTP/1.1 server on loopback: keep-alive, errors, gzip, basic auth and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import http.client
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from memwarden.exporter.server import MetricsServer
+from memwarden.exporter.webconfig import WebConfig, load_web_config
+
+BODY = b"# HELP x_total X.\n# TYPE x_total counter\nx_total 1.0\n"
+HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4))
+
+
+@contextmanager
+def running(web: WebConfig, render: Callable[[], bytes] = lambda: BODY) -> Iterator[MetricsServer]:
+    """Run a MetricsServer on 127.0.0.1 in a thread with its own event loop."""
+    server = MetricsServer(render, web, landing=b"<html>memwarden</html>\n")
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start("127.0.0.1", 0))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def port_of(server: MetricsServer) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def raw(server: MetricsServer, data: bytes) -> bytes:
+    """Send raw bytes, return everything until the server closes."""
+    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=5) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_many_scrapes_over_one_kept_connection() -> None:
+    with running(WebConfig()) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
+        connection.request("GET", "/metrics")
+        first_socket = connection.sock
+        for _ in range(3):
+            response = connection.getresponse()
+            assert response.status == 200 and response.read() == BODY
+            assert response.getheader("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
+            assert response.getheader("Connection") is None
+            connection.request("GET", "/metrics?debug=1")
+            assert connection.sock is first_socket
+        connection.close()
+
+
+def test_pipelined_requests_are_answered_in_order_and_http10_closes() -> None:
+    with running(WebConfig()) as server:
+        answer = raw(server, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"HTTP/1.1 404 Not Found\r\n" in answer
+        assert answer.index(b"200 OK") < answer.index(b"404 Not Found")
+        old = raw(server, b"GET / HTTP/1.0\r\n\r\n")
+        assert old.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in old and b"memwarden" in old
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", b"405"),
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", b"400"),
+        (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000, b"431"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_reason(request_bytes: bytes, status: bytes) -> None:
+    with running(WebConfig()) as server:
+        answer = raw(server, request_bytes)
+        assert answer.startswith(b"HTTP/1.1 " + status)
+        assert answer.split(b"\r\n\r\n", 1)[1].strip()  # a reason in the body
+
+
+def test_head_and_gzip() -> None:
+    with running(WebConfig()) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
+        connection.request("HEAD", "/metrics")
+        response = connection.getresponse()
+        assert response.status == 200 and response.read() == b""
+        assert response.getheader("Content-Length") == str(len(BODY))
+        connection.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        response = connection.getresponse()
+        assert response.getheader("Content-Encoding") == "gzip"
+        assert gzip.decompress(response.read()) == BODY
+
+
+def test_a_failing_render_is_a_500_and_the_server_keeps_serving() -> None:
+    calls = []
+
+    def render() -> bytes:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return BODY
+
+    with running(WebConfig(), render) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        assert response.status == 500 and b"error:" in response.read()
+        connection.request("GET", "/metrics")
+        assert connection.getresponse().read() == BODY
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_basic_auth_with_bcrypt_hashes_and_a_cached_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    with running(WebConfig(users={"prometheus": HASH}, headers={"X-Frame-Options": "deny"})) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
+        for headers in ({}, basic("prometheus", "wrong"), basic("nobody", "secret"), {"Authorization": "Bearer x"}):
+            connection.request("GET", "/metrics", headers=headers)
+            response = connection.getresponse()
+            assert response.status == 401, headers
+            assert response.getheader("WWW-Authenticate") == 'Basic realm="memwarden"'
+            response.read()
+        connection.request("GET", "/metrics", headers=basic("prometheus", "secret"))
+        response = connection.getresponse()
+        assert response.status == 200 and response.read() == BODY
+        assert response.getheader("X-Frame-Options") == "deny"
+        checks = []
+        monkeypatch.setattr(server.auth, "_verify", lambda header: checks.append(header) or False)
+        connection.request("GET", "/metrics", headers=basic("prometheus", "secret"))
+        assert connection.getresponse().read() == BODY
+        assert checks == []  # answered from the cache, no second bcrypt
+
+
+@pytest.fixture(scope="module")
+def tls_dir(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "exporter" / "tls"
+
+
+def tls_web(tmp_path: Path, tls_dir: Path, extra: str = "") -> WebConfig:
+    path = tmp_path / "web.yml"
+    path.write_text(
+        f"tls_server_config:\n  cert_file: {tls_dir / 'server.crt'}\n  key_file: {tls_dir / 'server.key'}\n{extra}"
+    )
+    return load_web_config(path)
+
+
+def client_context(tls_dir: Path, certificate: str | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
+    if certificate:
+        context.load_cert_chain(tls_dir / f"{certificate}.crt", tls_dir / f"{certificate}.key")
+    return context
+
+
+def https_get(server: MetricsServer, context: ssl.SSLContext) -> int:
+    connection = http.client.HTTPSConnection("127.0.0.1", port_of(server), timeout=5, context=context)
+    try:
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_tls_serves_https_and_refuses_plain_http(tmp_path: Path, tls_dir: Path) -> None:
+    with running(tls_web(tmp_path, tls_dir)) as server:
+        assert server.url.startswith("https://")
+        assert https_get(server, client_context(tls_dir)) == 200
+        with pytest.raises((http.client.HTTPException, OSError)):
+            connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
+            connection.request("GET", "/metrics")
+            connection.getresponse().read()
+
+
+def test_tls_client_certificates_are_verified_and_their_names_checked(tmp_path: Path, tls_dir: Path) -> None:
+    extra = (
+        "  client_auth_type: RequireAndVerifyClientCert\n"
+        f"  client_ca_file: {tls_dir / 'ca.crt'}\n"
+        "  client_allowed_sans: [client.memwarden.test]\n"
+    )
+    with running(tls_web(tmp_path, tls_dir, extra)) as server:
+        assert https_get(server, client_context(tls_dir, "client")) == 200
+        for refused in (None, "stranger"):
+            with pytest.raises((ssl.SSLError, OSError, http.client.HTTPException)):
+                https_get(server, client_context(tls_dir, refused))
+    # a verified client whose name is not allowed
+    other = extra.replace("client.memwarden.test", "someone.else")
+    with running(tls_web(tmp_path, tls_dir, other)) as server:
+        with pytest.raises((ssl.SSLError, OSError, http.client.HTTPException)):
+            https_get(server, client_context(tls_dir, "client"))
