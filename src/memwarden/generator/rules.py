@@ -1,9 +1,647 @@
-"""Prometheus recording and alerting rules, and their promtool unit tests."""
+"""Prometheus recording and alerting rules rendered from a policy.
+
+One small function per rule kind, in the Sloth manner; `render` assembles them into
+`rules/memwarden.rules.yaml` (recording) and `rules/memwarden.alerts.yaml` (alerts), and
+adds the promtool unit tests from `rule_tests`.
+"""
 
 from __future__ import annotations
 
-from ..policy import Policy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..policy import TIER_NUMBER, TIERS, Component, Duration, Policy, Thresholds
+from . import names
+from .names import COMPONENT, COMPONENT_LABELS, INSTANCE, INSTANCE_LABELS, PROFILES
+from .promql import by, matchers, number, on, ratio, regex_alternatives, series
+from .yamlfmt import dump
+
+RECORDING_FILE = "rules/memwarden.rules.yaml"
+ALERTS_FILE = "rules/memwarden.alerts.yaml"
+TIER_TITLE = {"warning": "Warning", "high": "High", "critical": "Critical", "emergency": "Emergency"}
+# Sloth's multi-window, multi-burn-rate alerts for a 30-day budget (Google SRE workbook).
+NAMED_COMPONENT = 'component!=""'  # memwarden's per-component series; host series have none
+BURN_WINDOWS = {
+    "page": (("5m", "1h", 14.4), ("30m", "6h", 6.0)),
+    "ticket": (("2h", "1d", 3.0), ("6h", "3d", 1.0)),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One level rules are written at: the instance, or components (optionally some of them)."""
+
+    level: str  # "instance" or "component"
+    labels: tuple[str, ...]
+    recorded: names.Recorded
+    filter: str = ""  # extra matcher on recorded series, e.g. component=~"api|db"
+    extra_labels: tuple[tuple[str, str], ...] = ()  # the components' own alert labels
+
+    @property
+    def static_labels(self) -> tuple[tuple[str, str], ...]:
+        """Labels written on this scope's rules: only a single component's `component` label.
+
+        (A component's own alert labels go on alerts, not on recorded series.)
+        """
+        return tuple(item for item in self.extra_labels if item[0] == "component")
+
+    def sel(self, name: str) -> str:
+        """Return a recorded series, narrowed to this scope's components."""
+        return f"{name}{{{self.filter}}}" if self.filter else name
+
+
+INSTANCE_SCOPE = Scope("instance", INSTANCE_LABELS, INSTANCE)
+
+
+def _host(policy: Policy, metric: str) -> str:
+    profile = PROFILES[policy.source.profile]
+    return series(metric, policy.source.effective_selector(), profile.host_matcher)
+
+
+def _component_raw(policy: Policy, metric: str, *extra: str) -> str:
+    return series(metric, policy.source.component_selector, *extra)
+
+
+def _record(name: str, expr: str, labels: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    rule: dict[str, Any] = {"record": name, "expr": expr}
+    if labels:
+        rule["labels"] = dict(labels)
+    return rule
+
+
+# --- recording rules ---------------------------------------------------------------
+
+
+def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
+    """Normalise the profile's raw host series into memwarden's recorded series."""
+    raw = PROFILES[policy.source.profile]
+    labels = by(INSTANCE_LABELS)
+    window = policy.pressure.rate_window
+    prediction = policy.prediction
+    reserve = prediction.guards.reserve
+    rules = [
+        _record(INSTANCE.total_bytes, f"sum {labels} ({_host(policy, raw.memory_total)})"),
+        _record(INSTANCE.available_bytes, f"sum {labels} ({_host(policy, raw.memory_available)})"),
+        _record(
+            INSTANCE.usage_ratio,
+            f"1 - {INSTANCE.available_bytes} / ({INSTANCE.total_bytes} > 0)",
+        ),
+        _record(INSTANCE.level_tier, _level_expr(INSTANCE.usage_ratio, policy.thresholds)),
+        _record(
+            INSTANCE.predicted_available_bytes,
+            f"sum {labels} (\n  predict_linear({_host(policy, raw.memory_available)}[{prediction.lookback}], "
+            f"{number(prediction.horizon.seconds)})\n)",
+        ),
+        _record(
+            INSTANCE.exhaustion_seconds,
+            _exhaustion_expr(
+                headroom=_headroom(INSTANCE.available_bytes, INSTANCE.total_bytes, reserve),
+                slope=f"-sum {labels} (deriv({_host(policy, raw.memory_available)}[{prediction.lookback}]))",
+            ),
+        ),
+        _record(INSTANCE.pressure_some_ratio, f"sum {labels} (rate({_host(policy, raw.pressure_some)}[{window}]))"),
+        _record(INSTANCE.pressure_full_ratio, f"sum {labels} (rate({_host(policy, raw.pressure_full)}[{window}]))"),
+        _record(INSTANCE.swap_in_rate, f"sum {labels} (rate({_host(policy, raw.swap_in_pages)}[{window}]))"),
+        _record(INSTANCE.swap_out_rate, f"sum {labels} (rate({_host(policy, raw.swap_out_pages)}[{window}]))"),
+        _record(
+            INSTANCE.swap_usage_ratio,
+            f"1 - sum {labels} ({_host(policy, raw.swap_free)})\n  / (sum {labels} ({_host(policy, raw.swap_total)}) > 0)",
+        ),
+        _record(INSTANCE.major_faults_rate, f"sum {labels} (rate({_host(policy, raw.major_page_faults)}[{window}]))"),
+        _record(INSTANCE.oom_kills_increase1h, f"sum {labels} (increase({_host(policy, raw.oom_kills)}[1h]))"),
+    ]
+    return rules
+
+
+def component_recordings(policy: Policy) -> list[dict[str, Any]]:
+    """Per-component series: working set against budget, its trend, stalls and OOM kills."""
+    labels = by(COMPONENT_LABELS)
+    memory = _component_raw(policy, names.COMPONENT_MEMORY)
+    window = policy.pressure.rate_window
+    prediction = policy.prediction
+    return [
+        _record(COMPONENT.working_set_bytes, f"sum {labels} ({memory})"),
+        _record(COMPONENT.limit_bytes, f"sum {labels} ({_component_raw(policy, names.COMPONENT_LIMIT)}) > 0"),
+        _record(COMPONENT.usage_ratio, f"{COMPONENT.working_set_bytes} / {COMPONENT.limit_bytes}"),
+        *[
+            _record(COMPONENT.level_tier, _level_expr(scope.sel(COMPONENT.usage_ratio), thresholds), scope.static_labels)
+            for scope, thresholds in component_scopes(policy)
+        ],
+        _record(
+            COMPONENT.predicted_working_set_bytes,
+            f"sum {labels} (\n  predict_linear({memory}[{prediction.lookback}], {number(prediction.horizon.seconds)})\n)",
+        ),
+        _record(
+            COMPONENT.exhaustion_seconds,
+            _exhaustion_expr(
+                headroom=f"{COMPONENT.limit_bytes} - {COMPONENT.working_set_bytes}",
+                slope=f"sum {labels} (deriv({memory}[{prediction.lookback}]))",
+            ),
+        ),
+        _record(
+            COMPONENT.pressure_some_ratio,
+            f"sum {labels} (rate({_component_raw(policy, PROFILES['memwarden'].pressure_some, NAMED_COMPONENT)}[{window}]))",
+        ),
+        _record(
+            COMPONENT.pressure_full_ratio,
+            f"sum {labels} (rate({_component_raw(policy, PROFILES['memwarden'].pressure_full, NAMED_COMPONENT)}[{window}]))",
+        ),
+        _record(
+            COMPONENT.oom_kills_increase1h,
+            f"sum {labels} (increase({_component_raw(policy, PROFILES['memwarden'].oom_kills, NAMED_COMPONENT)}[1h]))",
+        ),
+    ]
+
+
+def _level_expr(usage: str, thresholds: Thresholds) -> str:
+    terms = [f"({usage} >= bool {ratio(thresholds.percent(tier))})" for tier in TIERS]
+    return "\n+ ".join(terms)
+
+
+def _headroom(available: str, total: str, reserve_percent: float) -> str:
+    if reserve_percent:
+        return f"{available} - {ratio(reserve_percent)} * {total}"
+    return available
+
+
+def _exhaustion_expr(headroom: str, slope: str) -> str:
+    """Seconds until `headroom` is used up at the current `slope`; absent unless it shrinks."""
+    return f"clamp_min(\n  ({headroom})\n  / ({slope} > 0),\n  0\n)"
+
+
+def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[dict[str, Any]]:
+    """Share of time above the critical tier, over Sloth's windows, and what is left of the budget."""
+    recorded = scope.recorded
+    critical = ratio(thresholds.critical)
+    five = recorded.slo_error_ratio("5m")
+    labels = scope.static_labels
+    rules = [
+        _record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:])", labels),
+    ]
+    rules += [
+        _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
+        for window in names.SLO_WINDOWS
+        if window != "5m"
+    ]
+    rules += [
+        _record(recorded.slo_compliance_ratio(window), f"1 - avg_over_time({scope.sel(five)}[{window}])", labels)
+        for window in names.SLO_COMPLIANCE_WINDOWS
+    ]
+    budget = number(round(1 - policy.slo.target / 100, 10))
+    rules.append(
+        _record(
+            recorded.slo_budget_remaining_ratio,
+            f"1 - {scope.sel(recorded.slo_error_ratio('30d'))} / {budget}",
+            labels,
+        )
+    )
+    return rules
+
+
+def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> dict[str, Any]:
+    """A 0-100 score: 100 minus the weighted share of four 0-1 penalties."""
+    recorded = scope.recorded
+    weights = policy.health.weights
+    warning = ratio(thresholds.warning)
+    span = number(round((thresholds.emergency - thresholds.warning) / 100, 10))
+    usage = scope.sel(recorded.usage_ratio)
+    zero = f"{usage} * 0"  # same labels as the score, value 0: stands in for a missing source
+    parts = [
+        (weights.usage, f"clamp(({usage} - {warning}) / {span}, 0, 1)"),
+        (
+            weights.pressure,
+            f"(clamp({scope.sel(recorded.pressure_some_ratio)} / {ratio(policy.pressure.some.percent)}, 0, 1) "
+            f"or {on(scope.labels)} {zero})",
+        ),
+        (weights.oom_kills, f"(clamp({scope.sel(recorded.oom_kills_increase1h)}, 0, 1) or {on(scope.labels)} {zero})"),
+    ]
+    if scope.level == "instance":
+        parts.insert(
+            2,
+            (
+                weights.swap,
+                f"(clamp({recorded.swap_in_rate} / {number(policy.pressure.swap_thrash.pages_per_second)}, 0, 1) "
+                f"or {on(scope.labels)} {zero})",
+            ),
+        )
+    active = [(weight, term) for weight, term in parts if weight > 0]
+    total = sum(weight for weight, _ in active)
+    body = "\n  + ".join(f"{number(weight)} * {term}" for weight, term in active)
+    return _record(recorded.health_score, f"100 - 100 / {number(total)} * (\n  {body}\n)", scope.static_labels)
+
+
+# --- alerts ------------------------------------------------------------------------
+
+
+# Where an alert's subject is named: the host, a component, or (merged rules) either.
+SUBJECT = {
+    "instance": "{{ $labels.instance }}",
+    "component": "component {{ $labels.component }} on {{ $labels.instance }}",
+    "either": "{{ if $labels.component }}component {{ $labels.component }} on {{ end }}{{ $labels.instance }}",
+}
+
+
+def _dashboard_link(policy: Policy, subject: str) -> str:
+    overview = policy.dashboard_url.format(uid=policy.dashboards.overview_uid) + "?var-instance={{ $labels.instance | urlquery }}"
+    component = (
+        policy.dashboard_url.format(uid=policy.dashboards.component_uid)
+        + "?var-instance={{ $labels.instance | urlquery }}&var-component={{ $labels.component | urlquery }}"
+    )
+    if subject == "instance":
+        return overview
+    if subject == "component":
+        return component
+    return f"{{{{ if $labels.component }}}}{component}{{{{ else }}}}{overview}{{{{ end }}}}"
+
+
+def _annotations(policy: Policy, alertname: str, summary: str, description: str, subject: str) -> dict[str, str]:
+    return {
+        "summary": summary,
+        "description": description,
+        "runbook_url": policy.runbook_url.format(alertname=alertname, anchor=alertname.lower()),
+        "dashboard_url": _dashboard_link(policy, subject),
+    }
+
+
+def _labels(policy: Policy, severity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    labels = {"severity": severity, "tier": str(TIER_NUMBER[severity])}
+    labels.update(extra or {})
+    labels.update(policy.labels)
+    return labels
+
+
+def _alert(
+    policy: Policy,
+    name: str,
+    expr: str,
+    severity: str,
+    summary: str,
+    description: str,
+    *,
+    subject: str = "instance",
+    for_: str | None = None,
+    keep_firing_for: str | None = None,
+    extra_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if for_ and for_ != "0s":
+        rule["for"] = str(for_)
+    if keep_firing_for and keep_firing_for != "0s":
+        rule["keep_firing_for"] = str(keep_firing_for)
+    rule["labels"] = _labels(policy, severity, extra_labels)
+    rule["annotations"] = _annotations(policy, name, summary, description, subject)
+    return rule
+
+
+def _either(host: str, component: str) -> str:
+    """Join a host and a component expression: their label sets differ, so `or` keeps both."""
+    return f"(\n  {host}\n)\nor\n(\n  {component}\n)"
+
+
+def tier_alert_name(level: str, tier: str) -> str:
+    return f"Memory{'Usage' if level == 'instance' else 'Component'}{TIER_TITLE[tier]}"
+
+
+def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[dict[str, Any]]:
+    """The four tiers with true hysteresis: fire at the threshold, clear below threshold - hysteresis.
+
+    The second branch keeps an alert whose own ALERTS series is already firing alive while
+    usage stays inside the hysteresis band; `keep_firing_for` then rides out brief dips.
+    """
+    usage = scope.sel(scope.recorded.usage_ratio)
+    rules = []
+    for tier in TIERS:
+        name = tier_alert_name(scope.level, tier)
+        threshold = thresholds.percent(tier)
+        clear = threshold - thresholds.hysteresis
+        matchers_ = [f'alertname="{name}"', 'alertstate="firing"'] + ([scope.filter] if scope.filter else [])
+        if thresholds.hysteresis > 0:
+            expr = (
+                f"{usage} >= {ratio(threshold)}\nor\n"
+                f"(\n  {usage} >= {ratio(clear)}\n  and {on(scope.labels)}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
+            )
+        else:
+            expr = f"{usage} >= {ratio(threshold)}"
+        if scope.level == "instance":
+            summary = f"Memory use on an instance reached the {tier} tier ({threshold:g} %)."
+            what, of = "Memory on {{ $labels.instance }}", "of memory"
+        else:
+            summary = f"A component's memory reached the {tier} tier of its budget ({threshold:g} %)."
+            what, of = "Component {{ $labels.component }} on {{ $labels.instance }}", "of its budget"
+        description = (
+            f"{what} is at {{{{ $value | humanizePercentage }}}} {of}, "
+            f"at or above the {tier} tier ({threshold:g} %) for {thresholds.duration(tier)}; "
+            f"it clears below {clear:g} %."
+        )
+        rules.append(
+            _alert(
+                policy,
+                name,
+                expr,
+                tier,
+                summary,
+                description,
+                subject=scope.level,
+                for_=thresholds.duration(tier),
+                keep_firing_for=thresholds.keep_firing_for,
+                extra_labels=dict(scope.extra_labels),
+            )
+        )
+    return rules
+
+
+def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
+    """Exhaustion within the horizon by the long fit AND a shorter fit, above a minimum usage.
+
+    The short fit drops trends that have already stopped (a batch ramp that levelled off,
+    a spike the long window still remembers); the usage floor keeps slow climbs far from
+    the ceiling quiet; `for` asks the verdict to hold.
+    """
+    prediction = policy.prediction
+    horizon = number(prediction.horizon.seconds)
+    confirm = prediction.guards.confirm_window
+    recorded = scope.recorded
+    fitted = f"fitted over {prediction.lookback} and confirmed over {confirm}"
+    if scope.level == "instance":
+        raw = _host(policy, PROFILES[policy.source.profile].memory_available)
+        short_headroom = _headroom(INSTANCE.available_bytes, INSTANCE.total_bytes, prediction.guards.reserve)
+        short_slope = f"-sum {by(scope.labels)} (deriv({raw}[{confirm}]))"
+        name = "MemoryExhaustionPredicted"
+        summary = "Memory is predicted to run out soon."
+        description = (
+            "At its current trend, available memory on {{ $labels.instance }} runs out in "
+            f"{{{{ $value | humanizeDuration }}}} (warned up to {prediction.horizon} ahead; {fitted})."
+        )
+    else:
+        raw = _component_raw(policy, names.COMPONENT_MEMORY)
+        short_headroom = f"{COMPONENT.limit_bytes} - {COMPONENT.working_set_bytes}"
+        short_slope = f"sum {by(scope.labels)} (deriv({raw}[{confirm}]))"
+        name = "MemoryComponentExhaustionPredicted"
+        summary = "A component is predicted to exceed its memory budget soon."
+        description = (
+            "At its current trend, component {{ $labels.component }} on {{ $labels.instance }} reaches its "
+            f"memory budget in {{{{ $value | humanizeDuration }}}} (warned up to {prediction.horizon} ahead; {fitted})."
+        )
+    expr = (
+        f"{recorded.exhaustion_seconds} <= {horizon}\n"
+        f"and {on(scope.labels)}\n"
+        f"(\n  ({short_headroom})\n  / ({short_slope} > 0)\n) <= {horizon}\n"
+        f"and {on(scope.labels)}\n"
+        f"{recorded.usage_ratio} >= {ratio(prediction.guards.min_usage)}"
+    )
+    return _alert(
+        policy, name, expr, prediction.severity, summary, description, subject=scope.level, for_=prediction.for_
+    )
+
+
+def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
+    """PSI stalls (some and full), for hosts and components in one rule each."""
+    rules = []
+    for kind, name in (("some", "MemoryPressureStalls"), ("full", "MemoryPressureStallsFull")):
+        stall = getattr(policy.pressure, kind)
+        if not stall.enabled:
+            continue
+        host = getattr(INSTANCE, f"pressure_{kind}_ratio")
+        component = getattr(COMPONENT, f"pressure_{kind}_ratio")
+        who = "some tasks" if kind == "some" else "all non-idle tasks"
+        rules.append(
+            _alert(
+                policy,
+                name,
+                _either(f"{host} >= {ratio(stall.percent)}", f"{component} >= {ratio(stall.percent)}"),
+                stall.severity,
+                f"Tasks are stalling on memory ({kind}) above {stall.percent:g} % of the time.",
+                f"On {SUBJECT['either']}, {who} waited for memory {{{{ $value | humanizePercentage }}}} of the time "
+                f"over the last {policy.pressure.rate_window} (threshold {stall.percent:g} %).",
+                subject="either",
+                for_=stall.for_,
+            )
+        )
+    return rules
+
+
+def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
+    oom = policy.pressure.oom_kills
+    if not oom.enabled:
+        return []
+    host = _host(policy, PROFILES[policy.source.profile].oom_kills)
+    component = _component_raw(policy, PROFILES["memwarden"].oom_kills, NAMED_COMPONENT)
+    return [
+        _alert(
+            policy,
+            "MemoryOOMKills",
+            _either(
+                f"sum {by(INSTANCE_LABELS)} (increase({host}[{oom.window}])) > 0",
+                f"sum {by(COMPONENT_LABELS)} (increase({component}[{oom.window}])) > 0",
+            ),
+            oom.severity,
+            "The OOM killer killed processes.",
+            f"{{{{ $value | humanize }}}} process(es) were OOM-killed on {SUBJECT['either']} in the last {oom.window}.",
+            subject="either",
+        )
+    ]
+
+
+def swap_alert(policy: Policy) -> list[dict[str, Any]]:
+    thrash = policy.pressure.swap_thrash
+    if not thrash.enabled:
+        return []
+    rate = number(thrash.pages_per_second)
+    return [
+        _alert(
+            policy,
+            "MemorySwapThrashing",
+            f"{INSTANCE.swap_in_rate} >= {rate}\nand {on(INSTANCE_LABELS)}\n{INSTANCE.swap_out_rate} >= {rate}",
+            thrash.severity,
+            "The host is swapping in and out at the same time: its working set no longer fits.",
+            f"{{{{ $labels.instance }}}} swaps in {{{{ $value | humanize }}}} pages/s while also swapping out "
+            f"at least {rate} pages/s (over {policy.pressure.rate_window}).",
+            for_=thrash.for_,
+        )
+    ]
+
+
+def source_alerts(policy: Policy) -> list[dict[str, Any]]:
+    """Silence is never health: a down, absent or half-broken source alerts too."""
+    selector = policy.source.effective_selector()
+    raw = PROFILES[policy.source.profile]
+    wait = max(60.0, 4 * policy.source.scrape_interval.seconds)
+    for_ = _duration(wait)
+    collectors = "meminfo|pressure|vmstat|cgroup|components" if policy.source.profile == "memwarden" else "meminfo|vmstat"
+    collector_matcher = 'collector=~"' + collectors + '"'
+    return [
+        _alert(
+            policy,
+            "MemorySourceDown",
+            f"{series('up', selector)} == 0",
+            "high",
+            "Prometheus cannot scrape the memory source; memory alerts for it are blind.",
+            f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} has been down for {for_}; "
+            "its memory alerts cannot fire until it is back.",
+            for_=for_,
+        ),
+        _alert(
+            policy,
+            "MemorySourceAbsent",
+            f"absent({series('up', selector)})",
+            "high",
+            "No memory source target is known to Prometheus at all.",
+            f"Prometheus has no target matching {selector}; memory is not being watched anywhere it selects.",
+            for_=_duration(max(300.0, wait)),
+        ),
+        _alert(
+            policy,
+            "MemorySourceCollectorFailed",
+            _either(
+                f"{series(raw.collector_success, selector, collector_matcher)} == 0",
+                f"{series('up', selector)} == 1\n  unless {on(INSTANCE_LABELS)}\n  {_host(policy, raw.memory_available)}",
+            ),
+            "high",
+            "A memory source is up but some of its memory facts are missing.",
+            "{{ if $labels.collector }}Collector {{ $labels.collector }} on {{ $labels.instance }} is failing"
+            "{{ else }}{{ $labels.instance }} is scraped but publishes no " + raw.memory_available + " series"
+            "{{ end }}; memory alerts that need it cannot fire.",
+            for_=for_,
+        ),
+    ]
+
+
+def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: float) -> str:
+    branches = []
+    for short, long, factor in pairs:
+        limit = number(round(factor * budget, 10))
+        branches.append(
+            f"(\n  {scope.sel(scope.recorded.slo_error_ratio(short))} > {limit}\n"
+            f"  and {on(scope.labels)}\n  {scope.sel(scope.recorded.slo_error_ratio(long))} > {limit}\n)"
+        )
+    return "\nor\n".join(branches)
+
+
+def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]) -> list[dict[str, Any]]:
+    """Burn-rate alerts: the host and default components in one rule per window, overrides apart."""
+    budget = 1 - policy.slo.target / 100
+    default_component, *overrides = [scope for scope, _ in component_scopes_]
+    rules = []
+    for scope_set in ([INSTANCE_SCOPE, default_component], *([scope] for scope in overrides)):
+        for window_name, pairs in BURN_WINDOWS.items():
+            exprs = [_burn_expr(scope, pairs, budget) for scope in scope_set]
+            expr = exprs[0] if len(exprs) == 1 else _either(*(e.replace("\n", "\n  ") for e in exprs))
+            severity = policy.slo.page_severity if window_name == "page" else policy.slo.ticket_severity
+            single = scope_set[0]
+            subject = "either" if len(scope_set) > 1 else single.level
+            rules.append(
+                _alert(
+                    policy,
+                    "MemoryErrorBudgetBurn",
+                    expr,
+                    severity,
+                    f"Memory is eating the {policy.slo.target:g} % below-critical objective's error budget too fast.",
+                    f"{SUBJECT[subject]} spent {{{{ $value | humanizePercentage }}}} of recent time at or above "
+                    f"the critical tier; at this rate the 30-day budget of the {policy.slo.target:g} % objective "
+                    f"runs out early ({window_name} burn rate).",
+                    subject=subject,
+                    extra_labels={"window": window_name, **(dict(single.extra_labels) if len(scope_set) == 1 else {})},
+                )
+            )
+    return rules
+
+
+def _duration(seconds: float) -> str:
+    return str(Duration.of_seconds(seconds))
+
+
+# --- components --------------------------------------------------------------------
+
+
+def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
+    """The default component rule set, plus one per component with its own thresholds or labels.
+
+    The default set also covers any component the exporter publishes that the policy does
+    not name. A component with overrides gets rules of its own that carry a static
+    `component` label, so no two rules share a name and label set (promtool's lint).
+    """
+    special = [
+        component
+        for component in policy.components
+        if component.labels or policy.component_thresholds(component) != policy.thresholds
+    ]
+    overridden = sorted(component.name for component in special)
+    default_filter = f'component!~"{regex_alternatives(overridden)}"' if overridden else ""
+    scopes = [(Scope("component", COMPONENT_LABELS, COMPONENT, default_filter), policy.thresholds)]
+    for component in sorted(special, key=lambda c: c.name):
+        labels = (("component", component.name), *sorted(component.labels.items()))
+        scope = Scope("component", COMPONENT_LABELS, COMPONENT, f'component="{component.name}"', labels)
+        scopes.append((scope, policy.component_thresholds(component)))
+    return scopes
+
+
+# --- assembly ----------------------------------------------------------------------
+
+
+def _group(name: str, rules: Iterable[dict[str, Any]], policy: Policy) -> dict[str, Any]:
+    group: dict[str, Any] = {"name": name}
+    if policy.source.evaluation_interval is not None:
+        group["interval"] = str(policy.source.evaluation_interval)
+    group["rules"] = list(rules)
+    return group
+
+
+def recording_groups(policy: Policy) -> list[dict[str, Any]]:
+    scopes = component_scopes(policy)
+    groups = [
+        _group("memwarden.instance.recording", instance_recordings(policy), policy),
+        _group("memwarden.component.recording", component_recordings(policy), policy),
+    ]
+    slo: list[dict[str, Any]] = []
+    health: list[dict[str, Any]] = []
+    if policy.slo.enabled:
+        slo += slo_recordings(policy, INSTANCE_SCOPE, policy.thresholds)
+        for scope, thresholds in scopes:
+            slo += slo_recordings(policy, scope, thresholds)
+    if policy.health.enabled:
+        health.append(health_recording(policy, INSTANCE_SCOPE, policy.thresholds))
+        health += [health_recording(policy, scope, thresholds) for scope, thresholds in scopes]
+    if slo:
+        groups.append(_group("memwarden.slo.recording", slo, policy))
+    if health:
+        groups.append(_group("memwarden.health.recording", health, policy))
+    return groups
+
+
+def alert_groups(policy: Policy) -> list[dict[str, Any]]:
+    scopes = component_scopes(policy)
+    tiers = tier_alerts(policy, INSTANCE_SCOPE, policy.thresholds)
+    for scope, thresholds in scopes:
+        tiers += tier_alerts(policy, scope, thresholds)
+    groups = [_group("memwarden.tiers", tiers, policy)]
+    if policy.prediction.enabled:
+        all_components = Scope("component", COMPONENT_LABELS, COMPONENT)
+        groups.append(
+            _group(
+                "memwarden.prediction",
+                [prediction_alert(policy, INSTANCE_SCOPE), prediction_alert(policy, all_components)],
+                policy,
+            )
+        )
+    pressure = pressure_alerts(policy) + swap_alert(policy) + oom_alerts(policy)
+    if pressure:
+        groups.append(_group("memwarden.pressure", pressure, policy))
+    if policy.slo.enabled:
+        groups.append(_group("memwarden.slo", slo_alerts(policy, scopes), policy))
+    groups.append(_group("memwarden.source", source_alerts(policy), policy))
+    return groups
 
 
 def render(policy: Policy, source_name: str) -> dict[str, str]:
-    return {}
+    """Return the rule files and their promtool tests, keyed by path under the output folder."""
+    from . import rule_tests
+    from .bundle import header
+
+    banner = header(source_name)
+    files = {
+        RECORDING_FILE: dump({"groups": recording_groups(policy)}, banner),
+        ALERTS_FILE: dump({"groups": alert_groups(policy)}, banner),
+    }
+    files.update(rule_tests.render(policy, source_name))
+    return files

@@ -129,13 +129,22 @@ class Prediction(Section):
     guards: PredictionGuards = Field(default_factory=PredictionGuards)
 
 
-class StallAlert(Section):
-    """A PSI stall alert: share of wall time tasks waited on memory."""
+class SomeStalls(Section):
+    """PSI `some`: share of wall time at least one task waited on memory."""
 
     enabled: bool = True
-    percent: float
+    percent: float = 20
     for_: DurationField = Field(default="5m", alias="for")
-    severity: SEVERITIES
+    severity: SEVERITIES = "warning"
+
+
+class FullStalls(Section):
+    """PSI `full`: share of wall time all non-idle tasks were stalled on memory at once."""
+
+    enabled: bool = True
+    percent: float = 5
+    for_: DurationField = Field(default="5m", alias="for")
+    severity: SEVERITIES = "critical"
 
 
 class SwapThrash(Section):
@@ -163,12 +172,8 @@ class Pressure(Section):
     rate_window: DurationField = Field(
         default="5m", description="window of the rate() over PSI, swap and fault counters"
     )
-    some: StallAlert = Field(
-        default_factory=lambda: StallAlert(percent=20, for_="5m", severity="warning")
-    )
-    full: StallAlert = Field(
-        default_factory=lambda: StallAlert(percent=5, for_="5m", severity="critical")
-    )
+    some: SomeStalls = Field(default_factory=SomeStalls)
+    full: FullStalls = Field(default_factory=FullStalls)
     swap_thrash: SwapThrash = Field(default_factory=SwapThrash)
     oom_kills: OOMKills = Field(default_factory=OOMKills)
 

@@ -15,12 +15,13 @@ from pydantic import BaseModel, ValidationError
 
 from .model import (
     TIERS,
-    Component,
+    ComponentMatch,
     Health,
     Prediction,
     Pressure,
     ServiceLevel,
     Source,
+    ThresholdOverrides,
     Thresholds,
 )
 from .problems import Path, Problem, format_path
@@ -124,40 +125,46 @@ def _check_for_against_leak(thresholds: Thresholds, path: Path) -> Iterator[Prob
 
 
 def check_components(raw: Any, base: Thresholds | None) -> Iterator[Problem]:
+    """Check each component part by part, so a broken budget does not hide a broken match."""
     if not isinstance(raw, list):
         return
     seen: dict[str, int] = {}
     for index, item in enumerate(raw):
-        path: Path = ("components", index)
-        component = _parsed(Component, item)
-        if component is None:
+        if not isinstance(item, dict):
             continue
-        if component.name in seen:
-            yield _error(path + ("name",), f"'{component.name}' is already used by components[{seen[component.name]}]")
-        seen.setdefault(component.name, index)
-        given = [name for name in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(component.match, name)]
-        if len(given) != 1:
-            yield _error(
-                path + ("match",),
-                "give one of cmdline, pidfile, cgroup, systemd_unit"
-                + (f" (found {', '.join(given)})" if given else ""),
-            )
-        if component.budget == "cgroup" and not (component.match.cgroup or component.match.systemd_unit):
-            yield _error(
-                path + ("budget",),
-                "`cgroup` takes the limit of the component's cgroup; match it by cgroup or systemd_unit, "
-                "or give a size such as 512MiB",
-            )
-        if isinstance(component.budget, int) and component.budget < 1024 * 1024:
-            yield _warning(path + ("budget",), f"{component.budget} bytes is under 1 MiB; sizes take units, e.g. 512MiB")
-        for label in component.labels:
-            if label in RESERVED_LABELS:
-                yield _error(path + ("labels", label), "is set by memwarden itself; choose another label name")
-        if base is not None:
+        path: Path = ("components", index)
+        name = item.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                yield _error(path + ("name",), f"'{name}' is already used by components[{seen[name]}]")
+            seen.setdefault(name, index)
+        match = _parsed(ComponentMatch, item.get("match"))
+        if match is not None:
+            given = [kind for kind in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(match, kind)]
+            if len(given) != 1:
+                yield _error(
+                    path + ("match",),
+                    "give one of cmdline, pidfile, cgroup, systemd_unit" + (f" (found {', '.join(given)})" if given else ""),
+                )
+            if item.get("budget") == "cgroup" and not (match.cgroup or match.systemd_unit):
+                yield _error(
+                    path + ("budget",),
+                    "`cgroup` takes the limit of the component's cgroup; match it by cgroup or systemd_unit, "
+                    "or give a size such as 512MiB",
+                )
+        budget = item.get("budget")
+        if isinstance(budget, int) and not isinstance(budget, bool) and 0 <= budget < 1024 * 1024:
+            yield _warning(path + ("budget",), f"{budget} bytes is under 1 MiB; sizes take units, e.g. 512MiB")
+        labels = item.get("labels")
+        if isinstance(labels, dict):
+            for label in labels:
+                if label in RESERVED_LABELS:
+                    yield _error(path + ("labels", label), "is set by memwarden itself; choose another label name")
+        overrides = _parsed(ThresholdOverrides, item.get("thresholds"))
+        if base is not None and overrides is not None:
             # Report only what the component's own overrides cause, not the base's problems again.
             inherited = set(check_thresholds(base, path + ("thresholds",)))
-            merged = component.thresholds.apply_to(base)
-            for problem in check_thresholds(merged, path + ("thresholds",)):
+            for problem in check_thresholds(overrides.apply_to(base), path + ("thresholds",)):
                 if problem not in inherited:
                     yield problem
 

@@ -1,0 +1,614 @@
+"""promtool unit tests generated from the same policy as the rules they test.
+
+Every tier is checked at the four moments the mixins check: not firing just before the
+threshold and `for`, firing at it, still firing inside the hysteresis band, cleared below
+it once `keep_firing_for` has run out. The expected annotations are rendered here from
+the policy, so a template that renders wrongly fails the test.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..policy import TIER_NUMBER, TIERS, Policy, Thresholds, parse_selector
+from . import names, rules
+from .names import PROFILES
+from .promql import ratio
+from .yamlfmt import dump
+
+TESTS_DIR = "rules/tests"
+RULE_FILES = [f"../{rules.RECORDING_FILE.split('/', 1)[1]}", f"../{rules.ALERTS_FILE.split('/', 1)[1]}"]
+TOTAL = 1_000_000  # memory size in test series: one unit is 0.0001 % of it
+INSTANCE = "host-1:9105"
+
+
+# --- expected annotations: the few template forms the rules use -------------------------
+
+_TEMPLATE = re.compile(r"\{\{ (\$labels\.(\w+)|\$value)( \| (\w+))? \}\}")
+_CONDITION = re.compile(r"\{\{ if \$labels\.(\w+) \}\}(.*?)(?:\{\{ else \}\}(.*?))?\{\{ end \}\}", re.S)
+
+
+def _humanize_percentage(value: float) -> str:
+    return _go_g(value * 100) + "%"
+
+
+def _go_g(value: float) -> str:
+    """Go's %.4g, which Prometheus' humanize functions use."""
+    text = f"{value:.4g}"
+    return text
+
+
+def expand(template: str, labels: dict[str, str], value: float) -> str:
+    """Render the Prometheus template forms memwarden's annotations use."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(2):
+            text = labels.get(match.group(2), "")
+        else:
+            text = value  # type: ignore[assignment]
+        function = match.group(4)
+        if function is None:
+            return str(text)
+        if function == "urlquery":
+            return urllib.parse.quote_plus(str(text))
+        if function == "humanizePercentage":
+            return _humanize_percentage(float(text))
+        if function == "humanize":
+            return _go_g(float(text))
+        raise ValueError(f"no expected rendering for template function {function!r}")
+
+    def choose(match: re.Match[str]) -> str:
+        return match.group(2) if labels.get(match.group(1)) else (match.group(3) or "")
+
+    return _TEMPLATE.sub(replace, _CONDITION.sub(choose, template))
+
+
+# --- input series ------------------------------------------------------------------------
+
+
+def _selector_labels(selector: str) -> dict[str, str]:
+    """Return label values that satisfy a selector, for the test's input series."""
+    labels: dict[str, str] = {}
+    for label, operator, value in parse_selector(selector):
+        if operator == "=":
+            labels[label] = value
+        elif operator == "=~":
+            candidates = [value.split("|")[0].strip("^$()"), "memwarden", "node", "test"]
+            chosen = next((c for c in candidates if re.fullmatch(value, c)), None)
+            if chosen is None:
+                raise ValueError(f"cannot invent a value for {label}=~{value!r} in generated tests")
+            labels[label] = chosen
+        elif operator in ("!=", "!~"):
+            candidate = "memwarden-test"
+            if (operator == "!=" and candidate == value) or (operator == "!~" and re.fullmatch(value, candidate)):
+                candidate = "memwarden-test-2"
+            labels[label] = candidate
+    return labels
+
+
+def _series(metric: str, labels: dict[str, str]) -> str:
+    body = ", ".join(f'{key}="{value}"' for key, value in labels.items())
+    return f"{metric}{{{body}}}"
+
+
+@dataclass
+class Timeline:
+    """Sampled values, one per interval, written in promtool's `aXn` notation."""
+
+    interval: float
+    segments: list[tuple[float, int]] = field(default_factory=list)
+
+    def hold(self, value: float, seconds: float) -> float:
+        """Append `value` for at least `seconds` (at least one sample); return its start time."""
+        start = self.length * self.interval
+        self.segments.append((value, max(1, math.ceil(seconds / self.interval))))
+        return start
+
+    @property
+    def length(self) -> int:
+        return sum(count for _, count in self.segments)
+
+    def values(self) -> str:
+        return " ".join(f"{_num(value)}x{count - 1}" if count > 1 else _num(value) for value, count in self.segments)
+
+
+def _num(value: float) -> str:
+    return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
+
+
+def _ts(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole}s"
+
+
+def _usage_units(percent: float) -> float:
+    """Units in use out of TOTAL so that memwarden's ratio lands at or just above `percent`."""
+    used = round(TOTAL * percent / 100)
+    target = float(ratio(percent))
+    # Mirror the recording rule's float arithmetic: 1 - available / total.
+    while 1 - (TOTAL - used) / TOTAL < target:
+        used += 1
+    return used
+
+
+def _value_of(used: float) -> float:
+    return 1 - (TOTAL - used) / TOTAL
+
+
+# --- tier tests ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a tier test is about: the host, or one component with its labels."""
+
+    level: str
+    labels: dict[str, str]
+    alert_labels: dict[str, str]
+
+
+def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: str) -> dict[str, Any]:
+    interval = policy.source.scrape_interval.seconds
+    threshold = thresholds.percent(tier)
+    wait = thresholds.duration(tier).seconds
+    keep = thresholds.keep_firing_for.seconds
+    band = threshold - thresholds.hysteresis / 2
+    below = max(threshold - thresholds.hysteresis - 0.5, 0.0)
+    used = Timeline(interval)
+    used.hold(_usage_units(threshold - 0.1), max(wait, 60) + 2 * interval)
+    at = used.hold(_usage_units(threshold), wait + 2 * interval)
+    band_start = used.hold(_usage_units(band), keep + 3 * interval) if thresholds.hysteresis > 0 else None
+    clear_start = used.hold(_usage_units(below), keep + 3 * interval)
+    name = rules.tier_alert_name(subject.level, tier)
+    rule = next(r for r in rules.tier_alerts(policy, _scope_for(policy, subject), thresholds) if r["alert"] == name)
+
+    def firing(value_units: float) -> list[dict[str, Any]]:
+        labels = {**subject.alert_labels, **rule["labels"]}
+        value = _value_of(value_units)
+        return [
+            {
+                "exp_labels": labels,
+                "exp_annotations": {key: expand(text, labels, value) for key, text in rule["annotations"].items()},
+            }
+        ]
+
+    checks = []
+    if wait >= interval:
+        checks.append({"eval_time": _ts(at - interval), "alertname": name, "exp_alerts": []})
+        checks.append({"eval_time": _ts(at + wait - interval), "alertname": name, "exp_alerts": []})
+    checks.append({"eval_time": _ts(at + wait), "alertname": name, "exp_alerts": firing(_usage_units(threshold))})
+    last_value = _usage_units(threshold)
+    if band_start is not None:
+        # Past keep_firing_for: only the hysteresis can explain that it still fires.
+        checks.append(
+            {"eval_time": _ts(band_start + keep + 2 * interval), "alertname": name, "exp_alerts": firing(_usage_units(band))}
+        )
+        last_value = _usage_units(band)
+    if keep >= interval:
+        checks.append({"eval_time": _ts(clear_start + keep - interval), "alertname": name, "exp_alerts": firing(last_value)})
+    checks.append({"eval_time": _ts(clear_start + keep), "alertname": name, "exp_alerts": []})
+    hysteresis = f", holds in the {thresholds.hysteresis:g}-point hysteresis band" if thresholds.hysteresis else ""
+    return {
+        "name": f"{name} fires at {threshold:g} % after {thresholds.duration(tier)}{hysteresis}, "
+        f"clears below {threshold - thresholds.hysteresis:g} % after keep_firing_for {thresholds.keep_firing_for}",
+        "interval": _ts(interval),
+        "input_series": _usage_series(policy, subject, used),
+        "alert_rule_test": checks,
+    }
+
+
+def _usage_series(policy: Policy, subject: Subject, used: Timeline) -> list[dict[str, str]]:
+    if subject.level == "instance":
+        raw = PROFILES[policy.source.profile]
+        available = Timeline(used.interval, [(TOTAL - value, count) for value, count in used.segments])
+        return [
+            {"series": _series(raw.memory_total, subject.labels), "values": f"{TOTAL}x{used.length - 1}"},
+            {"series": _series(raw.memory_available, subject.labels), "values": available.values()},
+        ]
+    return [
+        {"series": _series(names.COMPONENT_LIMIT, subject.labels), "values": f"{TOTAL}x{used.length - 1}"},
+        {"series": _series(names.COMPONENT_MEMORY, subject.labels), "values": used.values()},
+    ]
+
+
+def _scope_for(policy: Policy, subject: Subject) -> rules.Scope:
+    if subject.level == "instance":
+        return rules.INSTANCE_SCOPE
+    component = subject.labels["component"]
+    for scope, _ in rules.component_scopes(policy):
+        if _scope_covers(scope, component):
+            return scope
+    raise LookupError(component)
+
+
+def _scope_covers(scope: rules.Scope, component: str) -> bool:
+    if not scope.filter:
+        return True
+    match = re.fullmatch(r'component(=~|!~|=)"(.*)"', scope.filter)
+    assert match is not None
+    if match.group(1) == "=":
+        return component == match.group(2)
+    pattern = match.group(2).replace("\\\\", "\\")
+    hit = re.fullmatch(pattern, component) is not None
+    return hit if match.group(1) == "=~" else not hit
+
+
+def _instance_subject(policy: Policy) -> Subject:
+    labels = {**_selector_labels(policy.source.effective_selector()), "instance": INSTANCE}
+    alert_labels = {key: labels[key] for key in ("instance", "job") if key in labels}
+    return Subject("instance", labels, alert_labels)
+
+
+def _component_subjects(policy: Policy) -> list[tuple[Subject, Thresholds]]:
+    """One representative component per distinct rule set."""
+    base = {**_selector_labels(policy.source.component_selector), "instance": INSTANCE}
+    subjects = []
+    named = {component.name for component in policy.components}
+    for scope, thresholds in rules.component_scopes(policy):
+        members = sorted(name for name in named if _scope_covers(scope, name))
+        name = members[0] if members else next(n for n in ("example", "example-2") if _scope_covers(scope, n))
+        labels = {**base, "component": name}
+        alert_labels = {key: labels[key] for key in ("instance", "job", "component") if key in labels}
+        subjects.append((Subject("component", labels, alert_labels), thresholds))
+    return subjects
+
+
+def tier_tests(policy: Policy) -> dict[str, Any]:
+    cases = [_tier_case(policy, _instance_subject(policy), policy.thresholds, tier) for tier in TIERS]
+    for subject, thresholds in _component_subjects(policy):
+        cases += [_tier_case(policy, subject, thresholds, tier) for tier in TIERS]
+    return _file(policy, cases)
+
+
+# --- prediction, pressure, source and SLO tests ---------------------------------------------
+
+
+def _alerts_query(name: str, labels: dict[str, str], severity: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    sample = {"alertname": name, "alertstate": "firing", **labels, "severity": severity, "tier": str(TIER_NUMBER[severity])}
+    sample.update(extra or {})
+    return {"labels": _series("ALERTS", dict(sorted(sample.items()))), "value": 1}
+
+
+def _alert_labels(policy: Policy, subject: Subject) -> dict[str, str]:
+    return {**subject.alert_labels, **policy.labels}
+
+
+def _eval_after(seconds: float, interval: float) -> float:
+    """The first evaluation at or after `seconds` (with float noise kept off the boundary)."""
+    return math.ceil(seconds / interval - 1e-9) * interval
+
+
+def prediction_tests(policy: Policy) -> dict[str, Any]:
+    prediction = policy.prediction
+    interval = policy.source.scrape_interval.seconds
+    subject = _instance_subject(policy)
+    guards = prediction.guards
+    horizon_minutes = prediction.horizon.seconds / 60
+    # A leak that fills memory from 40 % in (horizon + 30 minutes): slow enough that the
+    # horizon, not the start, decides when the prediction fires.
+    start, minutes_to_full = 40.0, horizon_minutes + 30
+    slope = (100 - start) / minutes_to_full  # percentage points per minute
+    exhausted_within_horizon = 100 - guards.reserve - slope * horizon_minutes
+    condition_from = max(exhausted_within_horizon, guards.min_usage)
+    # Keep the crossing off an evaluation instant so float noise cannot move it.
+    crossing = (condition_from - start) / slope * 60
+    if abs(crossing / interval - round(crossing / interval)) < 0.05:
+        start -= slope * interval / 60 / 2
+        crossing = (condition_from - start) / slope * 60
+    first_true = _eval_after(crossing, interval)
+    fires_at = first_true + prediction.for_.seconds
+    samples = int((fires_at + 2 * interval) / interval) + 1
+    used = [TOTAL * (start + slope * (index * interval / 60)) / 100 for index in range(samples)]
+    leak = Timeline(interval, [(round(value), 1) for value in used])
+    firing = [_alerts_query("MemoryExhaustionPredicted", _alert_labels(policy, subject), prediction.severity)]
+    query = 'ALERTS{alertname="MemoryExhaustionPredicted", alertstate="firing"}'
+    leak_case = {
+        "name": f"MemoryExhaustionPredicted fires {prediction.for_} after a steady leak is due to exhaust memory "
+        f"within {prediction.horizon} above {guards.min_usage:g} % use",
+        "interval": _ts(interval),
+        "input_series": _usage_series(policy, subject, leak),
+        "promql_expr_test": [
+            {"expr": query, "eval_time": _ts(fires_at - interval), "exp_samples": []},
+            {"expr": query, "eval_time": _ts(fires_at), "exp_samples": firing},
+        ],
+    }
+    plateau = Timeline(interval)
+    plateau.hold(_usage_units(82), prediction.lookback.seconds * 2 + prediction.for_.seconds)
+    end = (plateau.length - 1) * interval
+    plateau_case = {
+        "name": "MemoryExhaustionPredicted stays quiet on a plateau at 82 %",
+        "interval": _ts(interval),
+        "input_series": _usage_series(policy, subject, plateau),
+        "promql_expr_test": [
+            {"expr": query, "eval_time": _ts(end), "exp_samples": []},
+            {"expr": rules.INSTANCE.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
+        ],
+    }
+    return _file(policy, [leak_case, plateau_case])
+
+
+def pressure_tests(policy: Policy) -> dict[str, Any]:
+    interval = policy.source.scrape_interval.seconds
+    subject = _instance_subject(policy)
+    raw = PROFILES[policy.source.profile]
+    labels = _alert_labels(policy, subject)
+    window = policy.pressure.rate_window.seconds
+    cases = []
+    for kind, name, metric in (
+        ("some", "MemoryPressureStalls", raw.pressure_some),
+        ("full", "MemoryPressureStallsFull", raw.pressure_full),
+    ):
+        stall = getattr(policy.pressure, kind)
+        if not stall.enabled:
+            continue
+        share = min(stall.percent / 100 * 1.5, 1.0)  # comfortably above the threshold
+        # rate() over a window that is still filling reads low, so the condition holds
+        # somewhere inside the first window: never fired before `for`, surely by window + for.
+        not_yet, fires_at = stall.for_.seconds, window + stall.for_.seconds + interval
+        samples = int((fires_at + 2 * interval) / interval)
+        query = f'ALERTS{{alertname="{name}", alertstate="firing"}}'
+        cases.append(
+            {
+                "name": f"{name} fires once tasks stall {share * 100:g} % of the time for {stall.for_}, not sooner",
+                "interval": _ts(interval),
+                "input_series": [
+                    {"series": _series(metric, subject.labels), "values": f"0+{_num(share * interval)}x{samples}"}
+                ],
+                "promql_expr_test": [
+                    {"expr": query, "eval_time": _ts(not_yet), "exp_samples": []},
+                    {"expr": query, "eval_time": _ts(fires_at), "exp_samples": [_alerts_query(name, labels, stall.severity)]},
+                ],
+            }
+        )
+    thrash = policy.pressure.swap_thrash
+    if thrash.enabled:
+        pages = thrash.pages_per_second * 1.5
+        not_yet, fires_at = thrash.for_.seconds, window + thrash.for_.seconds + interval
+        samples = int((fires_at + 2 * interval) / interval)
+        query = 'ALERTS{alertname="MemorySwapThrashing", alertstate="firing"}'
+        cases.append(
+            {
+                "name": f"MemorySwapThrashing fires after {thrash.for_} of swapping in and out at {pages:g} pages/s, "
+                "but not for swap-out alone",
+                "interval": _ts(interval),
+                "input_series": [
+                    {"series": _series(raw.swap_in_pages, subject.labels), "values": f"0+{_num(pages * interval)}x{samples}"},
+                    {"series": _series(raw.swap_out_pages, subject.labels), "values": f"0+{_num(pages * interval)}x{samples}"},
+                    {
+                        "series": _series(raw.swap_in_pages, {**subject.labels, "instance": "host-2:9105"}),
+                        "values": f"0x{samples}",
+                    },
+                    {
+                        "series": _series(raw.swap_out_pages, {**subject.labels, "instance": "host-2:9105"}),
+                        "values": f"0+{_num(pages * interval)}x{samples}",
+                    },
+                ],
+                "promql_expr_test": [
+                    {"expr": query, "eval_time": _ts(not_yet), "exp_samples": []},
+                    {"expr": query, "eval_time": _ts(fires_at), "exp_samples": [_alerts_query("MemorySwapThrashing", labels, thrash.severity)]},
+                ],
+            }
+        )
+    oom = policy.pressure.oom_kills
+    if oom.enabled:
+        before = 3
+        samples = int((oom.window.seconds + 6 * interval) / interval) + before
+        query = 'ALERTS{alertname="MemoryOOMKills", alertstate="firing"}'
+        kill_at = before * interval
+        cases.append(
+            {
+                "name": f"MemoryOOMKills fires on one OOM kill and clears {oom.window} later",
+                "interval": _ts(interval),
+                "input_series": [
+                    {"series": _series(raw.oom_kills, subject.labels), "values": f"0x{before - 1} 1x{samples - before}"}
+                ],
+                "promql_expr_test": [
+                    {"expr": query, "eval_time": _ts(kill_at - interval), "exp_samples": []},
+                    {"expr": query, "eval_time": _ts(kill_at), "exp_samples": [_alerts_query("MemoryOOMKills", labels, oom.severity)]},
+                    {"expr": query, "eval_time": _ts(kill_at + oom.window.seconds + interval), "exp_samples": []},
+                ],
+            }
+        )
+    return _file(policy, cases)
+
+
+def source_tests(policy: Policy) -> dict[str, Any]:
+    interval = policy.source.scrape_interval.seconds
+    subject = _instance_subject(policy)
+    # Source alerts keep every label of the scraped target, as `up` carries them.
+    labels = {**subject.labels, **policy.labels}
+    raw = PROFILES[policy.source.profile]
+    rule_set = {rule["alert"] + str(index): rule for index, rule in enumerate(rules.source_alerts(policy))}
+    down_for = next(rule["for"] for rule in rule_set.values() if rule["alert"] == "MemorySourceDown")
+    absent_for = next(rule["for"] for rule in rule_set.values() if rule["alert"] == "MemorySourceAbsent")
+    down_seconds = _seconds(down_for)
+    absent_seconds = _seconds(absent_for)
+    samples = int((max(down_seconds, absent_seconds) + 4 * interval) / interval)
+    up_labels = subject.labels
+    absent_labels = {key: value for key, value in _selector_labels(policy.source.effective_selector()).items()}
+    exact = {label for label, operator, _ in parse_selector(policy.source.effective_selector()) if operator == "="}
+    absent_labels = {key: value for key, value in absent_labels.items() if key in exact}
+    query_down = 'ALERTS{alertname="MemorySourceDown", alertstate="firing"}'
+    query_absent = 'ALERTS{alertname="MemorySourceAbsent", alertstate="firing"}'
+    query_failed = 'ALERTS{alertname="MemorySourceCollectorFailed", alertstate="firing"}'
+    collector = "meminfo"
+    cases = [
+        {
+            "name": f"MemorySourceDown fires when the target has been down for {down_for}",
+            "interval": _ts(interval),
+            "input_series": [{"series": _series("up", up_labels), "values": f"0x{samples}"}],
+            "promql_expr_test": [
+                {"expr": query_down, "eval_time": _ts(down_seconds - interval), "exp_samples": []},
+                {"expr": query_down, "eval_time": _ts(down_seconds), "exp_samples": [_alerts_query("MemorySourceDown", labels, "high")]},
+            ],
+        },
+        {
+            "name": f"MemorySourceAbsent fires when no target has existed for {absent_for}",
+            "interval": _ts(interval),
+            "input_series": [{"series": 'unrelated_series{job="other"}', "values": f"1x{samples}"}],
+            "promql_expr_test": [
+                {"expr": query_absent, "eval_time": _ts(absent_seconds - interval), "exp_samples": []},
+                {
+                    "expr": query_absent,
+                    "eval_time": _ts(absent_seconds),
+                    "exp_samples": [_alerts_query("MemorySourceAbsent", {**absent_labels, **policy.labels}, "high")],
+                },
+            ],
+        },
+        {
+            "name": "MemorySourceCollectorFailed fires for a failing collector and for a target without memory series",
+            "interval": _ts(interval),
+            "input_series": [
+                {"series": _series(raw.collector_success, {**up_labels, "collector": collector}), "values": f"0x{samples}"},
+                {"series": _series("up", {**up_labels, "instance": "host-2:9105"}), "values": f"1x{samples}"},
+            ],
+            "promql_expr_test": [
+                {"expr": query_failed, "eval_time": _ts(down_seconds - interval), "exp_samples": []},
+                {
+                    "expr": query_failed,
+                    "eval_time": _ts(down_seconds),
+                    "exp_samples": [
+                        _alerts_query("MemorySourceCollectorFailed", {**labels, "collector": collector}, "high"),
+                        _alerts_query("MemorySourceCollectorFailed", {**labels, "instance": "host-2:9105"}, "high"),
+                    ],
+                },
+            ],
+        },
+    ]
+    return _file(policy, cases)
+
+
+def slo_tests(policy: Policy) -> dict[str, Any]:
+    """Burn-rate page fires within minutes of running above critical; nothing before."""
+    interval = policy.source.scrape_interval.seconds
+    subject = _instance_subject(policy)
+    labels = _alert_labels(policy, subject)
+    calm_minutes, hot_minutes = 10, 20
+    used = Timeline(interval)
+    used.hold(_usage_units(policy.thresholds.warning - 1), calm_minutes * 60)
+    hot_from = used.hold(_usage_units(min(policy.thresholds.critical + 1, 100)), hot_minutes * 60)
+    query = 'ALERTS{alertname="MemoryErrorBudgetBurn", alertstate="firing", window="page"}'
+    page = _alerts_query("MemoryErrorBudgetBurn", labels, policy.slo.page_severity, {"window": "page"})
+    budget_query = rules.INSTANCE.slo_budget_remaining_ratio
+    case = {
+        "name": "MemoryErrorBudgetBurn pages within 15 minutes of usage staying above the critical tier, not before",
+        "interval": _ts(interval),
+        "input_series": _usage_series(policy, subject, used),
+        "promql_expr_test": [
+            {"expr": query, "eval_time": _ts(hot_from - interval), "exp_samples": []},
+            {"expr": query, "eval_time": _ts(hot_from + 15 * 60), "exp_samples": [page]},
+            {
+                "expr": f"{budget_query} == 1",
+                "eval_time": _ts(hot_from - interval),
+                "exp_samples": [{"labels": _series(budget_query, subject.alert_labels), "value": 1}],
+            },
+        ],
+    }
+    return _file(policy, [case])
+
+
+def recording_tests(policy: Policy) -> dict[str, Any]:
+    """Usage, level, time-to-exhaustion and health on simple, exactly known inputs."""
+    interval = policy.source.scrape_interval.seconds
+    subject = _instance_subject(policy)
+    recorded = rules.INSTANCE
+    flat = Timeline(interval)
+    flat.hold(_usage_units(50), 10 * 60)
+    end = (flat.length - 1) * interval
+    out = _series  # brevity
+    level_case_used = Timeline(interval)
+    level_case_used.hold(_usage_units(policy.thresholds.high), 10 * 60)
+    high_value = _value_of(_usage_units(policy.thresholds.high))
+    return _file(
+        policy,
+        [
+            {
+                "name": "a steady host at 50 % records its usage, level 0, no time to exhaustion and full health",
+                "interval": _ts(interval),
+                "input_series": _usage_series(policy, subject, flat),
+                "promql_expr_test": [
+                    {
+                        "expr": recorded.usage_ratio,
+                        "eval_time": _ts(end),
+                        "exp_samples": [{"labels": out(recorded.usage_ratio, subject.alert_labels), "value": 0.5}],
+                    },
+                    {
+                        "expr": recorded.level_tier,
+                        "eval_time": _ts(end),
+                        "exp_samples": [{"labels": out(recorded.level_tier, subject.alert_labels), "value": 0}],
+                    },
+                    {"expr": recorded.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
+                ]
+                + (
+                    [
+                        {
+                            "expr": recorded.health_score,
+                            "eval_time": _ts(end),
+                            "exp_samples": [{"labels": out(recorded.health_score, subject.alert_labels), "value": 100}],
+                        }
+                    ]
+                    if policy.health.enabled
+                    else []
+                ),
+            },
+            {
+                "name": "usage at the high tier records level 2",
+                "interval": _ts(interval),
+                "input_series": _usage_series(policy, subject, level_case_used),
+                "promql_expr_test": [
+                    {
+                        "expr": recorded.usage_ratio,
+                        "eval_time": _ts(end),
+                        "exp_samples": [{"labels": out(recorded.usage_ratio, subject.alert_labels), "value": high_value}],
+                    },
+                    {
+                        "expr": recorded.level_tier,
+                        "eval_time": _ts(end),
+                        "exp_samples": [{"labels": out(recorded.level_tier, subject.alert_labels), "value": 2}],
+                    },
+                ],
+            },
+        ],
+    )
+
+
+def _seconds(duration: str) -> float:
+    from ..policy import Duration
+
+    return Duration(duration).seconds
+
+
+def _file(policy: Policy, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    # Recording groups first, as they are written: promtool otherwise picks an arbitrary
+    # group order, and an alert would read the previous evaluation's recorded value.
+    order = [group["name"] for group in rules.recording_groups(policy) + rules.alert_groups(policy)]
+    return {
+        "rule_files": RULE_FILES,
+        "evaluation_interval": _ts(policy.source.scrape_interval.seconds),
+        "group_eval_order": order,
+        "tests": cases,
+    }
+
+
+def render(policy: Policy, source_name: str) -> dict[str, str]:
+    """Return rules/tests/*.yaml for `promtool test rules`."""
+    from .bundle import header
+
+    banner = header(source_name)
+    files = {
+        "tiers.yaml": tier_tests(policy),
+        "recording.yaml": recording_tests(policy),
+        "source.yaml": source_tests(policy),
+    }
+    if policy.prediction.enabled:
+        files["prediction.yaml"] = prediction_tests(policy)
+    pressure = pressure_tests(policy)
+    if pressure["tests"]:
+        files["pressure.yaml"] = pressure
+    if policy.slo.enabled:
+        files["slo.yaml"] = slo_tests(policy)
+    return {f"{TESTS_DIR}/{name}": dump(document, banner) for name, document in files.items()}

@@ -1,0 +1,64 @@
+"""The generated rules pass `promtool check rules`, and their generated unit tests pass `promtool test rules`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from memwarden.generator import render_bundle
+from memwarden.policy import load_policy
+
+POLICIES = Path(__file__).resolve().parent.parent / "fixtures" / "policies"
+CASES = [None, "components.yaml", "node-exporter.yaml", "tight.yaml"]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda case: case or "default")
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = None if request.param is None else POLICIES / request.param
+    policy, _, _ = load_policy(path)
+    out = tmp_path_factory.mktemp("bundle")
+    for relative, text in render_bundle(policy, "test", ["rules"]).items():
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        (out / relative).write_text(text)
+    return out
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_promtool_check_rules_passes_without_lint_findings(rendered: Path, promtool: str) -> None:
+    files = sorted(str(path) for path in (rendered / "rules").glob("*.yaml"))
+    result = _run([promtool, "check", "rules", "--lint=all", "--lint-fatal", *files], rendered)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_generated_promtool_unit_tests_pass(rendered: Path, promtool: str) -> None:
+    tests = sorted((rendered / "rules" / "tests").glob("*.yaml"))
+    assert {path.name for path in tests} >= {"tiers.yaml", "recording.yaml", "source.yaml"}
+    result = _run([promtool, "test", "rules", *[str(path) for path in tests]], tests[0].parent)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+
+
+def test_a_broken_rule_makes_the_generated_tests_fail(rendered: Path, promtool: str) -> None:
+    """The generated tests can fail: shift the critical threshold in the rules and they must."""
+    alerts = rendered / "rules" / "memwarden.alerts.yaml"
+    original = alerts.read_text()
+    try:
+        # Raise the first tier's threshold by a point: "fires at the threshold" must now fail.
+        broken = re.sub(
+            r"(instance:memwarden_memory_usage:ratio >= )([0-9.]+)\n",
+            lambda match: f"{match.group(1)}{float(match.group(2)) + 0.01:g}\n",
+            original,
+            count=1,
+        )
+        assert broken != original
+        alerts.write_text(broken)
+        result = _run([promtool, "test", "rules", str(rendered / "rules" / "tests" / "tiers.yaml")], rendered)
+        assert result.returncode != 0
+    finally:
+        alerts.write_text(original)
