@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .units import ByteSize, Duration, DurationField, parse_bytes
+from .units import ByteSize, DurationField, parse_bytes
 
 # Kept in step with model.ComponentName; model.py imports this module, not the reverse.
 _COMPONENT_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"
@@ -84,15 +84,15 @@ class _Action(_Section):
     """What every action kind has: rate limits, a timeout, dry-run and the escalation wait."""
 
     cooldown: DurationField = Field(
-        default=Duration("5m"), description="least time between two runs of this kind on the same target"
+        default="5m", description="least time between two runs of this kind on the same target"
     )
     max_per_hour: int | None = Field(
         default=6, ge=1, description="most runs of this kind on the same target in any hour; null for no cap"
     )
-    timeout: DurationField = Field(default=Duration("30s"), description="the action is abandoned after this long")
+    timeout: DurationField = Field(default="30s", description="the action is abandoned after this long")
     dry_run: bool = Field(default=False, description="record what would run without doing it")
     grace: DurationField = Field(
-        default=Duration("2m"),
+        default="2m",
         description="after this action ran, how long the alert must keep firing before the next action may run",
     )
 
@@ -111,10 +111,10 @@ class LogAction(_Action):
 
     kind: Literal["log"]
     message: str = Field(default="", description="fixed text added to the record")
-    cooldown: DurationField = Duration("0s")
+    cooldown: DurationField = "0s"
     max_per_hour: int | None = Field(default=None, ge=1)
-    timeout: DurationField = Duration("5s")
-    grace: DurationField = Duration("0s")
+    timeout: DurationField = "5s"
+    grace: DurationField = "0s"
 
     @property
     def touches_system(self) -> bool:
@@ -131,7 +131,7 @@ class HttpAction(_Action):
     component: ComponentRef | None = Field(
         default=None, description="measured before and after; unset: the alert's component label"
     )
-    timeout: DurationField = Duration("10s")
+    timeout: DurationField = "10s"
 
     @field_validator("url")
     @classmethod
@@ -147,7 +147,7 @@ class SignalAction(_Action):
     kind: Literal["signal"]
     signal: SignalName = "SIGUSR1"
     component: ComponentRef | None = Field(default=None, description="unset: the alert's component label")
-    timeout: DurationField = Duration("10s")
+    timeout: DurationField = "10s"
 
     @property
     def signal_number(self) -> int:
@@ -161,8 +161,8 @@ class CommandAction(_Action):
     argv: list[str] = Field(min_length=1, description="program and arguments, one list item each")
     env: dict[str, str] = Field(default_factory=dict, description="fixed extra environment variables")
     component: ComponentRef | None = Field(default=None, description="measured before and after; unset: the alert's")
-    timeout: DurationField = Duration("60s")
-    cooldown: DurationField = Duration("10m")
+    timeout: DurationField = "60s"
+    cooldown: DurationField = "10m"
 
     @field_validator("argv", mode="before")
     @classmethod
@@ -189,9 +189,9 @@ class FreezeAction(_Action):
         default="auto", description="auto: the cgroup freezer when the component has its own cgroup, else SIGSTOP"
     )
     undo_after: DurationField = Field(
-        default=Duration("10m"), description="thawed after this long even if no resolved notification arrives"
+        default="10m", description="thawed after this long even if no resolved notification arrives"
     )
-    cooldown: DurationField = Duration("30m")
+    cooldown: DurationField = "30m"
     max_per_hour: int | None = Field(default=2, ge=1)
 
 
@@ -213,9 +213,9 @@ class ThrottleAction(_Action):
     component: ComponentRef | None = Field(default=None, description="unset: the alert's component label")
     memory_high: Annotated[str, Field(description="a size (1GiB) or a share of the current working set (90%)")] = "90%"
     undo_after: DurationField = Field(
-        default=Duration("30m"), description="restored after this long even if no resolved notification arrives"
+        default="30m", description="restored after this long even if no resolved notification arrives"
     )
-    cooldown: DurationField = Duration("30m")
+    cooldown: DurationField = "30m"
     max_per_hour: int | None = Field(default=2, ge=1)
 
     @field_validator("memory_high", mode="before")
@@ -241,9 +241,9 @@ class KillAction(_Action):
         default=False,
         description="when no component applies, kill the largest process that is not protected",
     )
-    sigkill_after: DurationField = Field(default=Duration("10s"), description="SIGKILL what survives SIGTERM this long")
-    timeout: DurationField = Duration("30s")
-    cooldown: DurationField = Duration("30m")
+    sigkill_after: DurationField = Field(default="10s", description="SIGKILL what survives SIGTERM this long")
+    timeout: DurationField = "30s"
+    cooldown: DurationField = "30m"
     max_per_hour: int | None = Field(default=2, ge=1)
 
     @model_validator(mode="after")
@@ -356,18 +356,18 @@ class ResponsesSection(_Section):
         default=2, ge=1, description="actions touching processes or cgroups that may run at the same time"
     )
     recheck_interval: DurationField = Field(
-        default=Duration("15s"),
+        default="15s",
         description="how often firing episodes are looked at for escalation and expired freezes and throttles",
     )
     trust_firing_for: DurationField = Field(
-        default=Duration("1h"),
+        default="1h",
         description="without alertmanager_url, a firing notification counts for escalation this long",
     )
     alertmanager_url: str | None = Field(
         default=None, description="asked before escalating whether the alert is still active"
     )
     outcome_delay: DurationField = Field(
-        default=Duration("3s"), description="wait after an action before re-reading the component's memory"
+        default="3s", description="wait after an action before re-reading the component's memory"
     )
     max_body_bytes: ByteSize = Field(default=1024 * 1024, description="larger webhook bodies get 413")
     protected_processes: list[str] = Field(

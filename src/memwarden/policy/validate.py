@@ -313,11 +313,14 @@ FORCEFUL_ACTIONS = ("freeze", "throttle", "kill")
 
 
 def _component_flags(raw: Any) -> dict[str, bool]:
-    """Return each parsed component's name and whether it is protected."""
+    """Return each component's name and whether it is protected (read raw: a broken budget keeps its name)."""
     if not isinstance(raw, list):
         return {}
-    parsed = (_parsed(Component, item) for item in raw)
-    return {component.name: component.protected for component in parsed if component is not None}
+    return {
+        item["name"]: item.get("protected") is True
+        for item in raw
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
 
 
 def check_response_targets(raw: Any, components: dict[str, bool]) -> Iterator[Problem]:
