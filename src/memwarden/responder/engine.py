@@ -15,6 +15,7 @@ tasks with their timeout; the audit line for a step is written when it has finis
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -179,7 +180,7 @@ class Engine:
                 self._write("skipped", facts, rule=rule.name, step=index, action=kind, result=error.result, reason=str(error))
             return {**decision, "decision": "skipped", "result": error.result, "reason": str(error)}
         decision["target"] = target.name
-        key = f"{kind}:{target.name}"
+        key = _run_key(action, target)
         last = self.store.last_run(key)
         if last is not None and now - last < action.cooldown.seconds:
             reason = f"cooldown: {kind} ran on {target.name} {now - last:.0f}s ago (cooldown {action.cooldown})"
@@ -428,6 +429,20 @@ class Engine:
     @property
     def busy(self) -> bool:
         return bool(self._tasks)
+
+
+def _run_key(action: Any, target: Target) -> str:
+    """Identify "this action on this target" for cooldowns and caps, across rules.
+
+    Host actions are keyed by kind and component, so two rules cannot together freeze or
+    kill `api` more often than one allows; http and command also by what they call, so
+    two different programs for one component keep their own limits.
+    """
+    if action.kind == "http":
+        return f"http:{target.name}:{action.url}"
+    if action.kind == "command":
+        return f"command:{target.name}:{json.dumps(action.argv)}"
+    return f"{action.kind}:{target.name}"
 
 
 def _ago(now: float, since: float) -> str:
