@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import site
 import subprocess
 import sys
 import time
@@ -118,7 +119,8 @@ def marker() -> str:
 
 def python_child(code: str, *args: str, argv0: str | None = None, ready: bool = True) -> subprocess.Popen[str]:
     """Start `python -c code args...` (optionally under another argv[0]); wait for it to print `ready`."""
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # Under another argv[0] Python cannot find its venv from argv[0]; hand it our import path.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, *site.getsitepackages()])}
     argv = [argv0 or sys.executable, "-c", code, *args]
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, executable=sys.executable

@@ -23,6 +23,9 @@ from ..host import Host
 from .base import DRY_RUN, FAILED, NO_TARGET, OK, REFUSED, ActionContext, Outcome, describe_spared
 
 UNLIMITED_FROM = 1 << 60  # v1 spells "no limit" as a huge page-aligned number
+# A ceiling this low would make the component thrash, not reclaim; a working set read as
+# almost nothing (a v1 cgroup whose charges stayed behind) must not become such a ceiling.
+MIN_CEILING = 16 * 1024 * 1024
 SYSTEMCTL_TIMEOUT = 10.0
 
 
@@ -88,6 +91,10 @@ async def run_throttle(ctx: ActionContext) -> Outcome:
     limit = ctx.action.limit_for(working_set)
     if limit is None:
         return Outcome(FAILED, f"cannot size memory_high {ctx.action.memory_high}: the working set is unknown")
+    if limit < MIN_CEILING:
+        return Outcome(
+            REFUSED, f"memory_high {ctx.action.memory_high} comes to {human_bytes(limit)}, under the {human_bytes(MIN_CEILING)} floor"
+        )
     previous = await asyncio.to_thread(read_ceiling, host, method, where)
     current = _number(previous)
     if current is not None and current <= limit:
