@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import site
 import subprocess
@@ -160,3 +161,70 @@ STUBBORN = (
     "print('ready', flush=True)\n"
     "while True: time.sleep(0.05)\n"
 )
+
+
+class LiveResponder:
+    """A real responder serving on loopback from a thread of its own, for HTTP-level tests."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        state_dir: Path,
+        *,
+        token: str | None = "s3cret-token",
+        no_auth: bool = False,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ):
+        import threading
+
+        from memwarden.responder import authenticator_for, start_responder
+
+        self.state_dir = state_dir
+        self.token = token
+        if token is not None:
+            (state_dir / "token").parent.mkdir(parents=True, exist_ok=True)
+            (state_dir / "token").write_text(token + "\n")
+        auth = authenticator_for(policy, "127.0.0.1", token_file=str(state_dir / "token") if token else None, no_auth=no_auth)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            start_responder(policy, state_dir=state_dir, auth=auth, port=0, dry_run=dry_run, audit_fsync=False, **kwargs),
+            self.loop,
+        )
+        self.responder = started.result(timeout=30)
+        self.url = self.responder.url
+        self.engine = self.responder.engine
+
+    def post(self, body: bytes | dict[str, Any], *, headers: dict[str, str] | None = None, auth: bool = True) -> tuple[int, dict[str, Any]]:
+        import urllib.error
+        import urllib.request
+
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {"Content-Type": "application/json"}
+        if auth and self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        sent.update(headers or {})
+        request = urllib.request.Request(f"{self.url}/alerts", data=data, headers=sent, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                return error.code, json.loads(raw)
+            except ValueError:
+                return error.code, {"raw": raw.decode("utf-8", "replace")}
+
+    def drain(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.engine.drain(), self.loop).result(timeout=60)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        return self.engine.metrics.registry.get_sample_value(name, labels or {})
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.responder.close(), self.loop).result(timeout=60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
