@@ -335,7 +335,7 @@ def test_error_messages_name_the_path_and_line(policy: str, expected: str) -> No
             version: memwarden/v1
             prediction: {horizon: 10m}
             """,
-            "warning: policy.yaml:2 prediction.horizon: 10m minus prediction.for (5m) leaves 5m of warning",
+            "warning: policy.yaml:2 prediction.horizon: 10m minus prediction.for (4m) leaves 6m of warning",
         ),
         (
             """\

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..fileio import stale_files, write_tree
+from ..fileio import stale_files, write_atomic, write_tree
 from ..policy import DEFAULT_POLICY_NAME, PolicyError, load_policy
+from .alertmanager.merge import MergeError, merge_text
+from .alertmanager.names import TEMPLATE_FILE
 from .bundle import PARTS, render_bundle
 
 
@@ -57,5 +59,53 @@ def main(argv: list[str]) -> int:
 
 
 def main_alertmanager(argv: list[str]) -> int:
-    print("error: `memwarden alertmanager merge` arrives with the Alertmanager issue (#4)", file=sys.stderr)
-    return 1
+    parser = argparse.ArgumentParser(
+        prog="memwarden alertmanager",
+        description="Work memwarden's routes, receivers and inhibitions into an existing Alertmanager config.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    merge = commands.add_parser(
+        "merge",
+        help="insert or replace memwarden's part of BASE.yml, leaving the rest as it is",
+        description="Insert memwarden's route subtree (first under route.routes), receivers, inhibit rules, "
+        "time intervals and template into BASE.yml, or replace them when they are there already. "
+        "Running it again on its own output changes nothing.",
+    )
+    merge.add_argument("base", metavar="BASE.yml", help="your Alertmanager config")
+    merge.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
+    merge.add_argument("-o", "--output", default="-", help="where to write the merged config; - is stdout (default)")
+    merge.add_argument(
+        "--template",
+        default=TEMPLATE_FILE,
+        help=f"path of memwarden's notification template as your config should list it (default: {TEMPLATE_FILE}, "
+        "beside the config); copy alertmanager/memwarden.tmpl there",
+    )
+    args = parser.parse_args(argv)
+    try:
+        policy, warnings, name = load_policy(args.policy)
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        print(f"error: {error.filename} has errors; nothing was written", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning.render(name), file=sys.stderr)
+    try:
+        base = Path(args.base).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"error: cannot read {args.base}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+        return 1
+    try:
+        merged = merge_text(base, policy, args.template)
+    except MergeError as error:
+        print(f"error: {args.base} {error}; nothing was written", file=sys.stderr)
+        return 1
+    if args.output == "-":
+        sys.stdout.write(merged)
+        return 0
+    try:
+        write_atomic(Path(args.output), merged)
+    except OSError as error:
+        print(f"error: cannot write {args.output}: {error}", file=sys.stderr)
+        return 1
+    print(f"{'unchanged' if merged == base else 'merged memwarden into'} {args.output}", file=sys.stderr)
+    return 0

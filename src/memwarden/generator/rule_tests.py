@@ -30,6 +30,8 @@ INSTANCE = "host-1:9105"
 
 _TEMPLATE = re.compile(r"\{\{ (\$labels\.(\w+)|\$value)( \| (\w+))? \}\}")
 _CONDITION = re.compile(r"\{\{ if \$labels\.(\w+) \}\}(.*?)(?:\{\{ else \}\}(.*?))?\{\{ end \}\}", re.S)
+# A `query` lookup; the tier tests keep it empty, so its `else` branch is what renders.
+_EMPTY_QUERY = re.compile(r"\{\{ with printf .*? \| query \}\}.*?\{\{ else \}\}(.*?)\{\{ end \}\}", re.S)
 
 
 def _humanize_percentage(value: float) -> str:
@@ -64,7 +66,7 @@ def expand(template: str, labels: dict[str, str], value: float) -> str:
     def choose(match: re.Match[str]) -> str:
         return match.group(2) if labels.get(match.group(1)) else (match.group(3) or "")
 
-    return _TEMPLATE.sub(replace, _CONDITION.sub(choose, template))
+    return _TEMPLATE.sub(replace, _CONDITION.sub(choose, _EMPTY_QUERY.sub(r"\1", template)))
 
 
 # --- input series ------------------------------------------------------------------------
@@ -139,6 +141,26 @@ def _value_of(used: float) -> float:
     return 1 - (TOTAL - used) / TOTAL
 
 
+# Tier tests hold the *trend* flat: usage moves by changing the size (total memory, or a
+# component's limit) while what is free (or used) stays put, so no time to exhaustion
+# exists and the `time_to_exhaustion` annotation renders its "not falling" branch.
+# (The prediction tests are where time to exhaustion is exercised.)
+FLAT_FREE = 50_000  # available bytes (instance) or working set (component), held constant
+
+
+def _flat_size(used: float, level: str) -> int:
+    """Total memory (instance) or limit (component) that puts usage at or just above used/TOTAL."""
+    share = used / TOTAL
+    if level == "instance":
+        return math.ceil(FLAT_FREE / (1 - share)) if share < 1 else 10**12
+    return math.floor(FLAT_FREE / share) if share > 0 else 10**12
+
+
+def _flat_value(used: float, level: str) -> float:
+    size = _flat_size(used, level)
+    return 1 - FLAT_FREE / size if level == "instance" else FLAT_FREE / size
+
+
 # --- tier tests ----------------------------------------------------------------------------
 
 
@@ -168,7 +190,7 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
 
     def firing(value_units: float) -> list[dict[str, Any]]:
         labels = {**subject.alert_labels, **rule["labels"]}
-        value = _value_of(value_units)
+        value = _flat_value(value_units, subject.level)
         return [
             {
                 "exp_labels": labels,
@@ -196,12 +218,24 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
         "name": f"{name} fires at {threshold:g} % after {thresholds.duration(tier)}{hysteresis}, "
         f"clears below {threshold - thresholds.hysteresis:g} % after keep_firing_for {thresholds.keep_firing_for}",
         "interval": _ts(interval),
-        "input_series": _usage_series(policy, subject, used),
+        "input_series": _usage_series(policy, subject, used, flat_trend=True),
         "alert_rule_test": checks,
     }
 
 
-def _usage_series(policy: Policy, subject: Subject, used: Timeline) -> list[dict[str, str]]:
+def _usage_series(policy: Policy, subject: Subject, used: Timeline, flat_trend: bool = False) -> list[dict[str, str]]:
+    if flat_trend:
+        sizes = Timeline(used.interval, [(_flat_size(value, subject.level), count) for value, count in used.segments])
+        if subject.level == "instance":
+            raw = PROFILES[policy.source.profile]
+            return [
+                {"series": _series(raw.memory_total, subject.labels), "values": sizes.values()},
+                {"series": _series(raw.memory_available, subject.labels), "values": f"{FLAT_FREE}x{used.length - 1}"},
+            ]
+        return [
+            {"series": _series(names.COMPONENT_LIMIT, subject.labels), "values": sizes.values()},
+            {"series": _series(names.COMPONENT_MEMORY, subject.labels), "values": f"{FLAT_FREE}x{used.length - 1}"},
+        ]
     if subject.level == "instance":
         raw = PROFILES[policy.source.profile]
         available = Timeline(used.interval, [(TOTAL - value, count) for value, count in used.segments])

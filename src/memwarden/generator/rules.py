@@ -22,6 +22,7 @@ ALERTS_FILE = "rules/memwarden.alerts.yaml"
 TIER_TITLE = {"warning": "Warning", "high": "High", "critical": "Critical", "emergency": "Emergency"}
 # Sloth's multi-window, multi-burn-rate alerts for a 30-day budget (Google SRE workbook).
 NAMED_COMPONENT = 'component!=""'  # memwarden's per-component series; host series have none
+PERCENT = "{{ $value | humanizePercentage }}"
 BURN_WINDOWS = {
     "page": (("5m", "1h", 14.4), ("30m", "6h", 6.0)),
     "ticket": (("2h", "1d", 3.0), ("6h", "3d", 1.0)),
@@ -255,13 +256,36 @@ def _dashboard_link(policy: Policy, subject: str) -> str:
     return f"{{{{ if $labels.component }}}}{component}{{{{ else }}}}{overview}{{{{ end }}}}"
 
 
-def _annotations(policy: Policy, alertname: str, summary: str, description: str, subject: str) -> dict[str, str]:
-    return {
-        "summary": summary,
-        "description": description,
-        "runbook_url": policy.runbook_url.format(alertname=alertname, anchor=alertname.lower()),
-        "dashboard_url": _dashboard_link(policy, subject),
-    }
+def exhaustion_template(level: str) -> str:
+    """Look up the subject's time to exhaustion when the notification is rendered."""
+    if level == "instance":
+        selector = 'instance=%q, job=%q}" $labels.instance $labels.job'
+    else:
+        selector = 'instance=%q, job=%q, component=%q}" $labels.instance $labels.job $labels.component'
+    recorded = INSTANCE.exhaustion_seconds if level == "instance" else COMPONENT.exhaustion_seconds
+    return (
+        f'{{{{ with printf "{recorded}{{{selector} | query }}}}'
+        "{{ . | first | value | humanizeDuration }}{{ else }}not falling{{ end }}"
+    )
+
+
+def _annotations(
+    policy: Policy,
+    alertname: str,
+    summary: str,
+    description: str,
+    subject: str,
+    value: str | None,
+    exhaustion: str | None,
+) -> dict[str, str]:
+    annotations = {"summary": summary, "description": description}
+    if value is not None:
+        annotations["value"] = value
+    if exhaustion is not None:
+        annotations["time_to_exhaustion"] = exhaustion
+    annotations["runbook_url"] = policy.runbook_url.format(alertname=alertname, anchor=alertname.lower())
+    annotations["dashboard_url"] = _dashboard_link(policy, subject)
+    return annotations
 
 
 def _labels(policy: Policy, severity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -283,6 +307,8 @@ def _alert(
     for_: str | None = None,
     keep_firing_for: str | None = None,
     extra_labels: dict[str, str] | None = None,
+    value: str | None = None,
+    exhaustion: str | None = None,
 ) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": name, "expr": expr}
     if for_ and for_ != "0s":
@@ -290,7 +316,7 @@ def _alert(
     if keep_firing_for and keep_firing_for != "0s":
         rule["keep_firing_for"] = str(keep_firing_for)
     rule["labels"] = _labels(policy, severity, extra_labels)
-    rule["annotations"] = _annotations(policy, name, summary, description, subject)
+    rule["annotations"] = _annotations(policy, name, summary, description, subject, value, exhaustion)
     return rule
 
 
@@ -346,6 +372,8 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
                 for_=thresholds.duration(tier),
                 keep_firing_for=thresholds.keep_firing_for,
                 extra_labels=dict(scope.extra_labels),
+                value=PERCENT,
+                exhaustion=exhaustion_template(scope.level),
             )
         )
     return rules
@@ -390,8 +418,26 @@ def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
         f"and {on(scope.labels)}\n"
         f"{recorded.usage_ratio} >= {ratio(prediction.guards.min_usage)}"
     )
+    if prediction.guards.new_high_over.seconds > 0:
+        # A leak keeps setting new peaks; a recurring batch ramp only repeats an old one.
+        # `unless` (not `and`) so a series without that much history is not silenced.
+        usage = recorded.usage_ratio
+        expr += (
+            f"\nunless {on(scope.labels)}\n"
+            f"(\n  max_over_time({usage}[{confirm}])\n  <= {on(scope.labels)}\n"
+            f"  max_over_time({usage}[{prediction.guards.new_high_over}] offset {confirm})\n)"
+        )
     return _alert(
-        policy, name, expr, prediction.severity, summary, description, subject=scope.level, for_=prediction.for_
+        policy,
+        name,
+        expr,
+        prediction.severity,
+        summary,
+        description,
+        subject=scope.level,
+        for_=prediction.for_,
+        value="{{ $value | humanizeDuration }} left",
+        exhaustion="{{ $value | humanizeDuration }}",
     )
 
 
@@ -416,6 +462,7 @@ def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
                 f"over the last {policy.pressure.rate_window} (threshold {stall.percent:g} %).",
                 subject="either",
                 for_=stall.for_,
+                value=PERCENT + " of the time stalled",
             )
         )
     return rules
@@ -439,6 +486,7 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
             "The OOM killer killed processes.",
             f"{{{{ $value | humanize }}}} process(es) were OOM-killed on {SUBJECT['either']} in the last {oom.window}.",
             subject="either",
+            value="{{ $value | humanize }} OOM kill(s)",
         )
     ]
 
@@ -458,6 +506,7 @@ def swap_alert(policy: Policy) -> list[dict[str, Any]]:
             f"{{{{ $labels.instance }}}} swaps in {{{{ $value | humanize }}}} pages/s while also swapping out "
             f"at least {rate} pages/s (over {policy.pressure.rate_window}).",
             for_=thrash.for_,
+            value="{{ $value | humanize }} pages/s swapped in",
         )
     ]
 
@@ -542,6 +591,7 @@ def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]
                     f"runs out early ({window_name} burn rate).",
                     subject=subject,
                     extra_labels={"window": window_name, **(dict(single.extra_labels) if len(scope_set) == 1 else {})},
+                    value=PERCENT + " of recent time above critical",
                 )
             )
     return rules

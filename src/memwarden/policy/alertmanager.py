@@ -1,10 +1,21 @@
-"""The `alertmanager` section: who hears about which tier, and how fast."""
+"""The `alertmanager` section: who hears about which tier, how fast, and when to escalate.
+
+Every secret is a file reference that Alertmanager reads itself (`credentials_file`,
+`api_url_file`, `routing_key_file`, `auth_password_file`), so no token ever sits in the
+policy or in a generated file.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .units import Duration, DurationField
+
+TierName = Literal["warning", "high", "critical", "emergency"]
+# Receiver and time-interval names become `memwarden-<name>` in Alertmanager.
+EntryName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
 
 
 class _Section(BaseModel):
@@ -18,15 +29,74 @@ class ResponderReceiver(_Section):
     url: str = "http://127.0.0.1:9106/alerts"
     credentials_file: str = "/etc/memwarden/responder.token"
     send_resolved: bool = Field(default=True, description="the responder undoes freezes and throttles on resolve")
+    severities: list[TierName] = Field(
+        default_factory=lambda: ["warning", "high", "critical", "emergency"],
+        description="which severities reach the responder; it still acts only on allow-listed responses",
+    )
+    group_wait: DurationField = "5s"
+    group_interval: DurationField = "1m"
+    repeat_interval: DurationField = "1h"
+
+
+class SlackReceiver(_Section):
+    """A Slack incoming webhook; its URL is the secret, so it is read from a file."""
+
+    api_url_file: str
+    channel: str | None = None
+
+
+class EmailReceiver(_Section):
+    """Mail through an SMTP smarthost; the password, if any, is read from a file."""
+
+    to: str
+    from_: str = Field(alias="from")
+    smarthost: str = Field(description="host:port of the SMTP server")
+    auth_username: str | None = None
+    auth_password_file: str | None = None
+    require_tls: bool = True
+
+
+class PagerDutyReceiver(_Section):
+    """A PagerDuty Events API v2 integration; the routing key is read from a file."""
+
+    routing_key_file: str
+
+
+class WebhookReceiver(_Section):
+    """Any HTTP endpoint taking Alertmanager's webhook JSON; an optional bearer token from a file."""
+
+    url: str
+    credentials_file: str | None = None
+    max_alerts: int = Field(default=0, ge=0, description="0 sends every alert of a group")
+
+
+class Receiver(_Section):
+    """A named human channel; give one or more of slack, email, pagerduty, webhook."""
+
+    name: EntryName
+    send_resolved: bool = Field(default=True, description="also tell this receiver when the alert clears")
+    slack: SlackReceiver | None = None
+    email: EmailReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+    def kinds(self) -> list[str]:
+        return [kind for kind in ("slack", "email", "pagerduty", "webhook") if getattr(self, kind) is not None]
 
 
 class TierRouting(_Section):
-    """Notification pacing for one tier."""
+    """Who hears about one tier, at what pace, and who is told when it is not resolved in time."""
 
     receivers: list[str] = Field(default_factory=list)
     group_wait: DurationField
     group_interval: DurationField
     repeat_interval: DurationField
+    escalate_after: DurationField | None = Field(
+        default=None, description="still firing after this long: also notify `escalate_to`"
+    )
+    escalate_to: list[str] = Field(default_factory=list)
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
 
 
 def _tier(wait: str, interval: str, repeat: str) -> TierRouting:
@@ -41,9 +111,40 @@ class Routing(_Section):
     critical: TierRouting = Field(default_factory=lambda: _tier("30s", "2m", "1h"))
     emergency: TierRouting = Field(default_factory=lambda: _tier("5s", "1m", "15m"))
 
+    def tier(self, name: str) -> TierRouting:
+        return getattr(self, name)
+
+
+class TimeOfDay(_Section):
+    start_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    end_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class TimeRange(_Section):
+    """One Alertmanager time interval; every field left out matches all the time."""
+
+    times: list[TimeOfDay] = Field(default_factory=list)
+    weekdays: list[str] = Field(default_factory=list, description="monday, or ranges like monday:friday")
+    days_of_month: list[str] = Field(default_factory=list, description="1, -1 (the last), or 1:7")
+    months: list[str] = Field(default_factory=list, description="january, 1, or ranges like 1:3")
+    years: list[str] = Field(default_factory=list, description="2024 or 2024:2026")
+    location: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Berlin; default UTC")
+
 
 class AlertmanagerSection(_Section):
     """Routes, receivers and inhibitions rendered into alertmanager/."""
 
     responder: ResponderReceiver = Field(default_factory=ResponderReceiver)
+    receivers: list[Receiver] = Field(default_factory=list)
     routing: Routing = Field(default_factory=Routing)
+    component_receivers: dict[str, list[str]] = Field(
+        default_factory=dict, description="component name -> receivers that also get that component's alerts"
+    )
+    time_intervals: dict[EntryName, list[TimeRange]] = Field(default_factory=dict)
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "instance", "component"])
+    continue_: bool = Field(
+        default=False, alias="continue", description="let routes after memwarden's also see memwarden's alerts"
+    )
+
+    def receiver(self, name: str) -> Receiver | None:
+        return next((receiver for receiver in self.receivers if receiver.name == name), None)

@@ -116,15 +116,20 @@ class PredictionGuards(Section):
         default=0,
         description="percent of memory that counts as exhausted already (kernel reserves, headroom)",
     )
+    new_high_over: DurationField = Field(
+        default="2h",
+        description="usage must top its peak of this long before the confirm window: recurring "
+        "batch ramps repeat old peaks, leaks set new ones; 0s turns the guard off",
+    )
 
 
 class Prediction(Section):
     """Time-to-exhaustion: warn ahead of the ceiling, not at it."""
 
     enabled: bool = True
-    lookback: DurationField = "30m"
-    horizon: DurationField = "30m"
-    for_: DurationField = Field(default="5m", alias="for")
+    lookback: DurationField = "20m"
+    horizon: DurationField = "45m"
+    for_: DurationField = Field(default="4m", alias="for")
     severity: SEVERITIES = "high"
     guards: PredictionGuards = Field(default_factory=PredictionGuards)
 

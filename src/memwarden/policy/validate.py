@@ -7,12 +7,16 @@ a typo in `components` does not hide a tier-order mistake in `thresholds`.
 from __future__ import annotations
 
 import copy
+import re
 import string
+import zoneinfo
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .alertmanager import AlertmanagerSection
+from .dashboards import DashboardsSection
 from .model import (
     TIERS,
     ComponentMatch,
@@ -284,6 +288,140 @@ def check_top_level(raw: dict[str, Any]) -> Iterator[Problem]:
             )
 
 
+_WEEKDAY = r"(sunday|monday|tuesday|wednesday|thursday|friday|saturday)"
+_MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|december|[1-9]|1[0-2])"
+_DAY = r"(-?([1-9]|[12]\d|3[01]))"
+_INTERVAL_FIELDS = {
+    "weekdays": re.compile(rf"^{_WEEKDAY}(:{_WEEKDAY})?$"),
+    "months": re.compile(rf"^{_MONTH}(:{_MONTH})?$"),
+    "days_of_month": re.compile(rf"^{_DAY}(:{_DAY})?$"),
+    "years": re.compile(r"^\d{4}(:\d{4})?$"),
+}
+
+
+def _component_names(raw_components: Any) -> set[str] | None:
+    if raw_components is None:
+        return set()
+    if not isinstance(raw_components, list):
+        return None
+    return {item["name"] for item in raw_components if isinstance(item, dict) and isinstance(item.get("name"), str)}
+
+
+def _check_receiver_names(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for index, receiver in enumerate(section.receivers):
+        where = path + ("receivers", index)
+        if receiver.name in seen:
+            yield _error(where + ("name",), f"'{receiver.name}' is already used by receivers[{seen[receiver.name]}]")
+        seen.setdefault(receiver.name, index)
+        if receiver.name in ("responder", "unrouted"):
+            yield _error(where + ("name",), f"'{receiver.name}' is memwarden's own receiver; choose another name")
+        if not receiver.kinds():
+            yield _error(where, "give one or more of slack, email, pagerduty, webhook")
+        if receiver.webhook is not None and not receiver.webhook.url.startswith(("http://", "https://")):
+            yield _error(where + ("webhook", "url"), f"{receiver.webhook.url!r} must start with http:// or https://")
+        if receiver.email is not None and "@" not in receiver.email.to:
+            yield _error(where + ("email", "to"), f"{receiver.email.to!r} is not a mail address")
+        if receiver.email is not None and not re.match(r"^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d+$", receiver.email.smarthost):
+            yield _error(where + ("email", "smarthost"), f"{receiver.email.smarthost!r} needs a port; write it like mail.example.com:587")
+
+
+def _check_receiver_references(section: AlertmanagerSection, components: set[str] | None, path: Path) -> Iterator[Problem]:
+    known = {receiver.name for receiver in section.receivers}
+    hint = f"define it under alertmanager.receivers (known: {', '.join(sorted(known)) or 'none yet'})"
+    references: list[tuple[Path, str]] = []
+    for tier in TIERS:
+        routing = section.routing.tier(tier)
+        for field in ("receivers", "escalate_to"):
+            references += [(path + ("routing", tier, field, i), name) for i, name in enumerate(getattr(routing, field))]
+    for component, names in section.component_receivers.items():
+        references += [(path + ("component_receivers", component, i), name) for i, name in enumerate(names)]
+        if components is not None and component not in components:
+            yield _error(path + ("component_receivers", component), f"no component named '{component}' in components")
+    for where, name in references:
+        if name not in known:
+            yield _error(where, f"unknown receiver '{name}'; {hint}")
+
+
+def _check_escalation(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
+    for tier in TIERS:
+        routing, where = section.routing.tier(tier), path + ("routing", tier)
+        if routing.escalate_after is None and routing.escalate_to:
+            yield _error(where + ("escalate_after",), "set how long a group may fire before it goes to escalate_to")
+        if routing.escalate_after is not None:
+            if not routing.escalate_to:
+                yield _error(where + ("escalate_to",), "name the receivers to escalate to after escalate_after")
+            if routing.escalate_after.seconds <= routing.group_wait.seconds:
+                yield _error(
+                    where + ("escalate_after",),
+                    f"{routing.escalate_after} must be longer than group_wait ({routing.group_wait}); "
+                    "otherwise escalation is just another receiver",
+                )
+        if routing.repeat_interval.seconds < routing.group_interval.seconds:
+            yield _warning(
+                where + ("repeat_interval",),
+                f"{routing.repeat_interval} is shorter than group_interval ({routing.group_interval}); "
+                "Alertmanager repeats no faster than group_interval",
+            )
+
+
+def _check_time_intervals(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
+    for name, ranges in section.time_intervals.items():
+        for index, time_range in enumerate(ranges):
+            where = path + ("time_intervals", name, index)
+            for field, pattern in _INTERVAL_FIELDS.items():
+                for item, value in enumerate(getattr(time_range, field)):
+                    if not pattern.match(str(value).lower()):
+                        yield _error(where + (field, item), f"{value!r} is not a valid {field} entry or range")
+            for item, times in enumerate(time_range.times):
+                if times.start_time >= times.end_time:
+                    yield _error(where + ("times", item), f"start_time {times.start_time} must be before end_time {times.end_time}")
+            if time_range.location not in (None, "Local", "UTC"):
+                try:
+                    zoneinfo.ZoneInfo(time_range.location)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    yield _error(where + ("location",), f"{time_range.location!r} is not a time zone; write e.g. Europe/Berlin")
+    for tier in TIERS:
+        for field in ("mute_time_intervals", "active_time_intervals"):
+            for index, name in enumerate(getattr(section.routing.tier(tier), field)):
+                if name not in section.time_intervals:
+                    yield _error(path + ("routing", tier, field, index), f"unknown time interval '{name}'; define it under alertmanager.time_intervals")
+
+
+def check_alertmanager(raw: Any, raw_components: Any) -> Iterator[Problem]:
+    section = _parsed(AlertmanagerSection, raw)
+    if section is None:
+        return
+    path: Path = ("alertmanager",)
+    yield from _check_receiver_names(section, path)
+    yield from _check_receiver_references(section, _component_names(raw_components), path)
+    yield from _check_escalation(section, path)
+    yield from _check_time_intervals(section, path)
+    if section.responder.enabled and not section.responder.url.startswith(("http://", "https://")):
+        yield _error(path + ("responder", "url"), f"{section.responder.url!r} must start with http:// or https://")
+    for index, label in enumerate(section.group_by):
+        if label != "..." and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
+            yield _error(path + ("group_by", index), f"{label!r} is not a label name")
+    if "alertname" not in section.group_by:
+        yield _warning(path + ("group_by",), "without alertname, unrelated memory alerts share one notification")
+
+
+def check_dashboards(raw: Any) -> Iterator[Problem]:
+    section = _parsed(DashboardsSection, raw)
+    if section is None:
+        return
+    path: Path = ("dashboards",)
+    if section.overview_uid == section.component_uid:
+        yield _error(path + ("component_uid",), f"'{section.component_uid}' is also the overview_uid; each dashboard needs its own")
+    if section.refresh:
+        try:
+            Duration(section.refresh)
+        except ValueError:
+            yield _error(path + ("refresh",), f"{section.refresh!r} is not a duration; write e.g. 30s or 1m, or '' for off")
+    if not re.match(r"^now-\d+[smhdwy]$", section.time_from):
+        yield _error(path + ("time_from",), f"{section.time_from!r} is not a relative time; write e.g. now-6h")
+
+
 def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
     """Run every cross-field check on the sections that parsed; return what they found."""
     source = _parsed(Source, raw.get("source"))
@@ -300,6 +438,8 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
         checks.append(lambda: check_slo(slo))
     if (health := _parsed(Health, raw.get("health"))) is not None:
         checks.append(lambda: check_health(health))
+    checks.append(lambda: check_alertmanager(raw.get("alertmanager"), raw.get("components")))
+    checks.append(lambda: check_dashboards(raw.get("dashboards")))
     checks.append(lambda: check_response_targets(raw.get("responses"), _component_flags(raw.get("components"))))
     checks.append(lambda: check_response_commands(raw.get("responses")))
     checks.append(lambda: check_response_rules(raw.get("responses")))

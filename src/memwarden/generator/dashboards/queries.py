@@ -1,0 +1,188 @@
+"""Every PromQL query the dashboards show, built apart from their layout.
+
+Queries read the recording rules (the same names for both source profiles) and the
+exporter's contract metrics; `$instance` and `$component` are the dashboard variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...policy import TIER_NUMBER, TIERS, Policy
+from ..names import COMPONENT, COMPONENT_PROCESSES, COMPONENT_SWAP, INSTANCE, PROFILES, RESPONSES_TOTAL
+from ..promql import matchers, ratio
+
+INSTANCE_VAR = 'instance=~"$instance"'
+COMPONENT_VAR = 'component=~"$component"'
+HOST = "{" + INSTANCE_VAR + "}"
+PER_COMPONENT = "{" + INSTANCE_VAR + ", " + COMPONENT_VAR + "}"
+MEMORY_ALERTS = 'alertname=~"Memory.+", alertstate="firing"'
+
+
+@dataclass(frozen=True)
+class Query:
+    """One panel target: the expression and how its series are named in the legend."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+
+
+def _host(name: str) -> str:
+    return name + HOST
+
+
+def _component(name: str) -> str:
+    return name + PER_COMPONENT
+
+
+# The variables' own queries: Grafana's label_values() over recorded series.
+def instance_values() -> str:
+    return f'label_values({{__name__=~"{INSTANCE.usage_ratio}|{COMPONENT.usage_ratio}"}}, instance)'
+
+
+def component_values() -> str:
+    return f"label_values({COMPONENT.usage_ratio}{HOST}, component)"
+
+
+class HostQueries:
+    """Per-instance series."""
+
+    usage = Query(_host(INSTANCE.usage_ratio), "{{instance}}")
+    level = Query(f"max by (instance) ({_host(INSTANCE.level_tier)})", "{{instance}}")
+    available = Query(_host(INSTANCE.available_bytes), "{{instance}} available")
+    total = Query(_host(INSTANCE.total_bytes), "{{instance}} total")
+    exhaustion = Query(f"min by (instance) ({_host(INSTANCE.exhaustion_seconds)})", "{{instance}}")
+    pressure_some = Query(_host(INSTANCE.pressure_some_ratio), "{{instance}} some")
+    pressure_full = Query(_host(INSTANCE.pressure_full_ratio), "{{instance}} full")
+    swap_in = Query(_host(INSTANCE.swap_in_rate), "{{instance}} swap in")
+    swap_out = Query(_host(INSTANCE.swap_out_rate), "{{instance}} swap out")
+    swap_usage = Query(_host(INSTANCE.swap_usage_ratio), "{{instance}}")
+    major_faults = Query(_host(INSTANCE.major_faults_rate), "{{instance}}")
+    oom_kills = Query(_host(INSTANCE.oom_kills_increase1h), "{{instance}}")
+    oom_kills_total = Query(f"sum({_host(INSTANCE.oom_kills_increase1h)})")
+    health = Query(f"min by (instance) ({_host(INSTANCE.health_score)})", "{{instance}}")
+    budget_remaining = Query(_host(INSTANCE.slo_budget_remaining_ratio), "{{instance}}")
+
+    @staticmethod
+    def predicted(policy: Policy) -> Query:
+        return Query(_host(INSTANCE.predicted_available_bytes), f"{{{{instance}}}} predicted in {policy.prediction.horizon}")
+
+
+class ComponentQueries:
+    """Per-component series, narrowed by both variables."""
+
+    usage = Query(_component(COMPONENT.usage_ratio), "{{component}} on {{instance}}")
+    usage_now = Query(f"max by (component) ({_component(COMPONENT.usage_ratio)})", "{{component}}", instant=True)
+    level = Query(f"max by (component) ({_component(COMPONENT.level_tier)})", "{{component}}")
+    working_set = Query(_component(COMPONENT.working_set_bytes), "{{component}} working set")
+    limit = Query(_component(COMPONENT.limit_bytes), "{{component}} budget")
+    exhaustion = Query(f"min by (component) ({_component(COMPONENT.exhaustion_seconds)})", "{{component}}")
+    pressure_some = Query(_component(COMPONENT.pressure_some_ratio), "{{component}} some")
+    pressure_full = Query(_component(COMPONENT.pressure_full_ratio), "{{component}} full")
+    oom_kills = Query(_component(COMPONENT.oom_kills_increase1h), "{{component}} on {{instance}}")
+    health = Query(f"min by (component) ({_component(COMPONENT.health_score)})", "{{component}}")
+    budget_remaining = Query(_component(COMPONENT.slo_budget_remaining_ratio), "{{component}}")
+
+    @staticmethod
+    def predicted(policy: Policy) -> Query:
+        name = COMPONENT.predicted_working_set_bytes
+        return Query(_component(name), f"{{{{component}}}} predicted in {policy.prediction.horizon}")
+
+    @staticmethod
+    def processes(policy: Policy) -> Query:
+        selector = matchers(policy.source.component_selector, INSTANCE_VAR, COMPONENT_VAR)
+        return Query(f"{COMPONENT_PROCESSES}{selector}", "{{component}} processes")
+
+    @staticmethod
+    def swap(policy: Policy) -> Query:
+        selector = matchers(policy.source.component_selector, INSTANCE_VAR, COMPONENT_VAR)
+        return Query(f"{COMPONENT_SWAP}{selector}", "{{component}} swap")
+
+
+def component_tier_lines(policy: Policy) -> list[Query]:
+    """A line per tier at each selected component's own threshold (overrides included).
+
+    `0 * usage + threshold` gives the line the component's labels; a component with an
+    override comes first in the `or`, so its value wins over the policy-wide one.
+    """
+    usage = COMPONENT.usage_ratio
+    lines = []
+    for tier in TIERS:
+        parts = []
+        for component in policy.components:
+            value = policy.component_thresholds(component).percent(tier)
+            if value != policy.thresholds.percent(tier):
+                selector = "{" + f'{INSTANCE_VAR}, {COMPONENT_VAR}, component="{component.name}"' + "}"
+                parts.append(f"(0 * {usage}{selector} + {ratio(value)})")
+        parts.append(f"(0 * {usage}{PER_COMPONENT} + {ratio(policy.thresholds.percent(tier))})")
+        lines.append(Query(f"max by (component) ({' or '.join(parts)})", f"{{{{component}}}} {tier}"))
+    return lines
+
+
+def alert_states(extra: str = "") -> list[Query]:
+    """Firing memwarden alerts, each series valued by its tier (1-4) for a state timeline."""
+    scope = f", {INSTANCE_VAR}{extra}"
+    return [
+        Query(
+            f'max by (alertname, instance, component) (ALERTS{{{MEMORY_ALERTS}, severity="{tier}"{scope}}}) * {TIER_NUMBER[tier]}',
+            "{{alertname}} {{instance}} {{component}}",
+        )
+        for tier in TIERS
+    ]
+
+
+def firing_alerts() -> Query:
+    return Query(f"count(ALERTS{{{MEMORY_ALERTS}, {INSTANCE_VAR}}}) or vector(0)")
+
+
+def responses() -> Query:
+    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}[$__rate_interval]))", "{{action}} {{result}}")
+
+
+def responses_in_range() -> Query:
+    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}[$__range]))", "{{action}} {{result}}", instant=True)
+
+
+def _exporter_selectors(policy: Policy) -> list[str]:
+    selectors = [policy.source.effective_selector()]
+    if policy.source.component_selector not in selectors:
+        selectors.append(policy.source.component_selector)
+    return selectors
+
+
+def targets_up(policy: Policy) -> list[Query]:
+    return [
+        Query(f"min by (job, instance) (up{matchers(selector, INSTANCE_VAR)})", "{{job}} {{instance}}")
+        for selector in _exporter_selectors(policy)
+    ]
+
+
+def _memwarden_selectors(policy: Policy) -> list[str]:
+    """Selectors of the memwarden exporters: the source itself, or only the component one."""
+    if policy.source.profile == "memwarden":
+        return _exporter_selectors(policy)
+    return [policy.source.component_selector]
+
+
+def collector_success(policy: Policy) -> list[Query]:
+    """memwarden's collectors; with node_exporter as the source also its memory collectors."""
+    queries = []
+    if policy.source.profile != "memwarden":
+        metric = PROFILES[policy.source.profile].collector_success
+        selector = matchers(policy.source.effective_selector(), INSTANCE_VAR, 'collector=~"meminfo|vmstat|pressure"')
+        queries.append(Query(f"min by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
+    for selector in _memwarden_selectors(policy):
+        full = matchers(selector, INSTANCE_VAR)
+        queries.append(Query(f"min by (instance, collector) (memwarden_collector_success{full})", "{{instance}} {{collector}}"))
+    return queries
+
+
+def collector_duration(policy: Policy) -> list[Query]:
+    return [
+        Query(
+            f"max by (instance, collector) (memwarden_collector_duration_seconds{matchers(selector, INSTANCE_VAR)})",
+            "{{instance}} {{collector}}",
+        )
+        for selector in _memwarden_selectors(policy)
+    ]

@@ -1,0 +1,112 @@
+"""`memwarden up`: render the bundle, start the real stack on loopback, show its status live."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from ..generator.cli import source_name_of
+from ..policy import PolicyError, load_policy
+from ..policy.units import Duration
+from . import status
+from .demo import demo_hog_argv, demo_policy
+from .processes import StackError
+from .run import Stack, allocate_ports
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: leave the loop and stop what we started."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memwarden up",
+        description="Run the whole loop on this machine: exporter, responder, real Prometheus and Alertmanager, "
+        "on 127.0.0.1. Ctrl-C stops everything it started.",
+    )
+    parser.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
+    parser.add_argument(
+        "--demo", action="store_true", help="add a memory-hog component and responses, to watch the full loop in ~2 minutes"
+    )
+    parser.add_argument("--dir", help="run folder for the bundle, logs, state and audit (default: a new temporary folder)")
+    parser.add_argument("--ports", type=int, metavar="START", help="use START..START+4 instead of free ports")
+    parser.add_argument("--duration", help="stop by itself after this long (e.g. 5m); default: run until Ctrl-C")
+    parser.add_argument("--refresh", type=float, default=2.0, help="seconds between status updates (default 2)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        policy, warnings, name = load_policy(args.policy)
+        duration = Duration(args.duration).seconds if args.duration else None
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        print(f"error: {error.filename} has errors; nothing was started", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"error: --duration: {error}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning.render(name), file=sys.stderr)
+    rundir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="memwarden-up-"))
+    hog = None
+    if args.demo:
+        policy = demo_policy(policy)
+        hog = demo_hog_argv()
+    try:
+        stack = Stack(policy, source_name_of(args.policy), rundir, ports=allocate_ports(args.ports), hog_argv=hog)
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        print(f"memwarden up: starting in {rundir} ...", file=sys.stderr)
+        stack.start()
+        return _watch(stack, args.refresh, duration)
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, _Stop):
+        return 0
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+        print(f"memwarden up: stopped; bundle, logs, state and audit are kept in {rundir}", file=sys.stderr)
+
+
+def _watch(stack: Stack, refresh: float, duration: float | None) -> int:
+    started = time.monotonic()
+    interactive = sys.stdout.isatty()
+    header = ["memwarden up — Ctrl-C stops everything it started", ""]
+    header += [f"  {name:<13} {url}" for name, url in stack.urls().items()]
+    header += [f"  {'run folder':<13} {stack.layout.root}", f"  {'audit':<13} {stack.audit_path}"]
+    if not interactive:
+        print("\n".join(header), flush=True)
+    last_plain = 0.0
+    while duration is None or time.monotonic() - started < duration:
+        problems = stack.check()
+        if problems:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return 1
+        screen = status.render(status.take(stack.prometheus_url, stack.audit_path), header)
+        if interactive:
+            sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n")
+            sys.stdout.flush()
+        elif time.monotonic() - last_plain >= 10:
+            # Logs and pipes get a full status every 10 s rather than a redrawn screen.
+            print(time.strftime("--- %H:%M:%S"), flush=True)
+            print(screen.split("\n", len(header))[-1], flush=True)
+            last_plain = time.monotonic()
+        time.sleep(refresh)
+    return 0

@@ -1,0 +1,138 @@
+"""What `memwarden up` writes into its run folder: the effective policy, the bundle, Prometheus' config."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..fileio import write_atomic, write_tree
+from ..generator import render_bundle
+from ..policy import Duration, Policy, parse_selector
+
+
+@dataclass(frozen=True)
+class Ports:
+    exporter: int
+    responder: int
+    prometheus: int
+    alertmanager: int
+    node_exporter: int
+
+    def named(self) -> dict[str, int]:
+        return {
+            "exporter": self.exporter,
+            "responder": self.responder,
+            "Prometheus": self.prometheus,
+            "Alertmanager": self.alertmanager,
+            "node_exporter": self.node_exporter,
+        }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything of one run lives, so it can be inspected afterwards."""
+
+    root: Path
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "bundle"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def policy(self) -> Path:
+        return self.root / "policy.yaml"
+
+    @property
+    def prometheus_config(self) -> Path:
+        return self.root / "prometheus.yml"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.root / "data" / "prometheus"
+
+    @property
+    def alertmanager_data(self) -> Path:
+        return self.root / "data" / "alertmanager"
+
+    @property
+    def alertmanager_config(self) -> Path:
+        return self.bundle / "alertmanager" / "alertmanager.yml"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "responder.token"
+
+    @property
+    def responder_state(self) -> Path:
+        return self.root / "responder"
+
+
+def scrape_interval(policy: Policy) -> Duration:
+    """A single host wants quick feedback: scrape at the policy's interval, at most every 5s."""
+    return Duration.of_seconds(min(policy.source.scrape_interval.seconds, 5.0))
+
+
+def job_of(selector: str, fallback: str) -> str:
+    """The `job` a selector asks for (`{job="node"}` -> node), so our scrape job matches it."""
+    for label, operator, value in parse_selector(selector):
+        if label == "job" and operator == "=":
+            return value
+    return fallback
+
+
+def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:
+    """Point the policy's responder receiver at this run's responder and token file."""
+    responder = policy.alertmanager.responder.model_copy(
+        update={"url": f"http://127.0.0.1:{ports.responder}/alerts", "credentials_file": str(layout.token)}
+    )
+    return policy.model_copy(update={"alertmanager": policy.alertmanager.model_copy(update={"responder": responder})})
+
+
+def prometheus_config(policy: Policy, ports: Ports, layout: Layout) -> dict[str, Any]:
+    interval = str(scrape_interval(policy))
+    evaluation = str(policy.source.evaluation_interval or scrape_interval(policy))
+    memwarden_job = job_of(policy.source.component_selector, "memwarden")
+    scrape_configs: list[dict[str, Any]] = [
+        {"job_name": memwarden_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.exporter}"]}]},
+        {"job_name": "memwarden-responder", "static_configs": [{"targets": [f"127.0.0.1:{ports.responder}"]}]},
+        {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ports.prometheus}"]}]},
+        {"job_name": "alertmanager", "static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]},
+    ]
+    if policy.source.profile == "node_exporter":
+        node_job = job_of(policy.source.effective_selector(), "node")
+        scrape_configs.insert(0, {"job_name": node_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.node_exporter}"]}]})
+    return {
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": evaluation},
+        "rule_files": [str(layout.bundle / "rules" / "*.yaml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]}]},
+        "scrape_configs": scrape_configs,
+    }
+
+
+def policy_yaml(policy: Policy) -> str:
+    """The effective policy as YAML, as it was loaded and wired for this run."""
+    data = policy.model_dump(mode="json", by_alias=True)
+    return "# the effective policy of this run (defaults filled in, wired to this run's ports)\n" + yaml.safe_dump(
+        data, sort_keys=False
+    )
+
+
+def write_run_folder(policy: Policy, policy_name: str, ports: Ports, layout: Layout) -> Policy:
+    """Write the token, the wired policy, the bundle and prometheus.yml; return the wired policy."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    if not layout.token.exists():
+        write_atomic(layout.token, secrets.token_urlsafe(32) + "\n", mode=0o600)
+    wired = wire_policy(policy, ports, layout)
+    write_atomic(layout.policy, policy_yaml(wired))
+    write_tree(layout.bundle, render_bundle(wired, policy_name))
+    write_atomic(layout.prometheus_config, yaml.safe_dump(prometheus_config(wired, ports, layout), sort_keys=False))
+    layout.responder_state.mkdir(parents=True, exist_ok=True)
+    return wired

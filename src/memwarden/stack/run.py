@@ -1,0 +1,194 @@
+"""One local stack: exporter, responder, real Alertmanager and Prometheus, wired and watched."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .. import binaries
+from ..policy import Policy
+from .config import Layout, Ports, write_run_folder
+from .processes import Child, StackError, Supervisor, ensure_port_free, free_port, http_ok
+
+# After the demo hog is killed by the responder, `up` starts a fresh one after this pause,
+# the way systemd's Restart= would, so the loop can be watched more than once.
+DEMO_RESTART_DELAY = 20.0
+
+
+def allocate_ports(start: int | None) -> Ports:
+    """Consecutive ports from `start` (checked), or free ones picked by the kernel."""
+    names = ("exporter", "responder", "prometheus", "alertmanager", "node_exporter")
+    if start is None:
+        return Ports(*(free_port() for _ in names))
+    ports = Ports(*range(start, start + len(names)))
+    for name, port in zip(names, (ports.exporter, ports.responder, ports.prometheus, ports.alertmanager, ports.node_exporter)):
+        ensure_port_free(port, name)
+    return ports
+
+
+class Stack:
+    """Start with `start()`, stop with `stop()`; every process it started, and only those, stop."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        policy_name: str,
+        rundir: Path,
+        *,
+        ports: Ports | None = None,
+        hog_argv: list[str] | None = None,
+    ):
+        self.layout = Layout(rundir)
+        self.ports = ports or allocate_ports(None)
+        self.policy_name = policy_name
+        self.supervisor = Supervisor(self.layout.logs)
+        self.policy = policy
+        self.hog_argv = hog_argv
+        self.hog: Child | None = None
+        self._hog_died_at: float | None = None
+        self.programs: dict[str, str] = {}
+
+    # --- addresses ---------------------------------------------------------------------
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prometheus}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.alertmanager}"
+
+    @property
+    def exporter_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.exporter}"
+
+    @property
+    def responder_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.responder}"
+
+    @property
+    def node_exporter_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.node_exporter}"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.layout.responder_state / "audit.jsonl"
+
+    def urls(self) -> dict[str, str]:
+        urls = {
+            "Prometheus": self.prometheus_url,
+            "Alertmanager": self.alertmanager_url,
+            "exporter": f"{self.exporter_url}/metrics",
+            "responder": f"{self.responder_url}/metrics",
+        }
+        if self.policy.source.profile == "node_exporter":
+            urls["node_exporter"] = f"{self.node_exporter_url}/metrics"
+        return urls
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def check_programs(self) -> None:
+        """Find every program before starting any, so a missing one leaves nothing running."""
+        needed = ["prometheus", "alertmanager"]
+        if self.policy.source.profile == "node_exporter":
+            needed.append("node_exporter")
+        try:
+            self.programs = {kind: binaries.require(kind) for kind in needed}
+        except binaries.MissingProgram as error:
+            raise StackError(str(error)) from None
+
+    def start(self) -> None:
+        self.check_programs()
+        self.policy = write_run_folder(self.policy, self.policy_name, self.ports, self.layout)
+        try:
+            self._start_children()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _memwarden(self, *arguments: str) -> list[str]:
+        return [sys.executable, "-m", "memwarden.cli", *arguments]
+
+    def _start_children(self) -> None:
+        layout, ports = self.layout, self.ports
+        if self.hog_argv:
+            self.hog = self.supervisor.start("demo-hog", self.hog_argv)
+        self.supervisor.start(
+            "exporter",
+            self._memwarden("exporter", "-p", str(layout.policy), "--listen", f"127.0.0.1:{ports.exporter}"),
+            ready=lambda: http_ok(f"{self.exporter_url}/metrics"),
+        )
+        if self.policy.source.profile == "node_exporter":
+            self.supervisor.start(
+                "node_exporter",
+                [
+                    self.programs["node_exporter"],
+                    f"--web.listen-address=127.0.0.1:{ports.node_exporter}",
+                    "--collector.disable-defaults",
+                    "--collector.meminfo",
+                    "--collector.pressure",
+                    "--collector.vmstat",
+                ],
+                ready=lambda: http_ok(f"{self.node_exporter_url}/metrics"),
+            )
+        self.supervisor.start(
+            "responder",
+            self._memwarden(
+                "responder",
+                "-p", str(layout.policy),
+                "--listen", f"127.0.0.1:{ports.responder}",
+                "--token-file", str(layout.token),
+                "--state-dir", str(layout.responder_state),
+            ),  # fmt: skip
+            ready=lambda: http_ok(f"{self.responder_url}/-/ready"),
+        )
+        self.supervisor.start(
+            "alertmanager",
+            [
+                self.programs["alertmanager"],
+                f"--config.file={layout.alertmanager_config}",
+                f"--storage.path={layout.alertmanager_data}",
+                f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+                "--cluster.listen-address=",  # a single local instance: no gossip port
+            ],
+            ready=lambda: http_ok(f"{self.alertmanager_url}/-/ready"),
+        )
+        self.supervisor.start(
+            "prometheus",
+            [
+                self.programs["prometheus"],
+                f"--config.file={layout.prometheus_config}",
+                f"--storage.tsdb.path={layout.prometheus_data}",
+                f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+                "--storage.tsdb.retention.time=2d",
+            ],
+            ready=lambda: http_ok(f"{self.prometheus_url}/-/ready"),
+            timeout=60,
+        )
+
+    def check(self) -> list[str]:
+        """Return problems with the running stack: children that died (the demo hog restarts)."""
+        problems = []
+        for child in self.supervisor.exited():
+            if child is self.hog:
+                now = time.monotonic()
+                if self._hog_died_at is None:
+                    self._hog_died_at = now
+                elif now - self._hog_died_at >= DEMO_RESTART_DELAY and self.hog_argv:
+                    self.supervisor.children.remove(child)
+                    self.hog = self.supervisor.start("demo-hog", self.hog_argv)
+                    self._hog_died_at = None
+                continue
+            problems.append(f"{child.name} exited with status {child.process.returncode}; see {child.log_path}")
+        return problems
+
+    def stop(self) -> None:
+        self.supervisor.stop_all()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,129 @@
+"""The live status `memwarden up` shows: usage and level, firing alerts, the responder's last actions."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..generator.names import COMPONENT, INSTANCE
+from ..policy import human_bytes
+
+
+def query(prometheus: str, expr: str, timeout: float = 2.0) -> list[dict[str, Any]]:
+    """Return an instant query's result, or [] when Prometheus cannot answer right now."""
+    url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            payload = json.loads(response.read())
+    except (OSError, ValueError):
+        return []
+    return payload.get("data", {}).get("result", []) if payload.get("status") == "success" else []
+
+
+def _by(results: list[dict[str, Any]], *labels: str) -> dict[tuple[str, ...], float]:
+    return {tuple(r["metric"].get(label, "") for label in labels): float(r["value"][1]) for r in results}
+
+
+def read_audit_tail(path: Path, count: int = 6) -> list[dict[str, Any]]:
+    """The last `count` action decisions (ran, skipped, failed) from the responder's JSON-lines audit."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("action") and record.get("event") not in ("received", "matched"):
+            records.append(record)
+        if len(records) >= count:
+            break
+    return list(reversed(records))
+
+
+@dataclass
+class Snapshot:
+    """One reading of the stack, ready to print."""
+
+    instances: list[tuple[str, float, float, float | None]] = field(default_factory=list)
+    components: list[tuple[str, str, float, float | None, float | None, float | None]] = field(default_factory=list)
+    alerts: list[tuple[str, str, str, str]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def take(prometheus: str, audit: Path) -> Snapshot:
+    snapshot = Snapshot()
+    usage = _by(query(prometheus, INSTANCE.usage_ratio), "instance")
+    level = _by(query(prometheus, INSTANCE.level_tier), "instance")
+    exhaustion = _by(query(prometheus, INSTANCE.exhaustion_seconds), "instance")
+    for (instance,), ratio in sorted(usage.items()):
+        snapshot.instances.append((instance, ratio, level.get((instance,), 0.0), exhaustion.get((instance,))))
+    working = _by(query(prometheus, COMPONENT.working_set_bytes), "instance", "component")
+    limit = _by(query(prometheus, COMPONENT.limit_bytes), "instance", "component")
+    c_usage = _by(query(prometheus, COMPONENT.usage_ratio), "instance", "component")
+    c_level = _by(query(prometheus, COMPONENT.level_tier), "instance", "component")
+    for key, value in sorted(working.items()):
+        snapshot.components.append((key[1], key[0], value, limit.get(key), c_usage.get(key), c_level.get(key)))
+    for result in query(prometheus, 'ALERTS{alertstate="firing", alertname=~"Memory.+"}'):
+        metric = result["metric"]
+        snapshot.alerts.append(
+            (metric.get("alertname", ""), metric.get("severity", ""), metric.get("instance", ""), metric.get("component", ""))
+        )
+    snapshot.alerts.sort(key=lambda alert: ("emergency critical high warning".split().index(alert[1]) if alert[1] in ("emergency", "critical", "high", "warning") else 9, alert))
+    snapshot.actions = read_audit_tail(audit)
+    return snapshot
+
+
+def _time(record: dict[str, Any]) -> str:
+    value = record.get("time") or record.get("ts") or ""
+    if isinstance(value, (int, float)):
+        return time.strftime("%H:%M:%S", time.localtime(value))
+    text = str(value)
+    return text[11:19] if len(text) >= 19 else text
+
+
+def render(snapshot: Snapshot, header: list[str]) -> str:
+    """The whole status screen as text."""
+    lines = list(header)
+    lines.append("")
+    lines.append("instances                  usage    level  exhaustion")
+    if not snapshot.instances:
+        lines.append("  (waiting for the first scrape and rule evaluation)")
+    for instance, ratio, level, exhaustion in snapshot.instances:
+        ttl = "-" if exhaustion is None else f"in {exhaustion / 60:.1f} min"
+        lines.append(f"  {instance:<24} {ratio * 100:5.1f} %  {int(level)}      {ttl}")
+    if snapshot.components:
+        lines.append("")
+        lines.append("components                 working set   budget       usage    level")
+        for name, _instance, working, limit, ratio, level in snapshot.components:
+            budget = "-" if limit is None else human_bytes(limit)
+            share = "-" if ratio is None else f"{ratio * 100:5.1f} %"
+            lines.append(
+                f"  {name:<24} {human_bytes(working):<13} {budget:<12} {share:<8} {'-' if level is None else int(level)}"
+            )
+    lines.append("")
+    lines.append("firing alerts")
+    if not snapshot.alerts:
+        lines.append("  none")
+    for alertname, severity, instance, component in snapshot.alerts:
+        where = instance + (f" component={component}" if component else "")
+        lines.append(f"  {severity:<10} {alertname:<36} {where}")
+    lines.append("")
+    lines.append("responder (latest decisions)")
+    if not snapshot.actions:
+        lines.append("  none yet")
+    for record in snapshot.actions:
+        reclaimed = record.get("reclaimed_bytes")
+        freed = f" reclaimed {human_bytes(reclaimed)}" if isinstance(reclaimed, (int, float)) and reclaimed > 0 else ""
+        target = record.get("target") or record.get("component") or ""
+        outcome = record.get("result") or record.get("event") or ""
+        reason = f" ({record['reason']})" if record.get("reason") else ""
+        lines.append(f"  {_time(record)} {record.get('action', ''):<9} {target:<16} {outcome}{reason}{freed}")
+    return "\n".join(lines)
