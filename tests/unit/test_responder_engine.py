@@ -331,3 +331,51 @@ def test_command_gets_the_alert_as_environment_and_shell_text_stays_inert(tmp_pa
     assert json.loads(record["env"]["MEMWARDEN_LABELS_JSON"])["team"] == hostile
     assert record["env"]["MEMWARDEN_COMPONENT"] == "api"
     assert not canary.exists()
+
+
+class _AlertmanagerDouble:
+    """Stands in for Alertmanager's alert list (the real one is driven in tests/e2e)."""
+
+    def __init__(self):
+        self.listed: dict[str, str] | None = {}
+
+    async def states(self):
+        return self.listed
+
+
+def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_states(tmp_path):
+    name = marker()
+    child = python_child(SLEEPER, name)
+    clock = Clock()
+    try:
+        policy = make_policy(
+            {"outcome_delay": "0s", "rules": [{"name": "r", "actions": [{"kind": "log", "grace": "1m"}, {"kind": "freeze"}]}]},
+            components=[{"name": "batch", "match": {"cmdline": name}, "budget": "1GiB"}],
+        )
+        engine = make_engine(policy, tmp_path, clock=clock)
+        engine.alertmanager = double = _AlertmanagerDouble()
+        firing = alert(component="batch")
+        episode = _parsed(firing).alerts[0].episode
+        _send(engine, firing)
+        clock.advance(120)
+        double.listed = {episode: "suppressed"}  # silenced by a person: hold off
+        run(_recheck(engine))
+        assert state_of(child.pid) in ("S", "R")
+        double.listed = None  # Alertmanager unreachable: hold off, undo nothing
+        run(_recheck(engine))
+        assert state_of(child.pid) in ("S", "R")
+        double.listed = {episode: "active"}
+        run(_recheck(engine))
+        assert state_of(child.pid) == "T"
+        double.listed = {}  # gone (resolved, or Alertmanager restarted and forgot it)
+        run(_recheck(engine))
+        assert state_of(child.pid) in ("S", "R")
+        (presumed,) = audit_records(tmp_path, "resolved")
+        assert "no longer has this alert" in presumed["reason"]
+        # Prometheus re-sends after an Alertmanager restart: the same episode fires on.
+        decisions = _send(engine, firing)
+        assert decisions[0]["result"] == "done"
+        assert engine.store.episode(episode).resolved_at is None
+        close_engine(engine)
+    finally:
+        stop_child(child)

@@ -6,7 +6,7 @@ import logging
 
 import aiohttp
 
-from .payload import PayloadError, parse_time
+from .payload import PayloadError, episode_key, parse_time
 
 LOGGER = logging.getLogger("memwarden.responder")
 TIMEOUT_SECONDS = 5.0
@@ -34,7 +34,7 @@ class AlertmanagerView:
         states: dict[str, str] = {}
         for alert in alerts if isinstance(alerts, list) else []:
             try:
-                key = f"{str(alert['fingerprint']).lower()}@{parse_time(alert['startsAt'], 'startsAt').isoformat()}"
+                key = episode_key(str(alert["fingerprint"]), parse_time(alert["startsAt"], "startsAt"))
                 states[key] = str(alert.get("status", {}).get("state", "active"))
             except (KeyError, TypeError, AttributeError, PayloadError):
                 continue

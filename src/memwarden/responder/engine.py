@@ -319,10 +319,13 @@ class Engine:
             for undo in self.store.release_episode(ctx.alert.episode):
                 self._spawn(self._undo(undo, "the alert resolved while the action ran"))
 
-    def _on_resolved(self, facts: AlertFacts, *, reason: str) -> list[dict[str, Any]]:
+    def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
         now = self.clock()
-        first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now)
-        self._write("received", facts, status="resolved", reason=None if first else "already resolved")
+        first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
+        if presumed:
+            self._write("resolved", facts, reason=reason)
+        else:
+            self._write("received", facts, status="resolved", reason=None if first else "already resolved")
         undos = self.store.release_episode(facts.episode)
         for undo in undos:
             self._spawn(self._undo(undo, reason))
@@ -382,7 +385,7 @@ class Engine:
                 facts = _facts_of_episode(episode)
                 state = states.get(episode.key)
                 if state is None:
-                    self._on_resolved(facts, reason="gone from Alertmanager")
+                    self._on_resolved(facts, reason="Alertmanager no longer has this alert", presumed=True)
                 elif state == "active":
                     self._on_firing(facts, source="recheck")
         else:

@@ -46,7 +46,7 @@ class Alert:
     @property
     def episode(self) -> str:
         """Identify one firing of this alert: repeats and resends share it, a new firing does not."""
-        return f"{self.fingerprint}@{self.starts_at.isoformat()}"
+        return episode_key(self.fingerprint, self.starts_at)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,12 @@ class Notification:
     group_key: str
     alerts: tuple[Alert, ...]
     truncated_alerts: int = 0
+
+
+def episode_key(fingerprint: str, starts_at: datetime) -> str:
+    """Return `fingerprint@startsAt`, the time in milliseconds: webhooks carry nanoseconds but
+    Alertmanager's API milliseconds, and both must name the same episode."""
+    return f"{fingerprint.lower()}@{starts_at.astimezone(timezone.utc).isoformat(timespec='milliseconds')}"
 
 
 def parse_time(text: Any, where: str) -> datetime:

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS episodes (
     labels TEXT NOT NULL,
     first_seen REAL NOT NULL,
     last_firing REAL NOT NULL,
-    resolved_at REAL
+    resolved_at REAL,
+    resolved_by TEXT
 );
 CREATE INDEX IF NOT EXISTS episodes_open ON episodes (resolved_at, last_firing);
 CREATE TABLE IF NOT EXISTS steps (
@@ -125,24 +126,29 @@ class StateStore:
             db.execute(
                 "INSERT INTO episodes (key, fingerprint, alertname, labels, first_seen, last_firing) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET last_firing = excluded.last_firing, labels = excluded.labels "
-                "WHERE episodes.resolved_at IS NULL",
+                "ON CONFLICT (key) DO UPDATE SET last_firing = excluded.last_firing, labels = excluded.labels, "
+                # An episode we only presumed over (Alertmanager no longer listed it, e.g. after
+                # its restart) fires on when it is notified again; a real resolve is final.
+                "resolved_at = NULL, resolved_by = NULL "
+                "WHERE episodes.resolved_at IS NULL OR episodes.resolved_by = 'presumed'",
                 (key, fingerprint, labels.get("alertname", ""), json.dumps(labels, sort_keys=True), now, now),
             )
         episode = self.episode(key)
         assert episode is not None
         return episode
 
-    def record_resolved(self, key: str, fingerprint: str, labels: dict[str, str], now: float) -> bool:
-        """Mark an episode resolved; return False when it already was."""
+    def record_resolved(self, key: str, fingerprint: str, labels: dict[str, str], now: float, *, presumed: bool = False) -> bool:
+        """Mark an episode resolved (`presumed`: not by Alertmanager's word); False when it already was."""
         with self._transaction() as db:
             row = db.execute("SELECT resolved_at FROM episodes WHERE key = ?", (key,)).fetchone()
             if row is not None and row[0] is not None:
                 return False
             db.execute(
-                "INSERT INTO episodes (key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at",
-                (key, fingerprint, labels.get("alertname", ""), json.dumps(labels, sort_keys=True), now, now, now),
+                "INSERT INTO episodes (key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at, resolved_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at, resolved_by = excluded.resolved_by",
+                (key, fingerprint, labels.get("alertname", ""), json.dumps(labels, sort_keys=True), now, now, now,
+                 "presumed" if presumed else "alertmanager"),
             )
         return True
 
