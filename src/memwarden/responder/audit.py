@@ -1,4 +1,8 @@
-"""The audit trail: one JSON line per decision, flushed before the decision takes effect.
+"""The audit trail: one JSON line per decision, written and flushed as the decision is made.
+
+Each line reaches the kernel at once (it survives a crash of the responder) and is
+fsynced to disk before the event loop turns again; lines written in one turn share one
+fsync, so a burst of notifications does not pay for one each.
 
 Reading it back (`memwarden responder audit`) turns the lines into a table. The file is
 rotated once it passes `max_bytes`, keeping one previous file, so a flood of rejected
@@ -7,6 +11,7 @@ requests cannot fill the disk.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -27,7 +32,7 @@ def _timestamp(seconds: float) -> str:
 
 
 class AuditLog:
-    """Appends decisions as JSON lines; each line is flushed and fsynced before `write` returns."""
+    """Appends decisions as JSON lines: flushed at once, fsynced in the same event-loop turn."""
 
     def __init__(self, path: str | Path, *, fsync: bool = True, max_bytes: int = DEFAULT_MAX_BYTES, clock=time.time):
         self.path = Path(path)
@@ -37,6 +42,7 @@ class AuditLog:
         self._clock = clock
         self._lock = threading.Lock()  # actions finish in worker threads as well as the loop
         self._handle = open(self.path, "a", encoding="utf-8")
+        self._sync_scheduled = False
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         """Record one decision; fields that are None are left out."""
@@ -46,20 +52,40 @@ class AuditLog:
         with self._lock:
             self._handle.write(line)
             self._handle.flush()
-            if self._fsync:
-                os.fsync(self._handle.fileno())
             if self._handle.tell() > self._max_bytes:
                 self._rotate()
+        if self._fsync:
+            self._schedule_sync()
         return record
 
+    def _schedule_sync(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.sync()  # no event loop (the CLI): sync now
+            return
+        if not self._sync_scheduled:
+            self._sync_scheduled = True
+            loop.call_soon(self.sync)
+
+    def sync(self) -> None:
+        """fsync what has been written."""
+        with self._lock:
+            self._sync_scheduled = False
+            if not self._handle.closed:
+                os.fsync(self._handle.fileno())
+
     def _rotate(self) -> None:
+        os.fsync(self._handle.fileno())
         self._handle.close()
         os.replace(self.path, self.path.with_name(self.path.name + ".1"))
         self._handle = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
         with self._lock:
-            self._handle.close()
+            if not self._handle.closed:
+                os.fsync(self._handle.fileno())
+                self._handle.close()
 
 
 def read_audit(path: str | Path, since: float | None = None) -> Iterator[dict[str, Any]]:

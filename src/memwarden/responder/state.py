@@ -99,8 +99,10 @@ class StateStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a claimed step is on disk before its action starts, so a crash cannot run it twice.
-        self._db.execute("PRAGMA synchronous=FULL")
+        # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
+        # (so a restarted responder never runs a step twice); only a power cut may lose the
+        # last commits, and after a reboot the processes and alert episodes are new anyway.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
