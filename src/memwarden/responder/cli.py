@@ -79,7 +79,8 @@ def main(argv: list[str]) -> int:
         host, port = parse_listen(args.listen)
         auth = authenticator_for(policy, host, token_file=args.token_file, no_auth=args.no_auth)
     except PolicyError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error.render(), file=sys.stderr)
+        print(f"error: {error.filename} has errors; the responder did not start", file=sys.stderr)
         return 1
     except (ValueError, AuthConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -144,7 +145,8 @@ def main_release(argv: list[str]) -> int:
     try:
         policy = load_policy(args.policy)[0]
     except PolicyError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error.render(), file=sys.stderr)
+        print(f"error: {error.filename} has errors", file=sys.stderr)
         return 1
     store = StateStore(Path(args.state_dir) / STATE_FILE)
     audit = AuditLog(Path(args.state_dir) / AUDIT_FILE)
