@@ -506,3 +506,17 @@ def test_http_posts_to_the_instrument_endpoint_and_records_what_it_freed(tmp_pat
         assert record["reclaimed_bytes"] >= 40 * MiB
     finally:
         stop_child(child)
+
+
+def test_a_process_exempt_from_the_oom_killer_is_protected_too(tmp_path):
+    # Lowering oom_score_adj needs CAP_SYS_RESOURCE, so this one runs on a /proc of files.
+    proc = tmp_path / "proc"
+    for pid, comm, adj in ((4242, "sshd", "-1000"), (4343, "worker", "0")):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(f"/usr/sbin/{comm}\0-D\0".encode())
+        (proc / str(pid) / "comm").write_text(comm + "\n")
+        (proc / str(pid) / "oom_score_adj").write_text(adj + "\n")
+        (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) S 1 " + "0 " * 40)
+    protected = Host(make_policy(), proc_root=str(proc)).protected()
+    assert "oom_score_adj -1000" in protected[4242]
+    assert 4343 not in protected

@@ -76,6 +76,13 @@ def _name_matches(names: tuple[str, str], protected: Iterable[str]) -> str | Non
     return None
 
 
+def _oom_exempt(proc_root: str, pid: int) -> bool:
+    try:
+        return procfs.read_bytes(f"{proc_root}/{pid}/oom_score_adj").strip() == b"-1000"
+    except OSError:
+        return False
+
+
 class Host:
     """Reads what actions need from /proc and /sys/fs/cgroup (roots injectable for tests)."""
 
@@ -127,6 +134,8 @@ class Host:
                 reasons[pid] = "a kernel thread"  # (or a zombie: nothing left to act on)
             elif (name := _name_matches(names, self.protected_names)) is not None:
                 reasons[pid] = f"a protected process ({name})"
+            elif _oom_exempt(self.proc_root, pid):
+                reasons[pid] = "oom_score_adj -1000 (the kernel's OOM killer spares it too)"
         for component in self.policy.components:
             if component.protected:
                 for pid in self.resolve(component).pids:
