@@ -35,6 +35,7 @@ import queue
 import signal as signals
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,7 +87,7 @@ class CleanupReport:
 class _Metrics:
     """The instrument's metrics, created once per registry."""
 
-    _by_registry: dict[int, _Metrics] = {}
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.cleanups = Counter(
@@ -112,10 +113,9 @@ class _Metrics:
 
     @classmethod
     def of(cls, registry: CollectorRegistry) -> _Metrics:
-        key = id(registry)
-        if key not in cls._by_registry:
-            cls._by_registry[key] = cls(registry)
-        return cls._by_registry[key]
+        if registry not in cls._by_registry:
+            cls._by_registry[registry] = cls(registry)
+        return cls._by_registry[registry]
 
 
 class _TrackedSizes:

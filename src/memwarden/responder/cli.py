@@ -12,11 +12,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from memwarden.policy import Duration, PolicyError, load_policy
+from memwarden.policy import Duration, Policy, PolicyError, load_policy
 
 from .actions import UNDO_NAMES, thaw, unthrottle
 from .audit import AUDIT_FILE, AuditLog, format_table, read_audit
-from .auth import AuthConfigError
+from .auth import AuthConfigError, Authenticator
 from .host import Host
 from .server import DEFAULT_STATE_DIR, authenticator_for, start_responder
 from .state import STATE_FILE, StateStore
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-async def _serve(policy, args: argparse.Namespace, host: str, port: int, auth) -> int:  # noqa: ANN001
+async def _serve(policy: Policy, args: argparse.Namespace, host: str, port: int, auth: Authenticator) -> int:
     responder = await start_responder(
         policy, state_dir=args.state_dir, auth=auth, host=host, port=port, dry_run=args.dry_run
     )

@@ -96,8 +96,7 @@ async def start_responder(
         store.close()
         audit.close()
         raise
-    sockets = site._server.sockets if site._server is not None else []  # noqa: SLF001 - the bound port when port=0
-    bound = sockets[0].getsockname()[1] if sockets else port
+    bound = runner.addresses[0][1] if runner.addresses else port  # the port picked when port=0
     shown = f"[{host}]" if ":" in host else host
     audit.write("started", reason=f"listening on {shown}:{bound}", dry_run=engine.dry_run or None)
     recheck = asyncio.get_running_loop().create_task(engine.run_rechecks())
