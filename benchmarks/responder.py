@@ -89,8 +89,16 @@ def start_responder(workdir: Path, policy: dict, *, fsync: bool = True) -> tuple
     (workdir / "policy.yaml").write_text(json.dumps(policy))
     (workdir / "token").write_text(TOKEN)
     port = free_port()
-    argv = [sys.executable, "-c", SERVE, str(workdir / "policy.yaml"), str(port), str(workdir / "token"),
-            str(workdir / "state"), "1" if fsync else "0"]
+    argv = [
+        sys.executable,
+        "-c",
+        SERVE,
+        str(workdir / "policy.yaml"),
+        str(port),
+        str(workdir / "token"),
+        str(workdir / "state"),
+        "1" if fsync else "0",
+    ]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/-/ready", process)
@@ -99,7 +107,9 @@ def start_responder(workdir: Path, policy: dict, *, fsync: bool = True) -> tuple
 
 def start_bare() -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/-/ready", process)
     return process, url
@@ -129,7 +139,13 @@ def notification(fingerprint: str) -> bytes:
             "alerts": [
                 {
                     "status": "firing",
-                    "labels": {"alertname": "MemoryUsageHigh", "severity": "high", "tier": "2", "instance": "bench:9105", "job": "memwarden"},
+                    "labels": {
+                        "alertname": "MemoryUsageHigh",
+                        "severity": "high",
+                        "tier": "2",
+                        "instance": "bench:9105",
+                        "job": "memwarden",
+                    },
                     "annotations": {"summary": "benchmark"},
                     "startsAt": "2024-05-01T10:00:00.123456789Z",
                     "endsAt": "0001-01-01T00:00:00Z",
@@ -192,7 +208,9 @@ def throughput(per_sender: int, workdir: Path) -> int:
             raise SystemExit(f"{name}: unexpected statuses {statuses}")
         rows.append((name, total / seconds, statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000))
     floor = rows[0][1]
-    print(f"## webhook throughput, {SENDERS} concurrent senders, {total} notifications, one new episode each (log action)")
+    print(
+        f"## webhook throughput, {SENDERS} concurrent senders, {total} notifications, one new episode each (log action)"
+    )
     print(f"{'receiver':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>9}")
     for name, rate, p50, p99 in rows:
         print(f"{name:40} {rate:9.0f} {p50:8.2f} {p99:8.2f} {rate / floor:8.2f}x")
@@ -205,7 +223,11 @@ def exactly_once(workdir: Path) -> int:
     argv = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('ran\\n')", str(runs)]
     policy = {
         "version": "memwarden/v1",
-        "responses": {"rules": [{"name": "once", "actions": [{"kind": "command", "argv": argv, "cooldown": "0s", "max_per_hour": None}]}]},
+        "responses": {
+            "rules": [
+                {"name": "once", "actions": [{"kind": "command", "argv": argv, "cooldown": "0s", "max_per_hour": None}]}
+            ]
+        },
     }
     process, url = start_responder(workdir / "once", policy)
     try:
@@ -218,7 +240,9 @@ def exactly_once(workdir: Path) -> int:
     ran_records = sum(1 for record in audit if record["event"] == "ran")
     skipped = sum(1 for record in audit if record["event"] == "skipped")
     print(f"## {REPEATS} notifications of one episode, {SENDERS} at a time, command action without cooldown")
-    print(f"answered: {statuses}  in {seconds:.2f} s ({REPEATS / seconds:.0f} req/s, p99 {percentile(latencies, 0.99) * 1000:.1f} ms)")
+    print(
+        f"answered: {statuses}  in {seconds:.2f} s ({REPEATS / seconds:.0f} req/s, p99 {percentile(latencies, 0.99) * 1000:.1f} ms)"
+    )
     print(f"command runs: {ran}   audit 'ran' records: {ran_records}   audit 'skipped' (already ran): {skipped}")
     verdict = ran == 1 and ran_records == 1
     print("exactly once: " + ("yes" if verdict else "NO"))

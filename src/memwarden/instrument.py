@@ -91,22 +91,37 @@ class _Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.cleanups = Counter(
-            "memwarden_instrument_cleanups", "Cleanup runs, by what asked for them.", ["component", "trigger"], registry=registry
+            "memwarden_instrument_cleanups",
+            "Cleanup runs, by what asked for them.",
+            ["component", "trigger"],
+            registry=registry,
         )
         self.freed = Counter(
-            "memwarden_instrument_freed_bytes", "Resident memory freed by cleanup runs.", ["component"], registry=registry
+            "memwarden_instrument_freed_bytes",
+            "Resident memory freed by cleanup runs.",
+            ["component"],
+            registry=registry,
         )
         self.last_freed = Gauge(
-            "memwarden_instrument_last_freed_bytes", "Resident memory freed by the last cleanup run.", ["component"], registry=registry
+            "memwarden_instrument_last_freed_bytes",
+            "Resident memory freed by the last cleanup run.",
+            ["component"],
+            registry=registry,
         )
         self.errors = Counter(
             "memwarden_instrument_cleanup_errors", "Cleanup handlers that raised.", ["component"], registry=registry
         )
         self.collected = Counter(
-            "memwarden_instrument_gc_collected_objects", "Objects gc.collect() found unreachable.", ["component"], registry=registry
+            "memwarden_instrument_gc_collected_objects",
+            "Objects gc.collect() found unreachable.",
+            ["component"],
+            registry=registry,
         )
         self.duration = Histogram(
-            "memwarden_instrument_cleanup_duration_seconds", "How long cleanup runs took.", ["component"], registry=registry
+            "memwarden_instrument_cleanup_duration_seconds",
+            "How long cleanup runs took.",
+            ["component"],
+            registry=registry,
         )
         self.tracked = _TrackedSizes()
         registry.register(self.tracked)
@@ -144,7 +159,9 @@ class _TrackedSizes:
 class Instrument:
     """Cleanup handlers of one component and the triggers that run them."""
 
-    def __init__(self, component: str, cleanup: Sequence[Callable[[], Any]], registry: CollectorRegistry, trim: bool) -> None:
+    def __init__(
+        self, component: str, cleanup: Sequence[Callable[[], Any]], registry: CollectorRegistry, trim: bool
+    ) -> None:
         self.component = component
         self._cleanups = list(cleanup)
         self._metrics = _Metrics.of(registry)
@@ -199,7 +216,9 @@ class Instrument:
         metrics.duration.labels(component).observe(report.duration_seconds)
         if report.errors:
             metrics.errors.labels(component).inc(len(report.errors))
-            LOGGER.warning("memwarden cleanup of %s: %d handler(s) failed: %s", component, len(report.errors), report.errors)
+            LOGGER.warning(
+                "memwarden cleanup of %s: %d handler(s) failed: %s", component, len(report.errors), report.errors
+            )
         LOGGER.info("memwarden cleanup of %s (%s) freed %d bytes", component, report.trigger, report.freed_bytes)
         self.last_report = report
 
@@ -207,7 +226,9 @@ class Instrument:
 
     def _listen_for_signal(self, number: int) -> None:
         if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("memwarden.instrument.install() must run in the main thread to handle signals; pass signal=None")
+            raise RuntimeError(
+                "memwarden.instrument.install() must run in the main thread to handle signals; pass signal=None"
+            )
         self._signal = number
         self._previous_handler = signals.signal(number, self._on_signal)
         self._worker = threading.Thread(target=self._work, name="memwarden-cleanup", daemon=True)
@@ -232,16 +253,22 @@ class Instrument:
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         if not _loopback(host) and not token:
-            raise ValueError(f"the cleanup endpoint on {host} would be open to the network; give token= or use 127.0.0.1")
+            raise ValueError(
+                f"the cleanup endpoint on {host} would be open to the network; give token= or use 127.0.0.1"
+            )
         instrument = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path != CLEANUP_PATH:
                     return self._answer(404, {"error": f"POST {CLEANUP_PATH}"})
-                if token and not hmac.compare_digest(self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+                if token and not hmac.compare_digest(
+                    self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
+                ):
                     return self._answer(401, {"error": "wrong or missing bearer token"})
-                self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 1 << 20))  # the responder's alert: not needed
+                self.rfile.read(
+                    min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+                )  # the responder's alert: not needed
                 self._answer(200, instrument.cleanup("http").as_json())
 
             def do_GET(self) -> None:  # noqa: N802
@@ -337,7 +364,9 @@ def uninstall(component: str) -> None:
         instrument.close()
 
 
-def track(name: str, size_fn: Callable[[], float], *, component: str | None = None, registry: CollectorRegistry = REGISTRY) -> None:
+def track(
+    name: str, size_fn: Callable[[], float], *, component: str | None = None, registry: CollectorRegistry = REGISTRY
+) -> None:
     """Export `size_fn()` (bytes) as memwarden_component_tracked_bytes{component, name} at each scrape.
 
     The component defaults to the one install()ed (the only one, or the first).

@@ -53,7 +53,14 @@ responses:
 
 def _alert(starts: datetime, ends: datetime) -> dict:
     return {
-        "labels": {"alertname": "MemoryComponentHigh", "severity": "high", "tier": "2", "component": "batch", "instance": "h:9105", "job": "memwarden"},
+        "labels": {
+            "alertname": "MemoryComponentHigh",
+            "severity": "high",
+            "tier": "2",
+            "component": "batch",
+            "instance": "h:9105",
+            "job": "memwarden",
+        },
         "annotations": {"summary": "batch is over 80% of its budget"},
         "startsAt": starts.isoformat(),
         "endsAt": ends.isoformat(),
@@ -80,8 +87,20 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
         policy_file = tmp_path / "policy.yaml"
         policy_file.write_text(_policy(name, token, port, alertmanager.url))
         responder = RealProcess(
-            [sys.executable, "-m", "memwarden.cli", "responder", "-p", str(policy_file), "--listen", f"127.0.0.1:{port}",
-             "--token-file", str(token), "--state-dir", str(state)],
+            [
+                sys.executable,
+                "-m",
+                "memwarden.cli",
+                "responder",
+                "-p",
+                str(policy_file),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--token-file",
+                str(token),
+                "--state-dir",
+                str(state),
+            ],
             tmp_path / "responder.log",
             ready_url=f"http://127.0.0.1:{port}/-/ready",
         )
@@ -94,8 +113,12 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
         ran = [event for event in _events(state) if event["event"] == "ran"]
         assert [(event["action"], event["result"]) for event in ran] == [("log", "ok"), ("freeze", "ok")]
         received = [event for event in _events(state) if event["event"] == "received"]
-        assert received and received[0]["alertname"] == "MemoryComponentHigh" and received[0]["rules"] == ["pause-batch"]
-        assert not [event for event in _events(state) if event["event"] == "rejected"], "Alertmanager's token was accepted"
+        assert (
+            received and received[0]["alertname"] == "MemoryComponentHigh" and received[0]["rules"] == ["pause-batch"]
+        )
+        assert not [event for event in _events(state) if event["event"] == "rejected"], (
+            "Alertmanager's token was accepted"
+        )
 
         alertmanager.post_alerts([_alert(started, datetime.now(timezone.utc))])
         wait_until(lambda: state_of(child.pid) in ("S", "R"), timeout=20, what="the thaw on resolve")

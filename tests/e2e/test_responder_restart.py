@@ -33,7 +33,11 @@ def _policy(name: str, record: Path) -> str:
             "responses": {
                 "outcome_delay": "0s",
                 "rules": [
-                    {"name": "count", "continue": True, "actions": [{"kind": "command", "argv": recorder, "cooldown": "0s", "max_per_hour": 1}]},
+                    {
+                        "name": "count",
+                        "continue": True,
+                        "actions": [{"kind": "command", "argv": recorder, "cooldown": "0s", "max_per_hour": 1}],
+                    },
                     {"name": "pause", "actions": [{"kind": "freeze", "cooldown": "30m", "undo_after": "1h"}]},
                 ],
             },
@@ -46,8 +50,20 @@ class Responder:
         self.port = free_port()
         self.state = tmp_path / "state"
         self.process = RealProcess(
-            [sys.executable, "-m", "memwarden.cli", "responder", "-p", str(policy), "--listen", f"127.0.0.1:{self.port}",
-             "--token-file", str(token), "--state-dir", str(self.state)],
+            [
+                sys.executable,
+                "-m",
+                "memwarden.cli",
+                "responder",
+                "-p",
+                str(policy),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--token-file",
+                str(token),
+                "--state-dir",
+                str(self.state),
+            ],
             tmp_path / log,
             ready_url=f"http://127.0.0.1:{self.port}/-/ready",
         )
@@ -111,7 +127,9 @@ def test_cooldowns_caps_idempotency_and_undo_survive_a_restart(tmp_path):
 
     table = subprocess.run(
         [sys.executable, "-m", "memwarden.cli", "responder", "audit", "--state-dir", str(state), "--since", "1h"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert table.splitlines()[0].split()[:3] == ["TIME", "EVENT", "ALERT"]
     assert any("hourly_cap" in line and "command" in line for line in table.splitlines())

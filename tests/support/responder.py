@@ -46,7 +46,14 @@ def alert(
     """Return one alert as Alertmanager 0.25 writes it into a webhook payload."""
     return {
         "status": status,
-        "labels": {"alertname": name, "severity": "high", "tier": "2", "instance": "host:9106", "job": "memwarden", **labels},
+        "labels": {
+            "alertname": name,
+            "severity": "high",
+            "tier": "2",
+            "instance": "host:9106",
+            "job": "memwarden",
+            **labels,
+        },
         "annotations": {"summary": f"{name} test"},
         "startsAt": starts_at,
         "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2024-05-01T10:30:00Z",
@@ -88,7 +95,14 @@ class Clock:
         self.now += seconds
 
 
-def make_engine(policy: Policy, state_dir: Path, *, clock: Callable[[], float] = time.time, host: Host | None = None, dry_run: bool = False) -> Engine:
+def make_engine(
+    policy: Policy,
+    state_dir: Path,
+    *,
+    clock: Callable[[], float] = time.time,
+    host: Host | None = None,
+    dry_run: bool = False,
+) -> Engine:
     return Engine(
         policy,
         StateStore(state_dir / "state.sqlite"),
@@ -185,19 +199,25 @@ class LiveResponder:
         if token is not None:
             (state_dir / "token").parent.mkdir(parents=True, exist_ok=True)
             (state_dir / "token").write_text(token + "\n")
-        auth = authenticator_for(policy, "127.0.0.1", token_file=str(state_dir / "token") if token else None, no_auth=no_auth)
+        auth = authenticator_for(
+            policy, "127.0.0.1", token_file=str(state_dir / "token") if token else None, no_auth=no_auth
+        )
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         started = asyncio.run_coroutine_threadsafe(
-            start_responder(policy, state_dir=state_dir, auth=auth, port=0, dry_run=dry_run, audit_fsync=False, **kwargs),
+            start_responder(
+                policy, state_dir=state_dir, auth=auth, port=0, dry_run=dry_run, audit_fsync=False, **kwargs
+            ),
             self.loop,
         )
         self.responder = started.result(timeout=30)
         self.url = self.responder.url
         self.engine = self.responder.engine
 
-    def post(self, body: bytes | dict[str, Any], *, headers: dict[str, str] | None = None, auth: bool = True) -> tuple[int, dict[str, Any]]:
+    def post(
+        self, body: bytes | dict[str, Any], *, headers: dict[str, str] | None = None, auth: bool = True
+    ) -> tuple[int, dict[str, Any]]:
         import urllib.error
         import urllib.request
 

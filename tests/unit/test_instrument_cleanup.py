@@ -59,8 +59,14 @@ def test_track_exports_a_structure_size_and_a_broken_size_function_drops_only_it
     cache = {"a": b"x" * 1000}
     instrument.track("expert_cache", lambda: sum(map(len, cache.values())), registry=registry)
     instrument.track("broken", lambda: 1 / 0, component="unit-b", registry=registry)
-    assert registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "expert_cache"}) == 1000
-    assert registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "broken"}) is None
+    assert (
+        registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "expert_cache"})
+        == 1000
+    )
+    assert (
+        registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "broken"})
+        is None
+    )
     assert b"memwarden_component_tracked_bytes" in generate_latest(registry)
     instrument.untrack("expert_cache", registry=registry)
     instrument.untrack("broken", registry=registry)
@@ -99,7 +105,12 @@ def test_the_endpoint_is_not_opened_to_the_network_without_a_token(registry):
 def test_the_endpoint_runs_a_cleanup_and_requires_its_token(registry, installed):
     freed = []
     inst = instrument.install(
-        component="unit-f", cleanup=[lambda: freed.append(True)], signal=None, listen="127.0.0.1:0", token="t0k", registry=registry
+        component="unit-f",
+        cleanup=[lambda: freed.append(True)],
+        signal=None,
+        listen="127.0.0.1:0",
+        token="t0k",
+        registry=registry,
     )
     installed.append("unit-f")
 
@@ -151,7 +162,11 @@ def test_a_signal_runs_the_cleanups_in_a_real_process_and_the_app_handler_still_
             return body if 'trigger="signal"} 1.0' in body else None
 
         text = wait_until(cleaned, timeout=10, what="the cleanup to run")
-        freed = next(line for line in text.splitlines() if line.startswith('memwarden_instrument_freed_bytes_total{component="svc"}'))
+        freed = next(
+            line
+            for line in text.splitlines()
+            if line.startswith('memwarden_instrument_freed_bytes_total{component="svc"}')
+        )
         assert float(freed.split()[-1]) > 50 * MiB
         assert 'memwarden_component_tracked_bytes{component="svc",name="hog"} 0.0' in text
         assert child.stderr.readline().strip() == "app handler ran"

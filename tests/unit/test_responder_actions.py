@@ -67,7 +67,9 @@ def _respond(policy, tmp_path, *alerts, host=None):
 
 
 def _one_rule(actions, components, **responses):
-    return make_policy({"outcome_delay": "0s", "rules": [{"name": "r", "actions": actions}], **responses}, components=components)
+    return make_policy(
+        {"outcome_delay": "0s", "rules": [{"name": "r", "actions": actions}], **responses}, components=components
+    )
 
 
 def _component(name, **match):
@@ -88,7 +90,9 @@ def test_a_signalled_memory_hog_frees_memory_through_memwarden_instrument(tmp_pa
     try:
         before = rss_of(hog.pid)
         assert before > 90 * MiB
-        policy = _one_rule([{"kind": "signal", "signal": "SIGUSR1"}], _component("hog", cmdline=name), outcome_delay="1s")
+        policy = _one_rule(
+            [{"kind": "signal", "signal": "SIGUSR1"}], _component("hog", cmdline=name), outcome_delay="1s"
+        )
         _respond(policy, tmp_path, alert(component="hog"))
         record = _ran(tmp_path)
         assert record["result"] == "ok" and record["pids"] == [hog.pid]
@@ -236,7 +240,9 @@ def test_kill_escalates_from_sigterm_to_sigkill_for_a_process_that_ignores_sigte
     name = marker()
     stubborn = python_child(STUBBORN, name)
     try:
-        policy = _one_rule([{"kind": "kill", "sigkill_after": "500ms", "timeout": "5s"}], _component("leaky", cmdline=name))
+        policy = _one_rule(
+            [{"kind": "kill", "sigkill_after": "500ms", "timeout": "5s"}], _component("leaky", cmdline=name)
+        )
         _respond(policy, tmp_path, alert(component="leaky"))
         record = _ran(tmp_path)
         assert stubborn.wait(timeout=5) == -signal.SIGKILL
@@ -266,7 +272,8 @@ def test_kill_thaws_a_frozen_component_first_so_it_can_act_on_sigterm(tmp_path):
     child = python_child(SLEEPER, name)
     try:
         policy = _one_rule(
-            [{"kind": "freeze", "grace": "0s"}, {"kind": "kill", "sigkill_after": "3s"}], _component("batch", cmdline=name)
+            [{"kind": "freeze", "grace": "0s"}, {"kind": "kill", "sigkill_after": "3s"}],
+            _component("batch", cmdline=name),
         )
         _respond(policy, tmp_path, alert(component="batch"))
         assert state_of(child.pid) == "T"

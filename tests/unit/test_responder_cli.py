@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from support.responder import SLEEPER, marker, python_child, state_of, stop_child
@@ -47,7 +48,9 @@ def test_bad_start_options_are_errors_on_stderr(tmp_path, capsys, argv, message)
 
 def test_a_bad_policy_is_reported_with_its_path(tmp_path, capsys):
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: memwarden/v1\nresponses:\n  rules:\n    - name: x\n      actions: [{kind: command, argv: [/bin/sh, -c, id]}]\n")
+    policy.write_text(
+        "version: memwarden/v1\nresponses:\n  rules:\n    - name: x\n      actions: [{kind: command, argv: [/bin/sh, -c, id]}]\n"
+    )
     assert main(["-p", str(policy), "--no-auth", "--state-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "responses.rules[0].actions[0].argv[0]: '/bin/sh' is a shell" in err
@@ -57,7 +60,15 @@ def test_a_bad_policy_is_reported_with_its_path(tmp_path, capsys):
 def _write_audit(state_dir, clock):
     audit = AuditLog(state_dir / "audit.jsonl", clock=clock)
     audit.write("received", alertname="MemoryUsageHigh", status="firing", fingerprint="aa")
-    audit.write("ran", alertname="MemoryUsageHigh", rule="r", action="kill", target="api", result="ok", reclaimed_bytes=3 * 1024**3)
+    audit.write(
+        "ran",
+        alertname="MemoryUsageHigh",
+        rule="r",
+        action="kill",
+        target="api",
+        result="ok",
+        reclaimed_bytes=3 * 1024**3,
+    )
     audit.close()
 
 
@@ -67,7 +78,18 @@ def test_audit_prints_a_table_and_since_filters_it(tmp_path, capsys):
     _write_audit(tmp_path, lambda: now)
     assert main(["audit", "--state-dir", str(tmp_path)]) == 0
     full = capsys.readouterr().out.splitlines()
-    assert full[0].split() == ["TIME", "EVENT", "ALERT", "STATUS", "RULE", "ACTION", "TARGET", "RESULT", "RECLAIMED", "DETAIL"]
+    assert full[0].split() == [
+        "TIME",
+        "EVENT",
+        "ALERT",
+        "STATUS",
+        "RULE",
+        "ACTION",
+        "TARGET",
+        "RESULT",
+        "RECLAIMED",
+        "DETAIL",
+    ]
     assert len(full) == 5 and "3GiB" in full[2]
     assert main(["audit", "--state-dir", str(tmp_path), "--since", "1h"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
@@ -97,9 +119,16 @@ def test_release_thaws_everything_the_responder_holds(tmp_path, capsys):
     try:
         os.kill(child.pid, signal.SIGSTOP)
         wait_until(lambda: state_of(child.pid) == "T", timeout=5)
-        start_time = int(open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[19])
+        start_time = int(Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
         store = StateStore(tmp_path / "state.sqlite")
-        store.hold("freeze", "batch", "ep@1", {"method": "sigstop", "processes": [[child.pid, start_time]]}, time.time() + 600, time.time())
+        store.hold(
+            "freeze",
+            "batch",
+            "ep@1",
+            {"method": "sigstop", "processes": [[child.pid, start_time]]},
+            time.time() + 600,
+            time.time(),
+        )
         store.close()
         assert main(["release", "--state-dir", str(tmp_path)]) == 0
         assert f"thaw batch: SIGCONT to pid {child.pid}" in capsys.readouterr().out

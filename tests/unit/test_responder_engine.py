@@ -46,7 +46,11 @@ def _runs(path: Path) -> list[dict]:
 
 def _policy(tmp_path: Path, actions: list[dict], **responses):
     return make_policy(
-        {"rules": [{"name": "test", "match": {"alertname": "Memory.+"}, "actions": actions}], "outcome_delay": "0s", **responses},
+        {
+            "rules": [{"name": "test", "match": {"alertname": "Memory.+"}, "actions": actions}],
+            "outcome_delay": "0s",
+            **responses,
+        },
         components=[{"name": "api", "match": {"cmdline": "never-matches-anything-xyz"}, "budget": "1GiB"}],
     )
 
@@ -84,7 +88,12 @@ def test_a_new_episode_of_the_same_alert_runs_again_after_the_cooldown(tmp_path)
     _send(engine, alert(component="api", starts_at="2024-05-01T10:01:00Z"))
     close_engine(engine)
     assert len(_runs(out)) == 2
-    assert engine.metrics.registry.get_sample_value("memwarden_responses_total", {"action": "command", "result": "cooldown"}) == 1
+    assert (
+        engine.metrics.registry.get_sample_value(
+            "memwarden_responses_total", {"action": "command", "result": "cooldown"}
+        )
+        == 1
+    )
 
 
 def test_the_hourly_cap_holds_across_episodes(tmp_path):
@@ -151,7 +160,11 @@ def test_a_resolved_alert_is_not_escalated(tmp_path):
 def test_escalation_without_alertmanager_trusts_a_firing_notification_only_so_long(tmp_path):
     second = tmp_path / "second.jsonl"
     clock = Clock()
-    policy = _policy(tmp_path, [{"kind": "log", "grace": "1m"}, {"kind": "command", "argv": _recorder(second)}], trust_firing_for="10m")
+    policy = _policy(
+        tmp_path,
+        [{"kind": "log", "grace": "1m"}, {"kind": "command", "argv": _recorder(second)}],
+        trust_firing_for="10m",
+    )
     engine = make_engine(policy, tmp_path, clock=clock)
     _send(engine, alert(component="api"))
     clock.advance(11 * 60)
@@ -168,8 +181,16 @@ def test_cooldowns_are_shared_by_every_rule_acting_on_the_same_kind_and_target(t
         {
             "outcome_delay": "0s",
             "rules": [
-                {"name": "high", "match": {"alertname": "MemoryComponentHigh"}, "actions": [{"kind": "command", "argv": _recorder(out), "component": "api"}]},
-                {"name": "critical", "match": {"alertname": "MemoryComponentCritical"}, "actions": [{"kind": "command", "argv": _recorder(out), "component": "api"}]},
+                {
+                    "name": "high",
+                    "match": {"alertname": "MemoryComponentHigh"},
+                    "actions": [{"kind": "command", "argv": _recorder(out), "component": "api"}],
+                },
+                {
+                    "name": "critical",
+                    "match": {"alertname": "MemoryComponentCritical"},
+                    "actions": [{"kind": "command", "argv": _recorder(out), "component": "api"}],
+                },
             ],
         },
         components=[{"name": "api", "match": {"cmdline": "never-matches-xyz"}, "budget": "1GiB"}],
@@ -198,9 +219,18 @@ def test_dry_run_of_one_action_leaves_the_others_live(tmp_path):
         {
             "outcome_delay": "0s",
             "rules": [
-                {"name": "a", "match": {"alertname": "MemoryComponentHigh"}, "continue": True, "actions": [{"kind": "command", "argv": _recorder(dry), "dry_run": True}]},
+                {
+                    "name": "a",
+                    "match": {"alertname": "MemoryComponentHigh"},
+                    "continue": True,
+                    "actions": [{"kind": "command", "argv": _recorder(dry), "dry_run": True}],
+                },
                 # Another program: commands share a cooldown per program, and a dry run counts as a run.
-                {"name": "b", "match": {"alertname": "MemoryComponentHigh"}, "actions": [{"kind": "command", "argv": ["/usr/bin/env", *_recorder(live)]}]},
+                {
+                    "name": "b",
+                    "match": {"alertname": "MemoryComponentHigh"},
+                    "actions": [{"kind": "command", "argv": ["/usr/bin/env", *_recorder(live)]}],
+                },
             ],
         }
     )
@@ -238,7 +268,9 @@ def test_the_concurrency_cap_holds_back_actions_beyond_it(tmp_path):
         {
             "max_concurrent": 1,
             "outcome_delay": "0s",
-            "rules": [{"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "0.5"], "cooldown": "0s"}]}],
+            "rules": [
+                {"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "0.5"], "cooldown": "0s"}]}
+            ],
         }
     )
     engine = make_engine(policy, tmp_path)
@@ -260,7 +292,12 @@ def test_the_concurrency_cap_holds_back_actions_beyond_it(tmp_path):
 
 def test_an_action_that_outlives_its_timeout_is_stopped_and_recorded(tmp_path):
     policy = make_policy(
-        {"outcome_delay": "0s", "rules": [{"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "30"], "timeout": "300ms"}]}]}
+        {
+            "outcome_delay": "0s",
+            "rules": [
+                {"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "30"], "timeout": "300ms"}]}
+            ],
+        }
     )
     engine = make_engine(policy, tmp_path)
     _send(engine, alert())
@@ -275,7 +312,10 @@ def test_freeze_is_undone_on_resolve_and_held_while_another_episode_needs_it(tmp
     child = python_child(SLEEPER, name)
     try:
         policy = make_policy(
-            {"outcome_delay": "0s", "rules": [{"name": "pause", "actions": [{"kind": "freeze", "cooldown": "0s", "max_per_hour": 10}]}]},
+            {
+                "outcome_delay": "0s",
+                "rules": [{"name": "pause", "actions": [{"kind": "freeze", "cooldown": "0s", "max_per_hour": 10}]}],
+            },
             components=[{"name": "batch", "match": {"cmdline": name}, "budget": "1GiB"}],
         )
         engine = make_engine(policy, tmp_path)
@@ -320,7 +360,7 @@ def test_a_freeze_is_undone_after_undo_after_even_without_a_resolve(tmp_path):
 def test_command_gets_the_alert_as_environment_and_shell_text_stays_inert(tmp_path):
     out = tmp_path / "runs.jsonl"
     canary = tmp_path / "canary"
-    hostile = f"x'; touch {canary}; echo \"$(touch {canary})\" `touch {canary}` | && $HOME *"
+    hostile = f'x\'; touch {canary}; echo "$(touch {canary})" `touch {canary}` | && $HOME *'
     engine = make_engine(_policy(tmp_path, [{"kind": "command", "argv": _recorder(out)}]), tmp_path)
     _send(engine, alert(component="api", team=hostile, instance=hostile))
     close_engine(engine)
@@ -349,7 +389,10 @@ def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_sta
     clock = Clock()
     try:
         policy = make_policy(
-            {"outcome_delay": "0s", "rules": [{"name": "r", "actions": [{"kind": "log", "grace": "1m"}, {"kind": "freeze"}]}]},
+            {
+                "outcome_delay": "0s",
+                "rules": [{"name": "r", "actions": [{"kind": "log", "grace": "1m"}, {"kind": "freeze"}]}],
+            },
             components=[{"name": "batch", "match": {"cmdline": name}, "budget": "1GiB"}],
         )
         engine = make_engine(policy, tmp_path, clock=clock)

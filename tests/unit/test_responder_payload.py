@@ -20,7 +20,10 @@ REAL_PAYLOAD = {
         {
             "status": "firing",
             "labels": {"alertname": "MemoryComponentCritical", "component": "api", "severity": "critical", "tier": "3"},
-            "annotations": {"summary": "api uses 91% of its budget", "runbook_url": "https://x/runbook#memorycomponentcritical"},
+            "annotations": {
+                "summary": "api uses 91% of its budget",
+                "runbook_url": "https://x/runbook#memorycomponentcritical",
+            },
             "startsAt": "2024-05-01T10:00:00.123456789Z",
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
@@ -116,7 +119,9 @@ def mutated_payloads(draw):
     """Real payloads with parts replaced by arbitrary JSON: close enough to reach deep checks."""
     payload = json.loads(json.dumps(REAL_PAYLOAD))
     item = payload["alerts"][0]
-    for target, key in draw(st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)):
+    for target, key in draw(
+        st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
+    ):
         target[key] = draw(JSON)
     return payload
 

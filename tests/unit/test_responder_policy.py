@@ -45,7 +45,16 @@ def test_rules_match_on_alertname_severity_tier_and_component():
             "components": COMPONENTS,
             "responses": {
                 "rules": [
-                    {"name": "a", "match": {"alertname": "MemoryComponent.+", "severity": ["critical"], "tier": [3], "component": ["api"]}, "actions": [{"kind": "log"}]},
+                    {
+                        "name": "a",
+                        "match": {
+                            "alertname": "MemoryComponent.+",
+                            "severity": ["critical"],
+                            "tier": [3],
+                            "component": ["api"],
+                        },
+                        "actions": [{"kind": "log"}],
+                    },
                     {"name": "b", "actions": [{"kind": "log"}]},
                 ]
             },
@@ -56,7 +65,9 @@ def test_rules_match_on_alertname_severity_tier_and_component():
     assert [rule.name for rule in take(labels)] == ["a"]
     assert [rule.name for rule in take({**labels, "tier": "2"})] == ["b"]
     assert [rule.name for rule in take({**labels, "component": "db"})] == ["b"]
-    assert [rule.name for rule in take({**labels, "alertname": "XMemoryComponentCritical"})] == [], "the name must match whole"
+    assert [rule.name for rule in take({**labels, "alertname": "XMemoryComponentCritical"})] == [], (
+        "the name must match whole"
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,7 +94,14 @@ def test_rules_match_on_alertname_severity_tier_and_component():
             "argv: '/usr/bin/systemctl restart api' is one string with spaces; give the program and each argument as its own item",
         ),
         (
-            {"rules": [{"name": "r", "actions": [{"kind": "command", "argv": ["/bin/sh", "-c", "echo $MEMWARDEN_COMPONENT"]}]}]},
+            {
+                "rules": [
+                    {
+                        "name": "r",
+                        "actions": [{"kind": "command", "argv": ["/bin/sh", "-c", "echo $MEMWARDEN_COMPONENT"]}],
+                    }
+                ]
+            },
             "argv[0]: '/bin/sh' is a shell or runs one",
         ),
         (
@@ -132,7 +150,12 @@ def test_unsafe_or_wrong_responses_are_errors_that_name_their_path(responses, ex
 
 def test_a_rule_behind_a_catch_all_without_continue_is_warned_about():
     problems = _problems(
-        {"rules": [{"name": "all", "actions": [{"kind": "log"}]}, {"name": "api", "match": {"component": ["api"]}, "actions": [{"kind": "signal"}]}]},
+        {
+            "rules": [
+                {"name": "all", "actions": [{"kind": "log"}]},
+                {"name": "api", "match": {"component": ["api"]}, "actions": [{"kind": "signal"}]},
+            ]
+        },
         COMPONENTS,
     )
     assert problems == [
@@ -147,5 +170,15 @@ def test_a_command_found_through_path_is_a_warning():
 
 
 def test_signal_and_http_may_target_a_protected_component():
-    responses = {"rules": [{"name": "r", "actions": [{"kind": "signal", "component": "db"}, {"kind": "http", "url": "http://127.0.0.1:9107/x", "component": "db"}]}]}
+    responses = {
+        "rules": [
+            {
+                "name": "r",
+                "actions": [
+                    {"kind": "signal", "component": "db"},
+                    {"kind": "http", "url": "http://127.0.0.1:9107/x", "component": "db"},
+                ],
+            }
+        ]
+    }
     assert _problems(responses, COMPONENTS) == []

@@ -18,7 +18,11 @@ def _canary_policy(canary):
     """Every memwarden alert runs a command that creates `canary`: if it exists, something ran."""
     argv = [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('ran')", str(canary)]
     return make_policy(
-        {"outcome_delay": "0s", "max_body_bytes": "64KiB", "rules": [{"name": "canary", "actions": [{"kind": "command", "argv": argv, "cooldown": "0s"}]}]}
+        {
+            "outcome_delay": "0s",
+            "max_body_bytes": "64KiB",
+            "rules": [{"name": "canary", "actions": [{"kind": "command", "argv": argv, "cooldown": "0s"}]}],
+        }
     )
 
 
@@ -44,16 +48,32 @@ def test_an_authenticated_notification_runs_its_action(live):
 REFUSALS = [
     ("no token", {}, False, notification(alert()), 401, "no Authorization header"),
     ("wrong token", {"Authorization": "Bearer s3cret-tokeX"}, False, notification(alert()), 401, "wrong token"),
-    ("token as basic auth", {"Authorization": "Basic " + base64.b64encode(b"x:s3cret-token").decode()}, False, notification(alert()), 401, "expected a Bearer token"),
+    (
+        "token as basic auth",
+        {"Authorization": "Basic " + base64.b64encode(b"x:s3cret-token").decode()},
+        False,
+        notification(alert()),
+        401,
+        "expected a Bearer token",
+    ),
     ("wrong content type", {"Content-Type": "text/plain"}, True, notification(alert()), 415, "application/json"),
-    ("oversized", {}, True, notification(*[alert(fingerprint=f"{n:x}", padding="x" * 1000) for n in range(80)]), 413, "limit"),
+    (
+        "oversized",
+        {},
+        True,
+        notification(*[alert(fingerprint=f"{n:x}", padding="x" * 1000) for n in range(80)]),
+        413,
+        "limit",
+    ),
     ("malformed", {}, True, b'{"version": "4", "alerts": [', 400, "not JSON"),
     ("wrong version", {}, True, {**notification(alert()), "version": "3"}, 400, "version '3'"),
     ("not an object", {}, True, b"[1, 2]", 400, "JSON object"),
 ]
 
 
-@pytest.mark.parametrize(("case", "headers", "auth", "body", "status", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS])
+@pytest.mark.parametrize(
+    ("case", "headers", "auth", "body", "status", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
 def test_refused_requests_get_a_4xx_with_a_reason_and_run_nothing(live, case, headers, auth, body, status, reason):
     got, answer = live.post(body, headers=headers, auth=auth)
     live.drain()
@@ -91,7 +111,9 @@ def test_metrics_and_health_are_served(live):
 
 def test_basic_auth_is_accepted_with_the_right_user_and_password(tmp_path):
     (tmp_path / "password").write_text("pa55word\n")
-    policy = make_policy({"auth": {"mode": "basic", "username": "alertmanager", "password_file": str(tmp_path / "password")}})
+    policy = make_policy(
+        {"auth": {"mode": "basic", "username": "alertmanager", "password_file": str(tmp_path / "password")}}
+    )
     responder = LiveResponder(policy, tmp_path / "state", token=None)
     try:
         good = "Basic " + base64.b64encode(b"alertmanager:pa55word").decode()
@@ -139,7 +161,9 @@ JSON = st.recursive(
 def near_payloads(draw):
     payload = notification(alert())
     item = payload["alerts"][0]
-    for target, key in draw(st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)):
+    for target, key in draw(
+        st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
+    ):
         target[key] = draw(JSON)
     return payload
 
@@ -154,7 +178,13 @@ def shared(tmp_path_factory):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(JSON.map(lambda value: json.dumps(value).encode()), near_payloads().map(lambda p: json.dumps(p).encode()), st.binary(max_size=200)))
+@given(
+    body=st.one_of(
+        JSON.map(lambda value: json.dumps(value).encode()),
+        near_payloads().map(lambda p: json.dumps(p).encode()),
+        st.binary(max_size=200),
+    )
+)
 def test_the_server_never_answers_arbitrary_bodies_with_a_5xx(shared, body):
     status, answer = shared.post(body)
     assert status < 500, answer

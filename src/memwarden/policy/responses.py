@@ -343,9 +343,7 @@ class ResponderAuth(_Section):
 
 
 def _default_rules() -> list[Rule]:
-    return [
-        Rule(name="record-memwarden-alerts", match=RuleMatch(), continue_=True, actions=[LogAction(kind="log")])
-    ]
+    return [Rule(name="record-memwarden-alerts", match=RuleMatch(), continue_=True, actions=[LogAction(kind="log")])]
 
 
 class ResponsesSection(_Section):

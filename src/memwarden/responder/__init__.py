@@ -1,8 +1,8 @@
 """The memwarden responder: Alertmanager's webhook that carries out the policy's responses.
 
-    responder = await start_responder(policy, state_dir=..., auth=authenticator_for(policy, host))
-    ...
-    await responder.close()
+responder = await start_responder(policy, state_dir=..., auth=authenticator_for(policy, host))
+...
+await responder.close()
 """
 
 from .auth import AuthConfigError, Authenticator

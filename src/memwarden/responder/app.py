@@ -44,7 +44,9 @@ def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
         if request.content_type != "application/json":
             return _refuse(request, 415, f"Content-Type must be application/json, not {request.content_type[:60]!r}")
         if request.content_length is not None and request.content_length > limits.max_body_bytes:
-            return _refuse(request, 413, f"body of {request.content_length} bytes is over the {limits.max_body_bytes}-byte limit")
+            return _refuse(
+                request, 413, f"body of {request.content_length} bytes is over the {limits.max_body_bytes}-byte limit"
+            )
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -74,7 +76,13 @@ async def state(request: web.Request) -> web.Response:
     """What is frozen or throttled now, and since when (read-only, for operators)."""
     engine = request.app[ENGINE]
     undos = [
-        {"action": undo.kind, "target": undo.target, "since": undo.since, "undo_by": undo.deadline, "held_by": engine.store.holders(undo.kind, undo.target)}
+        {
+            "action": undo.kind,
+            "target": undo.target,
+            "since": undo.since,
+            "undo_by": undo.deadline,
+            "held_by": engine.store.holders(undo.kind, undo.target),
+        }
         for undo in engine.store.undos()
     ]
     return web.json_response({"dry_run": engine.dry_run, "held": undos})

@@ -57,11 +57,15 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-p", "--policy", help="policy file (default: the built-in policy)")
     parser.add_argument("--listen", default="127.0.0.1:9106", help="address to serve on (default 127.0.0.1:9106)")
-    parser.add_argument("--token-file", help="bearer token file (overrides responses.auth); Alertmanager sends its content")
+    parser.add_argument(
+        "--token-file", help="bearer token file (overrides responses.auth); Alertmanager sends its content"
+    )
     parser.add_argument(
         "--no-auth", action="store_true", help="accept requests without credentials (only on a loopback address)"
     )
-    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"state and audit log (default {DEFAULT_STATE_DIR})")
+    parser.add_argument(
+        "--state-dir", default=DEFAULT_STATE_DIR, help=f"state and audit log (default {DEFAULT_STATE_DIR})"
+    )
     parser.add_argument("--dry-run", action="store_true", help="record what every action would do, do none of it")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
@@ -99,7 +103,9 @@ async def _serve(policy: Policy, args: argparse.Namespace, host: str, port: int,
         policy, state_dir=args.state_dir, auth=auth, host=host, port=port, dry_run=args.dry_run
     )
     mode = "dry-run, " if responder.engine.dry_run else ""
-    LOGGER.info("memwarden responder on %s/alerts (%sauth %s, state in %s)", responder.url, mode, auth.mode, args.state_dir)
+    LOGGER.info(
+        "memwarden responder on %s/alerts (%sauth %s, state in %s)", responder.url, mode, auth.mode, args.state_dir
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -158,11 +164,25 @@ def main_release(argv: list[str]) -> int:
         try:
             detail = thaw(undo.restore, host.proc_root) if undo.kind == "freeze" else unthrottle(undo.restore, host)
             print(f"{name} {undo.target}: {detail}")
-            audit.write("undone", action=name, target=undo.target, result="ok", detail=detail, reason="memwarden responder release")
+            audit.write(
+                "undone",
+                action=name,
+                target=undo.target,
+                result="ok",
+                detail=detail,
+                reason="memwarden responder release",
+            )
         except Exception as error:  # noqa: BLE001 - report and carry on with the rest
             failed += 1
             print(f"error: {name} {undo.target}: {error}", file=sys.stderr)
-            audit.write("undone", action=name, target=undo.target, result="failed", detail=str(error), reason="memwarden responder release")
+            audit.write(
+                "undone",
+                action=name,
+                target=undo.target,
+                result="failed",
+                detail=str(error),
+                reason="memwarden responder release",
+            )
     store.close()
     audit.close()
     return 1 if failed else 0

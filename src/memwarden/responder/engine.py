@@ -152,11 +152,15 @@ class Engine:
         index = len(steps)
         decision = {"alert": facts.episode, "rule": rule.name, "step": index}
         if index >= len(rule.actions):
-            return self._skip(decision, facts, rule, None, "done", "every action of the rule has run for this episode", quiet)
+            return self._skip(
+                decision, facts, rule, None, "done", "every action of the rule has run for this episode", quiet
+            )
         if steps:
             last = steps[-1]
             if last.result == "running":
-                return self._skip(decision, facts, rule, None, "running", f"step {last.step} ({last.kind}) is still running", quiet)
+                return self._skip(
+                    decision, facts, rule, None, "running", f"step {last.step} ({last.kind}) is still running", quiet
+                )
             grace = 0.0 if last.result in NO_EFFECT else rule.actions[index - 1].grace.seconds
             if now - last.at < grace:
                 left = grace - (now - last.at)
@@ -177,7 +181,9 @@ class Engine:
             if self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None):
                 self.store.finish_step(facts.episode, rule.name, index, error.result)
                 self.metrics.responses.labels(kind, error.result).inc()
-                self._write("skipped", facts, rule=rule.name, step=index, action=kind, result=error.result, reason=str(error))
+                self._write(
+                    "skipped", facts, rule=rule.name, step=index, action=kind, result=error.result, reason=str(error)
+                )
             return {**decision, "decision": "skipped", "result": error.result, "reason": str(error)}
         decision["target"] = target.name
         key = _run_key(action, target)
@@ -209,10 +215,19 @@ class Engine:
         return {**decision, "decision": "started", "dry_run": dry_run}
 
     def _skip(
-        self, decision: dict[str, Any], facts: AlertFacts, rule: Rule, index: int | None, why: str, reason: str, quiet: bool
+        self,
+        decision: dict[str, Any],
+        facts: AlertFacts,
+        rule: Rule,
+        index: int | None,
+        why: str,
+        reason: str,
+        quiet: bool,
     ) -> dict[str, Any]:
         if not quiet or self._quiet.get((facts.episode, rule.name)) != why:
-            self._write("skipped", facts, rule=rule.name, step=index, action=decision.get("action"), result=why, reason=reason)
+            self._write(
+                "skipped", facts, rule=rule.name, step=index, action=decision.get("action"), result=why, reason=reason
+            )
             if quiet:
                 self._quiet[(facts.episode, rule.name)] = why
         return {**decision, "decision": "skipped", "result": why, "reason": reason}
@@ -231,7 +246,11 @@ class Engine:
         component = self.policy.component(name) if name else None
         kind = action.kind
         if kind in ("log", "http", "command"):
-            fallback = {"log": "-", "http": getattr(action, "url", ""), "command": (getattr(action, "argv", None) or ["-"])[0]}
+            fallback = {
+                "log": "-",
+                "http": getattr(action, "url", ""),
+                "command": (getattr(action, "argv", None) or ["-"])[0],
+            }
             return Target(component.name if component else fallback[kind], component)
         if name is None:
             if kind == "kill" and action.largest_process:
@@ -304,14 +323,23 @@ class Engine:
         )
         log = LOGGER.warning if outcome.result in (FAILED, TIMEOUT) else LOGGER.info
         if kind != "log":
-            log("%s on %s for %s: %s (%s)", kind, ctx.target, ctx.alert.labels.get("alertname", "?"), outcome.result, outcome.detail)
+            log(
+                "%s on %s for %s: %s (%s)",
+                kind,
+                ctx.target,
+                ctx.alert.labels.get("alertname", "?"),
+                outcome.result,
+                outcome.detail,
+            )
 
     # undo ------------------------------------------------------------------------------------
 
     def _hold(self, ctx: ActionContext, outcome: Outcome) -> None:
         assert outcome.restore is not None
         now = self.clock()
-        self.store.hold(ctx.action.kind, ctx.target, ctx.alert.episode, outcome.restore, now + ctx.action.undo_after.seconds, now)
+        self.store.hold(
+            ctx.action.kind, ctx.target, ctx.alert.episode, outcome.restore, now + ctx.action.undo_after.seconds, now
+        )
         self._refresh_holds()
         episode = self.store.episode(ctx.alert.episode)
         if episode is not None and episode.resolved_at is not None:
@@ -331,7 +359,10 @@ class Engine:
             self._spawn(self._undo(undo, reason))
         for key in [key for key in self._quiet if key[0] == facts.episode]:
             del self._quiet[key]
-        return [{"alert": facts.episode, "decision": "undo", "action": UNDO_NAMES[u.kind], "target": u.target} for u in undos]
+        return [
+            {"alert": facts.episode, "decision": "undo", "action": UNDO_NAMES[u.kind], "target": u.target}
+            for u in undos
+        ]
 
     async def _undo(self, undo: Undo, reason: str) -> None:
         name = UNDO_NAMES[undo.kind]
@@ -376,7 +407,9 @@ class Engine:
             if undo.deadline <= now:
                 taken = self.store.release_target(undo.kind, undo.target)
                 if taken is not None:
-                    self._spawn(self._undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})"))
+                    self._spawn(
+                        self._undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
+                    )
         if self.alertmanager is not None:
             states = await self.alertmanager.states()
             if states is None:
@@ -451,4 +484,3 @@ def _run_key(action: Any, target: Target) -> str:
 def _ago(now: float, since: float) -> str:
     seconds = max(0, int(now - since))
     return f"{seconds // 60}m{seconds % 60:02d}s ago"
-

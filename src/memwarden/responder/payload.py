@@ -16,9 +16,7 @@ WEBHOOK_VERSION = "4"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}$")
 # Go's RFC 3339 with up to nanoseconds: 2024-05-01T10:00:00.123456789Z or +02:00
-_TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
 MAX_LABELS = 128  # per alert; real alerts carry a dozen
 MAX_LABEL_VALUE = 8192
 

@@ -24,7 +24,9 @@ from .state import STATE_FILE, StateStore
 DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
 
 
-def authenticator_for(policy: Policy, host: str, *, token_file: str | None = None, no_auth: bool = False) -> Authenticator:
+def authenticator_for(
+    policy: Policy, host: str, *, token_file: str | None = None, no_auth: bool = False
+) -> Authenticator:
     """Return the request check the policy (or the command line) asks for; refuse unsafe ones."""
     auth = policy.responses.auth
     mode = "none" if no_auth else ("bearer" if token_file else auth.mode)

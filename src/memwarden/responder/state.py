@@ -139,7 +139,9 @@ class StateStore:
         assert episode is not None
         return episode
 
-    def record_resolved(self, key: str, fingerprint: str, labels: dict[str, str], now: float, *, presumed: bool = False) -> bool:
+    def record_resolved(
+        self, key: str, fingerprint: str, labels: dict[str, str], now: float, *, presumed: bool = False
+    ) -> bool:
         """Mark an episode resolved (`presumed`: not by Alertmanager's word); False when it already was."""
         with self._transaction() as db:
             row = db.execute("SELECT resolved_at FROM episodes WHERE key = ?", (key,)).fetchone()
@@ -149,8 +151,16 @@ class StateStore:
                 "INSERT INTO episodes (key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at, resolved_by) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at, resolved_by = excluded.resolved_by",
-                (key, fingerprint, labels.get("alertname", ""), json.dumps(labels, sort_keys=True), now, now, now,
-                 "presumed" if presumed else "alertmanager"),
+                (
+                    key,
+                    fingerprint,
+                    labels.get("alertname", ""),
+                    json.dumps(labels, sort_keys=True),
+                    now,
+                    now,
+                    now,
+                    "presumed" if presumed else "alertmanager",
+                ),
             )
         return True
 
@@ -179,7 +189,9 @@ class StateStore:
         ).fetchall()
         return [Step(*row) for row in rows]
 
-    def claim_step(self, episode: str, rule: str, step: int, kind: str, target: str, now: float, *, run_key: str | None) -> bool:
+    def claim_step(
+        self, episode: str, rule: str, step: int, kind: str, target: str, now: float, *, run_key: str | None
+    ) -> bool:
         """Record that a step starts (and, with run_key, a run for cooldowns); False if it already has."""
         with self._transaction() as db:
             cursor = db.execute(
@@ -231,7 +243,9 @@ class StateStore:
             db.execute("DELETE FROM holds WHERE episode = ?", (episode,))
             freed: list[Undo] = []
             for kind, target in held:
-                others = db.execute("SELECT COUNT(*) FROM holds WHERE kind = ? AND target = ?", (kind, target)).fetchone()[0]
+                others = db.execute(
+                    "SELECT COUNT(*) FROM holds WHERE kind = ? AND target = ?", (kind, target)
+                ).fetchone()[0]
                 if others == 0:
                     freed.extend(self._take_undo(db, kind, target))
             return freed

@@ -79,6 +79,13 @@ def targets_of(ctx: ActionContext) -> tuple[list[ProcessIdentity], dict[int, str
     return allowed, spared
 
 
+def nothing_to_act_on(ctx: ActionContext, spared: dict[int, str]) -> Outcome:
+    """The outcome when no process may be touched: all protected, or none running."""
+    if spared:
+        return Outcome(REFUSED, f"every process of {ctx.target} is protected{describe_spared(spared)}")
+    return Outcome(NO_TARGET, f"{ctx.target} has no running processes")
+
+
 def describe_spared(spared: dict[int, str]) -> str:
     if not spared:
         return ""

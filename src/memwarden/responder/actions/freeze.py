@@ -17,7 +17,19 @@ from typing import Any
 from memwarden.system import ComponentTarget
 
 from ..host import Host, ProcessIdentity, identity, is_alive, process_state
-from .base import DRY_RUN, FAILED, NO_TARGET, OK, REFUSED, ActionContext, Outcome, describe_spared, pid_list, send
+from .base import (
+    DRY_RUN,
+    FAILED,
+    NO_TARGET,
+    OK,
+    REFUSED,
+    ActionContext,
+    Outcome,
+    describe_spared,
+    nothing_to_act_on,
+    pid_list,
+    send,
+)
 
 OWN_CGROUP_KINDS = ("cgroup", "systemd_unit")
 SETTLE_SECONDS = 5.0  # how long a freeze may take to take hold before it counts as failed
@@ -62,7 +74,9 @@ async def run_freeze(ctx: ActionContext) -> Outcome:
         return await _freeze_cgroup(ctx, target, *freezer)
     if method == "cgroup":
         why = "its cgroup holds protected processes" if freezer else "it has no cgroup of its own with a freezer"
-        return Outcome(REFUSED if freezer else NO_TARGET, f"cannot freeze {ctx.target} by cgroup: {why}{describe_spared(spared)}")
+        return Outcome(
+            REFUSED if freezer else NO_TARGET, f"cannot freeze {ctx.target} by cgroup: {why}{describe_spared(spared)}"
+        )
     processes = [p for pid in target.pids if pid not in protected and (p := identity(ctx.host.proc_root, pid))]
     return await _stop_processes(ctx, processes, spared)
 
@@ -80,9 +94,7 @@ async def _freeze_cgroup(ctx: ActionContext, target: ComponentTarget, method: st
 
 async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], spared: dict[int, str]) -> Outcome:
     if not processes:
-        if spared:
-            return Outcome(REFUSED, f"every process of {ctx.target} is protected{describe_spared(spared)}")
-        return Outcome(NO_TARGET, f"{ctx.target} has no running processes")
+        return nothing_to_act_on(ctx, spared)
     pids = tuple(p.pid for p in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would SIGSTOP {pid_list(pids)}{describe_spared(spared)}", pids=pids)
@@ -91,7 +103,12 @@ async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], 
     proc_root = ctx.host.proc_root
     settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
     result = OK if stopped and settled else FAILED
-    return Outcome(result, f"SIGSTOP to {pid_list(tuple(p.pid for p in stopped))}{describe_spared(spared)}", pids=pids, restore=restore)
+    return Outcome(
+        result,
+        f"SIGSTOP to {pid_list(tuple(p.pid for p in stopped))}{describe_spared(spared)}",
+        pids=pids,
+        restore=restore,
+    )
 
 
 def thaw(restore: dict[str, Any], proc_root: str) -> str:

@@ -14,8 +14,20 @@ import signal
 from memwarden.policy import human_bytes
 
 from ..host import ProcessIdentity, identity
-from .base import DRY_RUN, FAILED, NO_TARGET, OK, REFUSED, ActionContext, Outcome, describe_spared, pid_list, send, targets_of, wait_gone
-
+from .base import (
+    DRY_RUN,
+    FAILED,
+    NO_TARGET,
+    OK,
+    ActionContext,
+    Outcome,
+    describe_spared,
+    nothing_to_act_on,
+    pid_list,
+    send,
+    targets_of,
+    wait_gone,
+)
 
 
 async def run_kill(ctx: ActionContext) -> Outcome:
@@ -23,9 +35,7 @@ async def run_kill(ctx: ActionContext) -> Outcome:
         return await _kill_largest(ctx)
     processes, spared = await asyncio.to_thread(targets_of, ctx)
     if not processes:
-        if spared:
-            return Outcome(REFUSED, f"every process of {ctx.target} is protected{describe_spared(spared)}")
-        return Outcome(NO_TARGET, f"{ctx.target} has no running processes")
+        return nothing_to_act_on(ctx, spared)
     pids = tuple(p.pid for p in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would SIGTERM {pid_list(pids)}{describe_spared(spared)}", pids=pids)

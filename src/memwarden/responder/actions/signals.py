@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 
-from .base import DRY_RUN, NO_TARGET, OK, REFUSED, ActionContext, Outcome, describe_spared, pid_list, send, targets_of
+from .base import (
+    DRY_RUN,
+    NO_TARGET,
+    OK,
+    ActionContext,
+    Outcome,
+    describe_spared,
+    nothing_to_act_on,
+    pid_list,
+    send,
+    targets_of,
+)
 
 
 async def run_signal(ctx: ActionContext) -> Outcome:
     processes, spared = await asyncio.to_thread(targets_of, ctx)
     name = ctx.action.signal
     if not processes:
-        if spared:
-            return Outcome(REFUSED, f"every process of {ctx.target} is protected{describe_spared(spared)}")
-        return Outcome(NO_TARGET, f"{ctx.target} has no running processes")
+        return nothing_to_act_on(ctx, spared)
     pids = tuple(process.pid for process in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would send {name} to {pid_list(pids)}{describe_spared(spared)}", pids=pids)

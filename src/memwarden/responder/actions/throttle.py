@@ -93,7 +93,8 @@ async def run_throttle(ctx: ActionContext) -> Outcome:
         return Outcome(FAILED, f"cannot size memory_high {ctx.action.memory_high}: the working set is unknown")
     if limit < MIN_CEILING:
         return Outcome(
-            REFUSED, f"memory_high {ctx.action.memory_high} comes to {human_bytes(limit)}, under the {human_bytes(MIN_CEILING)} floor"
+            REFUSED,
+            f"memory_high {ctx.action.memory_high} comes to {human_bytes(limit)}, under the {human_bytes(MIN_CEILING)} floor",
         )
     previous = await asyncio.to_thread(read_ceiling, host, method, where)
     current = _number(previous)
