@@ -328,6 +328,7 @@ def install(
     cleanup: Sequence[Callable[[], Any]] = (),
     signal: int | None = signals.SIGUSR1,
     listen: str | None = None,
+    port: int | None = None,
     token: str | None = None,
     registry: CollectorRegistry = REGISTRY,
     trim: bool = True,
@@ -336,7 +337,8 @@ def install(
 
     signal: the signal that asks for a cleanup (None: no signal handler). listen:
     `127.0.0.1:9107` serves POST /memwarden/cleanup and GET /metrics (port 0 picks one;
-    see `.url`). token: bearer token the endpoint requires (needed off loopback).
+    see `.url`); `port=9107` is short for `listen="127.0.0.1:9107"`. token: bearer token
+    the endpoint requires (needed off loopback).
     Installing a component again adds its cleanups to the existing instrument.
     """
     if component in _installed:
@@ -344,6 +346,10 @@ def install(
         for handler in cleanup:
             existing.add_cleanup(handler)
         return existing
+    if port is not None:
+        if listen is not None:
+            raise ValueError("give listen= or port=, not both")
+        listen = f"127.0.0.1:{port}"
     instrument = Instrument(component, cleanup, registry, trim)
     if signal is not None:
         instrument._listen_for_signal(int(signal))
