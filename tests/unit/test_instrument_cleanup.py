@@ -108,7 +108,7 @@ def test_the_endpoint_runs_a_cleanup_and_requires_its_token(registry, installed)
         component="unit-f",
         cleanup=[lambda: freed.append(True)],
         signal=None,
-        listen="127.0.0.1:0",
+        port=0,
         token="t0k",
         registry=registry,
     )
@@ -122,6 +122,7 @@ def test_the_endpoint_runs_a_cleanup_and_requires_its_token(registry, installed)
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    assert inst.url.startswith("http://127.0.0.1:")  # port= serves on loopback
     assert post({})[0] == 401
     status, report = post({"Authorization": "Bearer t0k"})
     assert status == 200 and report["trigger"] == "http" and freed == [True]
