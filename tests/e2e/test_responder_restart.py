@@ -14,13 +14,11 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
 from support.responder import SLEEPER, alert, marker, notification, python_child, resolved, state_of, stop_child
 from support.servers import RealProcess, free_port
 
 from memwarden.responder.audit import read_audit
 
-pytestmark = pytest.mark.slow
 TOKEN = "restart-test-token"
 
 
