@@ -141,6 +141,7 @@ class Engine:
                 status="firing",
                 rules=[rule.name for rule in rules],
                 reason=None if rules else "no rule takes this alert",
+                labels=facts.labels,
             )
         if episode.resolved_at is not None:
             self._write("skipped", facts, reason="this episode has already resolved; a late firing notification")
