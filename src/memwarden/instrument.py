@@ -1,0 +1,390 @@
+"""Let the memwarden responder free memory inside a Python service.
+
+    from memwarden import instrument
+    instrument.install(component="api", cleanup=[cache.clear, pool.close_idle])
+    instrument.track("expert_cache", lambda: cache.nbytes)
+
+When the responder sends the signal (SIGUSR1 by default) or POSTs to the optional local
+endpoint, the registered cleanups run, then `gc.collect()`, then glibc is asked to hand
+freed heap back to the kernel (`malloc_trim`), so the process's RSS really drops. What each
+run freed is exported as Prometheus metrics next to the service's own:
+
+    memwarden_instrument_cleanups_total{component,trigger}
+    memwarden_instrument_freed_bytes_total{component}          (RSS before minus after)
+    memwarden_instrument_last_freed_bytes{component}
+    memwarden_instrument_cleanup_errors_total{component}
+    memwarden_instrument_gc_collected_objects_total{component}
+    memwarden_instrument_cleanup_duration_seconds{component}
+    memwarden_component_tracked_bytes{component,name}          (from track())
+
+Cleanups never run inside the signal handler: the handler only queues a request, and a
+worker thread runs it, so a cleanup may take locks the interrupted code holds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import queue
+import signal as signals
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+LOGGER = logging.getLogger("memwarden.instrument")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLEANUP_PATH = "/memwarden/cleanup"
+
+
+def rss_bytes() -> int:
+    """Return this process's resident set size."""
+    with open("/proc/self/statm", "rb") as handle:
+        return int(handle.read().split()[1]) * PAGE_SIZE
+
+
+def _malloc_trim() -> Callable[[], None] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None  # not glibc (musl, macOS): nothing to trim with
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+@dataclass
+class CleanupReport:
+    """What one cleanup run did; `freed_bytes` is RSS before minus after (0 if it grew)."""
+
+    trigger: str
+    rss_before_bytes: int
+    rss_after_bytes: int
+    freed_bytes: int
+    gc_collected: int
+    duration_seconds: float
+    cleanups: int
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Metrics:
+    """The instrument's metrics, created once per registry."""
+
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = weakref.WeakKeyDictionary()
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.cleanups = Counter(
+            "memwarden_instrument_cleanups",
+            "Cleanup runs, by what asked for them.",
+            ["component", "trigger"],
+            registry=registry,
+        )
+        self.freed = Counter(
+            "memwarden_instrument_freed_bytes",
+            "Resident memory freed by cleanup runs.",
+            ["component"],
+            registry=registry,
+        )
+        self.last_freed = Gauge(
+            "memwarden_instrument_last_freed_bytes",
+            "Resident memory freed by the last cleanup run.",
+            ["component"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "memwarden_instrument_cleanup_errors", "Cleanup handlers that raised.", ["component"], registry=registry
+        )
+        self.collected = Counter(
+            "memwarden_instrument_gc_collected_objects",
+            "Objects gc.collect() found unreachable.",
+            ["component"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "memwarden_instrument_cleanup_duration_seconds",
+            "How long cleanup runs took.",
+            ["component"],
+            registry=registry,
+        )
+        self.tracked = _TrackedSizes()
+        registry.register(self.tracked)
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> _Metrics:
+        if registry not in cls._by_registry:
+            cls._by_registry[registry] = cls(registry)
+        return cls._by_registry[registry]
+
+
+class _TrackedSizes:
+    """Collects every track()ed size at scrape time; a failing size_fn only drops its series."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[tuple[str, str], Callable[[], float]] = {}
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "memwarden_component_tracked_bytes",
+            "Size of an in-process structure a service tracks with memwarden.instrument.track().",
+            labels=["component", "name"],
+        )
+        for (component, name), size_fn in list(self.sizes.items()):
+            try:
+                family.add_metric([component, name], float(size_fn()))
+            except Exception:  # noqa: BLE001 - a broken size function must not break the scrape
+                LOGGER.debug("size function of %s/%s failed", component, name, exc_info=True)
+        yield family
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+
+class Instrument:
+    """Cleanup handlers of one component and the triggers that run them."""
+
+    def __init__(
+        self, component: str, cleanup: Sequence[Callable[[], Any]], registry: CollectorRegistry, trim: bool
+    ) -> None:
+        self.component = component
+        self._cleanups = list(cleanup)
+        self._metrics = _Metrics.of(registry)
+        self._registry = registry
+        self._trim = _malloc_trim() if trim else None
+        self._lock = threading.Lock()  # one cleanup run at a time, whatever asked for it
+        self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # safe to put() from a signal handler
+        self._worker: threading.Thread | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._previous_handler: Any = None
+        self._signal: int | None = None
+        self.last_report: CleanupReport | None = None
+        self.url: str | None = None
+
+    def add_cleanup(self, handler: Callable[[], Any]) -> None:
+        self._cleanups.append(handler)
+
+    def cleanup(self, trigger: str = "manual") -> CleanupReport:
+        """Run every cleanup handler, then the garbage collector and malloc_trim; report what it freed."""
+        with self._lock:
+            started = time.perf_counter()
+            before = rss_bytes()
+            errors: list[str] = []
+            for handler in self._cleanups:
+                try:
+                    handler()
+                except Exception as error:  # noqa: BLE001 - one failing cleanup must not stop the others
+                    errors.append(f"{getattr(handler, '__qualname__', handler)!s}: {type(error).__name__}: {error}")
+            collected = gc.collect()
+            if self._trim is not None:
+                self._trim()
+            after = rss_bytes()
+            report = CleanupReport(
+                trigger=trigger,
+                rss_before_bytes=before,
+                rss_after_bytes=after,
+                freed_bytes=max(0, before - after),
+                gc_collected=collected,
+                duration_seconds=time.perf_counter() - started,
+                cleanups=len(self._cleanups),
+                errors=errors,
+            )
+            self._record(report)
+            return report
+
+    def _record(self, report: CleanupReport) -> None:
+        metrics, component = self._metrics, self.component
+        metrics.cleanups.labels(component, report.trigger).inc()
+        metrics.freed.labels(component).inc(report.freed_bytes)
+        metrics.last_freed.labels(component).set(report.freed_bytes)
+        metrics.collected.labels(component).inc(report.gc_collected)
+        metrics.duration.labels(component).observe(report.duration_seconds)
+        if report.errors:
+            metrics.errors.labels(component).inc(len(report.errors))
+            LOGGER.warning(
+                "memwarden cleanup of %s: %d handler(s) failed: %s", component, len(report.errors), report.errors
+            )
+        LOGGER.info("memwarden cleanup of %s (%s) freed %d bytes", component, report.trigger, report.freed_bytes)
+        self.last_report = report
+
+    # signal trigger ------------------------------------------------------------------------
+
+    def _listen_for_signal(self, number: int) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                "memwarden.instrument.install() must run in the main thread to handle signals; pass signal=None"
+            )
+        self._signal = number
+        self._previous_handler = signals.signal(number, self._on_signal)
+        self._worker = threading.Thread(target=self._work, name="memwarden-cleanup", daemon=True)
+        self._worker.start()
+
+    def _on_signal(self, number: int, frame: Any) -> None:
+        self._requests.put("signal")
+        previous = self._previous_handler
+        if callable(previous) and previous not in (signals.SIG_IGN, signals.SIG_DFL):
+            previous(number, frame)
+
+    def _work(self) -> None:
+        while (trigger := self._requests.get()) is not None:
+            try:
+                self.cleanup(trigger)
+            except Exception:  # noqa: BLE001 - keep serving later requests
+                LOGGER.exception("memwarden cleanup failed")
+
+    # endpoint trigger ------------------------------------------------------------------------
+
+    def _serve(self, listen: str, token: str | None) -> None:
+        host, _, port = listen.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        if not _loopback(host) and not token:
+            raise ValueError(
+                f"the cleanup endpoint on {host} would be open to the network; give token= or use 127.0.0.1"
+            )
+        instrument = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path != CLEANUP_PATH:
+                    return self._answer(404, {"error": f"POST {CLEANUP_PATH}"})
+                if token and not hmac.compare_digest(
+                    self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
+                ):
+                    return self._answer(401, {"error": "wrong or missing bearer token"})
+                self.rfile.read(
+                    min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+                )  # the responder's alert: not needed
+                self._answer(200, instrument.cleanup("http").as_json())
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path != "/metrics":
+                    return self._answer(404, {"error": f"GET /metrics or POST {CLEANUP_PATH}"})
+                body = generate_latest(instrument._registry)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _answer(self, status: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+                LOGGER.debug(format, *args)
+
+        self._server = ThreadingHTTPServer((host, int(port)), Handler)
+        self._server.daemon_threads = True
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host}:{bound_port}{CLEANUP_PATH}"
+        threading.Thread(target=self._server.serve_forever, name="memwarden-endpoint", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the endpoint and the signal handler (the previous handler comes back)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._signal is not None:
+            signals.signal(self._signal, self._previous_handler or signals.SIG_DFL)
+            self._signal = None
+            self._requests.put(None)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_installed: dict[str, Instrument] = {}
+
+
+def install(
+    *,
+    component: str,
+    cleanup: Sequence[Callable[[], Any]] = (),
+    signal: int | None = signals.SIGUSR1,
+    listen: str | None = None,
+    port: int | None = None,
+    token: str | None = None,
+    registry: CollectorRegistry = REGISTRY,
+    trim: bool = True,
+) -> Instrument:
+    """Register cleanup handlers for `component` and the triggers that run them.
+
+    signal: the signal that asks for a cleanup (None: no signal handler). listen:
+    `127.0.0.1:9107` serves POST /memwarden/cleanup and GET /metrics (port 0 picks one;
+    see `.url`); `port=9107` is short for `listen="127.0.0.1:9107"`. token: bearer token
+    the endpoint requires (needed off loopback).
+    Installing a component again adds its cleanups to the existing instrument.
+    """
+    if component in _installed:
+        existing = _installed[component]
+        for handler in cleanup:
+            existing.add_cleanup(handler)
+        return existing
+    if port is not None:
+        if listen is not None:
+            raise ValueError("give listen= or port=, not both")
+        listen = f"127.0.0.1:{port}"
+    instrument = Instrument(component, cleanup, registry, trim)
+    if signal is not None:
+        instrument._listen_for_signal(int(signal))
+    if listen is not None:
+        try:
+            instrument._serve(listen, token)
+        except BaseException:
+            instrument.close()
+            raise
+    _installed[component] = instrument
+    return instrument
+
+
+def uninstall(component: str) -> None:
+    """Undo install() for a component (tests, reloads)."""
+    instrument = _installed.pop(component, None)
+    if instrument is not None:
+        instrument.close()
+
+
+def track(
+    name: str, size_fn: Callable[[], float], *, component: str | None = None, registry: CollectorRegistry = REGISTRY
+) -> None:
+    """Export `size_fn()` (bytes) as memwarden_component_tracked_bytes{component, name} at each scrape.
+
+    The component defaults to the one install()ed (the only one, or the first).
+    """
+    if component is None:
+        if not _installed:
+            raise RuntimeError("call memwarden.instrument.install(component=...) first, or pass component=")
+        component = next(iter(_installed))
+    _Metrics.of(registry).tracked.sizes[(component, name)] = size_fn
+
+
+def untrack(name: str, *, component: str | None = None, registry: CollectorRegistry = REGISTRY) -> None:
+    sizes = _Metrics.of(registry).tracked.sizes
+    for key in [key for key in sizes if key[1] == name and (component is None or key[0] == component)]:
+        del sizes[key]

@@ -1,0 +1,124 @@
+"""What every action gets (the context) and gives back (the outcome)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from memwarden.policy import Component
+
+from ..host import Host, ProcessIdentity, identity, is_alive
+
+# Results an action can end with; the first three mean it did (or would have done) its work.
+OK, DRY_RUN = "ok", "dry_run"
+FAILED, TIMEOUT = "failed", "timeout"
+REFUSED, NO_TARGET = "refused", "no_target"
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What actions may know of the alert: plain data, never evaluated."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    status: str
+    fingerprint: str
+    starts_at: str
+    episode: str
+    receiver: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "startsAt": self.starts_at,
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """One action about to run: the policy's action, the alert, the resolved target."""
+
+    action: Any  # one of policy.responses' action models
+    rule: str
+    alert: AlertFacts
+    target: str  # component name, "largest-process", or the http/command target
+    component: Component | None
+    host: Host
+    dry_run: bool
+
+
+@dataclass
+class Outcome:
+    """How an action ended; `restore` is what undoes it (freeze, throttle) on resolve."""
+
+    result: str
+    detail: str = ""
+    pids: tuple[int, ...] = ()
+    restore: dict[str, Any] | None = None
+    reclaimed_bytes: int | None = None  # set by actions that measure it themselves (largest-process kill)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def targets_of(ctx: ActionContext) -> tuple[list[ProcessIdentity], dict[int, str]]:
+    """Return the component's processes that may be touched, and those left alone with why."""
+    assert ctx.component is not None
+    protected = ctx.host.protected()
+    allowed: list[ProcessIdentity] = []
+    spared: dict[int, str] = {}
+    for pid in ctx.host.resolve(ctx.component).pids:
+        if pid in protected:
+            spared[pid] = protected[pid]
+        elif (process := identity(ctx.host.proc_root, pid)) is not None:
+            allowed.append(process)
+    return allowed, spared
+
+
+def nothing_to_act_on(ctx: ActionContext, spared: dict[int, str]) -> Outcome:
+    """The outcome when no process may be touched: all protected, or none running."""
+    if spared:
+        return Outcome(REFUSED, f"every process of {ctx.target} is protected{describe_spared(spared)}")
+    return Outcome(NO_TARGET, f"{ctx.target} has no running processes")
+
+
+def describe_spared(spared: dict[int, str]) -> str:
+    if not spared:
+        return ""
+    shown = ", ".join(f"{pid} ({why})" for pid, why in sorted(spared.items())[:5])
+    more = f" and {len(spared) - 5} more" if len(spared) > 5 else ""
+    return f"; left alone: {shown}{more}"
+
+
+def pid_list(pids: tuple[int, ...] | list[int]) -> str:
+    shown = " ".join(map(str, list(pids)[:10]))
+    return f"pid {shown}" + (f" and {len(pids) - 10} more" if len(pids) > 10 else "")
+
+
+def send(proc_root: str, process: ProcessIdentity, signal_number: int) -> bool:
+    """Signal the process only if it is still the same one; return whether it was sent."""
+    if not is_alive(proc_root, process):
+        return False
+    try:
+        os.kill(process.pid, signal_number)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def wait_gone(proc_root: str, processes: list[ProcessIdentity], seconds: float) -> list[ProcessIdentity]:
+    """Wait up to `seconds` for the processes to exit; return those still alive."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    alive = [process for process in processes if is_alive(proc_root, process)]
+    while alive and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        alive = [process for process in alive if is_alive(proc_root, process)]
+    return alive
+
+
+SIGNAL_NAMES = {int(value): value.name for value in signal.Signals}

@@ -1,0 +1,131 @@
+"""`freeze`: pause a component — the circuit breaker — and thaw it when the alert resolves.
+
+A component with a cgroup of its own is frozen whole by the cgroup freezer (v2
+`cgroup.freeze`, else the v1 freezer), which also catches processes forked meanwhile.
+Otherwise, or when its cgroup holds a protected process, its processes get SIGSTOP and,
+on thaw, SIGCONT — only those very processes (pid and start time), never a reused pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from memwarden.system import ComponentTarget
+
+from ..host import Host, ProcessIdentity, identity, is_alive, process_state
+from .base import (
+    DRY_RUN,
+    FAILED,
+    NO_TARGET,
+    OK,
+    REFUSED,
+    ActionContext,
+    Outcome,
+    describe_spared,
+    nothing_to_act_on,
+    pid_list,
+    send,
+)
+
+OWN_CGROUP_KINDS = ("cgroup", "systemd_unit")
+SETTLE_SECONDS = 5.0  # how long a freeze may take to take hold before it counts as failed
+
+
+def cgroup_freezer(host: Host, target: ComponentTarget) -> tuple[str, Path] | None:
+    """Return (method, control file) of the component's own cgroup freezer, if it has one."""
+    if target.kind not in OWN_CGROUP_KINDS or not target.cgroup_path or target.cgroup_path == "/":
+        return None
+    if target.unified is not None and (target.unified / "cgroup.freeze").exists():
+        return "cgroup2", target.unified / "cgroup.freeze"
+    v1 = Path(host.cgroup_root) / "freezer" / target.cgroup_path.lstrip("/") / "freezer.state"
+    return ("cgroup1", v1) if v1.exists() else None
+
+
+def _is_frozen(method: str, control: Path) -> bool:
+    if method == "cgroup2":
+        events = (control.parent / "cgroup.events").read_text()
+        return "frozen 1" in events.splitlines()
+    return control.read_text().strip() == "FROZEN"
+
+
+async def _settle(check: Any) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while True:
+        if await asyncio.to_thread(check):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+
+
+async def run_freeze(ctx: ActionContext) -> Outcome:
+    assert ctx.component is not None
+    target = await asyncio.to_thread(ctx.host.resolve, ctx.component)
+    protected = await asyncio.to_thread(ctx.host.protected)
+    spared = {pid: protected[pid] for pid in target.pids if pid in protected}
+    freezer = cgroup_freezer(ctx.host, target)
+    method = ctx.action.method
+    if method in ("auto", "cgroup") and freezer is not None and not spared:
+        return await _freeze_cgroup(ctx, target, *freezer)
+    if method == "cgroup":
+        why = "its cgroup holds protected processes" if freezer else "it has no cgroup of its own with a freezer"
+        return Outcome(
+            REFUSED if freezer else NO_TARGET, f"cannot freeze {ctx.target} by cgroup: {why}{describe_spared(spared)}"
+        )
+    processes = [p for pid in target.pids if pid not in protected and (p := identity(ctx.host.proc_root, pid))]
+    return await _stop_processes(ctx, processes, spared)
+
+
+async def _freeze_cgroup(ctx: ActionContext, target: ComponentTarget, method: str, control: Path) -> Outcome:
+    where = f"cgroup {target.cgroup_path} ({method})"
+    if ctx.dry_run:
+        return Outcome(DRY_RUN, f"would freeze {where}, {len(target.pids)} processes", pids=target.pids)
+    await asyncio.to_thread(control.write_text, "1" if method == "cgroup2" else "FROZEN")
+    restore = {"method": method, "path": str(control)}
+    if not await _settle(lambda: _is_frozen(method, control)):
+        return Outcome(FAILED, f"{where} did not report frozen within {SETTLE_SECONDS:g}s", restore=restore)
+    return Outcome(OK, f"froze {where}, {len(target.pids)} processes", pids=target.pids, restore=restore)
+
+
+async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], spared: dict[int, str]) -> Outcome:
+    if not processes:
+        return nothing_to_act_on(ctx, spared)
+    pids = tuple(p.pid for p in processes)
+    if ctx.dry_run:
+        return Outcome(DRY_RUN, f"would SIGSTOP {pid_list(pids)}{describe_spared(spared)}", pids=pids)
+    stopped = [p for p in processes if send(ctx.host.proc_root, p, signal.SIGSTOP)]
+    restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in stopped]}
+    proc_root = ctx.host.proc_root
+    settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
+    result = OK if stopped and settled else FAILED
+    return Outcome(
+        result,
+        f"SIGSTOP to {pid_list(tuple(p.pid for p in stopped))}{describe_spared(spared)}",
+        pids=pids,
+        restore=restore,
+    )
+
+
+def thaw(restore: dict[str, Any], proc_root: str) -> str:
+    """Undo a freeze from its restore record; return what was done."""
+    method = restore.get("method")
+    if method in ("cgroup2", "cgroup1"):
+        control = Path(restore["path"])
+        if not control.exists():
+            return f"{control.parent} is gone; nothing to thaw"
+        control.write_text("0" if method == "cgroup2" else "THAWED")
+        return f"thawed cgroup {control.parent}"
+    if method == "sigstop":
+        resumed = []
+        for pid, start_time in restore.get("processes", []):
+            process = ProcessIdentity(int(pid), int(start_time))
+            if is_alive(proc_root, process):
+                os.kill(process.pid, signal.SIGCONT)
+                resumed.append(process.pid)
+        return f"SIGCONT to {pid_list(tuple(resumed))}" if resumed else "its processes are gone; nothing to thaw"
+    raise ValueError(f"unknown freeze method {method!r} in the state file")

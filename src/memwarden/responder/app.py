@@ -1,0 +1,119 @@
+"""The HTTP side: POST /alerts for Alertmanager, /metrics, and health endpoints.
+
+Every refusal is a 4xx with a reason in the body, a log line and an audit record, and
+nothing runs. Checks go cheapest first: auth, then content type and size, then parsing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .auth import Authenticator
+from .engine import Engine
+from .payload import PayloadError, parse_notification
+
+LOGGER = logging.getLogger("memwarden.responder")
+ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int
+
+
+def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
+    engine = request.app[ENGINE]
+    peer = request.remote or "?"
+    LOGGER.warning("refused %s %s from %s: %d %s", request.method, request.path, peer, status, reason)
+    engine.audit.write("rejected", status=status, reason=reason, peer=peer, path=request.path)
+    headers = {"WWW-Authenticate": 'Bearer realm="memwarden"'} if status == 401 else None
+    return web.json_response({"status": "refused", "reason": reason}, status=status, headers=headers)
+
+
+def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
+    async def alerts(request: web.Request) -> web.Response:
+        problem = auth.check(request.headers.get("Authorization"))
+        if problem is not None:
+            return _refuse(request, 401, f"unauthenticated: {problem}")
+        if request.content_type != "application/json":
+            return _refuse(request, 415, f"Content-Type must be application/json, not {request.content_type[:60]!r}")
+        if request.content_length is not None and request.content_length > limits.max_body_bytes:
+            return _refuse(
+                request, 413, f"body of {request.content_length} bytes is over the {limits.max_body_bytes}-byte limit"
+            )
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _refuse(request, 413, f"body is over the {limits.max_body_bytes}-byte limit")
+        try:
+            notification = parse_notification(body)
+        except PayloadError as error:
+            return _refuse(request, 400, f"not an Alertmanager webhook notification: {error}")
+        decisions = request.app[ENGINE].handle(notification)
+        return web.json_response({"status": "accepted", "alerts": len(notification.alerts), "decisions": decisions})
+
+    return alerts
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[ENGINE].metrics.registry
+    response = web.Response(body=generate_latest(registry))
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="memwarden responder is healthy\n")
+
+
+async def state(request: web.Request) -> web.Response:
+    """What is frozen or throttled now, and since when (read-only, for operators)."""
+    engine = request.app[ENGINE]
+    undos = [
+        {
+            "action": undo.kind,
+            "target": undo.target,
+            "since": undo.since,
+            "undo_by": undo.deadline,
+            "held_by": engine.store.holders(undo.kind, undo.target),
+        }
+        for undo in engine.store.undos()
+    ]
+    return web.json_response({"dry_run": engine.dry_run, "held": undos})
+
+
+@web.middleware
+async def count_status(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count webhook requests by the status code they got, refusals included."""
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    except Exception:
+        status = 500
+        raise
+    finally:
+        if request.path == "/alerts":
+            request.app[ENGINE].metrics.webhook_requests.labels(str(status)).inc()
+    return response
+
+
+def create_app(engine: Engine, auth: Authenticator, *, max_body_bytes: int) -> web.Application:
+    """Return the responder's aiohttp application."""
+    # aiohttp refuses larger bodies itself (413) before our handler reads them.
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[count_status])
+    app[ENGINE] = engine
+    app.router.add_post("/alerts", make_alerts_handler(auth, Limits(max_body_bytes)))
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", healthy)
+    app.router.add_get("/state", state)
+    return app

@@ -1,0 +1,487 @@
+"""Decide what to do about each alert, run it safely, and undo it when the alert resolves.
+
+For every rule that takes a firing alert, the episode (fingerprint + startsAt) walks the
+rule's actions in order. A step runs at most once per episode; the next step is considered
+only after the previous one's `grace` with the alert still firing. Before a step runs it
+must pass its target's cooldown and hourly cap (shared by every rule acting on that kind
+and target) and, if it touches the host, the global concurrency cap. A step that is held
+back by those limits is tried again later; it never lets a stronger action jump the queue.
+
+Decisions are taken synchronously on the event loop (no await between check and claim),
+so two notifications arriving together cannot both claim one step. Actions then run as
+tasks with their timeout; the audit line for a step is written when it has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from memwarden.policy import Component, Policy
+from memwarden.policy.responses import Rule
+
+from .actions import (
+    FAILED,
+    NO_TARGET,
+    OK,
+    REFUSED,
+    RUNNERS,
+    TIMEOUT,
+    UNDO_NAMES,
+    ActionContext,
+    AlertFacts,
+    Outcome,
+    thaw,
+    unthrottle,
+)
+from .alertmanager import AlertmanagerView
+from .audit import AuditLog
+from .host import Host
+from .metrics import ResponderMetrics
+from .payload import Alert, Notification
+from .state import Episode, StateStore, Undo
+
+LOGGER = logging.getLogger("memwarden.responder")
+FORCEFUL = ("freeze", "throttle", "kill")
+NEEDS_COMPONENT = ("signal", "freeze", "throttle")
+# Steps that did nothing on the host: the next step need not wait out their grace.
+NO_EFFECT = (REFUSED, NO_TARGET)
+UNDO_ATTEMPTS = 3
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    component: Component | None
+
+
+class TargetError(Exception):
+    """No acceptable target for an action; `result` is refused or no_target."""
+
+    def __init__(self, result: str, reason: str):
+        super().__init__(reason)
+        self.result = result
+
+
+def facts_of(alert: Alert, receiver: str = "") -> AlertFacts:
+    return AlertFacts(
+        labels=alert.labels,
+        annotations=alert.annotations,
+        status=alert.status,
+        fingerprint=alert.fingerprint,
+        starts_at=alert.starts_at.isoformat(),
+        episode=alert.episode,
+        receiver=receiver,
+    )
+
+
+def _facts_of_episode(episode: Episode) -> AlertFacts:
+    starts_at = episode.key.split("@", 1)[1] if "@" in episode.key else ""
+    return AlertFacts(episode.labels, {}, "firing", episode.fingerprint, starts_at, episode.key)
+
+
+class Engine:
+    """The responder's decisions and actions; one per process, used from one event loop."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        store: StateStore,
+        audit: AuditLog,
+        metrics: ResponderMetrics,
+        host: Host,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.time,
+        alertmanager: AlertmanagerView | None = None,
+    ) -> None:
+        self.policy = policy
+        self.responses = policy.responses
+        self.store = store
+        self.audit = audit
+        self.metrics = metrics
+        self.host = host
+        self.dry_run = dry_run or policy.responses.dry_run
+        self.clock = clock
+        self.alertmanager = alertmanager
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = 0
+        self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
+        self._last_prune = 0.0
+        self._refresh_holds()
+
+    # notifications -------------------------------------------------------------------------
+
+    def handle(self, notification: Notification) -> list[dict[str, Any]]:
+        """Decide on every alert of a notification; return the decisions (actions run on)."""
+        decisions: list[dict[str, Any]] = []
+        for alert in notification.alerts:
+            self.metrics.alerts.labels(alert.status).inc()
+            facts = facts_of(alert, notification.receiver)
+            if alert.status == "firing":
+                decisions += self._on_firing(facts, source="notification")
+            else:
+                decisions += self._on_resolved(facts, reason="resolved notification")
+        return decisions
+
+    def _on_firing(self, facts: AlertFacts, *, source: str) -> list[dict[str, Any]]:
+        now = self.clock()
+        episode = self.store.record_firing(facts.episode, facts.fingerprint, facts.labels, now)
+        rules = self.responses.rules_for(facts.labels)
+        if source == "notification":
+            self._write(
+                "received",
+                facts,
+                status="firing",
+                rules=[rule.name for rule in rules],
+                reason=None if rules else "no rule takes this alert",
+                labels=facts.labels,
+            )
+        if episode.resolved_at is not None:
+            self._write("skipped", facts, reason="this episode has already resolved; a late firing notification")
+            return [{"alert": facts.episode, "decision": "skipped", "reason": "already resolved"}]
+        return [self._advance(rule, facts, now, quiet=source != "notification") for rule in rules]
+
+    def _advance(self, rule: Rule, facts: AlertFacts, now: float, *, quiet: bool) -> dict[str, Any]:
+        steps = self.store.steps(facts.episode, rule.name)
+        index = len(steps)
+        decision = {"alert": facts.episode, "rule": rule.name, "step": index}
+        if index >= len(rule.actions):
+            return self._skip(
+                decision, facts, rule, None, "done", "every action of the rule has run for this episode", quiet
+            )
+        if steps:
+            last = steps[-1]
+            if last.result == "running":
+                return self._skip(
+                    decision, facts, rule, None, "running", f"step {last.step} ({last.kind}) is still running", quiet
+                )
+            grace = 0.0 if last.result in NO_EFFECT else rule.actions[index - 1].grace.seconds
+            if now - last.at < grace:
+                left = grace - (now - last.at)
+                reason = f"{last.kind} ran for this episode; the next action waits for its grace ({left:.0f}s left)"
+                return self._skip(decision, facts, rule, None, "grace", reason, quiet)
+        return self._attempt(rule, index, facts, now, decision, quiet)
+
+    def _attempt(
+        self, rule: Rule, index: int, facts: AlertFacts, now: float, decision: dict[str, Any], quiet: bool
+    ) -> dict[str, Any]:
+        action = rule.actions[index]
+        kind = action.kind
+        decision["action"] = kind
+        try:
+            target = self._target(action, facts)
+        except TargetError as error:
+            # It can never run for this episode: record the step, so escalation can go on.
+            if self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None):
+                self.store.finish_step(facts.episode, rule.name, index, error.result)
+                self.metrics.responses.labels(kind, error.result).inc()
+                self._write(
+                    "skipped", facts, rule=rule.name, step=index, action=kind, result=error.result, reason=str(error)
+                )
+            return {**decision, "decision": "skipped", "result": error.result, "reason": str(error)}
+        decision["target"] = target.name
+        key = _run_key(action, target)
+        last = self.store.last_run(key)
+        if last is not None and now - last < action.cooldown.seconds:
+            reason = f"cooldown: {kind} ran on {target.name} {now - last:.0f}s ago (cooldown {action.cooldown})"
+            return self._limited(decision, facts, rule, index, "cooldown", reason, quiet)
+        if action.max_per_hour is not None and self.store.runs_since(key, now - 3600) >= action.max_per_hour:
+            reason = f"hourly cap: {kind} ran {action.max_per_hour} times on {target.name} in the last hour"
+            return self._limited(decision, facts, rule, index, "hourly_cap", reason, quiet)
+        if action.touches_system and self._running >= self.responses.max_concurrent:
+            reason = f"concurrency cap: {self._running} actions already running (max_concurrent {self.responses.max_concurrent})"
+            return self._limited(decision, facts, rule, index, "concurrency", reason, quiet)
+        # A log counts against nothing, so it need not be remembered for cooldowns.
+        run_key = None if kind == "log" else key
+        if not self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key):
+            return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
+        self._quiet.pop((facts.episode, rule.name), None)
+        dry_run = self.dry_run or action.dry_run
+        ctx = ActionContext(action, rule.name, facts, target.name, target.component, self.host, dry_run)
+        if kind == "log":
+            # Recording is all a log action does; do it now, in order, without a task.
+            self._finish(ctx, index, Outcome(OK, action.message or "recorded"), 0.0, None, None)
+            return {**decision, "decision": "ran", "result": OK}
+        if action.touches_system:
+            self._running += 1
+            self.metrics.running.set(self._running)
+        self._spawn(self._execute(ctx, index))
+        return {**decision, "decision": "started", "dry_run": dry_run}
+
+    def _skip(
+        self,
+        decision: dict[str, Any],
+        facts: AlertFacts,
+        rule: Rule,
+        index: int | None,
+        why: str,
+        reason: str,
+        quiet: bool,
+    ) -> dict[str, Any]:
+        if not quiet or self._quiet.get((facts.episode, rule.name)) != why:
+            self._write(
+                "skipped", facts, rule=rule.name, step=index, action=decision.get("action"), result=why, reason=reason
+            )
+            if quiet:
+                self._quiet[(facts.episode, rule.name)] = why
+        return {**decision, "decision": "skipped", "result": why, "reason": reason}
+
+    def _limited(
+        self, decision: dict[str, Any], facts: AlertFacts, rule: Rule, index: int, why: str, reason: str, quiet: bool
+    ) -> dict[str, Any]:
+        """A step held back by a limit: counted, recorded, and tried again on the next look."""
+        if not quiet or self._quiet.get((facts.episode, rule.name)) != why:
+            self.metrics.responses.labels(rule.actions[index].kind, why).inc()
+        return self._skip(decision, facts, rule, index, why, reason, quiet)
+
+    def _target(self, action: Any, facts: AlertFacts) -> Target:
+        """Return what the action acts on; alert labels only ever *select* a policy component."""
+        name = action.component_name or facts.labels.get("component")
+        component = self.policy.component(name) if name else None
+        kind = action.kind
+        if kind in ("log", "http", "command"):
+            fallback = {
+                "log": "-",
+                "http": getattr(action, "url", ""),
+                "command": (getattr(action, "argv", None) or ["-"])[0],
+            }
+            return Target(component.name if component else fallback[kind], component)
+        if name is None:
+            if kind == "kill" and action.largest_process:
+                return Target("largest-process", None)
+            raise TargetError(NO_TARGET, "the alert has no component label and the action names no component")
+        if component is None:
+            raise TargetError(NO_TARGET, f"component {name!r} of the alert is not in the policy's components")
+        if component.protected and kind in FORCEFUL:
+            raise TargetError(REFUSED, f"component {name} is protected: true; {kind} never acts on it")
+        return Target(component.name, component)
+
+    async def _execute(self, ctx: ActionContext, index: int) -> None:
+        action = ctx.action
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        before: int | None = None
+        try:
+            if ctx.component is not None and not ctx.dry_run:
+                before = await asyncio.to_thread(self.host.working_set, ctx.component)
+            if action.kind == "kill" and not ctx.dry_run:
+                await self._thaw_before_kill(ctx)
+            outcome = await asyncio.wait_for(RUNNERS[action.kind](ctx), timeout=action.timeout.seconds)
+        except asyncio.TimeoutError:
+            outcome = Outcome(TIMEOUT, f"abandoned after its timeout of {action.timeout}")
+        except Exception as error:  # noqa: BLE001 - an action's failure is recorded, never fatal
+            outcome = Outcome(FAILED, f"{type(error).__name__}: {error}")
+        finally:
+            if action.touches_system:
+                self._running -= 1
+                self.metrics.running.set(self._running)
+        duration = loop.time() - started
+        self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
+        if outcome.restore is not None:
+            self._hold(ctx, outcome)
+        after = None
+        if before is not None and outcome.result == OK and ctx.component is not None:
+            await asyncio.sleep(self.responses.outcome_delay.seconds)
+            after = await asyncio.to_thread(self.host.working_set, ctx.component)
+        self._finish(ctx, index, outcome, duration, before, after)
+
+    def _finish(
+        self, ctx: ActionContext, index: int, outcome: Outcome, duration: float, before: int | None, after: int | None
+    ) -> None:
+        kind = ctx.action.kind
+        if kind == "log":
+            self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
+        reclaimed = outcome.reclaimed_bytes
+        if reclaimed is None and before is not None and after is not None:
+            reclaimed = max(0, before - after)
+        self.metrics.responses.labels(kind, outcome.result).inc()
+        self.metrics.duration.labels(kind).observe(duration)
+        if reclaimed:
+            self.metrics.reclaimed.labels(kind, ctx.target).inc(reclaimed)
+        self._write(
+            "ran",
+            ctx.alert,
+            rule=ctx.rule,
+            step=index,
+            action=kind,
+            target=ctx.target,
+            result=outcome.result,
+            detail=outcome.detail,
+            dry_run=ctx.dry_run or None,
+            duration_seconds=round(duration, 4),
+            pids=list(outcome.pids) or None,
+            memory_before_bytes=before,
+            memory_after_bytes=after,
+            reclaimed_bytes=reclaimed,
+            **outcome.extra,
+        )
+        log = LOGGER.warning if outcome.result in (FAILED, TIMEOUT) else LOGGER.info
+        if kind != "log":
+            log(
+                "%s on %s for %s: %s (%s)",
+                kind,
+                ctx.target,
+                ctx.alert.labels.get("alertname", "?"),
+                outcome.result,
+                outcome.detail,
+            )
+
+    # undo ------------------------------------------------------------------------------------
+
+    def _hold(self, ctx: ActionContext, outcome: Outcome) -> None:
+        assert outcome.restore is not None
+        now = self.clock()
+        self.store.hold(
+            ctx.action.kind, ctx.target, ctx.alert.episode, outcome.restore, now + ctx.action.undo_after.seconds, now
+        )
+        self._refresh_holds()
+        episode = self.store.episode(ctx.alert.episode)
+        if episode is not None and episode.resolved_at is not None:
+            # The alert resolved while the action ran: undo at once rather than at undo_after.
+            for undo in self.store.release_episode(ctx.alert.episode):
+                self._spawn(self._undo(undo, "the alert resolved while the action ran"))
+
+    def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
+        now = self.clock()
+        first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
+        if presumed:
+            self._write("resolved", facts, reason=reason)
+        else:
+            self._write("received", facts, status="resolved", reason=None if first else "already resolved")
+        undos = self.store.release_episode(facts.episode)
+        for undo in undos:
+            self._spawn(self._undo(undo, reason))
+        for key in [key for key in self._quiet if key[0] == facts.episode]:
+            del self._quiet[key]
+        return [
+            {"alert": facts.episode, "decision": "undo", "action": UNDO_NAMES[u.kind], "target": u.target}
+            for u in undos
+        ]
+
+    async def _undo(self, undo: Undo, reason: str) -> None:
+        name = UNDO_NAMES[undo.kind]
+        try:
+            if undo.kind == "freeze":
+                detail = await asyncio.to_thread(thaw, undo.restore, self.host.proc_root)
+            else:
+                detail = await asyncio.to_thread(unthrottle, undo.restore, self.host)
+            result = OK
+        except Exception as error:  # noqa: BLE001 - recorded, and retried a few times
+            result, detail = FAILED, f"{type(error).__name__}: {error}"
+            attempts = int(undo.restore.get("attempts", 0)) + 1
+            if attempts < UNDO_ATTEMPTS:
+                now = self.clock()
+                restore = {**undo.restore, "attempts": attempts}
+                self.store.hold(undo.kind, undo.target, f"retry:{undo.kind}:{undo.target}", restore, now, now)
+                detail += f"; will retry ({attempts}/{UNDO_ATTEMPTS})"
+        self._refresh_holds()
+        self.metrics.responses.labels(name, result).inc()
+        self.audit.write("undone", action=name, target=undo.target, result=result, detail=detail, reason=reason)
+        LOGGER.info("%s %s (%s): %s %s", name, undo.target, reason, result, detail)
+
+    async def _thaw_before_kill(self, ctx: ActionContext) -> None:
+        """A frozen process cannot act on SIGTERM; thaw what we froze before killing it."""
+        undo = self.store.release_target("freeze", ctx.target)
+        if undo is not None:
+            await self._undo(undo, "thawed so it can act on SIGTERM")
+
+    def _refresh_holds(self) -> None:
+        counts = {name: 0 for name in UNDO_NAMES}
+        for undo in self.store.undos():
+            counts[undo.kind] = counts.get(undo.kind, 0) + 1
+        for kind, count in counts.items():
+            self.metrics.holds.labels(kind).set(count)
+
+    # re-check --------------------------------------------------------------------------------
+
+    async def recheck(self) -> None:
+        """Undo what outlived undo_after, and give firing episodes their next step when due."""
+        now = self.clock()
+        for undo in self.store.undos():
+            if undo.deadline <= now:
+                taken = self.store.release_target(undo.kind, undo.target)
+                if taken is not None:
+                    self._spawn(
+                        self._undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
+                    )
+        if self.alertmanager is not None:
+            states = await self.alertmanager.states()
+            if states is None:
+                return  # cannot tell what still fires: escalate nothing this round
+            for episode in self.store.open_episodes(fired_since=0):
+                facts = _facts_of_episode(episode)
+                state = states.get(episode.key)
+                if state is None:
+                    self._on_resolved(facts, reason="Alertmanager no longer has this alert", presumed=True)
+                elif state == "active":
+                    self._on_firing(facts, source="recheck")
+        else:
+            for episode in self.store.open_episodes(fired_since=now - self.responses.trust_firing_for.seconds):
+                facts = _facts_of_episode(episode)
+                for rule in self.responses.rules_for(facts.labels):
+                    self._advance(rule, facts, now, quiet=True)
+        if now - self._last_prune > PRUNE_EVERY_SECONDS:
+            self.store.prune(now)
+            self._last_prune = now
+
+    async def run_rechecks(self) -> None:
+        """Re-check forever at the policy's interval (cancel to stop)."""
+        while True:
+            try:
+                await self.recheck()
+            except Exception:  # noqa: BLE001 - one bad round must not end the loop
+                LOGGER.exception("re-check failed")
+            await asyncio.sleep(self.responses.recheck_interval.seconds)
+
+    # plumbing --------------------------------------------------------------------------------
+
+    def _write(self, event: str, facts: AlertFacts, **fields: Any) -> None:
+        self.audit.write(
+            event,
+            alertname=facts.labels.get("alertname"),
+            component=facts.labels.get("component"),
+            fingerprint=facts.fingerprint,
+            episode=facts.episode,
+            **fields,
+        )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Wait for running actions and undos to finish (at shutdown, and in tests)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks and asyncio.get_running_loop().time() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+
+def _run_key(action: Any, target: Target) -> str:
+    """Identify "this action on this target" for cooldowns and caps, across rules.
+
+    Host actions are keyed by kind and component, so two rules cannot together freeze or
+    kill `api` more often than one allows; http and command also by what they call, so
+    two different programs for one component keep their own limits.
+    """
+    if action.kind == "http":
+        return f"http:{target.name}:{action.url}"
+    if action.kind == "command":
+        return f"command:{target.name}:{json.dumps(action.argv)}"
+    return f"{action.kind}:{target.name}"
+
+
+def _ago(now: float, since: float) -> str:
+    seconds = max(0, int(now - since))
+    return f"{seconds // 60}m{seconds % 60:02d}s ago"

@@ -1,0 +1,156 @@
+"""The responder's view of this host: components' processes and memory, and who is protected.
+
+Finding a component is memwarden.system's job (shared with the exporter); this module adds
+what only acting needs: which processes must never be touched, process identity (so a
+reused pid is never signalled by mistake) and the largest process for earlyoom-style kills.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from memwarden.policy import Component, Policy
+from memwarden.policy.responses import BUILTIN_PROTECTED_PROCESSES
+from memwarden.system import DEFAULT_CGROUP_ROOT, DEFAULT_PROC_ROOT, ComponentTarget, resolve, working_set_bytes
+from memwarden.system import procfs
+
+COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A pid plus its start time: two processes never share both, even when a pid is reused."""
+
+    pid: int
+    start_time: int
+
+
+def _stat_fields(proc_root: str, pid: int) -> list[bytes] | None:
+    try:
+        raw = procfs.read_bytes(f"{proc_root}/{pid}/stat")
+    except OSError:
+        return None
+    # Fields after the command name, which sits in parentheses and may hold spaces or ')'.
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def identity(proc_root: str, pid: int) -> ProcessIdentity | None:
+    fields = _stat_fields(proc_root, pid)
+    if fields is None or len(fields) < 20:
+        return None
+    return ProcessIdentity(pid, int(fields[19]))
+
+
+def is_alive(proc_root: str, process: ProcessIdentity) -> bool:
+    """Return whether the very same process still runs (a zombie has finished running)."""
+    fields = _stat_fields(proc_root, process.pid)
+    if fields is None or len(fields) < 20:
+        return False
+    return int(fields[19]) == process.start_time and fields[0] not in (b"Z", b"X")
+
+
+def process_state(proc_root: str, pid: int) -> str | None:
+    fields = _stat_fields(proc_root, pid)
+    return fields[0].decode() if fields else None
+
+
+def process_names(proc_root: str, pid: int) -> tuple[str, str] | None:
+    """Return (comm, basename of argv[0]); argv[0] is "" for kernel threads. None when gone."""
+    try:
+        raw = procfs.read_bytes(f"{proc_root}/{pid}/cmdline")
+        comm = procfs.read_text(f"{proc_root}/{pid}/comm").strip()
+    except OSError:
+        return None
+    argv0 = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+    return comm, os.path.basename(argv0)
+
+
+def _name_matches(names: tuple[str, str], protected: Iterable[str]) -> str | None:
+    comm, argv0 = names
+    for name in protected:
+        if argv0 == name or comm == name or (len(name) > COMM_LENGTH and comm == name[:COMM_LENGTH]):
+            return name
+    return None
+
+
+def _oom_exempt(proc_root: str, pid: int) -> bool:
+    try:
+        return procfs.read_bytes(f"{proc_root}/{pid}/oom_score_adj").strip() == b"-1000"
+    except OSError:
+        return False
+
+
+class Host:
+    """Reads what actions need from /proc and /sys/fs/cgroup (roots injectable for tests)."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        proc_root: str = DEFAULT_PROC_ROOT,
+        cgroup_root: str = DEFAULT_CGROUP_ROOT,
+        systemctl: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.proc_root = proc_root
+        self.cgroup_root = cgroup_root
+        # systemctl only when systemd runs this host; set-property against no systemd just fails.
+        if systemctl is None and os.path.isdir("/run/systemd/system"):
+            systemctl = shutil.which("systemctl")
+        self.systemctl = systemctl
+        self.protected_names = tuple(BUILTIN_PROTECTED_PROCESSES) + tuple(policy.responses.protected_processes)
+
+    def component(self, name: str | None) -> Component | None:
+        return self.policy.component(name) if name else None
+
+    def resolve(self, component: Component) -> ComponentTarget:
+        return resolve(component, proc_root=self.proc_root, cgroup_root=self.cgroup_root)
+
+    def working_set(self, component: Component) -> int | None:
+        """Return the component's working set now, as the exporter counts it."""
+        try:
+            return working_set_bytes(self.resolve(component), proc_root=self.proc_root, pss=component.pss)
+        except OSError:
+            return None
+
+    def rss(self, pid: int) -> int | None:
+        return procfs.rss_bytes(self.proc_root, pid)
+
+    def protected(self) -> dict[int, str]:
+        """Return every pid that must never be signalled, frozen, throttled or killed, with why."""
+        reasons: dict[int, str] = {1: "PID 1"}
+        pid: int | None = procfs.own_pid(self.proc_root)
+        while pid is not None and pid > 1:
+            reasons.setdefault(pid, "the responder or one of its parents")
+            pid = procfs.parent_pid(self.proc_root, pid)
+        for pid, _ in procfs.process_entries(self.proc_root):
+            names = process_names(self.proc_root, pid)
+            if names is None or pid in reasons:
+                continue
+            if names[1] == "":
+                reasons[pid] = "a kernel thread"  # (or a zombie: nothing left to act on)
+            elif (name := _name_matches(names, self.protected_names)) is not None:
+                reasons[pid] = f"a protected process ({name})"
+            elif _oom_exempt(self.proc_root, pid):
+                reasons[pid] = "oom_score_adj -1000 (the kernel's OOM killer spares it too)"
+        for component in self.policy.components:
+            if component.protected:
+                for pid in self.resolve(component).pids:
+                    reasons.setdefault(pid, f"in protected component {component.name}")
+        return reasons
+
+    def largest_process(self, protected: dict[int, str]) -> tuple[int, int, str] | None:
+        """Return (pid, rss, name) of the largest process that is not protected."""
+        best: tuple[int, int, str] | None = None
+        for pid, _ in procfs.process_entries(self.proc_root):
+            if pid in protected:
+                continue
+            rss = procfs.rss_bytes(self.proc_root, pid)
+            if rss and (best is None or rss > best[1]):
+                names = process_names(self.proc_root, pid)
+                if names is not None and names[1]:
+                    best = (pid, rss, names[1])
+        return best

@@ -1,0 +1,105 @@
+"""Start and stop a whole responder: state, audit, engine, re-check loop and HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from memwarden.policy import Policy
+
+from .alertmanager import AlertmanagerView
+from .app import create_app
+from .audit import AUDIT_FILE, AuditLog
+from .auth import AuthConfigError, Authenticator, is_loopback
+from .engine import Engine
+from .host import Host
+from .metrics import ResponderMetrics
+from .state import STATE_FILE, StateStore
+
+DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
+
+
+def authenticator_for(
+    policy: Policy, host: str, *, token_file: str | None = None, no_auth: bool = False
+) -> Authenticator:
+    """Return the request check the policy (or the command line) asks for; refuse unsafe ones."""
+    auth = policy.responses.auth
+    mode = "none" if no_auth else ("bearer" if token_file else auth.mode)
+    if mode == "none" and not is_loopback(host):
+        raise AuthConfigError(
+            f"authentication can be turned off only when listening on loopback, not on {host}; "
+            "give --token-file or responses.auth"
+        )
+    return Authenticator(
+        mode,
+        token_file=token_file or auth.token_file,
+        username=auth.username,
+        password_file=auth.password_file,
+    )
+
+
+@dataclass
+class RunningResponder:
+    """A responder serving on `url`; `close()` stops it and waits for running actions."""
+
+    url: str
+    engine: Engine
+    runner: web.AppRunner
+    recheck: asyncio.Task[None]
+
+    async def close(self, drain_seconds: float = 30.0) -> None:
+        self.recheck.cancel()
+        await self.runner.cleanup()
+        await self.engine.drain(drain_seconds)
+        self.engine.store.close()
+        self.engine.audit.close()
+
+
+async def start_responder(
+    policy: Policy,
+    *,
+    state_dir: str | Path,
+    auth: Authenticator,
+    host: str = "127.0.0.1",
+    port: int = 9106,
+    dry_run: bool = False,
+    host_view: Host | None = None,
+    clock: Callable[[], float] = time.time,
+    audit_fsync: bool = True,
+) -> RunningResponder:
+    """Open the state, start the re-check loop and serve the webhook; return the running responder."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    responses = policy.responses
+    store = StateStore(state_dir / STATE_FILE)
+    audit = AuditLog(state_dir / AUDIT_FILE, fsync=audit_fsync, clock=clock)
+    engine = Engine(
+        policy,
+        store,
+        audit,
+        ResponderMetrics(),
+        host_view or Host(policy),
+        dry_run=dry_run,
+        clock=clock,
+        alertmanager=AlertmanagerView(responses.alertmanager_url) if responses.alertmanager_url else None,
+    )
+    runner = web.AppRunner(create_app(engine, auth, max_body_bytes=responses.max_body_bytes), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        store.close()
+        audit.close()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port  # the port picked when port=0
+    shown = f"[{host}]" if ":" in host else host
+    audit.write("started", reason=f"listening on {shown}:{bound}", dry_run=engine.dry_run or None)
+    recheck = asyncio.get_running_loop().create_task(engine.run_rechecks())
+    return RunningResponder(f"http://{shown}:{bound}", engine, runner, recheck)

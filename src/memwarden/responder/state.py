@@ -1,0 +1,297 @@
+"""What the responder remembers across restarts, in one SQLite file.
+
+- episodes: each firing of an alert (fingerprint + startsAt), its labels and whether it resolved;
+- steps: which action of which rule ran for an episode, so a re-sent notification runs nothing twice;
+- runs: when an action kind last ran on a target (cooldowns and hourly caps);
+- undo and holds: what was frozen or throttled, by which episodes, and how to put it back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "state.sqlite"
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_firing REAL NOT NULL,
+    resolved_at REAL,
+    resolved_by TEXT
+);
+CREATE INDEX IF NOT EXISTS episodes_open ON episodes (resolved_at, last_firing);
+CREATE TABLE IF NOT EXISTS steps (
+    episode TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    at REAL NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (episode, rule, step)
+);
+CREATE TABLE IF NOT EXISTS runs (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (key, at);
+CREATE TABLE IF NOT EXISTS undo (
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    restore TEXT NOT NULL,
+    since REAL NOT NULL,
+    deadline REAL NOT NULL,
+    PRIMARY KEY (kind, target)
+);
+CREATE TABLE IF NOT EXISTS holds (
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    episode TEXT NOT NULL,
+    PRIMARY KEY (kind, target, episode)
+);
+"""
+# Runs older than this cannot matter to any cooldown or hourly cap we allow.
+RUN_HISTORY_SECONDS = 7 * 86400
+EPISODE_HISTORY_SECONDS = 30 * 86400
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int
+    kind: str
+    target: str
+    at: float
+    result: str
+
+
+@dataclass(frozen=True)
+class Episode:
+    key: str
+    fingerprint: str
+    alertname: str
+    labels: dict[str, str]
+    first_seen: float
+    last_firing: float
+    resolved_at: float | None
+
+
+@dataclass(frozen=True)
+class Undo:
+    kind: str
+    target: str
+    restore: dict[str, Any]
+    since: float
+    deadline: float
+
+
+class StateStore:
+    """The responder's memory. Every method is one short transaction."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
+        # (so a restarted responder never runs a step twice); only a power cut may lose the
+        # last commits, and after a reboot the processes and alert episodes are new anyway.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # episodes ---------------------------------------------------------------------------
+
+    def record_firing(self, key: str, fingerprint: str, labels: dict[str, str], now: float) -> Episode:
+        """Note a firing notification of an episode; return the episode as stored."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO episodes (key, fingerprint, alertname, labels, first_seen, last_firing) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET last_firing = excluded.last_firing, labels = excluded.labels, "
+                # An episode we only presumed over (Alertmanager no longer listed it, e.g. after
+                # its restart) fires on when it is notified again; a real resolve is final.
+                "resolved_at = NULL, resolved_by = NULL "
+                "WHERE episodes.resolved_at IS NULL OR episodes.resolved_by = 'presumed'",
+                (key, fingerprint, labels.get("alertname", ""), json.dumps(labels, sort_keys=True), now, now),
+            )
+        episode = self.episode(key)
+        assert episode is not None
+        return episode
+
+    def record_resolved(
+        self, key: str, fingerprint: str, labels: dict[str, str], now: float, *, presumed: bool = False
+    ) -> bool:
+        """Mark an episode resolved (`presumed`: not by Alertmanager's word); False when it already was."""
+        with self._transaction() as db:
+            row = db.execute("SELECT resolved_at FROM episodes WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] is not None:
+                return False
+            db.execute(
+                "INSERT INTO episodes (key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at, resolved_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at, resolved_by = excluded.resolved_by",
+                (
+                    key,
+                    fingerprint,
+                    labels.get("alertname", ""),
+                    json.dumps(labels, sort_keys=True),
+                    now,
+                    now,
+                    now,
+                    "presumed" if presumed else "alertmanager",
+                ),
+            )
+        return True
+
+    def episode(self, key: str) -> Episode | None:
+        row = self._db.execute(
+            "SELECT key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at FROM episodes WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return _episode(row) if row else None
+
+    def open_episodes(self, fired_since: float) -> list[Episode]:
+        """Return unresolved episodes whose last firing notification is not older than `fired_since`."""
+        rows = self._db.execute(
+            "SELECT key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at FROM episodes "
+            "WHERE resolved_at IS NULL AND last_firing >= ? ORDER BY first_seen",
+            (fired_since,),
+        ).fetchall()
+        return [_episode(row) for row in rows]
+
+    # steps ------------------------------------------------------------------------------
+
+    def steps(self, episode: str, rule: str) -> list[Step]:
+        rows = self._db.execute(
+            "SELECT step, kind, target, at, result FROM steps WHERE episode = ? AND rule = ? ORDER BY step",
+            (episode, rule),
+        ).fetchall()
+        return [Step(*row) for row in rows]
+
+    def claim_step(
+        self, episode: str, rule: str, step: int, kind: str, target: str, now: float, *, run_key: str | None
+    ) -> bool:
+        """Record that a step starts (and, with run_key, a run for cooldowns); False if it already has."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO steps (episode, rule, step, kind, target, at, result) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (episode, rule, step, kind, target, now, "running"),
+            )
+            if cursor.rowcount == 0:
+                return False
+            if run_key is not None:
+                db.execute("INSERT INTO runs (key, at) VALUES (?, ?)", (run_key, now))
+        return True
+
+    def finish_step(self, episode: str, rule: str, step: int, result: str) -> None:
+        self._db.execute(
+            "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)
+        )
+
+    # cooldowns and caps ---------------------------------------------------------------------
+
+    def last_run(self, key: str) -> float | None:
+        row = self._db.execute("SELECT MAX(at) FROM runs WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def runs_since(self, key: str, since: float) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM runs WHERE key = ? AND at >= ?", (key, since)).fetchone()[0])
+
+    # undo ----------------------------------------------------------------------------------
+
+    def hold(self, kind: str, target: str, episode: str, restore: dict[str, Any], deadline: float, now: float) -> None:
+        """Record that `episode` keeps `target` frozen or throttled; the first hold's restore wins."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO undo (kind, target, restore, since, deadline) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, target) DO UPDATE SET deadline = MAX(undo.deadline, excluded.deadline)",
+                (kind, target, json.dumps(restore, sort_keys=True), now, deadline),
+            )
+            db.execute("INSERT OR IGNORE INTO holds (kind, target, episode) VALUES (?, ?, ?)", (kind, target, episode))
+
+    def undo_for(self, kind: str, target: str) -> Undo | None:
+        row = self._db.execute(
+            "SELECT kind, target, restore, since, deadline FROM undo WHERE kind = ? AND target = ?", (kind, target)
+        ).fetchone()
+        return _undo(row) if row else None
+
+    def release_episode(self, episode: str) -> list[Undo]:
+        """Drop an episode's holds; return the undos no other episode holds any more (removed)."""
+        with self._transaction() as db:
+            held = db.execute("SELECT kind, target FROM holds WHERE episode = ?", (episode,)).fetchall()
+            db.execute("DELETE FROM holds WHERE episode = ?", (episode,))
+            freed: list[Undo] = []
+            for kind, target in held:
+                others = db.execute(
+                    "SELECT COUNT(*) FROM holds WHERE kind = ? AND target = ?", (kind, target)
+                ).fetchone()[0]
+                if others == 0:
+                    freed.extend(self._take_undo(db, kind, target))
+            return freed
+
+    def release_target(self, kind: str, target: str) -> Undo | None:
+        """Drop every hold on a target; return its undo (removed), if there was one."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM holds WHERE kind = ? AND target = ?", (kind, target))
+            taken = self._take_undo(db, kind, target)
+        return taken[0] if taken else None
+
+    def _take_undo(self, db: sqlite3.Connection, kind: str, target: str) -> list[Undo]:
+        row = db.execute(
+            "SELECT kind, target, restore, since, deadline FROM undo WHERE kind = ? AND target = ?", (kind, target)
+        ).fetchone()
+        db.execute("DELETE FROM undo WHERE kind = ? AND target = ?", (kind, target))
+        return [_undo(row)] if row else []
+
+    def undos(self) -> list[Undo]:
+        rows = self._db.execute("SELECT kind, target, restore, since, deadline FROM undo ORDER BY since").fetchall()
+        return [_undo(row) for row in rows]
+
+    def holders(self, kind: str, target: str) -> list[str]:
+        rows = self._db.execute("SELECT episode FROM holds WHERE kind = ? AND target = ?", (kind, target)).fetchall()
+        return [row[0] for row in rows]
+
+    # housekeeping ----------------------------------------------------------------------------
+
+    def prune(self, now: float) -> None:
+        """Forget runs and finished episodes too old to matter."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM runs WHERE at < ?", (now - RUN_HISTORY_SECONDS,))
+            old = now - EPISODE_HISTORY_SECONDS
+            db.execute(
+                "DELETE FROM steps WHERE episode IN (SELECT key FROM episodes WHERE last_firing < ? "
+                "AND key NOT IN (SELECT episode FROM holds))",
+                (old,),
+            )
+            db.execute("DELETE FROM episodes WHERE last_firing < ? AND key NOT IN (SELECT episode FROM holds)", (old,))
+
+
+def _episode(row: tuple[Any, ...]) -> Episode:
+    key, fingerprint, alertname, labels, first_seen, last_firing, resolved_at = row
+    return Episode(key, fingerprint, alertname, json.loads(labels), first_seen, last_firing, resolved_at)
+
+
+def _undo(row: tuple[Any, ...]) -> Undo:
+    kind, target, restore, since, deadline = row
+    return Undo(kind, target, json.loads(restore), since, deadline)

@@ -1,0 +1,140 @@
+"""What the responder promises holds across a restart of its process.
+
+A real `memwarden responder` process freezes a real child and runs a command; it is
+stopped and started again on the same state directory; then a re-sent notification runs
+nothing twice, a new episode meets the cooldown and the hourly cap, and the resolve of the
+first episode still thaws the child the old process froze.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from support.responder import SLEEPER, alert, marker, notification, python_child, resolved, state_of, stop_child
+from support.servers import RealProcess, free_port
+
+from memwarden.responder.audit import read_audit
+
+TOKEN = "restart-test-token"
+
+
+def _policy(name: str, record: Path) -> str:
+    recorder = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('ran\\n')", str(record)]
+    return json.dumps(
+        {
+            "version": "memwarden/v1",
+            "components": [{"name": "batch", "match": {"cmdline": name}, "budget": "1GiB"}],
+            "responses": {
+                "outcome_delay": "0s",
+                "rules": [
+                    {
+                        "name": "count",
+                        "continue": True,
+                        "actions": [{"kind": "command", "argv": recorder, "cooldown": "0s", "max_per_hour": 1}],
+                    },
+                    {"name": "pause", "actions": [{"kind": "freeze", "cooldown": "30m", "undo_after": "1h"}]},
+                ],
+            },
+        }
+    )
+
+
+class Responder:
+    def __init__(self, tmp_path: Path, policy: Path, token: Path, log: str):
+        self.port = free_port()
+        self.state = tmp_path / "state"
+        self.process = RealProcess(
+            [
+                sys.executable,
+                "-m",
+                "memwarden.cli",
+                "responder",
+                "-p",
+                str(policy),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--token-file",
+                str(token),
+                "--state-dir",
+                str(self.state),
+            ],
+            tmp_path / log,
+            ready_url=f"http://127.0.0.1:{self.port}/-/ready",
+        )
+
+    def send(self, *alerts) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/alerts",
+            data=json.dumps(notification(*alerts)).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        self.process.stop()  # SIGTERM: waits for running actions, then exits
+
+
+def _audit(state: Path, event: str) -> list[dict]:
+    return [record for record in read_audit(state / "audit.jsonl") if record["event"] == event]
+
+
+def test_cooldowns_caps_idempotency_and_undo_survive_a_restart(tmp_path):
+    name = marker()
+    child = python_child(SLEEPER, name)
+    record = tmp_path / "command-runs"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_policy(name, record))
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    first_episode = alert(component="batch", starts_at="2024-05-01T10:00:00Z")
+    responder = None
+    try:
+        responder = Responder(tmp_path, policy, token, "first.log")
+        responder.send(first_episode)
+        _wait(lambda: state_of(child.pid) == "T" and record.exists())
+        responder.stop()
+
+        responder = Responder(tmp_path, policy, token, "second.log")
+        again = responder.send(first_episode)
+        assert {d["rule"]: d["result"] for d in again["decisions"]} == {"count": "done", "pause": "done"}
+        second_episode = alert(component="batch", starts_at="2024-05-01T11:00:00Z")
+        limited = responder.send(second_episode)
+        assert {d["rule"]: d["result"] for d in limited["decisions"]} == {"count": "hourly_cap", "pause": "cooldown"}
+        assert state_of(child.pid) == "T"
+
+        responder.send(resolved(first_episode))
+        _wait(lambda: state_of(child.pid) in ("S", "R"))
+        responder.stop()
+        responder = None
+    finally:
+        if responder is not None:
+            responder.stop()
+        stop_child(child)
+
+    assert record.read_text() == "ran\n", "the command ran once in all"
+    state = tmp_path / "state"
+    assert sorted((r["action"], r["result"]) for r in _audit(state, "ran")) == [("command", "ok"), ("freeze", "ok")]
+    assert [(r["action"], r["result"]) for r in _audit(state, "undone")] == [("thaw", "ok")]
+    assert len(_audit(state, "started")) == 2
+
+    table = subprocess.run(
+        [sys.executable, "-m", "memwarden.cli", "responder", "audit", "--state-dir", str(state), "--since", "1h"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert table.splitlines()[0].split()[:3] == ["TIME", "EVENT", "ALERT"]
+    assert any("hourly_cap" in line and "command" in line for line in table.splitlines())
+    assert any("undone" in line and "thaw" in line for line in table.splitlines())
+
+
+def _wait(check, timeout: float = 15.0) -> None:
+    from support.servers import wait_until
+
+    wait_until(check, timeout=timeout, what="the responder to act")
