@@ -1,7 +1,7 @@
 """The whole loop, live: memory rises, rules fire, Alertmanager routes, the responder acts, memory falls.
 
 Real exporter, responder, Prometheus and Alertmanager on 127.0.0.1, started by the same
-`Stack` that `memwarden up` uses. A hog component leaks about 8 MiB/s against a 160 MiB
+`Stack` that `memwarden up` uses. A hog component leaks about 2 MiB/s against a 128 MiB
 budget; the policy answers high with a cleanup signal, critical with freezing a batch
 component (the circuit breaker) and emergency with killing the hog.
 """
@@ -26,13 +26,15 @@ from support.servers import http_get, program, wait_until
 
 pytestmark = pytest.mark.slow
 
+# The burn-rate alert rightly outlives the incident: the hog did spend its error budget.
+STILL_FIRING_AFTER = 'alertname!="MemoryErrorBudgetBurn"'
 TIER_ALERTS = ["MemoryComponentWarning", "MemoryComponentHigh", "MemoryComponentCritical", "MemoryComponentEmergency"]
 
 POLICY = """
 version: memwarden/v1
 source: {scrape_interval: 1s, evaluation_interval: 1s}
 thresholds:
-  for: {warning: 2s, high: 2s, critical: 2s, emergency: 1s}
+  for: {warning: 2s, high: 2s, critical: 1s, emergency: 1s}
   keep_firing_for: 4s
   leak_reference: 2m
 prediction: {lookback: 1m, horizon: 2m, for: 5s, guards: {confirm_window: 20s, new_high_over: 0s}}
@@ -47,7 +49,7 @@ alertmanager:
 components:
   - name: hog
     match: {cmdline: 'memwarden\\.stack\\.hog --component hog( |$)'}
-    budget: 160MiB
+    budget: 128MiB
   - name: batch
     match: {cmdline: 'memwarden\\.stack\\.hog --component batch( |$)'}
     budget: 160MiB
@@ -135,8 +137,9 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     program("alertmanager")
     rundir = tmp_path_factory.mktemp("up")
     workloads = {
-        # Leaks 8 MiB/s, half of it a cache its cleanup handler drops.
-        "hog": _hog("hog", "8MiB", "0.5", "400MiB"),
+        # Leaks 2 MiB/s, half of it a cache its cleanup handler drops: slow enough that each
+        # tier is delivered before the next one inhibits it.
+        "hog": _hog("hog", "2MiB", "0.5", "400MiB"),
         "batch": _hog("batch", "64KiB", "0", "8MiB"),
     }
     stack = Stack(_policy(), "e2e.yaml", rundir, workloads=workloads)
@@ -148,16 +151,16 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         batch_pid = stack.workload_children["batch"].process.pid
         hog_pid = stack.workload_children["hog"].process.pid
         # The hog is killed by the emergency response; then everything must resolve.
-        wait_until(lambda: not stack.workload_children["hog"].alive(), timeout=150, interval=0.5, what="the hog to be killed")
+        wait_until(lambda: not stack.workload_children["hog"].alive(), timeout=240, interval=0.5, what="the hog to be killed")
         killed_at = time.time()
         wait_until(
-            lambda: not _query(stack, 'ALERTS{alertstate="firing", component="hog"}'),
+            lambda: not _query(stack, f'ALERTS{{alertstate="firing", component="hog", {STILL_FIRING_AFTER}}}'),
             timeout=60,
             interval=0.5,
             what="the hog's alerts to resolve",
         )
         wait_until(
-            lambda: any(r.get("event") == "undone" and r.get("action") == "freeze" for r in _audit(stack)),
+            lambda: any(r.get("event") == "undone" for r in _audit(stack)),
             timeout=60,
             interval=0.5,
             what="the freeze to be undone",
@@ -217,10 +220,12 @@ def test_the_responder_ran_signal_then_freeze_then_kill_once_each(loop: dict[str
 
 def test_memory_fell_and_every_hog_alert_resolved(loop: dict[str, Any]) -> None:
     stack = loop["stack"]
-    assert _query(stack, 'ALERTS{alertstate="firing", component="hog"}') == []
+    assert _query(stack, f'ALERTS{{alertstate="firing", component="hog", {STILL_FIRING_AFTER}}}') == []
+    burning = _query(stack, 'ALERTS{alertstate="firing", component="hog", alertname="MemoryErrorBudgetBurn"}')
+    assert {alert["metric"]["window"] for alert in burning} <= {"page", "ticket"}
     peak = _query_range(stack, 'component:memwarden_memory_working_set:bytes{component="hog"}', loop["started"], loop["killed_at"])
     highest = max(float(value) for result in peak for _, value in result["values"])
-    assert highest > 0.95 * 160 * 2**20
+    assert highest > 0.95 * 128 * 2**20
     now = _query(stack, 'memwarden_component_processes{component="hog"}')
     assert not now or float(now[0]["value"][1]) == 0
 
@@ -228,8 +233,8 @@ def test_memory_fell_and_every_hog_alert_resolved(loop: dict[str, Any]) -> None:
 def test_the_frozen_batch_component_was_thawed(loop: dict[str, Any]) -> None:
     state = Path(f"/proc/{loop['batch_pid']}/stat").read_text().rsplit(")", 1)[1].split()[0]
     assert state != "T", "the batch process is still stopped"
-    undone = [r for r in _audit(loop["stack"]) if r.get("event") == "undone" and r.get("action") == "freeze"]
-    assert undone and undone[0].get("result") == "ok", undone
+    undone = [r for r in _audit(loop["stack"]) if r.get("event") == "undone"]
+    assert [(r.get("action"), r.get("target"), r.get("result")) for r in undone] == [("thaw", "batch", "ok")], undone
 
 
 def _substitute(expr: str, loop: dict[str, Any]) -> str:
@@ -260,6 +265,9 @@ def _dashboard_queries(dashboards: dict[str, Any]) -> list[tuple[str, str, str]]
 # Series that may rightly be empty over this run, and why.
 MAY_BE_EMPTY = {
     "swap": "this machine has no swap: SwapTotal is 0, so the swap-use ratio is absent",
+    # Per-component PSI and OOM-kill counters come from a component's own cgroup
+    # (memory.pressure, memory.events); these components are matched by command line.
+    r"component:memwarden_(pressure_\w+|oom_kills):": "process-matched components have no cgroup counters",
 }
 
 
