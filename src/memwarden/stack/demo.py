@@ -41,6 +41,6 @@ def demo_processes() -> dict[str, list[str]]:
     """The demo's two programs: the leaking service and the slow, pausable batch job."""
     module = [sys.executable, "-m", "memwarden.stack.hog"]
     return {
-        "demo-hog": module + ["--component", "demo-hog", "--rate", "4MiB", "--cache-share", "0.5", "--ceiling", "400MiB"],
+        "demo-hog": module + ["--component", "demo-hog", "--rate", "3MiB", "--cache-share", "0.5", "--ceiling", "400MiB"],
         "demo-batch": module + ["--component", "demo-batch", "--rate", "256KiB", "--cache-share", "0", "--ceiling", "48MiB"],
     }

@@ -41,7 +41,11 @@ def read_audit_tail(path: Path, count: int = 6) -> list[dict[str, Any]]:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("action") and record.get("event") not in ("received", "matched"):
+        # Actions that change something (and why one did not run); `log` records and
+        # "every action has run" bookkeeping would crowd them out.
+        if record.get("event") == "undone" or (
+            record.get("action") not in (None, "log") and record.get("event") in ("ran", "skipped", "failed")
+        ):
             records.append(record)
         if len(records) >= count:
             break
