@@ -20,8 +20,10 @@ tools:
 test: venv tools
 	$(BIN)/python -m pytest -q
 
+# `make up` runs the demo on the built-in default policy; `make up DEMO=` runs the policy alone.
+DEMO ?= --demo
 up: venv tools
-	$(BIN)/memwarden up --demo
+	$(BIN)/memwarden up $(DEMO)
 
 # Re-render the committed bundle (rules/, alertmanager/, dashboards/) from the default policy.
 bundle: venv
