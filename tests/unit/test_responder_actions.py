@@ -342,10 +342,13 @@ def test_the_responder_itself_and_its_parents_are_never_touched(tmp_path):
     pidfile = tmp_path / "self.pid"
     pidfile.write_text(str(os.getppid()))  # our parent and, below it, this very process
     policy = _one_rule([{"kind": "kill"}], _component("me", pidfile=str(pidfile)))
-    host = Host(policy)
-    protected = host.protected()
-    assert 1 in protected and os.getpid() in protected and os.getppid() in protected
-    _respond(policy, tmp_path, alert(component="me"), host=host)
+    assert {1, os.getpid(), os.getppid()} <= set(Host(policy).protected())
+    # A pidfile match takes the process and all its descendants; on the real /proc our
+    # parent's other children (the `tail` of `pytest | tail`, say) are fair game and would
+    # be killed. Show the responder only our parent and us.
+    with _fake_proc(os.getppid(), os.getpid()) as proc_root:
+        host = Host(policy, proc_root=proc_root)
+        _respond(policy, tmp_path, alert(component="me"), host=host)
     assert _ran(tmp_path)["result"] == "refused"
 
 

@@ -52,7 +52,7 @@ def run(policy: str | None, web_config: str | None) -> Checked:
 
 
 def main(argv: list[str]) -> int:
-    from memwarden.policy import PolicyError, load_policy
+    from memwarden.policy import load_or_report
 
     from .webconfig import WebConfigError, load_web_config, read_web_config
 
@@ -60,14 +60,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--policy")
     parser.add_argument("--web-config")
     args = parser.parse_args(argv)
-    try:
-        policy, warnings, name = load_policy(args.policy)
-    except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        print(f"error: {error.filename}: the policy has errors; the exporter did not start", file=sys.stderr)
+    loaded = load_or_report(args.policy, "the exporter did not start")
+    if loaded is None:
         return 1
-    for warning in warnings:
-        print(warning.render(name), file=sys.stderr)
+    policy, name = loaded
     web = None
     if args.web_config:
         try:

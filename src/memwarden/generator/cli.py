@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..fileio import stale_files, write_atomic, write_tree
-from ..policy import DEFAULT_POLICY_NAME, PolicyError, load_policy
+from ..policy import DEFAULT_POLICY_NAME, load_or_report
 from .alertmanager.merge import MergeError, merge_text
 from .alertmanager.names import TEMPLATE_FILE
 from .bundle import PARTS, render_bundle
@@ -30,14 +30,10 @@ def main(argv: list[str]) -> int:
         "--check", action="store_true", help="write nothing; exit 1 and name the files that differ from a fresh render"
     )
     args = parser.parse_args(argv)
-    try:
-        policy, warnings, name = load_policy(args.policy)
-    except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        print(f"error: {error.filename} has errors; nothing was written", file=sys.stderr)
+    loaded = load_or_report(args.policy, "nothing was written")
+    if loaded is None:
         return 1
-    for warning in warnings:
-        print(warning.render(name), file=sys.stderr)
+    policy, _ = loaded
     files = render_bundle(policy, source_name_of(args.policy), args.only)
     output = Path(args.output)
     if args.check:
@@ -81,14 +77,10 @@ def main_alertmanager(argv: list[str]) -> int:
         "beside the config); copy alertmanager/memwarden.tmpl there",
     )
     args = parser.parse_args(argv)
-    try:
-        policy, warnings, name = load_policy(args.policy)
-    except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        print(f"error: {error.filename} has errors; nothing was written", file=sys.stderr)
+    loaded = load_or_report(args.policy, "nothing was written")
+    if loaded is None:
         return 1
-    for warning in warnings:
-        print(warning.render(name), file=sys.stderr)
+    policy, _ = loaded
     try:
         base = Path(args.base).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -1,6 +1,6 @@
 """The policy: model, loading with every problem at once, and the built-in default."""
 
-from .loader import DEFAULT_POLICY_NAME, check_text, default_policy_text, load_policy
+from .loader import DEFAULT_POLICY_NAME, check_text, default_policy_text, load_or_report, load_policy
 from .model import API_VERSION, TIER_NUMBER, TIERS, Component, Policy, Thresholds, parse_selector
 from .problems import PolicyError, Problem, format_path
 from .units import Duration, human_bytes, parse_bytes
@@ -20,6 +20,7 @@ __all__ = [
     "default_policy_text",
     "format_path",
     "human_bytes",
+    "load_or_report",
     "load_policy",
     "parse_bytes",
     "parse_selector",

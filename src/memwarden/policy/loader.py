@@ -205,3 +205,23 @@ def load_policy(path: str | FilePath | None = None) -> tuple[Policy, list[Proble
     if policy is None:
         raise PolicyError(filename, problems)
     return policy, problems, filename
+
+
+def load_or_report(path: str | FilePath | None, consequence: str) -> tuple[Policy, str] | None:
+    """Load a policy for a command; print its problems to stderr and return None when it has errors.
+
+    `consequence` finishes the error line, e.g. "nothing was written". Warnings are printed
+    and the policy is returned with the name to show for it.
+    """
+    import sys
+
+    try:
+        policy, warnings, name = load_policy(path)
+    except PolicyError as error:
+        print(error.render(), file=sys.stderr)
+        count = sum(problem.level == "error" for problem in error.problems)
+        print(f"error: {error.filename}: {count} error(s); {consequence}", file=sys.stderr)
+        return None
+    for warning in warnings:
+        print(warning.render(name), file=sys.stderr)
+    return policy, name

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..generator.cli import source_name_of
-from ..policy import PolicyError, load_policy
+from ..policy import load_or_report
 from ..policy.units import Duration
 from . import status
 from .demo import demo_policy, demo_processes
@@ -47,17 +47,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        policy, warnings, name = load_policy(args.policy)
         duration = Duration(args.duration).seconds if args.duration else None
-    except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        print(f"error: {error.filename} has errors; nothing was started", file=sys.stderr)
-        return 1
     except ValueError as error:
         print(f"error: --duration: {error}", file=sys.stderr)
         return 1
-    for warning in warnings:
-        print(warning.render(name), file=sys.stderr)
+    loaded = load_or_report(args.policy, "nothing was started")
+    if loaded is None:
+        return 1
+    policy, _ = loaded
     rundir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="memwarden-up-"))
     workloads = None
     if args.demo:
