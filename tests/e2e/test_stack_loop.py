@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sys
 import threading
 import time
@@ -48,10 +49,10 @@ alertmanager:
     emergency: {group_wait: 1s, group_interval: 1s, repeat_interval: 1m}
 components:
   - name: hog
-    match: {cmdline: 'memwarden\\.stack\\.hog --component hog( |$)'}
+    match: {cmdline: 'memwarden\\.stack\\.hog --component hog --run RUN( |$)'}
     budget: 128MiB
   - name: batch
-    match: {cmdline: 'memwarden\\.stack\\.hog --component batch( |$)'}
+    match: {cmdline: 'memwarden\\.stack\\.hog --component batch --run RUN( |$)'}
     budget: 160MiB
 responses:
   recheck_interval: 1s
@@ -73,8 +74,12 @@ responses:
 """
 
 
+# Ties the test's processes to this run, so a second run on the machine is never acted on.
+RUN = secrets.token_hex(4)
+
+
 def _policy() -> Policy:
-    policy, problems = check_text(POLICY, "e2e.yaml")
+    policy, problems = check_text(POLICY.replace("--run RUN", f"--run {RUN}"), "e2e.yaml")
     assert policy is not None, [problem.render("e2e.yaml") for problem in problems]
     return policy
 
@@ -82,7 +87,7 @@ def _policy() -> Policy:
 def _hog(component: str, rate: str, cache_share: str, ceiling: str) -> list[str]:
     return [
         sys.executable, "-m", "memwarden.stack.hog",
-        "--component", component, "--rate", rate, "--cache-share", cache_share, "--ceiling", ceiling,
+        "--component", component, "--run", RUN, "--rate", rate, "--cache-share", cache_share, "--ceiling", ceiling,
     ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from ..generator.cli import source_name_of
 from ..policy import load_or_report
 from ..policy.units import Duration
 from . import status
-from .demo import demo_policy, demo_processes
+from .demo import demo_policy, demo_processes, new_run_marker
 from .processes import StackError
 from .run import Stack, allocate_ports
 
@@ -58,8 +58,9 @@ def main(argv: list[str]) -> int:
     rundir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="memwarden-up-"))
     workloads = None
     if args.demo:
-        policy = demo_policy(policy)
-        workloads = demo_processes()
+        run = new_run_marker()
+        policy = demo_policy(policy, run)
+        workloads = demo_processes(run)
     try:
         stack = Stack(policy, source_name_of(args.policy), rundir, ports=allocate_ports(args.ports), workloads=workloads)
     except StackError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from importlib import resources
 from typing import Any
@@ -14,9 +15,9 @@ from ..policy import Policy
 APPENDED = {("components",), ("responses", "rules")}
 
 
-def overlay() -> dict[str, Any]:
+def overlay(run: str) -> dict[str, Any]:
     text = resources.files("memwarden.stack").joinpath("demo-overlay.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.safe_load(text.replace("--run RUN", f"--run {run}"))
 
 
 def _merge(base: Any, extra: Any, path: tuple[str, ...] = ()) -> Any:
@@ -31,16 +32,22 @@ def _merge(base: Any, extra: Any, path: tuple[str, ...] = ()) -> Any:
     return extra
 
 
-def demo_policy(policy: Policy) -> Policy:
+def new_run_marker() -> str:
+    return secrets.token_hex(4)
+
+
+def demo_policy(policy: Policy, run: str) -> Policy:
     """Return `policy` with the demo overlay laid over it (validated like any policy)."""
     data = policy.model_dump(mode="json", by_alias=True)
-    return Policy.model_validate(_merge(data, overlay()))
+    return Policy.model_validate(_merge(data, overlay(run)))
 
 
-def demo_processes() -> dict[str, list[str]]:
+def demo_processes(run: str) -> dict[str, list[str]]:
     """The demo's two programs: the leaking service and the slow, pausable batch job."""
     module = [sys.executable, "-m", "memwarden.stack.hog"]
     return {
-        "demo-hog": module + ["--component", "demo-hog", "--rate", "3MiB", "--cache-share", "0.5", "--ceiling", "400MiB"],
-        "demo-batch": module + ["--component", "demo-batch", "--rate", "256KiB", "--cache-share", "0", "--ceiling", "48MiB"],
+        "demo-hog": module
+        + ["--component", "demo-hog", "--run", run, "--rate", "3MiB", "--cache-share", "0.5", "--ceiling", "400MiB"],
+        "demo-batch": module
+        + ["--component", "demo-batch", "--run", run, "--rate", "256KiB", "--cache-share", "0", "--ceiling", "48MiB"],
     }

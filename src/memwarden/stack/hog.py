@@ -70,6 +70,7 @@ class Hog:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memwarden.stack.hog", description=__doc__)
     parser.add_argument("--component", default="demo-hog")
+    parser.add_argument("--run", default="", help="a marker that ties this process to one run, for cmdline matching")
     parser.add_argument("--rate", default="3MiB", help="growth per second (default 3MiB)")
     parser.add_argument("--ceiling", default="1GiB", help="never hold more than this (default 1GiB)")
     parser.add_argument("--cache-share", type=float, default=0.6, help="share of the growth that is freeable cache")
