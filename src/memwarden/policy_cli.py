@@ -54,7 +54,7 @@ def policy_schema() -> dict:
     """Return the JSON Schema of the policy file."""
     schema = Policy.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://memwarden.dev/schema/memwarden-v1.json"
+    schema["$id"] = "urn:memwarden:policy:v1"
     schema["title"] = "memwarden policy (memwarden/v1)"
     return schema
 

@@ -606,8 +606,33 @@ def recording_tests(policy: Policy) -> dict[str, Any]:
                     },
                 ],
             },
-        ],
+        ]
+        + ([_health_case(policy, subject)] if policy.health.enabled and policy.health.weights.usage > 0 else []),
     )
+
+
+def _health_case(policy: Policy, subject: Subject) -> dict[str, Any]:
+    """At the emergency tier, with no pressure, swap or OOM data, health loses exactly the usage weight."""
+    interval = policy.source.scrape_interval.seconds
+    used = Timeline(interval)
+    used.hold(_usage_units(policy.thresholds.emergency), 10 * 60)
+    end = (used.length - 1) * interval
+    weights = policy.health.weights
+    total = weights.usage + weights.pressure + weights.swap + weights.oom_kills
+    expected = 100 - 100 * weights.usage / total
+    recorded = rules.INSTANCE.health_score
+    return {
+        "name": f"health at the emergency tier with no other trouble is {expected:g}: only the usage weight is lost",
+        "interval": _ts(interval),
+        "input_series": _usage_series(policy, subject, used),
+        "promql_expr_test": [
+            {
+                "expr": recorded,
+                "eval_time": _ts(end),
+                "exp_samples": [{"labels": _series(recorded, subject.alert_labels), "value": expected}],
+            }
+        ],
+    }
 
 
 def _seconds(duration: str) -> float:
