@@ -14,7 +14,7 @@ import time
 
 from memwarden import binaries
 from memwarden.backtest import replay, standard_curves, table, verdicts
-from memwarden.policy import Policy, load_policy
+from memwarden.policy import Duration, Policy, load_policy
 
 
 def run(title: str, policy: Policy, promtool: str) -> int:
@@ -33,10 +33,7 @@ def main() -> int:
     promtool = binaries.require("promtool")
     policy, _, _ = load_policy(sys.argv[1] if len(sys.argv) > 1 else None)
     broken = run("default guards", policy, promtool)
-    guards = policy.prediction.guards.model_copy(update={"new_high_over": "0s"})
-    from memwarden.policy import Duration
-
-    guards = guards.model_copy(update={"new_high_over": Duration("0s")})
+    guards = policy.prediction.guards.model_copy(update={"new_high_over": Duration("0s")})
     without = policy.model_copy(update={"prediction": policy.prediction.model_copy(update={"guards": guards})})
     run("new-high guard off (prediction.guards.new_high_over: 0s)", without, promtool)
     return 1 if broken else 0

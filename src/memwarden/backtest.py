@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .generator import rules
-from .generator.rule_tests import _file as rule_test_file
+from .generator.rule_tests import promtool_test_file
 from .generator.yamlfmt import dump
-from .policy import Policy
+from .policy import Duration, Policy
 
 TOTAL = 1_000_000
 INSTANCE = "replay:9105"
@@ -181,13 +181,6 @@ _TIME = re.compile(r"time: ((?:\d+h)?(?:\d+m)?(?:\d+s)?),")
 _ALERTNAME = re.compile(r'alertname="([^"]+)"')
 
 
-def _seconds(text: str) -> float:
-    total = 0.0
-    for number, unit in re.findall(r"(\d+)([hms])", text):
-        total += int(number) * {"h": 3600, "m": 60, "s": 1}[unit]
-    return total
-
-
 def replay(policy: Policy, curves: list[Curve], promtool: str, workdir: Path | None = None) -> list[Outcome]:
     """Run every curve through promtool with the policy's rules and the peers; return what fired."""
     interval = policy.source.scrape_interval.seconds
@@ -226,7 +219,7 @@ def _replay_test(policy: Policy, curve: Curve, interval: float) -> dict:
         }
         for step in range(int(curve.minutes * 60 / interval) + 1)
     ]
-    document = rule_test_file(policy, [])
+    document = promtool_test_file(policy, [])
     document["rule_files"] = [rules.RECORDING_FILE.split("/", 1)[1], rules.ALERTS_FILE.split("/", 1)[1], "peers.yaml"]
     document["group_eval_order"] = document["group_eval_order"] + ["peers"]
     document["tests"] = [
@@ -251,7 +244,7 @@ def _parse(curve: Curve, output: str, interval: float) -> Outcome:
         time_match = _TIME.search(block)
         if time_match is None:
             continue
-        t = _seconds(time_match.group(1)) - LEAD_IN_MINUTES * 60
+        t = Duration(time_match.group(1)).seconds - LEAD_IN_MINUTES * 60
         got = block.split("got:", 1)[1] if "got:" in block else ""
         for name in set(_ALERTNAME.findall(got)):
             firing_at.setdefault(name, []).append(t)
@@ -347,7 +340,7 @@ def main(argv: list[str]) -> int:
     import sys
 
     from . import binaries
-    from .policy import PolicyError, load_policy
+    from .policy import load_or_report
 
     parser = argparse.ArgumentParser(
         prog="memwarden backtest",
@@ -356,12 +349,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
     args = parser.parse_args(argv)
-    try:
-        policy, _, _ = load_policy(args.policy)
-        promtool = binaries.require("promtool")
-    except PolicyError as error:
-        print(error.render(), file=sys.stderr)
+    loaded = load_or_report(args.policy, "nothing was replayed")
+    if loaded is None:
         return 1
+    policy, _ = loaded
+    try:
+        promtool = binaries.require("promtool")
     except binaries.MissingProgram as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

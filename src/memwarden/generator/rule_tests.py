@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..policy import TIER_NUMBER, TIERS, Policy, Thresholds, parse_selector
+from ..policy import TIER_NUMBER, TIERS, Duration, Policy, Thresholds, parse_selector
 from . import names, rules
 from .names import PROFILES
 from .promql import ratio
@@ -295,7 +295,7 @@ def tier_tests(policy: Policy) -> dict[str, Any]:
     cases = [_tier_case(policy, _instance_subject(policy), policy.thresholds, tier) for tier in TIERS]
     for subject, thresholds in _component_subjects(policy):
         cases += [_tier_case(policy, subject, thresholds, tier) for tier in TIERS]
-    return _file(policy, cases)
+    return promtool_test_file(policy, cases)
 
 
 # --- prediction, pressure, source and SLO tests ---------------------------------------------
@@ -362,7 +362,7 @@ def prediction_tests(policy: Policy) -> dict[str, Any]:
             {"expr": rules.INSTANCE.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
         ],
     }
-    return _file(policy, [leak_case, plateau_case])
+    return promtool_test_file(policy, [leak_case, plateau_case])
 
 
 def pressure_tests(policy: Policy) -> dict[str, Any]:
@@ -447,7 +447,7 @@ def pressure_tests(policy: Policy) -> dict[str, Any]:
                 ],
             }
         )
-    return _file(policy, cases)
+    return promtool_test_file(policy, cases)
 
 
 def source_tests(policy: Policy) -> dict[str, Any]:
@@ -459,8 +459,8 @@ def source_tests(policy: Policy) -> dict[str, Any]:
     rule_set = {rule["alert"] + str(index): rule for index, rule in enumerate(rules.source_alerts(policy))}
     down_for = next(rule["for"] for rule in rule_set.values() if rule["alert"] == "MemorySourceDown")
     absent_for = next(rule["for"] for rule in rule_set.values() if rule["alert"] == "MemorySourceAbsent")
-    down_seconds = _seconds(down_for)
-    absent_seconds = _seconds(absent_for)
+    down_seconds = Duration(down_for).seconds
+    absent_seconds = Duration(absent_for).seconds
     samples = int((max(down_seconds, absent_seconds) + 4 * interval) / interval)
     up_labels = subject.labels
     absent_labels = {key: value for key, value in _selector_labels(policy.source.effective_selector()).items()}
@@ -513,7 +513,7 @@ def source_tests(policy: Policy) -> dict[str, Any]:
             ],
         },
     ]
-    return _file(policy, cases)
+    return promtool_test_file(policy, cases)
 
 
 def slo_tests(policy: Policy) -> dict[str, Any]:
@@ -542,73 +542,52 @@ def slo_tests(policy: Policy) -> dict[str, Any]:
             },
         ],
     }
-    return _file(policy, [case])
+    return promtool_test_file(policy, [case])
+
+
+def _expect(expr: str, at: float, labels: dict[str, str], value: float) -> dict[str, Any]:
+    """A promql_expr_test: `expr` (a recorded series) has exactly one sample, `value`, at `at`."""
+    return {"expr": expr, "eval_time": _ts(at), "exp_samples": [{"labels": _series(expr, labels), "value": value}]}
 
 
 def recording_tests(policy: Policy) -> dict[str, Any]:
     """Usage, level, time-to-exhaustion and health on simple, exactly known inputs."""
     interval = policy.source.scrape_interval.seconds
     subject = _instance_subject(policy)
+    labels = subject.alert_labels
     recorded = rules.INSTANCE
     flat = Timeline(interval)
     flat.hold(_usage_units(50), 10 * 60)
     end = (flat.length - 1) * interval
-    out = _series  # brevity
-    level_case_used = Timeline(interval)
-    level_case_used.hold(_usage_units(policy.thresholds.high), 10 * 60)
-    high_value = _value_of(_usage_units(policy.thresholds.high))
-    return _file(
-        policy,
-        [
-            {
-                "name": "a steady host at 50 % records its usage, level 0, no time to exhaustion and full health",
-                "interval": _ts(interval),
-                "input_series": _usage_series(policy, subject, flat),
-                "promql_expr_test": [
-                    {
-                        "expr": recorded.usage_ratio,
-                        "eval_time": _ts(end),
-                        "exp_samples": [{"labels": out(recorded.usage_ratio, subject.alert_labels), "value": 0.5}],
-                    },
-                    {
-                        "expr": recorded.level_tier,
-                        "eval_time": _ts(end),
-                        "exp_samples": [{"labels": out(recorded.level_tier, subject.alert_labels), "value": 0}],
-                    },
-                    {"expr": recorded.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
-                ]
-                + (
-                    [
-                        {
-                            "expr": recorded.health_score,
-                            "eval_time": _ts(end),
-                            "exp_samples": [{"labels": out(recorded.health_score, subject.alert_labels), "value": 100}],
-                        }
-                    ]
-                    if policy.health.enabled
-                    else []
-                ),
-            },
-            {
-                "name": "usage at the high tier records level 2",
-                "interval": _ts(interval),
-                "input_series": _usage_series(policy, subject, level_case_used),
-                "promql_expr_test": [
-                    {
-                        "expr": recorded.usage_ratio,
-                        "eval_time": _ts(end),
-                        "exp_samples": [{"labels": out(recorded.usage_ratio, subject.alert_labels), "value": high_value}],
-                    },
-                    {
-                        "expr": recorded.level_tier,
-                        "eval_time": _ts(end),
-                        "exp_samples": [{"labels": out(recorded.level_tier, subject.alert_labels), "value": 2}],
-                    },
-                ],
-            },
-        ]
-        + ([_health_case(policy, subject)] if policy.health.enabled and policy.health.weights.usage > 0 else []),
-    )
+    at_high = Timeline(interval)
+    at_high.hold(_usage_units(policy.thresholds.high), 10 * 60)
+    steady_checks = [
+        _expect(recorded.usage_ratio, end, labels, 0.5),
+        _expect(recorded.level_tier, end, labels, 0),
+        {"expr": recorded.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
+    ]
+    if policy.health.enabled:
+        steady_checks.append(_expect(recorded.health_score, end, labels, 100))
+    cases = [
+        {
+            "name": "a steady host at 50 % records its usage, level 0, no time to exhaustion and full health",
+            "interval": _ts(interval),
+            "input_series": _usage_series(policy, subject, flat),
+            "promql_expr_test": steady_checks,
+        },
+        {
+            "name": "usage at the high tier records level 2",
+            "interval": _ts(interval),
+            "input_series": _usage_series(policy, subject, at_high),
+            "promql_expr_test": [
+                _expect(recorded.usage_ratio, end, labels, _value_of(_usage_units(policy.thresholds.high))),
+                _expect(recorded.level_tier, end, labels, 2),
+            ],
+        },
+    ]
+    if policy.health.enabled and policy.health.weights.usage > 0:
+        cases.append(_health_case(policy, subject))
+    return promtool_test_file(policy, cases)
 
 
 def _health_case(policy: Policy, subject: Subject) -> dict[str, Any]:
@@ -620,28 +599,16 @@ def _health_case(policy: Policy, subject: Subject) -> dict[str, Any]:
     weights = policy.health.weights
     total = weights.usage + weights.pressure + weights.swap + weights.oom_kills
     expected = 100 - 100 * weights.usage / total
-    recorded = rules.INSTANCE.health_score
     return {
         "name": f"health at the emergency tier with no other trouble is {expected:g}: only the usage weight is lost",
         "interval": _ts(interval),
         "input_series": _usage_series(policy, subject, used),
-        "promql_expr_test": [
-            {
-                "expr": recorded,
-                "eval_time": _ts(end),
-                "exp_samples": [{"labels": _series(recorded, subject.alert_labels), "value": expected}],
-            }
-        ],
+        "promql_expr_test": [_expect(rules.INSTANCE.health_score, end, subject.alert_labels, expected)],
     }
 
 
-def _seconds(duration: str) -> float:
-    from ..policy import Duration
-
-    return Duration(duration).seconds
-
-
-def _file(policy: Policy, cases: list[dict[str, Any]]) -> dict[str, Any]:
+def promtool_test_file(policy: Policy, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """A promtool test file for the policy's rules: its files, interval and group order."""
     # Recording groups first, as they are written: promtool otherwise picks an arbitrary
     # group order, and an alert would read the previous evaluation's recorded value.
     order = [group["name"] for group in rules.recording_groups(policy) + rules.alert_groups(policy)]

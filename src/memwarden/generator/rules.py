@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..policy import TIER_NUMBER, TIERS, Component, Duration, Policy, Thresholds
+from ..policy import TIER_NUMBER, TIERS, Duration, Policy, Thresholds
 from . import names
 from .names import COMPONENT, COMPONENT_LABELS, INSTANCE, INSTANCE_LABELS, PROFILES
-from .promql import by, matchers, number, on, ratio, regex_alternatives, series
+from .promql import by, number, on, ratio, regex_alternatives, series
 from .yamlfmt import dump
 
 RECORDING_FILE = "rules/memwarden.rules.yaml"

@@ -84,22 +84,24 @@ def _pct(value: float) -> str:
     return f"{value:g}"
 
 
-def check_thresholds(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
-    values = [thresholds.percent(tier) for tier in TIERS]
-    if any(0 < value <= 1 for value in values):
-        yield _warning(path, "tiers look like ratios (0.9); thresholds are percent, write 90 for 90 %")
-        # What follows would only restate the same mistake in other words.
-        for lower, upper in zip(TIERS, TIERS[1:]):
-            if thresholds.percent(upper) <= thresholds.percent(lower):
-                yield _error(path + (upper,), f"{_pct(thresholds.percent(upper))} must be above {format_path(path + (lower,))} ({_pct(thresholds.percent(lower))})")
-        return
-    for tier, value in zip(TIERS, values):
-        if not 0 < value <= 100:
-            yield _error(path + (tier,), f"{_pct(value)} must be a percentage above 0 and at most 100")
+def _check_tier_order(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
     for lower, upper in zip(TIERS, TIERS[1:]):
         low, high = thresholds.percent(lower), thresholds.percent(upper)
         if high <= low:
             yield _error(path + (upper,), f"{_pct(high)} must be above {format_path(path + (lower,))} ({_pct(low)})")
+
+
+def check_thresholds(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
+    values = [thresholds.percent(tier) for tier in TIERS]
+    if any(0 < value <= 1 for value in values):
+        yield _warning(path, "tiers look like ratios (0.9); thresholds are percent, write 90 for 90 %")
+        # Range, hysteresis and `for` checks would only restate the same mistake in other words.
+        yield from _check_tier_order(thresholds, path)
+        return
+    for tier, value in zip(TIERS, values):
+        if not 0 < value <= 100:
+            yield _error(path + (tier,), f"{_pct(value)} must be a percentage above 0 and at most 100")
+    yield from _check_tier_order(thresholds, path)
     if thresholds.hysteresis < 0:
         yield _error(path + ("hysteresis",), f"{_pct(thresholds.hysteresis)} cannot be negative")
     elif thresholds.hysteresis >= thresholds.warning > 0:

@@ -22,15 +22,6 @@ class Ports:
     alertmanager: int
     node_exporter: int
 
-    def named(self) -> dict[str, int]:
-        return {
-            "exporter": self.exporter,
-            "responder": self.responder,
-            "Prometheus": self.prometheus,
-            "Alertmanager": self.alertmanager,
-            "node_exporter": self.node_exporter,
-        }
-
 
 @dataclass(frozen=True)
 class Layout:

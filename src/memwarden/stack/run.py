@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -18,13 +19,12 @@ RESTART_DELAY = 20.0
 
 def allocate_ports(start: int | None) -> Ports:
     """Consecutive ports from `start` (checked), or free ones picked by the kernel."""
-    names = ("exporter", "responder", "prometheus", "alertmanager", "node_exporter")
+    roles = [role.name for role in dataclasses.fields(Ports)]
     if start is None:
-        return Ports(*(free_port() for _ in names))
-    ports = Ports(*range(start, start + len(names)))
-    for name, port in zip(names, (ports.exporter, ports.responder, ports.prometheus, ports.alertmanager, ports.node_exporter)):
-        ensure_port_free(port, name)
-    return ports
+        return Ports(*(free_port() for _ in roles))
+    for role, port in zip(roles, range(start, start + len(roles))):
+        ensure_port_free(port, role)
+    return Ports(*range(start, start + len(roles)))
 
 
 class Stack:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..generator.names import COMPONENT, INSTANCE
-from ..policy import human_bytes
+from ..policy import TIER_NUMBER, human_bytes
 
 
 def query(prometheus: str, expr: str, timeout: float = 2.0) -> list[dict[str, Any]]:
@@ -80,7 +80,7 @@ def take(prometheus: str, audit: Path) -> Snapshot:
         snapshot.alerts.append(
             (metric.get("alertname", ""), metric.get("severity", ""), metric.get("instance", ""), metric.get("component", ""))
         )
-    snapshot.alerts.sort(key=lambda alert: ("emergency critical high warning".split().index(alert[1]) if alert[1] in ("emergency", "critical", "high", "warning") else 9, alert))
+    snapshot.alerts.sort(key=lambda alert: (-TIER_NUMBER.get(alert[1], 0), alert))  # strongest tier first
     snapshot.actions = read_audit_tail(audit)
     return snapshot
 
