@@ -110,6 +110,12 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
         # Alertmanager notifies once; the freeze comes from the responder's own re-check,
         # which asks Alertmanager that the alert is still active once the log's grace is over.
         wait_until(lambda: state_of(child.pid) == "T", timeout=20, what="the freeze")
+        # The process stops before the responder has written its audit line for the freeze.
+        wait_until(
+            lambda: any(e["event"] == "ran" and e.get("action") == "freeze" for e in _events(state)),
+            timeout=10,
+            what="the freeze's audit record",
+        )
         ran = [event for event in _events(state) if event["event"] == "ran"]
         assert [(event["action"], event["result"]) for event in ran] == [("log", "ok"), ("freeze", "ok")]
         received = [event for event in _events(state) if event["event"] == "received"]
@@ -122,6 +128,7 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
 
         alertmanager.post_alerts([_alert(started, datetime.now(timezone.utc))])
         wait_until(lambda: state_of(child.pid) in ("S", "R"), timeout=20, what="the thaw on resolve")
+        wait_until(lambda: any(e["event"] == "undone" for e in _events(state)), timeout=10, what="the thaw's audit record")
         undone = [event for event in _events(state) if event["event"] == "undone"]
         assert [(event["action"], event["result"]) for event in undone] == [("thaw", "ok")]
     finally:
