@@ -84,6 +84,21 @@ def _accelerating_leak(minutes: float, start: float = 40.0) -> Callable[[float],
     return lambda t: min(100.0, start + (100.0 - start) * (max(t, 0.0) / (minutes * 60)) ** 2)
 
 
+def _restarting_leak(minutes: float, start: float = 40.0, down_minutes: float = 5.0) -> Callable[[float], float]:
+    """A leak that ran out of memory, was killed or restarted, and leaks again from its baseline.
+
+    t = 0 starts the new leak; the one before it reached 100 % five minutes earlier, inside
+    the lead-in, so a "known peak" guard sees an old high right where the new leak heads.
+    """
+    period = (minutes + down_minutes) * 60
+
+    def usage(t: float) -> float:
+        phase = t % period
+        return start + (100.0 - start) * phase / (minutes * 60) if phase < minutes * 60 else start
+
+    return usage
+
+
 def _sawtooth(t: float, period: float, low: float, high: float) -> float:
     """Allocation climbs from low to high, then a collection drops it back: a GC cycle."""
     return low + (high - low) * ((t % period) / period)
@@ -117,13 +132,14 @@ def _noise_around(level: float, seed: int) -> Callable[[float], float]:
 
 
 def standard_curves() -> list[Curve]:
-    """The curves the issue names: three linear leaks, an accelerating one, one under GC, five benign."""
+    """The curves the issue names (three linear leaks, an accelerating one, one under GC, five benign), plus a leak that recurs after a restart and noise at 80 %."""
     return [
         Curve("linear leak, 25 min to exhaustion", 30, _linear_leak(25), leak_minutes=25),
         Curve("linear leak, 60 min to exhaustion", 65, _linear_leak(60), leak_minutes=60),
         Curve("linear leak, 180 min to exhaustion", 185, _linear_leak(180), leak_minutes=180),
         Curve("accelerating leak, 60 min", 65, _accelerating_leak(60), leak_minutes=60),
         Curve("leak under GC sawtooth, 60 min", 65, _leak_under_sawtooth(60), leak_minutes=60),
+        Curve("leak again after a restart, 60 min", 65, _restarting_leak(60), leak_minutes=60),
         Curve("GC sawtooth 60-75 %", 180, lambda t: _sawtooth(t, 120, 60.0, 75.0)),
         Curve("plateau at 82 %", 120, lambda t: 82.0),
         Curve("20-second spike to 96 %", 90, _spike),

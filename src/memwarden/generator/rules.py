@@ -290,8 +290,9 @@ def _annotations(
 
 def _labels(policy: Policy, severity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     labels = {"severity": severity, "tier": str(TIER_NUMBER[severity])}
-    labels.update(extra or {})
     labels.update(policy.labels)
+    # A component's own labels (its team, say) win over the policy-wide ones.
+    labels.update(extra or {})
     return labels
 
 
@@ -379,7 +380,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
     return rules
 
 
-def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
+def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> dict[str, Any]:
     """Exhaustion within the horizon by the long fit AND a shorter fit, above a minimum usage.
 
     The short fit drops trends that have already stopped (a batch ramp that levelled off,
@@ -402,8 +403,8 @@ def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
             f"{{{{ $value | humanizeDuration }}}} (warned up to {prediction.horizon} ahead; {fitted})."
         )
     else:
-        raw = _component_raw(policy, names.COMPONENT_MEMORY)
-        short_headroom = f"{COMPONENT.limit_bytes} - {COMPONENT.working_set_bytes}"
+        raw = _component_raw(policy, names.COMPONENT_MEMORY, *([scope.filter] if scope.filter else []))
+        short_headroom = f"{scope.sel(COMPONENT.limit_bytes)} - {scope.sel(COMPONENT.working_set_bytes)}"
         short_slope = f"sum {by(scope.labels)} (deriv({raw}[{confirm}]))"
         name = "MemoryComponentExhaustionPredicted"
         summary = "A component is predicted to exceed its memory budget soon."
@@ -411,21 +412,24 @@ def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
             "At its current trend, component {{ $labels.component }} on {{ $labels.instance }} reaches its "
             f"memory budget in {{{{ $value | humanizeDuration }}}} (warned up to {prediction.horizon} ahead; {fitted})."
         )
+    usage = scope.sel(recorded.usage_ratio)
     expr = (
-        f"{recorded.exhaustion_seconds} <= {horizon}\n"
+        f"{scope.sel(recorded.exhaustion_seconds)} <= {horizon}\n"
         f"and {on(scope.labels)}\n"
         f"(\n  ({short_headroom})\n  / ({short_slope} > 0)\n) <= {horizon}\n"
         f"and {on(scope.labels)}\n"
-        f"{recorded.usage_ratio} >= {ratio(prediction.guards.min_usage)}"
+        f"{usage} >= {ratio(prediction.guards.min_usage)}"
     )
     if prediction.guards.new_high_over.seconds > 0:
         # A leak keeps setting new peaks; a recurring batch ramp only repeats an old one.
+        # Only a peak that stayed below the emergency tier counts as a known, benign one: a
+        # leak that reached it, was restarted or OOM-killed and now leaks again must warn.
         # `unless` (not `and`) so a series without that much history is not silenced.
-        usage = recorded.usage_ratio
         expr += (
             f"\nunless {on(scope.labels)}\n"
             f"(\n  max_over_time({usage}[{confirm}])\n  <= {on(scope.labels)}\n"
-            f"  max_over_time({usage}[{prediction.guards.new_high_over}] offset {confirm})\n)"
+            f"  (max_over_time({usage}[{prediction.guards.new_high_over}] offset {confirm})"
+            f" < {ratio(thresholds.percent('emergency'))})\n)"
         )
     return _alert(
         policy,
@@ -436,6 +440,7 @@ def prediction_alert(policy: Policy, scope: Scope) -> dict[str, Any]:
         description,
         subject=scope.level,
         for_=prediction.for_,
+        extra_labels=dict(scope.extra_labels),
         value="{{ $value | humanizeDuration }} left",
         exhaustion="{{ $value | humanizeDuration }}",
     )
@@ -666,14 +671,9 @@ def alert_groups(policy: Policy) -> list[dict[str, Any]]:
         tiers += tier_alerts(policy, scope, thresholds)
     groups = [_group("memwarden.tiers", tiers, policy)]
     if policy.prediction.enabled:
-        all_components = Scope("component", COMPONENT_LABELS, COMPONENT)
-        groups.append(
-            _group(
-                "memwarden.prediction",
-                [prediction_alert(policy, INSTANCE_SCOPE), prediction_alert(policy, all_components)],
-                policy,
-            )
-        )
+        predictions = [prediction_alert(policy, INSTANCE_SCOPE, policy.thresholds)]
+        predictions += [prediction_alert(policy, scope, thresholds) for scope, thresholds in scopes]
+        groups.append(_group("memwarden.prediction", predictions, policy))
     pressure = pressure_alerts(policy) + swap_alert(policy) + oom_alerts(policy)
     if pressure:
         groups.append(_group("memwarden.pressure", pressure, policy))
