@@ -14,7 +14,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..policy import TIER_NUMBER, TIERS, Duration, Policy, Thresholds, parse_selector
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, parse_selector
 from . import names, rules
 from .names import PROFILES
 from .promql import ratio
@@ -304,6 +304,7 @@ def tier_tests(policy: Policy) -> dict[str, Any]:
 def _alerts_query(name: str, labels: dict[str, str], severity: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
     sample = {"alertname": name, "alertstate": "firing", **labels, "severity": severity, "tier": str(TIER_NUMBER[severity])}
     sample.update(extra or {})
+    sample[GENERATOR_LABEL[0]] = GENERATOR_LABEL[1]
     return {"labels": _series("ALERTS", dict(sorted(sample.items()))), "value": 1}
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..policy import TIER_NUMBER, TIERS, Duration, Policy, Thresholds
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds
 from . import names
 from .names import COMPONENT, COMPONENT_LABELS, INSTANCE, INSTANCE_LABELS, PROFILES
 from .promql import by, number, on, ratio, regex_alternatives, series
@@ -288,11 +288,13 @@ def _annotations(
     return annotations
 
 
-def _labels(policy: Policy, severity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def alert_labels(policy: Policy, severity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The labels of a generated alert; the Alertmanager route tests build theirs with this too."""
     labels = {"severity": severity, "tier": str(TIER_NUMBER[severity])}
     labels.update(policy.labels)
     # A component's own labels (its team, say) win over the policy-wide ones.
     labels.update(extra or {})
+    labels[GENERATOR_LABEL[0]] = GENERATOR_LABEL[1]
     return labels
 
 
@@ -316,7 +318,7 @@ def _alert(
         rule["for"] = str(for_)
     if keep_firing_for and keep_firing_for != "0s":
         rule["keep_firing_for"] = str(keep_firing_for)
-    rule["labels"] = _labels(policy, severity, extra_labels)
+    rule["labels"] = alert_labels(policy, severity, extra_labels)
     rule["annotations"] = _annotations(policy, name, summary, description, subject, value, exhaustion)
     return rule
 

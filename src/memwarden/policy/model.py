@@ -19,6 +19,9 @@ from .units import Budget, Duration, DurationField
 API_VERSION = "memwarden/v1"
 TIERS: tuple[str, ...] = ("warning", "high", "critical", "emergency")
 TIER_NUMBER = {name: number for number, name in enumerate(TIERS, start=1)}
+# Set on every alert memwarden renders, so Alertmanager routes and inhibitions select
+# memwarden's alerts and nothing else (an operator's own "MemoryHigh" alert included).
+GENERATOR_LABEL = ("generator", "memwarden")
 SEVERITIES = Literal["warning", "high", "critical", "emergency"]
 
 ComponentName = Annotated[

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from .alertmanager import AlertmanagerSection
 from .dashboards import DashboardsSection
 from .model import (
+    GENERATOR_LABEL,
     TIERS,
     ComponentMatch,
     Health,
@@ -32,7 +33,7 @@ from .problems import Path, Problem, format_path
 from .responses import ResponsesSection
 from .units import Duration
 
-RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "job")
+RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "job", "window", GENERATOR_LABEL[0])
 URL_PLACEHOLDERS = {"runbook_url": {"alertname", "anchor"}, "dashboard_url": {"uid"}}
 # Below this lead a person cannot act on a prediction before the ceiling is hit.
 MIN_USEFUL_LEAD_SECONDS = 15 * 60
