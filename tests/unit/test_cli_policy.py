@@ -75,6 +75,27 @@ def test_generate_check_names_stale_files_and_passes_when_fresh(tmp_path: Path, 
     assert f"stale: {alerts}" in err and "tiers.yaml" in err
 
 
+def test_generate_removes_what_the_policy_no_longer_makes_and_check_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run(["generate", "-o", str(out)], capsys)[0] == 0
+    tests = out / "rules" / "tests"
+    assert (tests / "prediction.yaml").exists() and (tests / "slo.yaml").exists()
+    mine = tests / "mine.yaml"
+    mine.write_text("# the operator's own promtool test\n")
+    leaner = tmp_path / "lean.yaml"
+    leaner.write_text("version: memwarden/v1\nprediction: {enabled: false}\nslo: {enabled: false}\n")
+    code, _, err = run(["generate", "-p", str(leaner), "-o", str(out), "--check"], capsys)
+    assert code == 1 and f"leftover: {tests / 'prediction.yaml'}" in err and f"leftover: {tests / 'slo.yaml'}" in err
+    assert "mine.yaml" not in err
+    code, _, err = run(["generate", "-p", str(leaner), "-o", str(out)], capsys)
+    assert code == 0 and f"removed: {tests / 'slo.yaml'}" in err
+    assert not (tests / "prediction.yaml").exists() and not (tests / "slo.yaml").exists()
+    assert mine.read_text() == "# the operator's own promtool test\n"
+    assert run(["generate", "-p", str(leaner), "-o", str(out), "--check"], capsys)[0] == 0
+
+
 def test_generated_files_start_with_the_do_not_edit_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = tmp_path / "site.yaml"
     policy.write_text("version: memwarden/v1\n")
