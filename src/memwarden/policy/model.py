@@ -225,7 +225,13 @@ class Component(Section):
     pss: bool = Field(
         default=False, description="count proportional set size instead of RSS (costs ~50-100 µs per process)"
     )
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    optional: bool = Field(
+        default=False,
+        description="runs only now and then (a batch job): no MemoryComponentNotFound while none of its processes runs",
+    )
+    labels: dict[LabelName, str] = Field(
+        default_factory=dict, description="labels added to this component's alerts (they win over the policy-wide ones)"
+    )
 
 
 _MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
@@ -266,6 +272,10 @@ class Source(Section):
     )
     scrape_interval: DurationField = Field(
         default="15s", description="how often Prometheus scrapes the target; sizes rate windows and tests"
+    )
+    component_missing_for: DurationField = Field(
+        default="10m",
+        description="how long a component may have no process before MemoryComponentNotFound fires; 0s turns it off",
     )
     evaluation_interval: DurationField | None = Field(
         default=None, description="rule group interval; unset follows Prometheus' global evaluation_interval"
