@@ -72,3 +72,24 @@ def test_a_limit_on_the_exporters_own_unit_on_the_host_keeps_host_scope(fixtures
     assert value("memwarden_memory_scope_info", {"scope": "host", "cgroup": ""}) == 1
     assert value("memwarden_memory_total_bytes") == 24684092 * 1024
     assert value("memwarden_cgroup_memory_limit_bytes", {"cgroup": "/system.slice/memwarden-exporter.service"}) == 256 * MiB
+
+
+@pytest.mark.parametrize(
+    ("tree", "cgroup"),
+    [("docker-v1", "/docker/3f2a9c0e5b71"), ("docker-v2", "/system.slice/docker-3f2a9c0e5b71.scope")],
+)
+def test_a_container_without_a_cgroup_namespace_finds_its_bind_mounted_cgroup(
+    fixtures_dir: Path, tree: str, cgroup: str
+) -> None:
+    # /proc/self/cgroup names the host path; the tree at the mount point is that very cgroup
+    root = fixtures_dir / "exporter" / tree
+    roots = {"proc_root": str(root / "proc"), "cgroup_root": str(root / "cgroup")}
+    for mode in ("auto", "cgroup"):
+        value = build_registry(scope_mode=mode, **roots).get_sample_value  # type: ignore[arg-type]
+        assert value("memwarden_collector_success", {"collector": "meminfo"}) == 1, mode
+        assert value("memwarden_memory_scope_info", {"scope": "cgroup", "cgroup": cgroup}) == 1, mode
+        assert value("memwarden_memory_total_bytes") == 256 * MiB, mode
+        assert value("memwarden_memory_available_bytes") == (256 - 180) * MiB, mode  # usage 200 - inactive 20
+        # the cgroup collector reports it too, by the name the kernel gives it
+        assert value("memwarden_cgroup_memory_usage_bytes", {"cgroup": cgroup}) == 200 * MiB, mode
+        assert value("memwarden_oom_kills_total") == 1, mode

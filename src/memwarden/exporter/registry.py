@@ -110,8 +110,7 @@ class ExporterCollector:
             except OSError:
                 state = None
             if state is not None:
-                path = state.cgroup.path if state.scope == "cgroup" and state.cgroup is not None else ""
-                yield _info(SCOPE_INFO, scope=state.scope, cgroup=path)
+                yield _info(SCOPE_INFO, scope=state.scope, cgroup=state.name if state.scope == "cgroup" else "")
         try:
             raw = (self.reader.read if self.reader is not None else read_bytes)(f"{self.proc_root}/self/stat")
         except OSError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from memwarden.system import Cgroup, CgroupMemory, Hierarchy, read_memory
-from memwarden.system.cgroupfs import tightest_limit
+from memwarden.system.cgroupfs import read_mountinfo, tightest_limit
 from memwarden.system.procfs import Read, read_bytes
 
 ScopeMode = Literal["auto", "host", "cgroup"]
@@ -33,6 +33,7 @@ class ScopeState:
     memory: CgroupMemory | None = None
     limit: int | None = None  # the tightest limit on the cgroup, when there is one
     host_total: int | None = None  # MemTotal of the host, in bytes
+    name: str = ""  # the cgroup as /proc/self/cgroup names it ("" in host scope)
 
 
 HOST = ScopeState("host")
@@ -76,8 +77,8 @@ class MemoryScope:
         self.read = read
         self._generation: int | None = None  # None: no exporter drives scrapes, decide on every call
         self._decided: tuple[int, ScopeState] | None = None
-        # Our cgroup and its limit files, kept while /proc/self/cgroup reads the same.
-        self._own: tuple[str, Cgroup | None, list[str]] | None = None
+        # Our cgroup, its name and its limit files, kept while /proc/self/cgroup reads the same.
+        self._own: tuple[str, Cgroup | None, str, list[str]] | None = None
 
     def begin_scrape(self) -> None:
         """Start a scrape: the next `state()` decides afresh, later calls reuse that decision."""
@@ -95,7 +96,7 @@ class MemoryScope:
     def _decide(self) -> ScopeState:
         if self.mode == "host":
             return HOST
-        own, limit_files = self._own_cgroup()
+        own, name, limit_files = self._own_cgroup()
         if own is None or own.memory is None:
             if self.mode == "cgroup":
                 raise OSError("--memory.scope=cgroup: the exporter's own memory cgroup was not found")
@@ -108,16 +109,17 @@ class MemoryScope:
         memory = read_memory(own, self.read)
         if memory is None:
             return HOST
-        return ScopeState("cgroup", own, memory, limit, total)
+        return ScopeState("cgroup", own, memory, limit, total, name)
 
-    def _own_cgroup(self) -> tuple[Cgroup | None, list[str]]:
+    def _own_cgroup(self) -> tuple[Cgroup | None, str, list[str]]:
         try:
             text = self.read(f"{self.proc_root}/self/cgroup").decode("utf-8", "replace")
         except OSError:
-            return None, []
+            return None, "", []
         if self._own is None or self._own[0] != text:
-            path = self.hierarchy.memory_path_of(text)
-            own = self.hierarchy.locate(path) if path is not None else None
+            # mountinfo is read again only when we change cgroups: mounts move far more rarely
+            location = self.hierarchy.own_location(text, read_mountinfo(self.proc_root, self.read))
+            own = self.hierarchy.locate(location.path) if location is not None else None
             files = self.hierarchy.limit_files(own) if own is not None and own.memory is not None else []
-            self._own = (text, own, files)
-        return self._own[1], self._own[2]
+            self._own = (text, own, location.name if location is not None else "", files)
+        return self._own[1], self._own[2], self._own[3]

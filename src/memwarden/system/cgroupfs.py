@@ -5,11 +5,19 @@ Three layouts exist in the wild and all are handled:
   - legacy (v1 only): /sys/fs/cgroup/memory is the memory controller's own tree;
   - hybrid: v1 controllers (memory among them) plus a v2 tree at /sys/fs/cgroup/unified
     that systemd manages and that carries PSI (memory.pressure) but no memory accounting.
+
+A container without its own cgroup namespace (Docker's default on v1 and hybrid hosts,
+Kubernetes on v1) sees its full path in /proc/self/cgroup ("memory:/docker/<id>") while
+its /sys/fs/cgroup/memory is a bind mount of that very cgroup. /proc/self/mountinfo tells
+which cgroup each mount shows (its root field, "/docker/<id>"), so our own cgroup is found
+the way cAdvisor and the JVM find it: strip the mount's root from the path and look below
+the mount point, or take the mount point itself (see `Hierarchy.own_location`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,8 +103,31 @@ class Hierarchy:
             text = read_text(f"{proc_root}/self/cgroup")
         except OSError:
             return None
-        path = self.memory_path_of(text)
-        return self.locate(path) if path is not None else None
+        location = self.own_location(text, read_mountinfo(proc_root))
+        return self.locate(location.path) if location is not None else None
+
+    def own_location(self, proc_cgroup: str, mountinfo: str | None) -> OwnLocation | None:
+        """Return where the memory cgroup named by a /proc/self/cgroup text is in our trees.
+
+        `mountinfo` is /proc/self/mountinfo (None when unreadable: paths are taken as they are).
+        """
+        name = self.memory_path_of(proc_cgroup)
+        if name is None:
+            return None
+        tree = self.unified if self.memory_on_unified else self.memory_v1
+        mount = _tree_mount(tree, cgroup_mounts(mountinfo or ""), 2 if self.memory_on_unified else 1)
+        if tree is None or mount is None or mount.root == "/":
+            return OwnLocation(name, name)  # the tree shows the whole hierarchy: the path is as named
+        root = mount.root
+        if name == root or name.startswith(root + "/"):
+            below = normalise(name[len(root) :])
+            if (tree / below.lstrip("/")).is_dir():
+                return OwnLocation(name, below)
+        elif (tree / name.lstrip("/")).is_dir():
+            return OwnLocation(name, name)
+        # Moved out of the mounted subtree, or a nested cgroup not visible: the mount point is
+        # the closest cgroup we can read (as the JVM and cAdvisor do).
+        return OwnLocation(name, "/")
 
     def memory_path_of(self, proc_cgroup: str) -> str | None:
         """Return the memory cgroup path named by a /proc/<pid>/cgroup text."""
@@ -126,6 +157,74 @@ class Hierarchy:
             path = normalise(os.path.dirname(path))
             current = self.locate(path)
         return files
+
+
+@dataclass(frozen=True)
+class OwnLocation:
+    """Our memory cgroup: as the kernel names it, and its path below our tree's mount point.
+
+    The two differ in a container whose cgroup tree is a bind mount of its own cgroup.
+    """
+
+    name: str  # the path in /proc/self/cgroup ("/docker/<id>")
+    path: str  # where it is in our view, for `Hierarchy.locate` ("/" for the bind mount's root)
+
+
+@dataclass(frozen=True)
+class CgroupMount:
+    """One cgroup filesystem mount of /proc/self/mountinfo."""
+
+    root: str  # the cgroup shown at the mount point: "/" on a host, "/docker/<id>" in a container
+    mount_point: str
+    version: int  # 1 (cgroup) or 2 (cgroup2)
+    options: frozenset[str]  # v1 super options: the controllers ("memory"), "name=systemd"
+
+
+def read_mountinfo(proc_root: str, read: Read = read_bytes) -> str | None:
+    """Return /proc/self/mountinfo, None when it cannot be read."""
+    try:
+        return read(f"{proc_root}/self/mountinfo").decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def cgroup_mounts(mountinfo: str) -> list[CgroupMount]:
+    """Return the cgroup and cgroup2 mounts of a /proc/<pid>/mountinfo text, in its order."""
+    mounts: list[CgroupMount] = []
+    for line in mountinfo.splitlines():
+        # "36 25 0:31 /docker/abc /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory"
+        before, separator, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if not separator or len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
+            continue
+        mounts.append(
+            CgroupMount(
+                root=_unescape(fields[3]),
+                mount_point=_unescape(fields[4]),
+                version=2 if tail[0] == "cgroup2" else 1,
+                options=frozenset(tail[2].split(",")),
+            )
+        )
+    return mounts
+
+
+def _unescape(field: str) -> str:
+    """Undo mountinfo's octal escapes of space, tab, newline and backslash ("\\040")."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
+
+
+def _tree_mount(tree: Path | None, mounts: list[CgroupMount], version: int) -> CgroupMount | None:
+    """The mount that shows `tree`: the last one mounted there, else the last of its kind.
+
+    The last, because a bind mount stacked on a mount point hides the mounts below it and
+    mountinfo lists it after them. "Of its kind" serves trees read below another root (test
+    fixtures, a host's /sys mounted elsewhere): the mount points then differ from our paths.
+    """
+    if tree is None:
+        return None
+    kind = [m for m in mounts if m.version == version and (version == 2 or "memory" in m.options)]
+    there = [m for m in kind if m.mount_point == str(tree)]
+    return (there or kind or [None])[-1]
 
 
 def normalise(path: str) -> str:

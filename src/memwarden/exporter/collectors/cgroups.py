@@ -15,6 +15,7 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from memwarden.system import Cgroup, CgroupMemory, Hierarchy, read_memory
+from memwarden.system.cgroupfs import read_mountinfo
 from memwarden.system.procfs import Read, read_bytes
 
 from .base import Source
@@ -79,7 +80,9 @@ class CgroupCollector(Source):
         self.depth = depth
         self.extra_paths = extra_paths  # the components' cgroup paths, known once they are resolved
         self._located: dict[str, Cgroup | None] = {}  # path -> dirs; dropped when a read finds it gone
-        self._own: tuple[str, str | None] = ("", None)  # /proc/self/cgroup text -> our memory cgroup path
+        # /proc/self/cgroup text -> our memory cgroup's name and its path in our view; they
+        # differ in a container whose cgroup tree is a bind mount of its own cgroup
+        self._own: tuple[str, str | None, str | None] = ("", None, None)
 
     def paths(self) -> list[str]:
         """The cgroups to report this scrape, sorted and without duplicates."""
@@ -87,7 +90,7 @@ class CgroupCollector(Source):
         found: set[str] = set()
         if tree is not None and self.depth > 0:
             found.update(_children(tree, self.depth))
-        own = self._own_path()
+        own = self._own_name()
         if own is not None:
             found.add(own)
         found.update(self.extra_paths())
@@ -102,7 +105,7 @@ class CgroupCollector(Source):
         paths = self.paths()
         for path in paths:
             if path not in self._located:
-                self._located[path] = self.hierarchy.locate(path)
+                self._located[path] = self.hierarchy.locate(self._own[2] if path == self._own[1] else path)
             cgroup = self._located[path]
             if cgroup is None or cgroup.memory is None:
                 continue  # gone since listed, or not in the memory hierarchy
@@ -125,13 +128,18 @@ class CgroupCollector(Source):
             del self._located[path]
         return [family for family in (*gauges, events, waiting, stalled) if family.samples]
 
-    def _own_path(self) -> str | None:
+    def _own_name(self) -> str | None:
         try:
             text = self.read(f"{self.proc_root}/self/cgroup").decode("utf-8", "replace")
         except OSError:
             return None
         if text != self._own[0]:
-            self._own = (text, self.hierarchy.memory_path_of(text))
+            location = self.hierarchy.own_location(text, read_mountinfo(self.proc_root, self.read))
+            if location is None:
+                self._own = (text, None, None)
+            else:
+                self._own = (text, location.name, location.path)
+            self._located.clear()  # a path may now mean another directory
         return self._own[1]
 
 
