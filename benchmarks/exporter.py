@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/exporter.py [--scrapes 600] [--cases 0,20,200]
 
-For each case (0, 20 and 200 real child processes forming one component) it starts:
-  - memwarden exporter with a policy whose component matches those processes by cmdline;
+For each case (0, 20 and 200 real child processes forming one component, and "p200": the
+same 200 as children of one parent named by a pidfile) it starts:
+  - memwarden exporter with a policy whose component matches those processes by cmdline
+    (pidfile case: by the parent's pidfile, so the component is the parent and its children);
   - Debian's prometheus-node-exporter restricted to the memory collectors
     (--collector.disable-defaults --collector.meminfo --collector.pressure --collector.vmstat);
   - prometheus-process-exporter matching the same processes (component cases only), with
@@ -111,28 +113,52 @@ class Server:
                 self.process.wait()
 
 
-def start_workers(count: int) -> list[subprocess.Popen[bytes]]:
-    """Real processes with a recognisable command line (argv[0]) and a little memory each."""
-    return [
-        subprocess.Popen([WORKER_NAME, "3600"], executable="/bin/sleep", stdin=subprocess.DEVNULL)
-        for _ in range(count)
-    ]
+def start_workers(count: int, pidfile: Path | None = None) -> list[subprocess.Popen[bytes]]:
+    """Real processes with a recognisable command line (argv[0]) and a little memory each.
+
+    With `pidfile`: one parent shell, whose pid is written there, starts them as its children.
+    """
+    if pidfile is None:
+        return [
+            subprocess.Popen([WORKER_NAME, "3600"], executable="/bin/sleep", stdin=subprocess.DEVNULL)
+            for _ in range(count)
+        ]
+    parent = subprocess.Popen(
+        ["bash", "-c", f'for i in $(seq {count}); do (exec -a {WORKER_NAME} sleep 3600) & done; echo $$ > "$0"; wait',
+         str(pidfile)],
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [parent]
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
     for worker in workers:
+        try:
+            children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        except OSError:
+            children = [line.split()[0] for line in subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True).stdout.splitlines()]
+        for child in children:
+            try:
+                os.kill(int(child), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         worker.terminate()
     for worker in workers:
         worker.wait()
 
 
-def servers_for(count: int, workdir: Path) -> list[Server]:
+def servers_for(count: int, workdir: Path, pidfile: Path | None = None) -> list[Server]:
     policy = workdir / "policy.yaml"
+    match = f"{{pidfile: '{pidfile}'}}" if pidfile is not None else f"{{cmdline: '^{WORKER_NAME} '}}"
     policy.write_text(
         "version: memwarden/v1\n"
         "components:\n"
         "  - name: bench\n"
-        f"    match: {{cmdline: '^{WORKER_NAME} '}}\n"
+        f"    match: {match}\n"
         "    budget: 1GiB\n"
     )
     ports = [free_port() for _ in range(3)]
@@ -166,11 +192,13 @@ def servers_for(count: int, workdir: Path) -> list[Server]:
     return servers
 
 
-def run_case(count: int, scrapes: int, warmup: int, rounds: int) -> list[Server]:
-    workers = start_workers(count)
+def run_case(case: str, scrapes: int, warmup: int, rounds: int) -> list[Server]:
+    count = int(case.removeprefix("p"))
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-") as directory:
         workdir = Path(directory)
-        servers = servers_for(count, workdir)
+        pidfile = workdir / "service.pid" if case.startswith("p") else None
+        workers = start_workers(count, pidfile)
+        servers = servers_for(count, workdir, pidfile)
         try:
             for server in servers:
                 server.start(workdir)
@@ -217,11 +245,13 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=600, help="measured scrapes per server and case (default 600)")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds the scrapes are split into")
-    parser.add_argument("--cases", default="0,20,200", help="component process counts (default 0,20,200)")
+    parser.add_argument("--cases", default="0,20,200,p200",
+                        help="component process counts; pN: N children of a pidfile's process (default 0,20,200,p200)")
     args = parser.parse_args()
-    cases = [int(case) for case in args.cases.split(",")]
+    cases = args.cases.split(",")
     print(f"# memwarden exporter vs peers: {args.scrapes} keep-alive scrapes per server and case, "
-          f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs, loopback")
+          f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs, loopback, "
+          f"{sum(name.isdigit() for name in os.listdir('/proc'))} processes on the host before the cases")
     header = f"{'processes':>9}  {'server':<17}{'p50 ms':>8}{'p99 ms':>8}{'CPU-s/1k':>10}{'RSS MB':>8}{'bytes':>8}"
     print(header)
     print("-" * len(header))

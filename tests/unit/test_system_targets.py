@@ -144,3 +144,100 @@ def test_unit_names_and_where_systemd_puts_them() -> None:
         "/system.slice/get-ty@tty1.service",
         "/system.slice/system-get\\x2dty.slice/get-ty@tty1.service",
     ]
+
+
+def test_a_cached_verdict_is_checked_again_so_a_retitled_process_is_seen(tmp_path: Path, trees: Path) -> None:
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(trees / "v2", tree, symlinks=True)
+    now = [100_000.0]  # seconds since boot; the fixture's processes started 10 s after boot
+    resolver = Resolver([component("workers", cmdline=r"worker\.py")], clock=lambda: now[0], **roots(tree))
+    assert resolver.resolve_all()["workers"].pids == (300, 301, 302)
+    # pid 1 retitles itself (setproctitle rewrites argv in place: pid, inode and exe stay)
+    (tree / "proc" / "1" / "cmdline").write_text("python3\0worker.py\0")
+    now[0] += 30
+    assert resolver.resolve_all()["workers"].pids == (300, 301, 302)  # an old process: not every scrape
+    now[0] += 100  # past the 60-120 s re-check of old processes
+    assert resolver.resolve_all()["workers"].pids == (1, 300, 301, 302)
+
+
+def test_a_young_process_is_checked_every_second(tmp_path: Path, trees: Path) -> None:
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(trees / "v2", tree, symlinks=True)
+    now = [15.0]  # 5 s after the fixture's processes started
+    resolver = Resolver([component("workers", cmdline=r"worker\.py")], clock=lambda: now[0], **roots(tree))
+    assert resolver.resolve_all()["workers"].pids == (300, 301, 302)
+    (tree / "proc" / "300" / "cmdline").write_text("/usr/sbin/nginx\0")  # it exec()s
+    now[0] += 1.5
+    assert resolver.resolve_all()["workers"].pids == (301, 302)
+
+
+def test_a_real_process_that_execs_into_a_match_is_found(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from support.servers import wait_until
+
+    prefix = f"mw{uuid.uuid4().hex[:8]}"
+    # the marker is built at run time, so the shell's own command line does not contain it
+    script = 'read _; exec "$PY" -c "import time; time.sleep(30)" "${P}WORKER"'
+    child = subprocess.Popen(
+        ["bash", "-c", script], stdin=subprocess.PIPE, env={**os.environ, "PY": sys.executable, "P": prefix}
+    )
+    try:
+        resolver = Resolver([component("late", cmdline=f"{prefix}WORKER")])
+        assert resolver.resolve_all()["late"].pids == ()  # seen before its exec
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.close()
+        wait_until(lambda: f"{prefix}WORKER".encode() in Path(f"/proc/{child.pid}/cmdline").read_bytes(), timeout=10)
+        wait_until(lambda: resolver.resolve_all()["late"].pids == (child.pid,), timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_pidfile_finds_real_children_and_grandchildren(tmp_path: Path) -> None:
+    import subprocess
+
+    import psutil
+
+    from support.servers import wait_until
+
+    root = subprocess.Popen(["sh", "-c", 'sleep 30 & sh -c "sleep 30 & wait" & wait'])
+    try:
+        wait_until(lambda: len(psutil.Process(root.pid).children(recursive=True)) == 3, timeout=10)
+        pidfile = tmp_path / "service.pid"
+        pidfile.write_text(f"{root.pid}\n")
+        resolver = Resolver([component("svc", pidfile=str(pidfile))])
+        family = sorted([root.pid, *(p.pid for p in psutil.Process(root.pid).children(recursive=True))])
+        assert list(resolver.resolve_all()["svc"].pids) == family
+        grandchild = next(p for p in psutil.Process(root.pid).children(recursive=True) if p.ppid() != root.pid)
+        grandchild.kill()
+        grandchild.wait(5)
+        wait_until(lambda: grandchild.pid not in resolver.resolve_all()["svc"].pids, timeout=10)
+        assert root.pid in resolver.resolve_all()["svc"].pids
+    finally:
+        for process in psutil.Process(root.pid).children(recursive=True):
+            process.kill()
+        root.kill()
+        root.wait()
+
+
+def test_pidfile_walks_the_children_files_of_every_thread(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    # 10 has two threads: 11 is the main thread's child, 12 the other thread's; 14 is 11's child;
+    # 13 is unrelated. No stat files: the subtree must come from the children files alone.
+    tree = {10: {10: "11 ", 15: "12 "}, 11: {11: "14 "}, 12: {12: ""}, 13: {13: ""}, 14: {14: ""}}
+    for pid, threads in tree.items():
+        for tid, children in threads.items():
+            (proc / str(pid) / "task" / str(tid)).mkdir(parents=True)
+            (proc / str(pid) / "task" / str(tid) / "children").write_text(children)
+    (tmp_path / "svc.pid").write_text("10\n")
+    resolver = Resolver([component("svc", pidfile=str(tmp_path / "svc.pid"))], proc_root=str(proc), exclude_pids=())
+    assert resolver.resolve_all()["svc"].pids == (10, 11, 12, 14)

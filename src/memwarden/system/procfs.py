@@ -190,6 +190,46 @@ def parent_pid(proc_root: str, pid: int) -> int | None:
         return None
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h)
+
+
+def start_time(proc_root: str, pid: int) -> tuple[float, bool] | None:
+    """Return (start time in seconds since boot, is a kernel thread) from /proc/<pid>/stat; None when gone."""
+    try:
+        raw = read_bytes(f"{proc_root}/{pid}/stat")
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()  # field 3 (state) onwards
+    try:
+        return int(fields[19]) / CLOCK_TICKS, bool(int(fields[6]) & _PF_KTHREAD)
+    except (IndexError, ValueError):
+        return None
+
+
+def children(proc_root: str, pid: int) -> list[int] | None:
+    """Return the children of every thread of `pid` (/proc/<pid>/task/*/children).
+
+    None when this kernel has no such files (CONFIG_PROC_CHILDREN off); [] when the process is gone.
+    """
+    try:
+        tids = os.listdir(f"{proc_root}/{pid}/task")
+    except OSError:
+        return None if os.path.isdir(f"{proc_root}/{pid}") else []  # a process without task/: a fake tree
+    found: list[int] = []
+    for tid in tids:
+        try:
+            raw = read_bytes(f"{proc_root}/{pid}/task/{tid}/children")
+        except FileNotFoundError:
+            if os.path.isdir(f"{proc_root}/{pid}/task/{tid}"):
+                return None  # the thread is there, its children file is not: no CONFIG_PROC_CHILDREN
+            continue  # the thread exited
+        except OSError:
+            continue
+        found.extend(int(token) for token in raw.split())
+    return found
+
+
 def rss_bytes(proc_root: str, pid: int, read: Read = read_bytes) -> int | None:
     """Return resident set size from /proc/<pid>/statm (anon + file + shmem), None when gone."""
     try:

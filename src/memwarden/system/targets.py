@@ -15,6 +15,12 @@ How each `match` resolves:
 
 Processes that start or exit while we look are normal: a pid that vanishes mid-read is
 simply left out.
+
+A process's command line can change without its pid changing: exec() (a wrapper script
+that execs the real program) and setproctitle (nginx, postgres, gunicorn workers retitle
+themselves after start-up). So a cached verdict is checked again: every second while the
+process is young (under a minute old, when both usually happen), then every one to two
+minutes, spread by pid so that a host's thousand processes do not come due together.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -40,6 +46,25 @@ DEFAULT_PROC_ROOT = "/proc"
 DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup"
 _UNIT_SEARCH_DEPTH = 8
 _UNIT_RETRY_SECONDS = 10.0  # how long a unit that was not found is not searched for again
+_YOUNG_SECONDS = 60.0  # a process younger than this may still exec or retitle itself
+_YOUNG_RECHECK_SECONDS = 1.0  # how often a young process's command line is read again
+_OLD_RECHECK_SECONDS = 60.0  # ... and an older one's: after 60-120 s, spread by pid
+_NEVER = float("inf")
+
+
+def _boot_clock() -> float:
+    """Seconds since boot: the clock of /proc/<pid>/stat's start time."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the resolver remembers of one process between scrapes."""
+
+    inode: int  # of /proc/<pid>: changes when the pid is reused
+    names: tuple[str, ...]  # the cmdline components it matches
+    started: float | None  # seconds since boot; None when unknown (taken as old)
+    recheck_at: float  # when to read its command line again (boot clock)
 
 
 @dataclass(frozen=True)
@@ -90,9 +115,11 @@ def unit_candidates(unit: str) -> list[str]:
 class Resolver:
     """Resolves many components with one look at /proc; keep one across scrapes.
 
-    It caches each process's command line (and which components it matches) by pid and
-    the inode of /proc/<pid>, which changes when a pid is reused, so a scrape reads only
-    the command lines of processes it has not seen before.
+    It caches which components each process matches by pid and the inode of /proc/<pid>,
+    which changes when a pid is reused, so a scrape reads the command lines of new processes
+    and of those due a re-check (see the module's notes on exec and setproctitle) only.
+    For pidfile components it walks the pidfile's subtree through /proc/<pid>/task/*/children
+    or, on kernels without those files, a parent map that reads the stat of new pids only.
     """
 
     def __init__(
@@ -102,6 +129,7 @@ class Resolver:
         proc_root: str = DEFAULT_PROC_ROOT,
         cgroup_root: str = DEFAULT_CGROUP_ROOT,
         exclude_pids: Iterable[int] | None = None,
+        clock: Callable[[], float] = _boot_clock,
     ) -> None:
         self.components = [ComponentSpec.of(component) for component in components]
         self.proc_root = proc_root
@@ -110,13 +138,18 @@ class Resolver:
         self._patterns = [
             (component.name, re.compile(component.value)) for component in self.components if component.kind == "cmdline"
         ]
-        self._matches: dict[int, tuple[int, tuple[str, ...]]] = {}  # pid -> (inode, component names)
+        self._clock = clock
+        self._matches: dict[int, _Seen] = {}
+        self._parents_of: dict[int, tuple[int, int]] = {}  # pid -> (inode, ppid), without children files
+        self._children_files: bool | None = None  # does this kernel have /proc/<pid>/task/*/children?
         self._units: dict[str, tuple[str | None, float]] = {}  # unit -> (cgroup path, when looked up)
 
     def resolve_all(self) -> dict[str, ComponentTarget]:
         """Return every component's target, keyed by component name, in policy order."""
-        by_cmdline = self._scan_cmdlines() if self._patterns else {}
-        parents = None
+        entries: list[tuple[int, int]] | None = None  # one /proc listing, for cmdlines and the parent map
+        if self._patterns:
+            entries = list(procfs.process_entries(self.proc_root))
+        by_cmdline = self._scan_cmdlines(entries) if entries is not None else {}
         targets: dict[str, ComponentTarget] = {}
         for component in self.components:
             kind = component.kind
@@ -125,9 +158,7 @@ class Resolver:
                     component.name, kind, tuple(by_cmdline.get(component.name, ())), None, None
                 )
             elif kind == "pidfile":
-                if parents is None:
-                    parents = self._parents()
-                pids = self._pidfile_tree(component.value, parents)
+                pids = self._pidfile_tree(component.value, entries)
                 targets[component.name] = ComponentTarget(component.name, kind, pids, None, None)
             else:
                 path = component.value if kind == "cgroup" else self._unit_path(component.value)
@@ -144,37 +175,46 @@ class Resolver:
             ).resolve_all()[spec.name]
         return self.resolve_all()[spec.name]
 
-    def _scan_cmdlines(self) -> dict[str, list[int]]:
+    def _scan_cmdlines(self, entries: list[tuple[int, int]]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
-        seen: dict[int, tuple[int, tuple[str, ...]]] = {}
+        seen: dict[int, _Seen] = {}
         cache = self._matches
-        for pid, inode in procfs.process_entries(self.proc_root):
+        now = self._clock()
+        for pid, inode in entries:
             cached = cache.get(pid)
-            if cached is not None and cached[0] == inode:
-                names = cached[1]
+            if cached is not None and cached.inode == inode and now < cached.recheck_at:
+                known = cached
             else:
                 line = procfs.cmdline(self.proc_root, pid)
                 if line is None:
                     continue  # exited between the listing and the read
-                names = tuple(name for name, pattern in self._patterns if line and pattern.search(line))
-            seen[pid] = (inode, names)
-            if names and pid not in self._exclude:
-                for name in names:
+                known = self._judge(pid, inode, line, cached if cached is not None and cached.inode == inode else None, now)
+            seen[pid] = known
+            if known.names and pid not in self._exclude:
+                for name in known.names:
                     found.setdefault(name, []).append(pid)
         self._matches = seen  # forget processes that have gone
         for pids in found.values():
             pids.sort()
         return found
 
-    def _parents(self) -> dict[int, list[int]]:
-        children: dict[int, list[int]] = {}
-        for pid, _ in procfs.process_entries(self.proc_root):
-            parent = procfs.parent_pid(self.proc_root, pid)
-            if parent is not None:
-                children.setdefault(parent, []).append(pid)
-        return children
+    def _judge(self, pid: int, inode: int, line: str, before: _Seen | None, now: float) -> _Seen:
+        """Match a command line just read, and decide when to read it again."""
+        names = tuple(name for name, pattern in self._patterns if line and pattern.search(line))
+        if before is not None:
+            started = before.started
+        else:
+            birth = procfs.start_time(self.proc_root, pid)  # once per process
+            if birth is not None and birth[1]:
+                return _Seen(inode, names, birth[0], _NEVER)  # a kernel thread never execs
+            started = birth[0] if birth is not None else None
+        if started is not None and now - started < _YOUNG_SECONDS:
+            recheck_at = now + _YOUNG_RECHECK_SECONDS
+        else:
+            recheck_at = now + _OLD_RECHECK_SECONDS * (1 + (pid % 64) / 64)
+        return _Seen(inode, names, started, recheck_at)
 
-    def _pidfile_tree(self, pidfile: str, children: dict[int, list[int]]) -> tuple[int, ...]:
+    def _pidfile_tree(self, pidfile: str, entries: list[tuple[int, int]] | None) -> tuple[int, ...]:
         try:
             token = procfs.read_text(pidfile).split()[0]
             root = int(token)
@@ -182,6 +222,15 @@ class Resolver:
             return ()
         if root <= 0 or not os.path.isdir(f"{self.proc_root}/{root}"):
             return ()
+        if self._children_files is not False:
+            tree = self._subtree(root)
+            if tree is not None:
+                self._children_files = True
+                return tree
+            self._children_files = False
+        if entries is None:
+            entries = list(procfs.process_entries(self.proc_root))
+        children = self._parent_map(entries)
         tree, queue = {root}, [root]
         while queue:
             for child in children.get(queue.pop(), ()):
@@ -189,6 +238,41 @@ class Resolver:
                     tree.add(child)
                     queue.append(child)
         return tuple(sorted(tree))
+
+    def _subtree(self, root: int) -> tuple[int, ...] | None:
+        """The pidfile's process and its descendants through the children files; None without them."""
+        tree, queue = {root}, [root]
+        while queue:
+            below = procfs.children(self.proc_root, queue.pop())
+            if below is None:
+                return None
+            for child in below:
+                if child not in tree:
+                    tree.add(child)
+                    queue.append(child)
+        return tuple(sorted(tree))
+
+    def _parent_map(self, entries: list[tuple[int, int]]) -> dict[int, list[int]]:
+        """pid -> children from the stat of each process, read once per process (keyed like the cmdline cache).
+
+        A parent is cached for the process's life: a reparented orphan keeps its first parent,
+        whose pid has gone from the listing, so it falls out of the tree as it should.
+        """
+        cache, known = self._parents_of, {}
+        children: dict[int, list[int]] = {}
+        for pid, inode in entries:
+            cached = cache.get(pid)
+            if cached is not None and cached[0] == inode:
+                parent = cached[1]
+            else:
+                read = procfs.parent_pid(self.proc_root, pid)
+                if read is None:
+                    continue  # gone
+                parent = read
+            known[pid] = (inode, parent)
+            children.setdefault(parent, []).append(pid)
+        self._parents_of = known
+        return children
 
     def _unit_path(self, unit: str) -> str | None:
         full = unit_name(unit)
