@@ -9,14 +9,17 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import pytest
 
-from memwarden.exporter.server import MetricsServer
+from memwarden.exporter import server as server_module
+from memwarden.exporter.server import MetricsServer, accepts_gzip
 from memwarden.exporter.webconfig import WebConfig, load_web_config
 
 BODY = b"# HELP x_total X.\n# TYPE x_total counter\nx_total 1.0\n"
@@ -24,9 +27,9 @@ HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4))
 
 
 @contextmanager
-def running(web: WebConfig, render: Callable[[], bytes] = lambda: BODY) -> Iterator[MetricsServer]:
+def running(web: WebConfig, render: Callable[[], bytes] = lambda: BODY, **options: Any) -> Iterator[MetricsServer]:
     """Run a MetricsServer on 127.0.0.1 in a thread with its own event loop."""
-    server = MetricsServer(render, web, landing=b"<html>memwarden</html>\n")
+    server = MetricsServer(render, web, landing=b"<html>memwarden</html>\n", **options)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
@@ -214,3 +217,116 @@ def test_tls_client_certificates_are_verified_and_their_names_checked(tmp_path: 
     with running(tls_web(tmp_path, tls_dir, other)) as server:
         with pytest.raises((ssl.SSLError, OSError, http.client.HTTPException)):
             https_get(server, client_context(tls_dir, "client"))
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False  # open, nothing to read
+    except ConnectionResetError:
+        return True
+
+
+def test_a_request_must_arrive_whole_within_the_timeout_of_its_first_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "HEAD_TIMEOUT_SECONDS", 0.6)  # the sweeper looks every 0.1 s
+    with running(WebConfig()) as server:
+        with socket.create_connection(("127.0.0.1", port_of(server)), timeout=5) as sock:
+            started, closed = time.monotonic(), False
+            for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 100:  # one byte every 0.2 s
+                try:
+                    sock.sendall(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                time.sleep(0.2)
+                if _closed_by_peer(sock):
+                    closed = True
+                    break
+                if time.monotonic() - started > 5:
+                    break
+            assert closed and time.monotonic() - started < 3
+
+
+def test_connections_beyond_the_cap_get_a_503_and_are_closed() -> None:
+    with running(WebConfig(), max_connections=2) as server:
+        kept = [http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5) for _ in range(2)]
+        for connection in kept:
+            connection.request("GET", "/metrics")
+            assert connection.getresponse().read() == BODY
+        refused = raw(server, b"GET /metrics HTTP/1.1\r\n\r\n")
+        assert refused.startswith(b"HTTP/1.1 503 ") and b"too many open connections" in refused
+        kept[0].close()
+        deadline = time.monotonic() + 5
+        while len(server.connections) > 1 and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the server has seen the close
+        assert raw(server, b"GET /metrics HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 OK")
+        kept[1].close()
+
+
+def test_name_filter_selects_metrics_like_prometheus_client() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Gauge
+
+    from memwarden.exporter.exposition import TextRenderer
+
+    registry = CollectorRegistry()
+    Gauge("a_bytes", "A.", registry=registry).set(1)
+    Counter("b", "B.", registry=registry).inc()
+    Gauge("c", "C.", registry=registry).set(3)
+    renderer = TextRenderer(registry)
+    with running(WebConfig(), renderer.render, select=renderer.render) as server:
+        answer = raw(server, b"GET /metrics?name[]=a_bytes&name%5B%5D=b_total HTTP/1.0\r\n\r\n")
+        body = answer.split(b"\r\n\r\n", 1)[1].decode()
+        assert [line.split()[0] for line in body.splitlines() if not line.startswith("#")] == ["a_bytes", "b_total"]
+        everything = raw(server, b"GET /metrics HTTP/1.0\r\n\r\n").split(b"\r\n\r\n", 1)[1]
+        assert everything == renderer.render() and b"\nc 3.0" in everything
+
+
+def test_bare_lf_line_ends_and_absolute_form_targets_are_accepted() -> None:
+    with running(WebConfig()) as server:
+        answer = raw(server, b"GET /metrics HTTP/1.0\n\n")
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(BODY)
+        absolute = f"GET http://127.0.0.1:{port_of(server)}/metrics HTTP/1.1\r\nConnection: close\r\n\r\n".encode()
+        answer = raw(server, absolute)
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(BODY)
+        assert raw(server, b"GET ftp://x/metrics HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip_ok"),
+    [("gzip", True), ("gzip;q=0, identity", False), ("identity, gzip;q=0.5", True), ("GZIP ; Q=0.000", False),
+     ("*", True), ("*;q=0", False), ("br, *", True), ("identity", False), ("", False), ("gzip;q=abc", False)],
+)  # fmt: skip
+def test_accept_encoding_honours_q_values(header: str, gzip_ok: bool) -> None:
+    assert accepts_gzip(header) is gzip_ok
+
+
+def test_password_checks_run_one_at_a_time_and_a_flood_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "MAX_PENDING_CHECKS", 3)
+    with running(WebConfig(users={"prometheus": HASH})) as server:
+        lock = threading.Lock()
+        running_now, most = [0], [0]
+
+        def slow_verify(header: str) -> bool:
+            with lock:
+                running_now[0] += 1
+                most[0] = max(most[0], running_now[0])
+            time.sleep(0.2)
+            with lock:
+                running_now[0] -= 1
+            return False
+
+        monkeypatch.setattr(server.auth, "_verify", slow_verify)
+        answers: list[bytes] = []
+
+        def wrong(index: int) -> None:
+            header = base64.b64encode(f"prometheus:wrong{index}".encode())
+            answers.append(raw(server, b"GET /metrics HTTP/1.0\r\nAuthorization: Basic " + header + b"\r\n\r\n")[:12])
+
+        threads = [threading.Thread(target=wrong, args=(index,)) for index in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert most[0] == 1  # one bcrypt thread: at most one core spent on wrong passwords
+        assert sorted(set(answers)) == [b"HTTP/1.1 401", b"HTTP/1.1 503"]

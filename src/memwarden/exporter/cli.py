@@ -18,7 +18,7 @@ from . import preflight
 from .exposition import TextRenderer
 from .registry import build_registry
 from .scope import SCOPE_MODES
-from .server import MetricsServer, serve
+from .server import DEFAULT_MAX_CONNECTIONS, MetricsServer, serve
 from .webconfig import WebConfigError, web_config_from
 
 DEFAULT_LISTEN = "127.0.0.1:9105"
@@ -44,11 +44,12 @@ def landing_page(policy_name: str, components: list[str]) -> bytes:
     ).encode()
 
 
-def _raise_file_limit() -> int:
+def _raise_file_limit(connections: int = 40) -> int:
     """Raise the soft open-files limit to the hard one; return how many files to keep open.
 
     The exporter keeps one descriptor per component process (see FileReader), so a host
     with thousands of matched processes needs more than the usual soft limit of 1024.
+    What is left is for `connections` client connections and the exporter's own files.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > 65536:
@@ -60,7 +61,7 @@ def _raise_file_limit() -> int:
         except (ValueError, OSError):
             pass  # keep the soft limit we have
     usable = soft if soft != resource.RLIM_INFINITY else 65536
-    return max(64, min(usable - 256, 16384))  # leave room for connections
+    return max(64, min(usable - max(256, connections + 64), 16384))  # leave room for connections
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
         "--collector.cgroup.depth", dest="cgroup_depth", type=int, default=1, metavar="N",
         help="levels of the cgroup tree reported by memwarden_cgroup_* besides our own and the components' (default 1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--web.max-connections", dest="max_connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+        help=f"open connections served at once; more are answered 503 (default {DEFAULT_MAX_CONNECTIONS})",
+    )  # fmt: skip
     parser.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"), default="info")
     return parser
 
@@ -103,6 +108,9 @@ def main(argv: list[str]) -> int:
         host, port = parse_listen(args.listen)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.max_connections < 1:
+        print("error: --web.max-connections must be 1 or more", file=sys.stderr)
         return 1
     if args.cgroup_depth < 0:
         print("error: --collector.cgroup.depth must be 0 or more", file=sys.stderr)
@@ -122,12 +130,15 @@ def main(argv: list[str]) -> int:
         cgroup_root=args.cgroupfs,
         scope_mode=args.scope,
         cgroup_depth=args.cgroup_depth,
-        max_open_files=_raise_file_limit(),
+        max_open_files=_raise_file_limit(args.max_connections),
     )
+    renderer = TextRenderer(registry)
     server = MetricsServer(
-        TextRenderer(registry).render,
+        renderer.render,
         web,
         landing=landing_page(checked.policy_name, [component.name for component in components]),
+        select=renderer.render,
+        max_connections=args.max_connections,
     )
 
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's

@@ -11,7 +11,7 @@ directly. tests/unit/test_exporter_exposition.py checks equality on arbitrary fa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import generate_latest
@@ -52,6 +52,18 @@ def _plain(family: Metric) -> bool:
     return True
 
 
+def _only(families: Iterable[Metric], names: Collection[str]) -> Iterator[Metric]:
+    for family in families:
+        if family.name in names:
+            yield family
+            continue
+        samples = [sample for sample in family.samples if sample.name in names]
+        if samples:
+            subset = Metric(family.name, family.documentation, family.type, family.unit)
+            subset.samples = samples
+            yield subset
+
+
 class TextRenderer:
     """Renders a registry (anything with collect()) in the Prometheus text format 0.0.4."""
 
@@ -60,13 +72,18 @@ class TextRenderer:
         self._headers: dict[tuple[str, str, str], str] = {}
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
-    def render(self) -> bytes:
+    def render(self, names: Collection[str] | None = None) -> bytes:
+        """The whole exposition; with `names`, only those metrics (`?name[]=`, as prometheus_client).
+
+        A name selects a family (`memwarden_oom_kills`) or its samples (`memwarden_oom_kills_total`).
+        """
         if len(self._prefixes) > _MAX_CACHED:
             self._prefixes.clear()
         output: list[str] = []
         append = output.append
         headers, prefixes = self._headers, self._prefixes
-        for family in self.registry.collect():
+        families = self.registry.collect() if names is None else _only(self.registry.collect(), names)
+        for family in families:
             if not _plain(family):
                 append(generate_latest(_Families(family)).decode("utf-8"))  # type: ignore[arg-type]
                 continue
