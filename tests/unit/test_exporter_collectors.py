@@ -243,3 +243,19 @@ def test_unreadable_sources_fail_alone_and_never_the_scrape(trees: Path) -> None
     assert value("memwarden_component_memory_bytes", {"component": "db"}) == 80 * MiB
     assert value("memwarden_cgroup_memory_usage_bytes", {"cgroup": "/system.slice/db.service"}) == 100 * MiB
     assert value("memwarden_collector_duration_seconds", {"collector": "meminfo"}) is not None
+
+
+def test_a_hybrid_unit_without_v1_memory_accounting_keeps_its_unified_psi(trees: Path) -> None:
+    tree = trees / "hybrid"
+    value = build_registry(
+        [ComponentSpec("cache", "systemd_unit", "cache", 1 << 30)],
+        proc_root=str(tree / "proc"),
+        cgroup_root=str(tree / "cgroup"),
+    ).get_sample_value
+    labels = {"component": "cache"}
+    assert value("memwarden_component_memory_bytes", labels) == 3000 * 4096  # its process's RSS
+    assert value("memwarden_component_processes", labels) == 1
+    assert value("memwarden_pressure_waiting_seconds_total", labels) == 0.02
+    assert value("memwarden_pressure_stalled_seconds_total", labels) == 0.005
+    assert value("memwarden_oom_kills_total", labels) is None  # no counters without memory accounting
+    assert value("memwarden_collector_success", {"collector": "components"}) == 1

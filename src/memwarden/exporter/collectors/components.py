@@ -3,8 +3,9 @@
 A component with a memory cgroup is measured by the cgroup (working set = usage minus
 inactive file cache, swap, PSI, OOM kills and the other counters of memory.stat/events).
 A component of plain processes is measured by their RSS sum (PSS when the component sets
-`pss: true`), swap from VmSwap; it has no PSI or counters: a sum over processes that come
-and go is not a counter.
+`pss: true`), swap from VmSwap; it has no counters: a sum over processes that come and go
+is not a counter. A cgroup without memory accounting (a unit on a hybrid host without v1
+MemoryAccounting=) is measured by its processes but keeps its PSI from the unified tree.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from memwarden.system import ComponentSpec, ComponentTarget, Hierarchy, Resolver, process_memory_bytes, read_memory
 from memwarden.system.cgroupfs import CgroupMemory, tightest_limit
 from memwarden.system.procfs import Read, read_bytes, swap_bytes
+from memwarden.system.psi import read_pressure
 
 from .base import Source
 from .pressure import pressure_families
@@ -88,6 +90,7 @@ class ComponentsCollector(Source):
                 if swap_on is None:
                     swap_on = host_has_swap(self.proc_root, self.read)
                 swap_f.add_metric(labels, self._process_swap(target) if swap_on else 0)
+                extra += self._unified_pressure(target, problems)
             else:
                 processes_f.add_metric(labels, 0)  # its cgroup does not exist (unit stopped)
             limit = self._limit(component, target)
@@ -106,6 +109,20 @@ class ComponentsCollector(Source):
         except (OSError, ValueError) as error:
             problems.append(f"component {target.name}: cgroup {target.cgroup_path}: {error}")
             return None
+
+    def _unified_pressure(self, target: ComponentTarget, problems: list[str]) -> list[Metric]:
+        """PSI of a cgroup that has no memory accounting of its own: a unit on a hybrid host
+        without v1 MemoryAccounting= still has memory.pressure in the unified tree."""
+        if target.unified is None or target.cgroup is not None:
+            return []
+        try:
+            pressure = read_pressure(f"{target.unified}/memory.pressure", self.read)
+        except FileNotFoundError:
+            return []  # the unit stopped since it was found
+        except (OSError, ValueError) as error:
+            problems.append(f"component {target.name}: {target.unified}/memory.pressure: {error}")
+            return []
+        return pressure_families(pressure or {}, {"component": target.name})
 
     def _process_swap(self, target: ComponentTarget) -> int:
         return sum(value for pid in target.pids if (value := swap_bytes(self.proc_root, pid, self.read)) is not None)
