@@ -15,7 +15,6 @@ from ..promql import matchers, ratio, regex_alternatives
 INSTANCE_VAR = 'instance=~"$instance"'
 COMPONENT_VAR = 'component=~"$component"'
 HOST = "{" + INSTANCE_VAR + "}"
-PER_COMPONENT = "{" + INSTANCE_VAR + ", " + COMPONENT_VAR + "}"
 # Every alert memwarden renders carries this label, so it selects memwarden's alerts and no one else's.
 MEMORY_ALERTS = f'{GENERATOR_LABEL[0]}="{GENERATOR_LABEL[1]}", alertstate="firing"'
 
@@ -33,8 +32,8 @@ def _host(name: str) -> str:
     return name + HOST
 
 
-def _component(name: str) -> str:
-    return name + PER_COMPONENT
+def _component(name: str, *narrower: str) -> str:
+    return name + "{" + ", ".join([INSTANCE_VAR, COMPONENT_VAR, *narrower]) + "}"
 
 
 # The variables' own queries: Grafana's label_values() over recorded series.
@@ -119,9 +118,9 @@ def component_tier_lines(policy: Policy) -> list[Query]:
         for component in policy.components:
             value = policy.component_thresholds(component).percent(tier)
             if value != policy.thresholds.percent(tier):
-                selector = "{" + f'{INSTANCE_VAR}, {COMPONENT_VAR}, component="{component.name}"' + "}"
-                parts.append(f"(0 * {usage}{selector} + {ratio(value)})")
-        parts.append(f"(0 * {usage}{PER_COMPONENT} + {ratio(policy.thresholds.percent(tier))})")
+                only_this = 'component="' + component.name + '"'
+                parts.append(f"(0 * {_component(usage, only_this)} + {ratio(value)})")
+        parts.append(f"(0 * {_component(usage)} + {ratio(policy.thresholds.percent(tier))})")
         lines.append(Query(f"max by (component) ({' or '.join(parts)})", f"{{{{component}}}} {tier}"))
     return lines
 
@@ -149,16 +148,11 @@ def component_usage_by_tiers(policy: Policy) -> list[tuple[Query, Thresholds]]:
     if not groups:
         return [(usage, policy.thresholds)]
     overridden = regex_alternatives([name for _, names in groups for name in names])
-    split = [(Query(_narrowed(usage.expr, f'component!~"{overridden}"'), usage.legend), policy.thresholds)]
+    split = [(Query(_component(COMPONENT.usage_ratio, f'component!~"{overridden}"'), usage.legend), policy.thresholds)]
     for thresholds, names in groups:
-        split.append((Query(_narrowed(usage.expr, f'component=~"{regex_alternatives(names)}"'), usage.legend), thresholds))
+        query = Query(_component(COMPONENT.usage_ratio, f'component=~"{regex_alternatives(names)}"'), usage.legend)
+        split.append((query, thresholds))
     return split
-
-
-def _narrowed(selector_expr: str, matcher: str) -> str:
-    """Add a matcher to a `metric{…}` expression."""
-    assert selector_expr.endswith("}"), selector_expr
-    return f"{selector_expr[:-1]}, {matcher}}}"
 
 
 def alert_states(extra: str = "") -> list[Query]:
