@@ -206,7 +206,8 @@ def test_component_gauges_colour_each_component_by_its_own_tiers(overridden: Pol
         for component in overridden.components:
             thresholds = overridden.component_thresholds(component)
             steps = _steps_for(panel, component.name)
-            assert [s["value"] for s in steps] == [None, *(thresholds.percent(tier) / 100 for tier in TIERS)], (panel["title"], component.name)
+            expected = [None, *(thresholds.percent(tier) / 100 for tier in TIERS)]
+            assert [s["value"] for s in steps] == expected, (panel["title"], component.name)
             assert [s["color"] for s in steps] == ["green", "yellow", "orange", "red", "dark-red"]
         # The review's case: api at 76 % is in its critical tier (75 %), so red, not the policy-wide warning yellow.
         assert _colour(_steps_for(panel, "api"), 0.76) == "red"

@@ -13,7 +13,8 @@ def _now(policy: Policy, layout: Layout) -> None:
     horizon = policy.prediction.horizon.seconds
     layout.add(stat("Memory level", HostQueries.level, "none", "Highest tier each selected instance is in now (0 = below warning).",
                     level_steps(), mappings=level_mappings()), 4, 5)
-    layout.add(gauge("Memory in use", HostQueries.usage, "Share of memory in use; the marks are the policy's tiers.", tier_steps(policy.thresholds)), 4, 5)
+    layout.add(gauge("Memory in use", HostQueries.usage, "Share of memory in use; the marks are the policy's tiers.",
+                     tier_steps(policy.thresholds)), 4, 5)
     layout.add(stat("Time to exhaustion", HostQueries.exhaustion, "s",
                     f"Shortest predicted time until available memory reaches zero at the current trend "
                     f"(fitted over {policy.prediction.lookback}); empty while memory is not falling.",
