@@ -33,8 +33,9 @@ def tier_steps(thresholds: Thresholds) -> list[dict[str, Any]]:
 def tier_steps_for_query(ref: str, thresholds: Thresholds) -> dict[str, Any]:
     """An override giving the series of one query (by its refId) their own tier steps.
 
-    `byFrameRefID` ("Fields returned by query" in the editor) is in Grafana since 7.4; unlike a
-    `byName`/`byRegexp` match on the legend it does not depend on how series are named.
+    `byFrameRefID` ("Fields returned by query" in the editor) is in Grafana's FieldMatcherID
+    from 7.4 on (not in 7.0); unlike a `byName`/`byRegexp` match on the legend it does not
+    depend on how series are named.
     """
     return {
         "matcher": {"id": "byFrameRefID", "options": ref},
