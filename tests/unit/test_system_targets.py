@@ -241,3 +241,31 @@ def test_pidfile_walks_the_children_files_of_every_thread(tmp_path: Path) -> Non
     (tmp_path / "svc.pid").write_text("10\n")
     resolver = Resolver([component("svc", pidfile=str(tmp_path / "svc.pid"))], proc_root=str(proc), exclude_pids=())
     assert resolver.resolve_all()["svc"].pids == (10, 11, 12, 14)
+
+
+def test_pidfile_finds_a_child_forked_by_another_thread(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import psutil
+
+    from support.servers import wait_until
+
+    # the child's parent is the forking thread, so it is listed in that thread's children file only
+    code = (
+        "import subprocess, threading, time\n"
+        "threading.Thread(target=lambda: subprocess.Popen(['sleep', '30']).wait(), daemon=True).start()\n"
+        "time.sleep(30)\n"
+    )
+    root = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        wait_until(lambda: len(psutil.Process(root.pid).children()) == 1, timeout=10)
+        (tmp_path / "svc.pid").write_text(f"{root.pid}\n")
+        resolver = Resolver([component("svc", pidfile=str(tmp_path / "svc.pid"))])
+        child = psutil.Process(root.pid).children()[0].pid
+        assert resolver.resolve_all()["svc"].pids == tuple(sorted((root.pid, child)))
+    finally:
+        for process in psutil.Process(root.pid).children(recursive=True):
+            process.kill()
+        root.kill()
+        root.wait()

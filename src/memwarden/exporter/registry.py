@@ -166,7 +166,7 @@ def build_sources(
     specs = [ComponentSpec.of(component) for component in components]
     hierarchy = Hierarchy.detect(cgroup_root)
     scope = MemoryScope(scope_mode, proc_root=proc_root, hierarchy=hierarchy, read=read)
-    resolver = Resolver(specs, proc_root=proc_root, cgroup_root=cgroup_root)
+    resolver = Resolver(specs, proc_root=proc_root, cgroup_root=cgroup_root, read=read)
     component_source = ComponentsCollector(specs, proc_root=proc_root, resolver=resolver, read=read)
     sources: list[Source] = [
         MeminfoCollector(proc_root=proc_root, scope=scope, read=read),

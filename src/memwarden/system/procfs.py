@@ -207,19 +207,23 @@ def start_time(proc_root: str, pid: int) -> tuple[float, bool] | None:
         return None
 
 
-def children(proc_root: str, pid: int) -> list[int] | None:
+def children(proc_root: str, pid: int, read: Read = read_bytes) -> list[int] | None:
     """Return the children of every thread of `pid` (/proc/<pid>/task/*/children).
 
     None when this kernel has no such files (CONFIG_PROC_CHILDREN off); [] when the process is gone.
+    `read` may be a FileReader's: a kept descriptor re-reads a children file in one pread.
     """
+    task = f"{proc_root}/{pid}/task"
     try:
-        tids = os.listdir(f"{proc_root}/{pid}/task")
+        # procfs counts a task directory's links as 2 + its threads: a single-threaded process
+        # (most are) needs no listing, which costs four times a stat
+        tids = [str(pid)] if os.stat(task).st_nlink == 3 else os.listdir(task)
     except OSError:
         return None if os.path.isdir(f"{proc_root}/{pid}") else []  # a process without task/: a fake tree
     found: list[int] = []
     for tid in tids:
         try:
-            raw = read_bytes(f"{proc_root}/{pid}/task/{tid}/children")
+            raw = read(f"{proc_root}/{pid}/task/{tid}/children")
         except FileNotFoundError:
             if os.path.isdir(f"{proc_root}/{pid}/task/{tid}"):
                 return None  # the thread is there, its children file is not: no CONFIG_PROC_CHILDREN

@@ -130,6 +130,7 @@ class Resolver:
         cgroup_root: str = DEFAULT_CGROUP_ROOT,
         exclude_pids: Iterable[int] | None = None,
         clock: Callable[[], float] = _boot_clock,
+        read: procfs.Read = procfs.read_bytes,
     ) -> None:
         self.components = [ComponentSpec.of(component) for component in components]
         self.proc_root = proc_root
@@ -139,6 +140,7 @@ class Resolver:
             (component.name, re.compile(component.value)) for component in self.components if component.kind == "cmdline"
         ]
         self._clock = clock
+        self._read = read  # for files re-read every scrape (children); the exporter passes a FileReader's
         self._matches: dict[int, _Seen] = {}
         self._parents_of: dict[int, tuple[int, int]] = {}  # pid -> (inode, ppid), without children files
         self._children_files: bool | None = None  # does this kernel have /proc/<pid>/task/*/children?
@@ -243,7 +245,7 @@ class Resolver:
         """The pidfile's process and its descendants through the children files; None without them."""
         tree, queue = {root}, [root]
         while queue:
-            below = procfs.children(self.proc_root, queue.pop())
+            below = procfs.children(self.proc_root, queue.pop(), self._read)
             if below is None:
                 return None
             for child in below:
