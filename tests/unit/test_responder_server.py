@@ -9,7 +9,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.responder import LiveResponder, alert, audit_records, make_policy, notification
+from support.responder import LiveResponder, alert, audit_records, make_policy, notification, rfc3339_times
 
 from memwarden.responder import AuthConfigError, authenticator_for
 
@@ -68,6 +68,8 @@ REFUSALS = [
     ("malformed", {}, True, b'{"version": "4", "alerts": [', 400, "not JSON"),
     ("wrong version", {}, True, {**notification(alert()), "version": "3"}, 400, "version '3'"),
     ("not an object", {}, True, b"[1, 2]", 400, "JSON object"),
+    ("year 0 in UTC", {}, True, notification(alert(starts_at="0001-01-01T00:00:00+01:00")), 400, "not a valid time"),
+    ("year 10000 in UTC", {}, True, notification(alert(starts_at="9999-12-31T23:59:59-01:00")), 400, "valid time"),
 ]
 
 
@@ -84,6 +86,22 @@ def test_refused_requests_get_a_4xx_with_a_reason_and_run_nothing(live, case, he
     assert rejected["status"] == status and reason in rejected["reason"]
     assert audit_records(live.state_dir, "ran") == []
     assert live.metric("memwarden_webhook_requests_total", {"code": str(status)}) == 1
+
+
+def test_an_unexpected_error_is_a_logged_audited_503_that_says_nothing_ran(live, caplog):
+    def broken(notification):
+        raise RuntimeError("a bug in the engine")
+
+    live.engine.handle = broken
+    status, answer = live.post(notification(alert()))
+    live.drain()
+    assert status == 503, answer
+    assert answer["reason"] == "internal error (RuntimeError: a bug in the engine), nothing was run"
+    assert not live.canary.exists()
+    (error,) = audit_records(live.state_dir, "error")
+    assert error["status"] == 503 and error["reason"] == answer["reason"]
+    assert "a bug in the engine" in caplog.text
+    assert live.metric("memwarden_webhook_requests_total", {"code": "503"}) == 1
 
 
 def test_get_on_the_webhook_is_not_allowed(live):
@@ -165,6 +183,8 @@ def near_payloads(draw):
         st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
     ):
         target[key] = draw(JSON)
+    if draw(st.booleans()):
+        item[draw(st.sampled_from(["startsAt", "endsAt"]))] = draw(rfc3339_times())
     return payload
 
 

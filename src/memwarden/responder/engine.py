@@ -112,6 +112,7 @@ class Engine:
         self.alertmanager = alertmanager
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running = 0
+        self.started = 0  # steps started by this process (the HTTP side tells a caller what ran)
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
         self._refresh_holds()
@@ -203,6 +204,7 @@ class Engine:
         if not self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key):
             return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
         self._quiet.pop((facts.episode, rule.name), None)
+        self.started += 1
         dry_run = self.dry_run or action.dry_run
         ctx = ActionContext(action, rule.name, facts, target.name, target.component, self.host, dry_run)
         if kind == "log":
