@@ -19,7 +19,7 @@ from .payload import PayloadError, parse_notification
 
 LOGGER = logging.getLogger("memwarden.responder")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
-STARTED_BEFORE = "memwarden.started_before"
+STARTED_BEFORE: web.RequestKey[int] = web.RequestKey("started_before", int)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -27,6 +27,7 @@ from memwarden.policy.responses import Rule
 
 from .actions import (
     FAILED,
+    INTERRUPTED,
     NO_TARGET,
     OK,
     REFUSED,
@@ -52,6 +53,9 @@ NEEDS_COMPONENT = ("signal", "freeze", "throttle")
 # Steps that did nothing on the host: the next step need not wait out their grace.
 NO_EFFECT = (REFUSED, NO_TARGET)
 UNDO_ATTEMPTS = 3
+# A step `running` in the state but not in this process (which cannot happen unless the
+# state was written to from elsewhere) counts as interrupted once its timeout is this far past.
+STALE_RUNNING_MARGIN_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 3600.0
 
 
@@ -111,11 +115,32 @@ class Engine:
         self.clock = clock
         self.alertmanager = alertmanager
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight: dict[asyncio.Task[Any], tuple[ActionContext, int]] = {}  # actions not yet finished
+        self._undoing: dict[asyncio.Task[Any], Undo] = {}
         self._running = 0
         self.started = 0  # steps started by this process (the HTTP side tells a caller what ran)
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
         self._refresh_holds()
+        self._recover_interrupted()
+
+    def _recover_interrupted(self) -> None:
+        """Steps an earlier process left `running` were cut off: record them so escalation goes on."""
+        for episode, rule, step, kind, target in self.store.interrupt_running():
+            self.metrics.responses.labels(kind, INTERRUPTED).inc()
+            LOGGER.warning("%s on %s (rule %s, step %d) was cut off by a stop or crash of the responder", kind, target, rule, step)
+            stored = self.store.episode(episode)
+            self.audit.write(
+                "interrupted",
+                alertname=stored.alertname if stored else None,
+                episode=episode,
+                rule=rule,
+                step=step,
+                action=kind,
+                target=target,
+                result=INTERRUPTED,
+                reason="the responder stopped or crashed while the action ran; what it did is unknown",
+            )
 
     # notifications -------------------------------------------------------------------------
 
@@ -159,6 +184,11 @@ class Engine:
             )
         if steps:
             last = steps[-1]
+            if last.result == "running" and self._stale(rule, facts.episode, last, now):
+                self.store.finish_step(facts.episode, rule.name, last.step, INTERRUPTED)
+                self._write("interrupted", facts, rule=rule.name, step=last.step, action=last.kind, result=INTERRUPTED,
+                            reason="the step was still running long after its timeout, and not in this responder")
+                last = self.store.steps(facts.episode, rule.name)[-1]
             if last.result == "running":
                 return self._skip(
                     decision, facts, rule, None, "running", f"step {last.step} ({last.kind}) is still running", quiet
@@ -214,8 +244,15 @@ class Engine:
         if action.touches_system:
             self._running += 1
             self.metrics.running.set(self._running)
-        self._spawn(self._execute(ctx, index))
+        self._in_flight[self._spawn(self._execute(ctx, index))] = (ctx, index)
         return {**decision, "decision": "started", "dry_run": dry_run}
+
+    def _stale(self, rule: Rule, episode: str, last: Any, now: float) -> bool:
+        if any(ctx.alert.episode == episode and ctx.rule == rule.name and index == last.step
+               for ctx, index in self._in_flight.values()):
+            return False
+        timeout = rule.actions[last.step].timeout.seconds if last.step < len(rule.actions) else 0.0
+        return now - last.at > timeout + STALE_RUNNING_MARGIN_SECONDS
 
     def _skip(
         self,
@@ -286,13 +323,17 @@ class Engine:
                 self.metrics.running.set(self._running)
         duration = loop.time() - started
         self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
+        self._in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if outcome.restore is not None:
             self._hold(ctx, outcome)
         after = None
-        if before is not None and outcome.result == OK and ctx.component is not None:
-            await asyncio.sleep(self.responses.outcome_delay.seconds)
-            after = await asyncio.to_thread(self.host.working_set, ctx.component)
-        self._finish(ctx, index, outcome, duration, before, after)
+        try:
+            if before is not None and outcome.result == OK and ctx.component is not None:
+                await asyncio.sleep(self.responses.outcome_delay.seconds)
+                after = await asyncio.to_thread(self.host.working_set, ctx.component)
+        finally:
+            # Stopped while measuring the outcome: the action itself is done; record it all the same.
+            self._finish(ctx, index, outcome, duration, before, after)
 
     def _finish(
         self, ctx: ActionContext, index: int, outcome: Outcome, duration: float, before: int | None, after: int | None
@@ -348,7 +389,7 @@ class Engine:
         if episode is not None and episode.resolved_at is not None:
             # The alert resolved while the action ran: undo at once rather than at undo_after.
             for undo in self.store.release_episode(ctx.alert.episode):
-                self._spawn(self._undo(undo, "the alert resolved while the action ran"))
+                self._spawn_undo(undo, "the alert resolved while the action ran")
 
     def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
         now = self.clock()
@@ -359,7 +400,7 @@ class Engine:
             self._write("received", facts, status="resolved", reason=None if first else "already resolved")
         undos = self.store.release_episode(facts.episode)
         for undo in undos:
-            self._spawn(self._undo(undo, reason))
+            self._spawn_undo(undo, reason)
         for key in [key for key in self._quiet if key[0] == facts.episode]:
             del self._quiet[key]
         return [
@@ -410,9 +451,7 @@ class Engine:
             if undo.deadline <= now:
                 taken = self.store.release_target(undo.kind, undo.target)
                 if taken is not None:
-                    self._spawn(
-                        self._undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
-                    )
+                    self._spawn_undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
         if self.alertmanager is not None:
             states = await self.alertmanager.states()
             if states is None:
@@ -454,10 +493,51 @@ class Engine:
             **fields,
         )
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._in_flight.pop(done, None))
+        return task
+
+    def _spawn_undo(self, undo: Undo, reason: str) -> None:
+        task = self._spawn(self._undo(undo, reason))
+        self._undoing[task] = undo
+        task.add_done_callback(lambda done: self._undoing.pop(done, None))
+
+    async def stop(self, wait_seconds: float = 30.0) -> None:
+        """Wait up to `wait_seconds` for running actions and undos, then cut off the rest and record it.
+
+        A cut-off action's step is recorded `interrupted` (escalation goes on after its grace);
+        a cut-off undo is kept in the state, due at once, so the next start does it again.
+        """
+        await self.drain(wait_seconds)
+        now = self.clock()
+        for ctx, index in list(self._in_flight.values()):
+            self.store.finish_step(ctx.alert.episode, ctx.rule, index, INTERRUPTED)
+            self.metrics.responses.labels(ctx.action.kind, INTERRUPTED).inc()
+            self._write(
+                "interrupted",
+                ctx.alert,
+                rule=ctx.rule,
+                step=index,
+                action=ctx.action.kind,
+                target=ctx.target,
+                result=INTERRUPTED,
+                reason=f"the responder stopped; the action was still running after {wait_seconds:g}s and was cut off",
+            )
+        for undo in list(self._undoing.values()):
+            retry = f"retry:{undo.kind}:{undo.target}"
+            self.store.hold(undo.kind, undo.target, retry, undo.restore, now, now)
+            self.audit.write(
+                "undone", action=UNDO_NAMES[undo.kind], target=undo.target, result=INTERRUPTED,
+                reason="the responder stopped before the undo finished; the next start does it again",
+            )
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait for running actions and undos to finish (at shutdown, and in tests)."""

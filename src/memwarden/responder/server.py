@@ -55,7 +55,8 @@ class RunningResponder:
     async def close(self, drain_seconds: float = 30.0) -> None:
         self.recheck.cancel()
         await self.runner.cleanup()
-        await self.engine.drain(drain_seconds)
+        # Whatever still runs after the wait is recorded as interrupted before the state closes.
+        await self.engine.stop(drain_seconds)
         self.engine.store.close()
         self.engine.audit.close()
 

@@ -204,6 +204,19 @@ class StateStore:
                 db.execute("INSERT INTO runs (key, at) VALUES (?, ?)", (run_key, now))
         return True
 
+    def interrupt_running(self) -> list[tuple[str, str, int, str, str]]:
+        """Mark every step still `running` as `interrupted`; return them as (episode, rule, step, kind, target).
+
+        Called when a responder opens the state: no action of an earlier process can still be
+        running for it, so a `running` step is one a stop, crash or OOM kill cut off.
+        """
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT episode, rule, step, kind, target FROM steps WHERE result = 'running' ORDER BY at"
+            ).fetchall()
+            db.execute("UPDATE steps SET result = 'interrupted' WHERE result = 'running'")
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
     def finish_step(self, episode: str, rule: str, step: int, result: str) -> None:
         self._db.execute(
             "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)

@@ -16,6 +16,8 @@ from ..host import Host, ProcessIdentity, identity, is_alive
 OK, DRY_RUN = "ok", "dry_run"
 FAILED, TIMEOUT = "failed", "timeout"
 REFUSED, NO_TARGET = "refused", "no_target"
+# A step a stop, crash or OOM kill of the responder cut off: what it did is unknown.
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
