@@ -19,6 +19,13 @@ run freed is exported as Prometheus metrics next to the service's own:
 
 Cleanups never run inside the signal handler: the handler only queues a request, and a
 worker thread runs it, so a cleanup may take locks the interrupted code holds.
+
+Forked workers (gunicorn `preload_app`, celery prefork, multiprocessing's fork start
+method) inherit the signal handler but not the worker thread; each forked child gets a
+fresh queue, lock and worker thread of its own, so a signal cleans whichever process it
+reaches. The endpoint stays with the process that installed it: a child closes its copy
+of the listening socket (it would keep the port open, serving nothing, after the parent
+exits) and may call install() again with its own `listen=`/`port=`.
 """
 
 from __future__ import annotations
@@ -231,8 +238,27 @@ class Instrument:
             )
         self._signal = number
         self._previous_handler = signals.signal(number, self._on_signal)
+        self._start_worker()
+
+    def _start_worker(self) -> None:
         self._worker = threading.Thread(target=self._work, name="memwarden-cleanup", daemon=True)
         self._worker.start()
+
+    def _after_fork_in_child(self) -> None:
+        """Make a forked child self-sufficient: threads do not survive fork(), and a lock held
+        by the parent's worker at that moment would stay held in the child for ever."""
+        self._lock = threading.Lock()
+        inherited, self._requests = self._requests, queue.SimpleQueue()
+        # A signal that reached the child before this hook ran went to the inherited queue.
+        while not inherited.empty():
+            self._requests.put(inherited.get())
+        if self._signal is not None:
+            self._start_worker()
+        if self._server is not None:
+            # Only this copy of the socket: the parent still serves on it.
+            self._server.socket.close()
+            self._server = None
+            self.url = None
 
     def _on_signal(self, number: int, frame: Any) -> None:
         self._requests.put("signal")
@@ -341,15 +367,17 @@ def install(
     the endpoint requires (needed off loopback).
     Installing a component again adds its cleanups to the existing instrument.
     """
-    if component in _installed:
-        existing = _installed[component]
-        for handler in cleanup:
-            existing.add_cleanup(handler)
-        return existing
     if port is not None:
         if listen is not None:
             raise ValueError("give listen= or port=, not both")
         listen = f"127.0.0.1:{port}"
+    if component in _installed:
+        existing = _installed[component]
+        for handler in cleanup:
+            existing.add_cleanup(handler)
+        if listen is not None and existing._server is None:
+            existing._serve(listen, token)  # e.g. a forked worker opening an endpoint of its own
+        return existing
     instrument = Instrument(component, cleanup, registry, trim)
     if signal is not None:
         instrument._listen_for_signal(int(signal))
@@ -361,6 +389,14 @@ def install(
             raise
     _installed[component] = instrument
     return instrument
+
+
+def _after_fork_in_child() -> None:
+    for instrument in _installed.values():
+        instrument._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def uninstall(component: str) -> None:
