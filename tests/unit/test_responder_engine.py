@@ -422,3 +422,32 @@ def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_sta
         close_engine(engine)
     finally:
         stop_child(child)
+
+
+def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    steps = [{"kind": "log", "grace": "0s"}, {"kind": "command", "argv": _recorder(out), "cooldown": "0s"}]
+    engine = make_engine(_policy(tmp_path, steps), tmp_path)
+    _send(engine, alert(component="api"))  # the log step, on record
+    healthy, engine.audit._handle = engine.audit._handle, open("/dev/full", "w")
+    try:
+        async def recheck():
+            try:
+                await engine.recheck()
+            except OSError:
+                pass  # its skip record cannot be written either
+            await engine.drain()
+
+        for _ in range(2):
+            run(recheck())
+        assert [step.kind for step in engine.store.steps(_parsed(alert()).alerts[0].episode, "test")] == ["log"]
+        assert not out.exists()
+    finally:
+        broken, engine.audit._handle = engine.audit._handle, healthy
+        try:
+            broken.close()
+        except OSError:
+            pass
+    run(recheck())
+    close_engine(engine)
+    assert len(_runs(out)) == 1

@@ -104,6 +104,37 @@ def test_an_unexpected_error_is_a_logged_audited_503_that_says_nothing_ran(live,
     assert live.metric("memwarden_webhook_requests_total", {"code": "503"}) == 1
 
 
+def test_while_the_audit_log_fails_nothing_is_remembered_or_run_and_the_sender_gets_a_503(live):
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    audit = live.engine.audit
+    healthy = audit._handle
+    audit._handle = open("/dev/full", "w")  # every write now fails as on a full disk
+    try:
+        status, answer = live.post(notification(alert()))
+        assert status == 503 and "nothing was run" in answer["reason"], answer
+        asyncio.run_coroutine_threadsafe(live.engine.recheck(), live.loop).result(timeout=30)
+        live.drain()
+        assert not live.canary.exists(), "the re-check ran an action of a notification refused with a 5xx"
+        assert live.engine.store.open_episodes(fired_since=0) == []
+        assert "No space left on device" in audit.failure
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(f"{live.url}/-/ready", timeout=10)
+        assert not_ready.value.code == 503
+    finally:
+        broken, audit._handle = audit._handle, healthy
+        try:
+            broken.close()
+        except OSError:
+            pass  # its buffered line cannot be flushed to /dev/full either
+    status, answer = live.post(notification(alert()))  # Alertmanager's retry, once the disk has room
+    live.drain()
+    assert status == 200 and live.canary.read_text() == "ran"
+    assert audit.failure is None
+
+
 def test_get_on_the_webhook_is_not_allowed(live):
     import urllib.error
     import urllib.request

@@ -76,6 +76,14 @@ async def healthy(request: web.Request) -> web.Response:
     return web.Response(text="memwarden responder is healthy\n")
 
 
+async def ready(request: web.Request) -> web.Response:
+    """Not ready while the audit log fails: every notification would get a 503 then."""
+    failure = request.app[ENGINE].audit.failure
+    if failure is not None:
+        return web.Response(status=503, text=f"memwarden responder cannot act: {failure}\n")
+    return web.Response(text="memwarden responder is ready\n")
+
+
 async def state(request: web.Request) -> web.Response:
     """What is frozen or throttled now, and since when (read-only, for operators)."""
     engine = request.app[ENGINE]
@@ -142,6 +150,6 @@ def create_app(engine: Engine, auth: Authenticator, *, max_body_bytes: int) -> w
     app.router.add_post("/alerts", make_alerts_handler(auth, Limits(max_body_bytes)))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", healthy)
+    app.router.add_get("/-/ready", ready)
     app.router.add_get("/state", state)
     return app

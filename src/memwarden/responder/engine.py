@@ -158,9 +158,10 @@ class Engine:
 
     def _on_firing(self, facts: AlertFacts, *, source: str) -> list[dict[str, Any]]:
         now = self.clock()
-        episode = self.store.record_firing(facts.episode, facts.fingerprint, facts.labels, now)
         rules = self.responses.rules_for(facts.labels)
         if source == "notification":
+            # On record before it is remembered: if the audit log cannot take it, the request
+            # fails (503, Alertmanager retries) and no re-check acts on an unrecorded episode.
             self._write(
                 "received",
                 facts,
@@ -169,6 +170,7 @@ class Engine:
                 reason=None if rules else "no rule takes this alert",
                 labels=facts.labels,
             )
+        episode = self.store.record_firing(facts.episode, facts.fingerprint, facts.labels, now)
         if episode.resolved_at is not None:
             self._write("skipped", facts, reason="this episode has already resolved; a late firing notification")
             return [{"alert": facts.episode, "decision": "skipped", "reason": "already resolved"}]
@@ -229,17 +231,24 @@ class Engine:
         if action.touches_system and self._running >= self.responses.max_concurrent:
             reason = f"concurrency cap: {self._running} actions already running (max_concurrent {self.responses.max_concurrent})"
             return self._limited(decision, facts, rule, index, "concurrency", reason, quiet)
+        dry_run = self.dry_run or action.dry_run
+        ctx = ActionContext(action, rule.name, facts, target.name, target.component, self.host, dry_run)
+        # Nothing runs that is not on record: the record is written before the step is claimed
+        # (no await in between), so an audit log that cannot take it stops the step right here.
+        if kind == "log":
+            # Recording is all a log action does; do it now, in order, without a task.
+            self._finish(ctx, index, Outcome(OK, action.message or "recorded"), 0.0, None, None)
+        else:
+            self._write("starting", facts, rule=rule.name, step=index, action=kind, target=target.name,
+                        dry_run=dry_run or None)
         # A log counts against nothing, so it need not be remembered for cooldowns.
         run_key = None if kind == "log" else key
         if not self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key):
             return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
         self._quiet.pop((facts.episode, rule.name), None)
         self.started += 1
-        dry_run = self.dry_run or action.dry_run
-        ctx = ActionContext(action, rule.name, facts, target.name, target.component, self.host, dry_run)
         if kind == "log":
-            # Recording is all a log action does; do it now, in order, without a task.
-            self._finish(ctx, index, Outcome(OK, action.message or "recorded"), 0.0, None, None)
+            self.store.finish_step(facts.episode, rule.name, index, OK)
             return {**decision, "decision": "ran", "result": OK}
         if action.touches_system:
             self._running += 1
@@ -339,8 +348,6 @@ class Engine:
         self, ctx: ActionContext, index: int, outcome: Outcome, duration: float, before: int | None, after: int | None
     ) -> None:
         kind = ctx.action.kind
-        if kind == "log":
-            self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
         reclaimed = outcome.reclaimed_bytes
         if reclaimed is None and before is not None and after is not None:
             reclaimed = max(0, before - after)
@@ -394,13 +401,15 @@ class Engine:
     def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
         now = self.clock()
         first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
+        # Undo before recording: a failing audit log must not keep a component frozen.
+        undos = self.store.release_episode(facts.episode)
+        for undo in undos:
+            self._spawn_undo(undo, reason)
+            self.started += 1
         if presumed:
             self._write("resolved", facts, reason=reason)
         else:
             self._write("received", facts, status="resolved", reason=None if first else "already resolved")
-        undos = self.store.release_episode(facts.episode)
-        for undo in undos:
-            self._spawn_undo(undo, reason)
         for key in [key for key in self._quiet if key[0] == facts.episode]:
             del self._quiet[key]
         return [
