@@ -530,3 +530,50 @@ def test_a_process_exempt_from_the_oom_killer_is_protected_too(tmp_path):
     protected = Host(make_policy(), proc_root=str(proc)).protected()
     assert "oom_score_adj -1000" in protected[4242]
     assert 4343 not in protected
+
+
+def test_a_throttle_that_times_out_while_systemctl_still_runs_is_undone_on_resolve(tmp_path):
+    """The timeout abandons the action, not systemctl's thread: its MemoryHigh= lands late and
+    must be restored all the same."""
+    calls = tmp_path / "systemctl-calls"
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = show ]; then echo infinity; exit 0; fi\n'
+        f"sleep 1.5; echo \"$*\" >> {calls}\n"
+    )
+    systemctl.chmod(0o755)
+    child = python_child(SLEEPER, marker())
+    try:
+        root = tmp_path / "cgroup"
+        root.mkdir()
+        (root / "cgroup.controllers").write_text("cpu memory pids\n")
+        unit = root / "system.slice" / "slow.service"
+        unit.mkdir(parents=True)
+        (unit / "cgroup.procs").write_text(f"{child.pid}\n")
+        (unit / "memory.current").write_text(str(800 * MiB))
+        (unit / "memory.stat").write_text(f"anon {600 * MiB}\nfile {200 * MiB}\ninactive_file {200 * MiB}\n")
+        policy = _one_rule([{"kind": "throttle", "memory_high": "90%"}], _component("slow", systemd_unit="slow"))
+        policy = _with_timeout(policy, "1s")  # shorter than validation allows: how a late write happens
+        host = Host(policy, cgroup_root=str(root), systemctl=str(systemctl))
+        firing = alert(component="slow")
+        _respond(policy, tmp_path, firing, host=host)
+        assert _ran(tmp_path)["result"] == "timeout"
+        _respond(policy, tmp_path, resolved(firing), host=host)
+        wait_until(lambda: calls.exists() and len(calls.read_text().splitlines()) == 2, timeout=10, what="systemctl")
+        assert calls.read_text().splitlines() == [
+            f"set-property --runtime slow.service MemoryHigh={int(600 * MiB * 0.9)}",
+            "set-property --runtime slow.service MemoryHigh=infinity",
+        ]
+    finally:
+        stop_child(child)
+
+
+def _with_timeout(policy, timeout):
+    """The policy with its one action's timeout replaced, past validation."""
+    from memwarden.policy import Duration
+
+    rule = policy.responses.rules[0]
+    action = rule.actions[0].model_copy(update={"timeout": Duration(timeout)})
+    rules = [rule.model_copy(update={"actions": [action]})]
+    return policy.model_copy(update={"responses": policy.responses.model_copy(update={"rules": rules})})

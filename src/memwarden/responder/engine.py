@@ -232,7 +232,9 @@ class Engine:
             reason = f"concurrency cap: {self._running} actions already running (max_concurrent {self.responses.max_concurrent})"
             return self._limited(decision, facts, rule, index, "concurrency", reason, quiet)
         dry_run = self.dry_run or action.dry_run
-        ctx = ActionContext(action, rule.name, facts, target.name, target.component, self.host, dry_run)
+        ctx = ActionContext(
+            action, rule.name, facts, target.name, target.component, self.host, dry_run, on_undo=self._record_undo
+        )
         # Nothing runs that is not on record: the record is written before the step is claimed
         # (no await in between), so an audit log that cannot take it stops the step right here.
         if kind == "log":
@@ -334,7 +336,9 @@ class Engine:
         self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
         self._in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if outcome.restore is not None:
-            self._hold(ctx, outcome)
+            self._record_undo(ctx, outcome.restore)
+        if ctx.alert.episode in self.store.holders(action.kind, ctx.target):
+            self._undo_if_resolved(ctx)
         after = None
         try:
             if before is not None and outcome.result == OK and ctx.component is not None:
@@ -385,13 +389,13 @@ class Engine:
 
     # undo ------------------------------------------------------------------------------------
 
-    def _hold(self, ctx: ActionContext, outcome: Outcome) -> None:
-        assert outcome.restore is not None
+    def _record_undo(self, ctx: ActionContext, restore: dict[str, Any]) -> None:
+        """Hold what undoes a freeze or throttle for the episode (kept on failure and timeout too)."""
         now = self.clock()
-        self.store.hold(
-            ctx.action.kind, ctx.target, ctx.alert.episode, outcome.restore, now + ctx.action.undo_after.seconds, now
-        )
+        self.store.hold(ctx.action.kind, ctx.target, ctx.alert.episode, restore, now + ctx.action.undo_after.seconds, now)
         self._refresh_holds()
+
+    def _undo_if_resolved(self, ctx: ActionContext) -> None:
         episode = self.store.episode(ctx.alert.episode)
         if episode is not None and episode.resolved_at is not None:
             # The alert resolved while the action ran: undo at once rather than at undo_after.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,13 @@ class ActionContext:
     component: Component | None
     host: Host
     dry_run: bool
+    # Called with the restore record *before* a freeze or throttle changes anything, so the
+    # undo is on record even if the action times out while its write still lands.
+    on_undo: Callable[[ActionContext, dict[str, Any]], None] | None = None
+
+    def record_undo(self, restore: dict[str, Any]) -> None:
+        if self.on_undo is not None and not self.dry_run:
+            self.on_undo(self, restore)
 
 
 @dataclass

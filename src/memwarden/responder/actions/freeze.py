@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from memwarden.policy.responses import FREEZE_SETTLE_SECONDS
 from memwarden.system import ComponentTarget
 
 from ..host import Host, ProcessIdentity, identity, is_alive, process_state
@@ -32,7 +33,7 @@ from .base import (
 )
 
 OWN_CGROUP_KINDS = ("cgroup", "systemd_unit")
-SETTLE_SECONDS = 5.0  # how long a freeze may take to take hold before it counts as failed
+SETTLE_SECONDS = FREEZE_SETTLE_SECONDS  # how long a freeze may take to take hold before it counts as failed
 
 
 def cgroup_freezer(host: Host, target: ComponentTarget) -> tuple[str, Path] | None:
@@ -85,8 +86,9 @@ async def _freeze_cgroup(ctx: ActionContext, target: ComponentTarget, method: st
     where = f"cgroup {target.cgroup_path} ({method})"
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would freeze {where}, {len(target.pids)} processes", pids=target.pids)
-    await asyncio.to_thread(control.write_text, "1" if method == "cgroup2" else "FROZEN")
     restore = {"method": method, "path": str(control)}
+    ctx.record_undo(restore)  # before the write: a write that lands after a timeout is undone too
+    await asyncio.to_thread(control.write_text, "1" if method == "cgroup2" else "FROZEN")
     if not await _settle(lambda: _is_frozen(method, control)):
         return Outcome(FAILED, f"{where} did not report frozen within {SETTLE_SECONDS:g}s", restore=restore)
     return Outcome(OK, f"froze {where}, {len(target.pids)} processes", pids=target.pids, restore=restore)
@@ -98,8 +100,11 @@ async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], 
     pids = tuple(p.pid for p in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would SIGSTOP {pid_list(pids)}{describe_spared(spared)}", pids=pids)
+    # Every process that may be stopped is on record before the first SIGSTOP; thaw resumes
+    # only those very processes (pid and start time) that are still there.
+    restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in processes]}
+    ctx.record_undo(restore)
     stopped = [p for p in processes if send(ctx.host.proc_root, p, signal.SIGSTOP)]
-    restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in stopped]}
     proc_root = ctx.host.proc_root
     settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
     result = OK if stopped and settled else FAILED
