@@ -577,3 +577,87 @@ def _with_timeout(policy, timeout):
     action = rule.actions[0].model_copy(update={"timeout": Duration(timeout)})
     rules = [rule.model_copy(update={"actions": [action]})]
     return policy.model_copy(update={"responses": policy.responses.model_copy(update={"rules": rules})})
+
+
+# signalling the very process ---------------------------------------------------------------
+
+
+def test_a_process_that_became_protected_after_it_was_chosen_is_not_signalled(tmp_path):
+    from memwarden.responder.actions.base import ActionContext, AlertFacts, send, targets_of
+
+    name = marker()
+    go = tmp_path / "rename-now"
+    renamer = (
+        "import ctypes, os, sys, time\n"
+        "print('ready', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "ctypes.CDLL(None).prctl(15, b'my-database', 0, 0, 0)  # PR_SET_NAME\n"
+        "print('renamed', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    child = python_child(renamer, name)
+    try:
+        policy = _one_rule([{"kind": "kill"}], _component("batch", cmdline=name), protected_processes=["my-database"])
+        host = Host(policy)
+        action = policy.responses.rules[0].actions[0]
+        facts = AlertFacts({}, {}, "firing", "0", "", "0@x")
+        ctx = ActionContext(action, "r", facts, "batch", policy.component("batch"), host, False)
+        (chosen,), spared = targets_of(ctx)
+        assert chosen.pid == child.pid and not spared
+        assert send(host, chosen, 0) is True  # signal 0: allowed and delivered, changes nothing
+        go.touch()  # it renames itself to a protected name between the choice and the signal
+        assert child.stdout.readline().strip() == "renamed"
+        assert send(host, chosen, signal.SIGTERM) is False
+        time.sleep(0.2)
+        assert child.poll() is None
+    finally:
+        stop_child(child)
+
+
+def test_a_signal_reaches_the_very_process_and_never_a_finished_one(tmp_path):
+    from memwarden.responder.actions.base import signal_process
+    from memwarden.responder.host import identity
+
+    child = python_child(SLEEPER, marker())
+    process = identity("/proc", child.pid)
+    assert process is not None
+    assert signal_process("/proc", process, signal.SIGTERM) is True
+    assert child.wait(timeout=5) == -signal.SIGTERM
+    assert signal_process("/proc", process, signal.SIGTERM) is False  # reaped: nothing to signal
+    older = type(process)(os.getpid(), process.start_time)  # a live pid with another start time
+    assert signal_process("/proc", older, signal.SIGUSR2) is False
+
+
+def test_signal_may_ask_a_protected_component_to_clean_up_but_kill_may_not_touch_it(tmp_path):
+    name = marker()
+    hog = python_child(HOG, name, "64")
+    try:
+        components = [{"name": "db", "match": {"cmdline": name}, "budget": "1GiB", "protected": True}]
+        policy = _one_rule([{"kind": "signal"}], components)
+        _respond(policy, tmp_path, alert(component="db"))
+        record = _ran(tmp_path)
+        assert record["result"] == "ok" and record["pids"] == [hog.pid], record
+        host = Host(policy)
+        assert host.protected()[hog.pid] == "in protected component db"
+        assert hog.pid not in host.protected(components=False)
+        assert host.protection(hog.pid) == "in protected component db"
+    finally:
+        stop_child(hog)
+
+
+def test_kernel_threads_are_told_by_their_flag_not_by_an_empty_command_line(tmp_path):
+    proc = tmp_path / "proc"
+    # pid, comm, flags (field 9 of stat), resident pages
+    threads = ((2, "kthreadd", 0x00208040, 0), (4242, "kworker/0:1", 0x04208060, 0), (5151, "hider", 0x00400100, 50000))
+    for pid, comm, flags, pages in threads:
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(b"")  # what a kernel thread shows, and a hiding process too
+        (proc / str(pid) / "comm").write_text(comm + "\n")
+        (proc / str(pid) / "oom_score_adj").write_text("0\n")
+        (proc / str(pid) / "statm").write_text(f"{pages} {pages} 0 0 0 0 0\n")
+        (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) S 1 1 1 0 -1 {flags} " + "0 " * 40)
+    host = Host(make_policy(), proc_root=str(proc))
+    protected = host.protected()
+    assert protected[2] == protected[4242] == "a kernel thread"
+    assert 5151 not in protected
+    assert host.largest_process(protected)[0] == 5151

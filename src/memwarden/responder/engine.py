@@ -27,6 +27,7 @@ from memwarden.policy.responses import Rule
 
 from .actions import (
     FAILED,
+    FORCEFUL_KINDS,
     INTERRUPTED,
     NO_TARGET,
     OK,
@@ -48,7 +49,6 @@ from .payload import Alert, Notification
 from .state import Episode, StateStore, Undo
 
 LOGGER = logging.getLogger("memwarden.responder")
-FORCEFUL = ("freeze", "throttle", "kill")
 NEEDS_COMPONENT = ("signal", "freeze", "throttle")
 # Steps that did nothing on the host: the next step need not wait out their grace.
 NO_EFFECT = (REFUSED, NO_TARGET)
@@ -309,7 +309,7 @@ class Engine:
             raise TargetError(NO_TARGET, "the alert has no component label and the action names no component")
         if component is None:
             raise TargetError(NO_TARGET, f"component {name!r} of the alert is not in the policy's components")
-        if component.protected and kind in FORCEFUL:
+        if component.protected and kind in FORCEFUL_KINDS:
             raise TargetError(REFUSED, f"component {name} is protected: true; {kind} never acts on it")
         return Target(component.name, component)
 

@@ -9,7 +9,6 @@ on thaw, SIGCONT — only those very processes (pid and start time), never a reu
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from memwarden.policy.responses import FREEZE_SETTLE_SECONDS
 from memwarden.system import ComponentTarget
 
-from ..host import Host, ProcessIdentity, identity, is_alive, process_state
+from ..host import Host, ProcessIdentity, identity, process_state
 from .base import (
     DRY_RUN,
     FAILED,
@@ -30,6 +29,7 @@ from .base import (
     nothing_to_act_on,
     pid_list,
     send,
+    signal_process,
 )
 
 OWN_CGROUP_KINDS = ("cgroup", "systemd_unit")
@@ -104,7 +104,7 @@ async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], 
     # only those very processes (pid and start time) that are still there.
     restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in processes]}
     ctx.record_undo(restore)
-    stopped = [p for p in processes if send(ctx.host.proc_root, p, signal.SIGSTOP)]
+    stopped = [p for p in processes if send(ctx.host, p, signal.SIGSTOP)]
     proc_root = ctx.host.proc_root
     settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
     result = OK if stopped and settled else FAILED
@@ -129,8 +129,7 @@ def thaw(restore: dict[str, Any], proc_root: str) -> str:
         resumed = []
         for pid, start_time in restore.get("processes", []):
             process = ProcessIdentity(int(pid), int(start_time))
-            if is_alive(proc_root, process):
-                os.kill(process.pid, signal.SIGCONT)
+            if signal_process(proc_root, process, signal.SIGCONT):
                 resumed.append(process.pid)
         return f"SIGCONT to {pid_list(tuple(resumed))}" if resumed else "its processes are gone; nothing to thaw"
     raise ValueError(f"unknown freeze method {method!r} in the state file")
