@@ -18,8 +18,8 @@ from .actions import UNDO_NAMES, thaw, unthrottle
 from .audit import AUDIT_FILE, AuditLog, format_table, read_audit
 from .auth import AuthConfigError, Authenticator
 from .host import Host
-from .server import DEFAULT_STATE_DIR, authenticator_for, start_responder
-from .state import STATE_FILE, StateStore
+from .server import DEFAULT_STATE_DIR, StartupError, authenticator_for, start_responder
+from .state import STATE_FILE, StateError, StateStore
 
 LOGGER = logging.getLogger("memwarden.responder")
 
@@ -99,8 +99,8 @@ def main(argv: list[str]) -> int:
         print(warning.render(name), file=sys.stderr)
     try:
         return asyncio.run(_serve(policy, args, host, port, auth, stop_timeout))
-    except OSError as error:
-        print(f"error: cannot serve on {args.listen}: {error.strerror or error}", file=sys.stderr)
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 
@@ -169,8 +169,17 @@ def main_release(argv: list[str]) -> int:
         print(error.render(), file=sys.stderr)
         print(f"error: {error.filename} has errors", file=sys.stderr)
         return 1
-    store = StateStore(Path(args.state_dir) / STATE_FILE)
-    audit = AuditLog(Path(args.state_dir) / AUDIT_FILE)
+    try:
+        store = StateStore(Path(args.state_dir) / STATE_FILE)
+    except StateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        audit = AuditLog(Path(args.state_dir) / AUDIT_FILE)
+    except OSError as error:
+        store.close()
+        print(f"error: cannot open the audit log in {args.state_dir}: {error.strerror or error}", file=sys.stderr)
+        return 1
     host = Host(policy)
     failed = 0
     for undo in store.undos():

@@ -62,6 +62,10 @@ RUN_HISTORY_SECONDS = 7 * 86400
 EPISODE_HISTORY_SECONDS = 30 * 86400
 
 
+class StateError(Exception):
+    """The state file cannot be opened; `str()` names it and says what to do."""
+
+
 @dataclass(frozen=True)
 class Step:
     step: int
@@ -96,16 +100,27 @@ class StateStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
-        # (so a restarted responder never runs a step twice); only a power cut may lose the
-        # last commits, and after a reboot the processes and alert episodes are new anyway.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as error:
+            raise StateError(f"cannot open the state file {self.path}: {_why(error)}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
+            # (so a restarted responder never runs a step twice); only a power cut may lose the
+            # last commits, and after a reboot the processes and alert episodes are new anyway.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StateError(
+                f"the state file {self.path} cannot be used: {error}. If it is damaged, move it aside "
+                "(the responder starts afresh: cooldowns, caps and episodes are forgotten, and what it "
+                "holds frozen or throttled must be released by hand) or restore it from a backup"
+            ) from None
 
     def close(self) -> None:
         self._db.close()
@@ -298,6 +313,10 @@ class StateStore:
                 (old,),
             )
             db.execute("DELETE FROM episodes WHERE last_firing < ? AND key NOT IN (SELECT episode FROM holds)", (old,))
+
+
+def _why(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _episode(row: tuple[Any, ...]) -> Episode:
