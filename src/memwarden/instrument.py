@@ -54,6 +54,10 @@ from prometheus_client.core import GaugeMetricFamily
 LOGGER = logging.getLogger("memwarden.instrument")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLEANUP_PATH = "/memwarden/cleanup"
+MAX_REQUEST_BYTES = 64 * 1024  # the responder sends one alert as JSON; nothing needs more
+# Requests within this long of the last run's end get that run's report instead of a new
+# run: 50 callers at once (or a retry storm) cost one cleanup, not fifty.
+DEFAULT_MIN_INTERVAL = 1.0
 
 
 def rss_bytes() -> int:
@@ -89,6 +93,14 @@ class CleanupReport:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class _Flight:
+    """One cleanup run that concurrent requests wait for and share."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.report: CleanupReport | None = None
 
 
 class _Metrics:
@@ -167,7 +179,12 @@ class Instrument:
     """Cleanup handlers of one component and the triggers that run them."""
 
     def __init__(
-        self, component: str, cleanup: Sequence[Callable[[], Any]], registry: CollectorRegistry, trim: bool
+        self,
+        component: str,
+        cleanup: Sequence[Callable[[], Any]],
+        registry: CollectorRegistry,
+        trim: bool,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
     ) -> None:
         self.component = component
         self._cleanups = list(cleanup)
@@ -182,6 +199,10 @@ class Instrument:
         self._signal: int | None = None
         self.last_report: CleanupReport | None = None
         self.url: str | None = None
+        self.min_interval = min_interval
+        self._flight_lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._last_finished = float("-inf")
 
     def add_cleanup(self, handler: Callable[[], Any]) -> None:
         self._cleanups.append(handler)
@@ -213,6 +234,35 @@ class Instrument:
             )
             self._record(report)
             return report
+
+    def shared_cleanup(self, trigger: str) -> tuple[CleanupReport, bool]:
+        """Run a cleanup, or share one: return (report, whether it was another request's run).
+
+        A request that arrives while a run is under way waits for it and gets its report; one
+        within `min_interval` of the last run's end gets that report at once.
+        """
+        with self._flight_lock:
+            flight = self._flight
+            recent = time.monotonic() - self._last_finished < self.min_interval
+            if flight is None and recent and self.last_report is not None:
+                return self.last_report, True
+            leader = flight is None
+            if leader:
+                flight = self._flight = _Flight()
+        assert flight is not None
+        if not leader:
+            flight.done.wait()
+            if flight.report is None:
+                raise RuntimeError("the shared cleanup run failed; see the service's log")
+            return flight.report, True
+        try:
+            flight.report = self.cleanup(trigger)
+            return flight.report, False
+        finally:
+            with self._flight_lock:
+                self._flight = None
+                self._last_finished = time.monotonic()
+            flight.done.set()
 
     def _record(self, report: CleanupReport) -> None:
         metrics, component = self._metrics, self.component
@@ -248,6 +298,8 @@ class Instrument:
         """Make a forked child self-sufficient: threads do not survive fork(), and a lock held
         by the parent's worker at that moment would stay held in the child for ever."""
         self._lock = threading.Lock()
+        self._flight_lock = threading.Lock()
+        self._flight = None
         inherited, self._requests = self._requests, queue.SimpleQueue()
         # A signal that reached the child before this hook ran went to the inherited queue.
         while not inherited.empty():
@@ -292,10 +344,16 @@ class Instrument:
                     self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
                 ):
                     return self._answer(401, {"error": "wrong or missing bearer token"})
-                self.rfile.read(
-                    min(int(self.headers.get("Content-Length") or 0), 1 << 20)
-                )  # the responder's alert: not needed
-                self._answer(200, instrument.cleanup("http").as_json())
+                length = self.headers.get("Content-Length", "0").strip()
+                if not length.isdigit():
+                    self.close_connection = True  # the body's end cannot be known
+                    return self._answer(400, {"error": f"Content-Length {length[:20]!r} is not a byte count"})
+                if int(length) > MAX_REQUEST_BYTES:
+                    self.close_connection = True
+                    return self._answer(413, {"error": f"a body over {MAX_REQUEST_BYTES} bytes"})
+                self.rfile.read(int(length))  # the responder's alert: not needed
+                report, shared = instrument.shared_cleanup("http")
+                self._answer(200, {**report.as_json(), "shared": shared})
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path != "/metrics":
@@ -358,13 +416,15 @@ def install(
     token: str | None = None,
     registry: CollectorRegistry = REGISTRY,
     trim: bool = True,
+    min_interval: float = DEFAULT_MIN_INTERVAL,
 ) -> Instrument:
     """Register cleanup handlers for `component` and the triggers that run them.
 
     signal: the signal that asks for a cleanup (None: no signal handler). listen:
     `127.0.0.1:9107` serves POST /memwarden/cleanup and GET /metrics (port 0 picks one;
     see `.url`); `port=9107` is short for `listen="127.0.0.1:9107"`. token: bearer token
-    the endpoint requires (needed off loopback).
+    the endpoint requires (needed off loopback). min_interval: endpoint requests within
+    this many seconds of the last run share its report instead of running again.
     Installing a component again adds its cleanups to the existing instrument.
     """
     if port is not None:
@@ -378,7 +438,7 @@ def install(
         if listen is not None and existing._server is None:
             existing._serve(listen, token)  # e.g. a forked worker opening an endpoint of its own
         return existing
-    instrument = Instrument(component, cleanup, registry, trim)
+    instrument = Instrument(component, cleanup, registry, trim, min_interval)
     if signal is not None:
         instrument._listen_for_signal(int(signal))
     if listen is not None:
