@@ -451,3 +451,20 @@ def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
     run(recheck())
     close_engine(engine)
     assert len(_runs(out)) == 1
+
+
+def test_every_label_keeps_its_own_variable_and_none_replaces_the_policys_env(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    action = {"kind": "command", "argv": _recorder(out), "env": {"MEMWARDEN_LABEL_ZONE": "from-policy"}}
+    engine = make_engine(_policy(tmp_path, [action]), tmp_path)
+    _send(engine, alert(component="api", team="lower", TEAM="upper", Team="mixed", zone="from-alert"))
+    close_engine(engine)
+    (record,) = _runs(out)
+    env = record["env"]
+    assert (env["MEMWARDEN_LABEL_team"], env["MEMWARDEN_LABEL_TEAM"], env["MEMWARDEN_LABEL_Team"]) == (
+        "lower",
+        "upper",
+        "mixed",
+    )
+    assert env["MEMWARDEN_LABEL_ZONE"] == "from-policy"
+    assert env["MEMWARDEN_LABEL_COMPONENT"] == "api"
