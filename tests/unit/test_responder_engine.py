@@ -468,3 +468,54 @@ def test_every_label_keeps_its_own_variable_and_none_replaces_the_policys_env(tm
     )
     assert env["MEMWARDEN_LABEL_ZONE"] == "from-policy"
     assert env["MEMWARDEN_LABEL_COMPONENT"] == "api"
+
+
+def test_a_step_that_finds_nothing_to_act_on_is_tried_again_after_its_grace_not_skipped(tmp_path):
+    name = marker()
+    clock = Clock()
+    policy = make_policy(
+        {
+            "outcome_delay": "0s",
+            "rules": [
+                {
+                    "name": "test",
+                    "actions": [{"kind": "signal", "signal": "SIGTERM", "grace": "1m"}, {"kind": "log"}],
+                }
+            ],
+        },
+        components=[{"name": "api", "match": {"cmdline": name}, "budget": "1GiB"}],
+    )
+    engine = make_engine(policy, tmp_path, clock=clock)
+    episode = _parsed(alert(component="api")).alerts[0].episode
+    child = None
+    try:
+        _send(engine, alert(component="api"))  # the component is restarting: no process yet
+        clock.advance(30)
+        run(_recheck(engine))
+        assert [(s.kind, s.result) for s in engine.store.steps(episode, "test")] == [("signal", "no_target")]
+        child = python_child(SLEEPER, name)  # back
+        clock.advance(31)
+        run(_recheck(engine))
+        assert child.wait(timeout=5) == -15, "the retried signal reached the component (no cooldown held it)"
+        steps = engine.store.steps(episode, "test")
+        assert [(s.kind, s.result, s.attempts) for s in steps] == [("signal", "ok", 2)]
+    finally:
+        close_engine(engine)
+        if child is not None:
+            stop_child(child)
+
+
+def test_a_step_that_never_finds_a_target_lets_the_episode_move_on_after_its_attempts(tmp_path):
+    clock = Clock()
+    actions = [{"kind": "signal", "grace": "1m", "cooldown": "5m"}, {"kind": "log"}]
+    engine = make_engine(_policy(tmp_path, actions), tmp_path, clock=clock)
+    episode = _parsed(alert(component="api")).alerts[0].episode
+    _send(engine, alert(component="api"))
+    for _ in range(3):
+        clock.advance(61)
+        run(_recheck(engine))
+    steps = engine.store.steps(episode, "test")
+    close_engine(engine)
+    assert [(s.kind, s.result, s.attempts) for s in steps] == [("signal", "no_target", 3), ("log", "ok", 1)]
+    records = [(r["action"], r["result"]) for r in audit_records(tmp_path, "ran")]
+    assert records == [("signal", "no_target")] * 3 + [("log", "ok")]

@@ -50,8 +50,12 @@ from .state import Episode, StateStore, Undo
 
 LOGGER = logging.getLogger("memwarden.responder")
 NEEDS_COMPONENT = ("signal", "freeze", "throttle")
-# Steps that did nothing on the host: the next step need not wait out their grace.
+# Steps that did nothing on the host: they count against no cooldown or cap, and once a
+# no_target step has had its attempts the next step need not wait out its grace.
 NO_EFFECT = (REFUSED, NO_TARGET)
+# A step that found nothing to act on (a component restarting, between processes) is tried
+# again after its grace, this many times in all, before the episode moves on.
+NO_TARGET_ATTEMPTS = 3
 UNDO_ATTEMPTS = 3
 # A step `running` in the state but not in this process (which cannot happen unless the
 # state was written to from elsewhere) counts as interrupted once its timeout is this far past.
@@ -195,6 +199,17 @@ class Engine:
                 return self._skip(
                     decision, facts, rule, None, "running", f"step {last.step} ({last.kind}) is still running", quiet
                 )
+            if last.result == NO_TARGET and last.target != "-" and last.attempts < NO_TARGET_ATTEMPTS:
+                wait = rule.actions[last.step].grace.seconds
+                if now - last.at < wait:
+                    left = wait - (now - last.at)
+                    reason = (
+                        f"{last.kind} found nothing to act on (attempt {last.attempts} of {NO_TARGET_ATTEMPTS}); "
+                        f"it is tried again after its grace ({left:.0f}s left)"
+                    )
+                    return self._skip(decision, facts, rule, None, "grace", reason, quiet)
+                decision["step"] = last.step
+                return self._attempt(rule, last.step, facts, now, decision, quiet, retry=True)
             grace = 0.0 if last.result in NO_EFFECT else rule.actions[index - 1].grace.seconds
             if now - last.at < grace:
                 left = grace - (now - last.at)
@@ -203,7 +218,15 @@ class Engine:
         return self._attempt(rule, index, facts, now, decision, quiet)
 
     def _attempt(
-        self, rule: Rule, index: int, facts: AlertFacts, now: float, decision: dict[str, Any], quiet: bool
+        self,
+        rule: Rule,
+        index: int,
+        facts: AlertFacts,
+        now: float,
+        decision: dict[str, Any],
+        quiet: bool,
+        *,
+        retry: bool = False,
     ) -> dict[str, Any]:
         action = rule.actions[index]
         kind = action.kind
@@ -212,7 +235,7 @@ class Engine:
             target = self._target(action, facts)
         except TargetError as error:
             # It can never run for this episode: record the step, so escalation can go on.
-            if self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None):
+            if retry or self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None):
                 self.store.finish_step(facts.episode, rule.name, index, error.result)
                 self.metrics.responses.labels(kind, error.result).inc()
                 self._write(
@@ -245,7 +268,11 @@ class Engine:
                         dry_run=dry_run or None)
         # A log counts against nothing, so it need not be remembered for cooldowns.
         run_key = None if kind == "log" else key
-        if not self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key):
+        if retry:
+            claimed = self.store.retry_step(facts.episode, rule.name, index, now, run_key=run_key, after=NO_TARGET)
+        else:
+            claimed = self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key)
+        if not claimed:
             return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
         self._quiet.pop((facts.episode, rule.name), None)
         self.started += 1
@@ -255,7 +282,7 @@ class Engine:
         if action.touches_system:
             self._running += 1
             self.metrics.running.set(self._running)
-        self._in_flight[self._spawn(self._execute(ctx, index))] = (ctx, index)
+        self._in_flight[self._spawn(self._execute(ctx, index, run_key))] = (ctx, index)
         return {**decision, "decision": "started", "dry_run": dry_run}
 
     def _stale(self, rule: Rule, episode: str, last: Any, now: float) -> bool:
@@ -313,7 +340,7 @@ class Engine:
             raise TargetError(REFUSED, f"component {name} is protected: true; {kind} never acts on it")
         return Target(component.name, component)
 
-    async def _execute(self, ctx: ActionContext, index: int) -> None:
+    async def _execute(self, ctx: ActionContext, index: int, run_key: str | None = None) -> None:
         action = ctx.action
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -333,7 +360,9 @@ class Engine:
                 self._running -= 1
                 self.metrics.running.set(self._running)
         duration = loop.time() - started
-        self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
+        # A step that did nothing counts against no cooldown or cap (a retry must be able to run).
+        forget = run_key if outcome.result in NO_EFFECT else None
+        self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result, forget_run=forget)
         self._in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if outcome.restore is not None:
             self._record_undo(ctx, outcome.restore)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: steps.attempts
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
     key TEXT PRIMARY KEY,
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS steps (
     target TEXT NOT NULL,
     at REAL NOT NULL,
     result TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (episode, rule, step)
 );
 CREATE TABLE IF NOT EXISTS runs (key TEXT NOT NULL, at REAL NOT NULL);
@@ -73,6 +74,7 @@ class Step:
     target: str
     at: float
     result: str
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
+            if "attempts" not in columns:  # a state file of schema 1
+                self._db.execute("ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             self._db.close()
@@ -199,7 +204,7 @@ class StateStore:
 
     def steps(self, episode: str, rule: str) -> list[Step]:
         rows = self._db.execute(
-            "SELECT step, kind, target, at, result FROM steps WHERE episode = ? AND rule = ? ORDER BY step",
+            "SELECT step, kind, target, at, result, attempts FROM steps WHERE episode = ? AND rule = ? ORDER BY step",
             (episode, rule),
         ).fetchall()
         return [Step(*row) for row in rows]
@@ -232,10 +237,35 @@ class StateStore:
             db.execute("UPDATE steps SET result = 'interrupted' WHERE result = 'running'")
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
-    def finish_step(self, episode: str, rule: str, step: int, result: str) -> None:
-        self._db.execute(
-            "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)
-        )
+    def retry_step(self, episode: str, rule: str, step: int, now: float, *, run_key: str | None, after: str) -> bool:
+        """Start a step again that ended with `after` (no_target); False if it has moved on meanwhile."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE steps SET result = 'running', at = ?, attempts = attempts + 1 "
+                "WHERE episode = ? AND rule = ? AND step = ? AND result = ?",
+                (now, episode, rule, step, after),
+            )
+            if cursor.rowcount == 0:
+                return False
+            if run_key is not None:
+                db.execute("INSERT INTO runs (key, at) VALUES (?, ?)", (run_key, now))
+        return True
+
+    def finish_step(
+        self, episode: str, rule: str, step: int, result: str, *, forget_run: str | None = None
+    ) -> None:
+        """Record how a step ended; forget_run: the run key of a step that did nothing, so it
+        counts against no cooldown or hourly cap."""
+        with self._transaction() as db:
+            if forget_run is not None:
+                db.execute(
+                    "DELETE FROM runs WHERE key = ? AND at = "
+                    "(SELECT at FROM steps WHERE episode = ? AND rule = ? AND step = ?)",
+                    (forget_run, episode, rule, step),
+                )
+            db.execute(
+                "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)
+            )
 
     # cooldowns and caps ---------------------------------------------------------------------
 
