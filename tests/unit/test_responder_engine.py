@@ -519,3 +519,23 @@ def test_a_step_that_never_finds_a_target_lets_the_episode_move_on_after_its_att
     assert [(s.kind, s.result, s.attempts) for s in steps] == [("signal", "no_target", 3), ("log", "ok", 1)]
     records = [(r["action"], r["result"]) for r in audit_records(tmp_path, "ran")]
     assert records == [("signal", "no_target")] * 3 + [("log", "ok")]
+
+
+def test_re_checks_after_a_restart_write_nothing_for_finished_episodes_and_forget_old_ones(tmp_path):
+    clock = Clock()
+    policy = _policy(tmp_path, [{"kind": "log"}], trust_firing_for="10m")
+    engine = make_engine(policy, tmp_path, clock=clock)
+    for number in range(20):
+        _send(engine, alert(component="api", fingerprint=f"{number:04x}"))
+    close_engine(engine)
+    before = len(audit_records(tmp_path))
+
+    engine = make_engine(policy, tmp_path, clock=clock)  # a restart
+    run(_recheck(engine))
+    run(_recheck(engine))
+    assert len(audit_records(tmp_path)) == before, "a re-check of finished episodes is silent"
+    engine._quiet[("ffff@old", "test")] = "grace"  # what a long-running responder accumulates
+    clock.advance(11 * 60)  # past trust_firing_for: no episode is looked at any more
+    run(_recheck(engine))
+    assert engine._quiet == {}
+    close_engine(engine)

@@ -185,6 +185,10 @@ class Engine:
         index = len(steps)
         decision = {"alert": facts.episode, "rule": rule.name, "step": index}
         if index >= len(rule.actions):
+            if quiet:
+                # Nothing is left to decide: a re-check says nothing (a restart would otherwise
+                # write one line per open episode, and every episode stays open a while).
+                return {**decision, "decision": "skipped", "result": "done"}
             return self._skip(
                 decision, facts, rule, None, "done", "every action of the rule has run for this episode", quiet
             )
@@ -498,7 +502,9 @@ class Engine:
             states = await self.alertmanager.states()
             if states is None:
                 return  # cannot tell what still fires: escalate nothing this round
-            for episode in self.store.open_episodes(fired_since=0):
+            episodes = self.store.open_episodes(fired_since=0)
+            self._forget_quiet_but(episodes)
+            for episode in episodes:
                 facts = _facts_of_episode(episode)
                 state = states.get(episode.key)
                 if state is None:
@@ -506,13 +512,21 @@ class Engine:
                 elif state == "active":
                     self._on_firing(facts, source="recheck")
         else:
-            for episode in self.store.open_episodes(fired_since=now - self.responses.trust_firing_for.seconds):
+            episodes = self.store.open_episodes(fired_since=now - self.responses.trust_firing_for.seconds)
+            self._forget_quiet_but(episodes)
+            for episode in episodes:
                 facts = _facts_of_episode(episode)
                 for rule in self.responses.rules_for(facts.labels):
                     self._advance(rule, facts, now, quiet=True)
         if now - self._last_prune > PRUNE_EVERY_SECONDS:
             self.store.prune(now)
             self._last_prune = now
+
+    def _forget_quiet_but(self, episodes: list[Episode]) -> None:
+        """Keep the re-check's "already said" memory to the episodes it still looks at."""
+        keep = {episode.key for episode in episodes}
+        for key in [key for key in self._quiet if key[0] not in keep]:
+            del self._quiet[key]
 
     async def run_rechecks(self) -> None:
         """Re-check forever at the policy's interval (cancel to stop)."""
