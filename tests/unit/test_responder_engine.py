@@ -225,7 +225,7 @@ def test_dry_run_of_one_action_leaves_the_others_live(tmp_path):
                     "continue": True,
                     "actions": [{"kind": "command", "argv": _recorder(dry), "dry_run": True}],
                 },
-                # Another program: commands share a cooldown per program, and a dry run counts as a run.
+                # Another program: commands share a cooldown per program.
                 {
                     "name": "b",
                     "match": {"alertname": "MemoryComponentHigh"},
@@ -539,3 +539,24 @@ def test_re_checks_after_a_restart_write_nothing_for_finished_episodes_and_forge
     run(_recheck(engine))
     assert engine._quiet == {}
     close_engine(engine)
+
+
+def test_a_dry_run_uses_up_no_cooldown_or_cap_of_the_same_action_run_live(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    command = {"kind": "command", "argv": _recorder(out), "cooldown": "1h", "max_per_hour": 1}
+    match = {"alertname": "MemoryComponentHigh"}
+    policy = make_policy(
+        {
+            "outcome_delay": "0s",
+            "rules": [
+                {"name": "trial", "match": match, "continue": True, "actions": [{**command, "dry_run": True}]},
+                {"name": "real", "match": match, "actions": [command]},
+            ],
+        }
+    )
+    engine = make_engine(policy, tmp_path)
+    _send(engine, alert())
+    close_engine(engine)
+    results = {record["rule"]: record["result"] for record in audit_records(tmp_path, "ran")}
+    assert results == {"trial": "dry_run", "real": "ok"}
+    assert len(_runs(out)) == 1

@@ -240,3 +240,27 @@ def test_the_server_never_answers_arbitrary_bodies_with_a_5xx(shared, body):
     status, answer = shared.post(body)
     assert status < 500, answer
     assert status in (200, 400), (status, answer)
+
+
+def test_a_dry_run_responder_leaves_the_live_state_untouched(tmp_path):
+    canary = tmp_path / "canary"
+    policy = _canary_policy(canary)
+    trial = LiveResponder(policy, tmp_path / "state", dry_run=True)
+    try:
+        status, answer = trial.post(notification(alert()))
+        trial.drain()
+        assert status == 200 and not canary.exists()
+    finally:
+        trial.close()
+    live = LiveResponder(policy, tmp_path / "state")
+    try:
+        status, answer = live.post(notification(alert()))  # the same episode, now for real
+        live.drain()
+        assert answer["decisions"][0]["decision"] == "started", answer
+        assert canary.read_text() == "ran"
+    finally:
+        live.close()
+    assert sorted(path.name for path in (tmp_path / "state").glob("state*.sqlite")) == [
+        "state.dry-run.sqlite",
+        "state.sqlite",
+    ]

@@ -270,8 +270,9 @@ class Engine:
         else:
             self._write("starting", facts, rule=rule.name, step=index, action=kind, target=target.name,
                         dry_run=dry_run or None)
-        # A log counts against nothing, so it need not be remembered for cooldowns.
-        run_key = None if kind == "log" else key
+        # A log counts against nothing, and a dry run did nothing: neither is remembered for
+        # cooldowns and hourly caps, which are there to space out real actions.
+        run_key = None if kind == "log" or dry_run else key
         if retry:
             claimed = self.store.retry_step(facts.episode, rule.name, index, now, run_key=run_key, after=NO_TARGET)
         else:

@@ -19,7 +19,7 @@ from .auth import AuthConfigError, Authenticator, is_loopback
 from .engine import Engine
 from .host import Host
 from .metrics import ResponderMetrics
-from .state import STATE_FILE, StateError, StateStore
+from .state import DRY_RUN_STATE_FILE, STATE_FILE, StateError, StateStore
 
 DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
 
@@ -84,8 +84,11 @@ async def start_responder(
     except OSError as error:
         raise StartupError(f"cannot create the state directory {state_dir}: {error.strerror or error}") from None
     responses = policy.responses
+    # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
+    # and hourly caps of a later live run (its audit records, marked dry_run, share the log).
+    state_file = DRY_RUN_STATE_FILE if dry_run or responses.dry_run else STATE_FILE
     try:
-        store = StateStore(state_dir / STATE_FILE)
+        store = StateStore(state_dir / state_file)
     except StateError as error:
         raise StartupError(str(error)) from None
     try:

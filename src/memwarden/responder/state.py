@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.sqlite"
+DRY_RUN_STATE_FILE = "state.dry-run.sqlite"
 SCHEMA_VERSION = 2  # 2: steps.attempts
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
