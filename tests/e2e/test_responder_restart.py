@@ -152,7 +152,13 @@ def _cut_off_policy() -> str:
                     {
                         "name": "slow",
                         "actions": [
-                            {"kind": "command", "argv": ["/bin/sleep", "40"], "timeout": "60s", "grace": "0s", "cooldown": "0s"},
+                            {
+                                "kind": "command",
+                                "argv": ["/bin/sleep", "40"],
+                                "timeout": "60s",
+                                "grace": "0s",
+                                "cooldown": "0s",
+                            },
                             {"kind": "log", "message": "escalated"},
                         ],
                     }

@@ -201,7 +201,9 @@ def test_a_bad_content_length_is_refused_without_blocking_a_handler_or_running_a
     registry, installed, length, status
 ):
     runs = []
-    inst = instrument.install(component="unit-cl", cleanup=[lambda: runs.append(1)], signal=None, port=0, registry=registry)
+    inst = instrument.install(
+        component="unit-cl", cleanup=[lambda: runs.append(1)], signal=None, port=0, registry=registry
+    )
     installed.append("unit-cl")
     answer = _raw(inst.url, b"POST /memwarden/cleanup HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}")
     assert answer.split(b" ")[1] == status, answer

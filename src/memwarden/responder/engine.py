@@ -132,7 +132,9 @@ class Engine:
         """Steps an earlier process left `running` were cut off: record them so escalation goes on."""
         for episode, rule, step, kind, target in self.store.interrupt_running():
             self.metrics.responses.labels(kind, INTERRUPTED).inc()
-            LOGGER.warning("%s on %s (rule %s, step %d) was cut off by a stop or crash of the responder", kind, target, rule, step)
+            LOGGER.warning(
+                "%s on %s (rule %s, step %d) was cut off by a stop or crash of the responder", kind, target, rule, step
+            )
             stored = self.store.episode(episode)
             self.audit.write(
                 "interrupted",
@@ -196,8 +198,15 @@ class Engine:
             last = steps[-1]
             if last.result == "running" and self._stale(rule, facts.episode, last, now):
                 self.store.finish_step(facts.episode, rule.name, last.step, INTERRUPTED)
-                self._write("interrupted", facts, rule=rule.name, step=last.step, action=last.kind, result=INTERRUPTED,
-                            reason="the step was still running long after its timeout, and not in this responder")
+                self._write(
+                    "interrupted",
+                    facts,
+                    rule=rule.name,
+                    step=last.step,
+                    action=last.kind,
+                    result=INTERRUPTED,
+                    reason="the step was still running long after its timeout, and not in this responder",
+                )
                 last = self.store.steps(facts.episode, rule.name)[-1]
             if last.result == "running":
                 return self._skip(
@@ -268,8 +277,9 @@ class Engine:
             # Recording is all a log action does; do it now, in order, without a task.
             self._finish(ctx, index, Outcome(OK, action.message or "recorded"), 0.0, None, None)
         else:
-            self._write("starting", facts, rule=rule.name, step=index, action=kind, target=target.name,
-                        dry_run=dry_run or None)
+            self._write(
+                "starting", facts, rule=rule.name, step=index, action=kind, target=target.name, dry_run=dry_run or None
+            )
         # A log counts against nothing, and a dry run did nothing: neither is remembered for
         # cooldowns and hourly caps, which are there to space out real actions.
         run_key = None if kind == "log" or dry_run else key
@@ -291,9 +301,10 @@ class Engine:
         return {**decision, "decision": "started", "dry_run": dry_run}
 
     def _stale(self, rule: Rule, episode: str, last: Any, now: float) -> bool:
-        if any(ctx.alert.episode == episode and ctx.rule == rule.name and index == last.step
-               for ctx, index in self._in_flight.values()):
-            return False
+        """Whether a `running` step is no action of this process and long past its timeout."""
+        for ctx, index in self._in_flight.values():
+            if ctx.alert.episode == episode and ctx.rule == rule.name and index == last.step:
+                return False
         timeout = rule.actions[last.step].timeout.seconds if last.step < len(rule.actions) else 0.0
         return now - last.at > timeout + STALE_RUNNING_MARGIN_SECONDS
 
@@ -426,7 +437,8 @@ class Engine:
     def _record_undo(self, ctx: ActionContext, restore: dict[str, Any]) -> None:
         """Hold what undoes a freeze or throttle for the episode (kept on failure and timeout too)."""
         now = self.clock()
-        self.store.hold(ctx.action.kind, ctx.target, ctx.alert.episode, restore, now + ctx.action.undo_after.seconds, now)
+        deadline = now + ctx.action.undo_after.seconds
+        self.store.hold(ctx.action.kind, ctx.target, ctx.alert.episode, restore, deadline, now)
         self._refresh_holds()
 
     def _undo_if_resolved(self, ctx: ActionContext) -> None:
@@ -587,7 +599,10 @@ class Engine:
             retry = f"retry:{undo.kind}:{undo.target}"
             self.store.hold(undo.kind, undo.target, retry, undo.restore, now, now)
             self.audit.write(
-                "undone", action=UNDO_NAMES[undo.kind], target=undo.target, result=INTERRUPTED,
+                "undone",
+                action=UNDO_NAMES[undo.kind],
+                target=undo.target,
+                result=INTERRUPTED,
                 reason="the responder stopped before the undo finished; the next start does it again",
             )
         tasks = list(self._tasks)
