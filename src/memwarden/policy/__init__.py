@@ -1,13 +1,14 @@
 """The policy: model, loading with every problem at once, and the built-in default."""
 
 from .loader import DEFAULT_POLICY_NAME, check_text, default_policy_text, load_or_report, load_policy
-from .model import API_VERSION, TIER_NUMBER, TIERS, Component, Policy, Thresholds, parse_selector
+from .model import API_VERSION, GENERATOR_LABEL, TIER_NUMBER, TIERS, Component, Policy, Thresholds, parse_selector
 from .problems import PolicyError, Problem, format_path
 from .units import Duration, human_bytes, parse_bytes
 
 __all__ = [
     "API_VERSION",
     "DEFAULT_POLICY_NAME",
+    "GENERATOR_LABEL",
     "TIERS",
     "TIER_NUMBER",
     "Component",

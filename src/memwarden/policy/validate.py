@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from .alertmanager import AlertmanagerSection
 from .dashboards import DashboardsSection
 from .model import (
+    GENERATOR_LABEL,
     TIERS,
     ComponentMatch,
     Health,
@@ -32,7 +33,7 @@ from .problems import Path, Problem, format_path
 from .responses import ResponsesSection
 from .units import Duration
 
-RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "job")
+RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "job", "window", GENERATOR_LABEL[0])
 URL_PLACEHOLDERS = {"runbook_url": {"alertname", "anchor"}, "dashboard_url": {"uid"}}
 # Below this lead a person cannot act on a prediction before the ceiling is hit.
 MIN_USEFUL_LEAD_SECONDS = 15 * 60
@@ -144,9 +145,12 @@ def check_components(raw: Any, base: Thresholds | None) -> Iterator[Problem]:
             if name in seen:
                 yield _error(path + ("name",), f"'{name}' is already used by components[{seen[name]}]")
             seen.setdefault(name, index)
-        match = _parsed(ComponentMatch, item.get("match"))
+        raw_match = item.get("match")
+        match = _parsed(ComponentMatch, raw_match)
         if match is not None:
-            given = [kind for kind in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(match, kind)]
+            kinds = ("cmdline", "pidfile", "cgroup", "systemd_unit")
+            # Count what was written, not what parsed: a broken regex is reported on its own line.
+            given = [kind for kind in kinds if isinstance(raw_match, dict) and raw_match.get(kind)]
             if len(given) != 1:
                 yield _error(
                     path + ("match",),
