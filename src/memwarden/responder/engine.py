@@ -248,7 +248,11 @@ class Engine:
             target = self._target(action, facts)
         except TargetError as error:
             # It can never run for this episode: record the step, so escalation can go on.
-            if retry or self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None):
+            if retry:
+                claimed = self.store.retry_step(facts.episode, rule.name, index, now, run_key=None, after=NO_TARGET)
+            else:
+                claimed = self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None)
+            if claimed:
                 self.store.finish_step(facts.episode, rule.name, index, error.result)
                 self.metrics.responses.labels(kind, error.result).inc()
                 self._write(
@@ -492,7 +496,8 @@ class Engine:
         """A frozen process cannot act on SIGTERM; thaw what we froze before killing it."""
         undo = self.store.release_target("freeze", ctx.target)
         if undo is not None:
-            await self._undo(undo, "thawed so it can act on SIGTERM")
+            # Shielded: a stop that cuts the kill off must not lose the thaw (stop() keeps it due).
+            await asyncio.shield(self._spawn_undo(undo, "thawed so it can act on SIGTERM"))
 
     def _refresh_holds(self) -> None:
         counts = {name: 0 for name in UNDO_NAMES}
@@ -569,10 +574,11 @@ class Engine:
         task.add_done_callback(lambda done: self._in_flight.pop(done, None))
         return task
 
-    def _spawn_undo(self, undo: Undo, reason: str) -> None:
+    def _spawn_undo(self, undo: Undo, reason: str) -> asyncio.Task[Any]:
         task = self._spawn(self._undo(undo, reason))
         self._undoing[task] = undo
         task.add_done_callback(lambda done: self._undoing.pop(done, None))
+        return task
 
     async def stop(self, wait_seconds: float = 30.0) -> None:
         """Wait up to `wait_seconds` for running actions and undos, then cut off the rest and record it.
