@@ -376,8 +376,7 @@ class Instrument:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 LOGGER.debug(format, *args)
 
-        self._server = ThreadingHTTPServer((host, int(port)), Handler)
-        self._server.daemon_threads = True
+        self._server = _EndpointServer((host, int(port)), Handler)
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}{CLEANUP_PATH}"
         threading.Thread(target=self._server.serve_forever, name="memwarden-endpoint", daemon=True).start()
@@ -392,6 +391,13 @@ class Instrument:
             signals.signal(self._signal, self._previous_handler or signals.SIG_DFL)
             self._signal = None
             self._requests.put(None)
+
+
+class _EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's backlog of 5 drops or resets connections when a burst of requests
+    # arrives at once (every worker's responder call, a retry storm); they share one run anyway.
+    request_queue_size = 128
 
 
 def _loopback(host: str) -> bool:
