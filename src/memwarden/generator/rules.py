@@ -174,7 +174,6 @@ def _exhaustion_expr(headroom: str, slope: str) -> str:
 # Windows of a day or more change little from one evaluation to the next, but each reads up
 # to 30 days of samples: they are recorded in a group of their own, every few minutes.
 SLO_SLOW_WINDOWS = ("1d", "3d", "7d", "30d")
-SLO_SLOW_INTERVAL = Duration("5m")
 
 
 def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -740,7 +739,7 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
         health += [health_recording(policy, scope, thresholds) for scope, thresholds in scopes]
     if slo:
         groups.append(_group("memwarden.slo.recording", slo, policy))
-        groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=SLO_SLOW_INTERVAL))
+        groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=policy.slo.long_window_interval))
     if health:
         groups.append(_group("memwarden.health.recording", health, policy))
     return groups
