@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
@@ -50,3 +50,28 @@ def stale_files(root: Path, files: Mapping[str, str]) -> list[str]:
         if current != text:
             stale.append(relative)
     return stale
+
+
+def leftover_files(root: Path, files: Mapping[str, str], was_generated: Callable[[str], bool]) -> list[str]:
+    """Return files an earlier render left in the folders `files` write into, that this one no longer makes.
+
+    Only files `was_generated` recognises by their content count, so a file of the
+    operator's own beside the generated ones is never reported or removed.
+    """
+    folders = {Path(relative).parent for relative in files}
+    leftovers = []
+    for folder in sorted(folders):
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for entry in sorted(directory.iterdir()):
+            relative = (folder / entry.name).as_posix()
+            if relative in files or not entry.is_file() or entry.name.startswith("."):
+                continue
+            try:
+                text = entry.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if was_generated(text):
+                leftovers.append(relative)
+    return leftovers

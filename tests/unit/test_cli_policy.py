@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,27 @@ def test_generate_check_names_stale_files_and_passes_when_fresh(tmp_path: Path, 
     assert f"stale: {alerts}" in err and "tiers.yaml" in err
 
 
+def test_generate_removes_what_the_policy_no_longer_makes_and_check_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert run(["generate", "-o", str(out)], capsys)[0] == 0
+    tests = out / "rules" / "tests"
+    assert (tests / "prediction.yaml").exists() and (tests / "slo.yaml").exists()
+    mine = tests / "mine.yaml"
+    mine.write_text("# the operator's own promtool test\n")
+    leaner = tmp_path / "lean.yaml"
+    leaner.write_text("version: memwarden/v1\nprediction: {enabled: false}\nslo: {enabled: false}\n")
+    code, _, err = run(["generate", "-p", str(leaner), "-o", str(out), "--check"], capsys)
+    assert code == 1 and f"leftover: {tests / 'prediction.yaml'}" in err and f"leftover: {tests / 'slo.yaml'}" in err
+    assert "mine.yaml" not in err
+    code, _, err = run(["generate", "-p", str(leaner), "-o", str(out)], capsys)
+    assert code == 0 and f"removed: {tests / 'slo.yaml'}" in err
+    assert not (tests / "prediction.yaml").exists() and not (tests / "slo.yaml").exists()
+    assert mine.read_text() == "# the operator's own promtool test\n"
+    assert run(["generate", "-p", str(leaner), "-o", str(out), "--check"], capsys)[0] == 0
+
+
 def test_generated_files_start_with_the_do_not_edit_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = tmp_path / "site.yaml"
     policy.write_text("version: memwarden/v1\n")
@@ -91,6 +113,11 @@ def test_schema_describes_the_policy_and_accepts_the_default(capsys: pytest.Capt
     assert {"version", "thresholds", "prediction", "pressure", "components", "source"} <= set(schema["properties"])
     thresholds = schema["$defs"]["Thresholds"]
     assert "for" in thresholds["properties"] and thresholds["properties"]["warning"]["default"] == 70
+    # Editors learn the ranges: a tier of 150 % or an empty duration is flagged as typed.
+    assert thresholds["properties"]["critical"]["maximum"] == 100
+    assert thresholds["properties"]["critical"]["exclusiveMinimum"] == 0
+    duration = re.compile(thresholds["properties"]["keep_firing_for"]["pattern"])
+    assert duration.match("1h30m") and not duration.match("")
     # The default policy is valid against the model the schema came from.
     Policy.model_validate(yaml.safe_load(default_policy_text()))
 

@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..fileio import stale_files, write_atomic, write_tree
+from ..fileio import leftover_files, stale_files, write_atomic, write_tree
 from ..policy import DEFAULT_POLICY_NAME, load_or_report
 from .alertmanager.merge import MergeError, check_with_amtool
 from .alertmanager.merge import merge as merge_config
 from .alertmanager.names import TEMPLATE_FILE
-from .bundle import PARTS, render_bundle
+from .bundle import PARTS, render_bundle, was_generated
 
 
 def source_name_of(policy_path: str | None) -> str:
@@ -37,17 +37,27 @@ def main(argv: list[str]) -> int:
     policy, _ = loaded
     files = render_bundle(policy, source_name_of(args.policy), args.only)
     output = Path(args.output)
+    leftovers = leftover_files(output, files, was_generated)
     if args.check:
         stale = stale_files(output, files)
         for relative in stale:
             print(f"stale: {output / relative}", file=sys.stderr)
-        if stale:
-            print(f"error: {len(stale)} file(s) differ from a fresh render; run `memwarden generate -o {output}`", file=sys.stderr)
+        for relative in leftovers:
+            print(f"leftover: {output / relative} (generated earlier; a fresh render no longer makes it)", file=sys.stderr)
+        if stale or leftovers:
+            print(
+                f"error: {len(stale) + len(leftovers)} file(s) differ from a fresh render; run `memwarden generate -o {output}`",
+                file=sys.stderr,
+            )
             return 1
         print(f"{len(files)} file(s) up to date")
         return 0
     try:
         written = write_tree(output, files)
+        for relative in leftovers:
+            # promtool would otherwise still load a test or rule file the policy dropped.
+            (output / relative).unlink()
+            print(f"removed: {output / relative} (no longer generated)", file=sys.stderr)
     except OSError as error:
         print(f"error: cannot write to {output}: {error}", file=sys.stderr)
         return 1

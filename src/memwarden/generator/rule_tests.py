@@ -471,14 +471,25 @@ def source_tests(policy: Policy) -> dict[str, Any]:
     query_absent = 'ALERTS{alertname="MemorySourceAbsent", alertstate="firing"}'
     query_failed = 'ALERTS{alertname="MemorySourceCollectorFailed", alertstate="firing"}'
     collector = "meminfo"
+    down_series = [{"series": _series("up", up_labels), "values": f"0x{samples}"}]
+    down_alerts = [_alerts_query("MemorySourceDown", labels, "high")]
+    component_source = {**_selector_labels(policy.source.component_selector), "instance": INSTANCE}
+    absent_alerts = [_alerts_query("MemorySourceAbsent", {**absent_labels, **policy.labels}, "high")]
+    if policy.components and component_source != up_labels:
+        # The exporter of the components is a source of its own (node_exporter profile).
+        down_series.append({"series": _series("up", component_source), "values": f"0x{samples}"})
+        down_alerts.append(_alerts_query("MemorySourceDown", {**component_source, **policy.labels}, "high"))
+        exact = {label for label, operator, _ in parse_selector(policy.source.component_selector) if operator == "="}
+        absent_component = {key: value for key, value in component_source.items() if key in exact}
+        absent_alerts.append(_alerts_query("MemorySourceAbsent", {**absent_component, **policy.labels}, "high"))
     cases = [
         {
-            "name": f"MemorySourceDown fires when the target has been down for {down_for}",
+            "name": f"MemorySourceDown fires when a source target has been down for {down_for}",
             "interval": _ts(interval),
-            "input_series": [{"series": _series("up", up_labels), "values": f"0x{samples}"}],
+            "input_series": down_series,
             "promql_expr_test": [
                 {"expr": query_down, "eval_time": _ts(down_seconds - interval), "exp_samples": []},
-                {"expr": query_down, "eval_time": _ts(down_seconds), "exp_samples": [_alerts_query("MemorySourceDown", labels, "high")]},
+                {"expr": query_down, "eval_time": _ts(down_seconds), "exp_samples": down_alerts},
             ],
         },
         {
@@ -487,11 +498,7 @@ def source_tests(policy: Policy) -> dict[str, Any]:
             "input_series": [{"series": 'unrelated_series{job="other"}', "values": f"1x{samples}"}],
             "promql_expr_test": [
                 {"expr": query_absent, "eval_time": _ts(absent_seconds - interval), "exp_samples": []},
-                {
-                    "expr": query_absent,
-                    "eval_time": _ts(absent_seconds),
-                    "exp_samples": [_alerts_query("MemorySourceAbsent", {**absent_labels, **policy.labels}, "high")],
-                },
+                {"expr": query_absent, "eval_time": _ts(absent_seconds), "exp_samples": absent_alerts},
             ],
         },
         {
@@ -514,7 +521,69 @@ def source_tests(policy: Policy) -> dict[str, Any]:
             ],
         },
     ]
+    cases += _component_watch_cases(policy)
     return promtool_test_file(policy, cases)
+
+
+def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
+    """A component with no process, or with no limit, alerts instead of going silent."""
+    interval = policy.source.scrape_interval.seconds
+    base = {**_selector_labels(policy.source.component_selector), "instance": INSTANCE}
+    watched = next((c.name for c in policy.components if not c.optional), "example")
+    optional = next((c.name for c in policy.components if c.optional), None)
+    unlimited = "unlimited-example"
+    rule_set = {rule["alert"]: rule for rule in rules.component_watch_alerts(policy)}
+    cases = []
+    if "MemoryComponentNotFound" in rule_set:
+        wait = Duration(rule_set["MemoryComponentNotFound"]["for"]).seconds
+        steps = int(wait / interval) + 4
+        inputs = [{"series": _series(names.COMPONENT_PROCESSES, {**base, "component": watched}), "values": f"0x{steps}"}]
+        if optional is not None:
+            inputs.append({"series": _series(names.COMPONENT_PROCESSES, {**base, "component": optional}), "values": f"0x{steps}"})
+        query = 'ALERTS{alertname="MemoryComponentNotFound", alertstate="firing"}'
+        alert_labels = {key: value for key, value in {**base, "component": watched}.items() if key in ("instance", "job", "component")}
+        cases.append(
+            {
+                "name": f"MemoryComponentNotFound fires after {_ts(wait)} without a process"
+                + (f", never for optional {optional}" if optional else ""),
+                "interval": _ts(interval),
+                "input_series": inputs,
+                "promql_expr_test": [
+                    {"expr": query, "eval_time": _ts(wait - interval), "exp_samples": []},
+                    {
+                        "expr": query,
+                        "eval_time": _ts(wait),
+                        "exp_samples": [_alerts_query("MemoryComponentNotFound", {**alert_labels, **policy.labels}, "warning")],
+                    },
+                ],
+            }
+        )
+    wait = Duration(rule_set["MemoryComponentBudgetUnknown"]["for"]).seconds
+    steps = int(wait / interval) + 4
+    limited = {**base, "component": watched}
+    no_limit = {**base, "component": unlimited}
+    query = 'ALERTS{alertname="MemoryComponentBudgetUnknown", alertstate="firing"}'
+    alert_labels = {key: value for key, value in no_limit.items() if key in ("instance", "job", "component")}
+    cases.append(
+        {
+            "name": "MemoryComponentBudgetUnknown fires for a working set without a limit, not for one with a limit",
+            "interval": _ts(interval),
+            "input_series": [
+                {"series": _series(names.COMPONENT_MEMORY, limited), "values": f"1000x{steps}"},
+                {"series": _series(names.COMPONENT_LIMIT, limited), "values": f"4000x{steps}"},
+                {"series": _series(names.COMPONENT_MEMORY, no_limit), "values": f"1000x{steps}"},
+            ],
+            "promql_expr_test": [
+                {"expr": query, "eval_time": _ts(wait - interval), "exp_samples": []},
+                {
+                    "expr": query,
+                    "eval_time": _ts(wait),
+                    "exp_samples": [_alerts_query("MemoryComponentBudgetUnknown", {**alert_labels, **policy.labels}, "warning")],
+                },
+            ],
+        }
+    )
+    return cases
 
 
 def slo_tests(policy: Policy) -> dict[str, Any]:

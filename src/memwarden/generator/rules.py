@@ -171,33 +171,43 @@ def _exhaustion_expr(headroom: str, slope: str) -> str:
     return f"clamp_min(\n  ({headroom})\n  / ({slope} > 0),\n  0\n)"
 
 
-def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[dict[str, Any]]:
-    """Share of time above the critical tier, over Sloth's windows, and what is left of the budget."""
+# Windows of a day or more change little from one evaluation to the next, but each reads up
+# to 30 days of samples: they are recorded in a group of their own, every few minutes.
+SLO_SLOW_WINDOWS = ("1d", "3d", "7d", "30d")
+SLO_SLOW_INTERVAL = Duration("5m")
+
+
+def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Share of time above the critical tier over Sloth's windows, and what is left of the budget.
+
+    Returns (fast, slow): the short windows the page alerts read, and the day-long ones.
+    """
     recorded = scope.recorded
     critical = ratio(thresholds.critical)
     five = recorded.slo_error_ratio("5m")
     labels = scope.static_labels
-    rules = [
-        _record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:])", labels),
-    ]
-    rules += [
-        _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
-        for window in names.SLO_WINDOWS
-        if window != "5m"
-    ]
-    rules += [
-        _record(recorded.slo_compliance_ratio(window), f"1 - avg_over_time({scope.sel(five)}[{window}])", labels)
-        for window in names.SLO_COMPLIANCE_WINDOWS
-    ]
+    fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:])", labels)]
+    slow = []
+    for window in names.SLO_WINDOWS[1:]:
+        rule = _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
+        (slow if window in SLO_SLOW_WINDOWS else fast).append(rule)
+    for window in names.SLO_COMPLIANCE_WINDOWS:
+        # Reuse the error ratio recorded for the same window rather than scan it twice.
+        expr = (
+            f"1 - {scope.sel(recorded.slo_error_ratio(window))}"
+            if window in names.SLO_WINDOWS
+            else f"1 - avg_over_time({scope.sel(five)}[{window}])"
+        )
+        slow.append(_record(recorded.slo_compliance_ratio(window), expr, labels))
     budget = number(round(1 - policy.slo.target / 100, 10))
-    rules.append(
+    slow.append(
         _record(
             recorded.slo_budget_remaining_ratio,
             f"1 - {scope.sel(recorded.slo_error_ratio('30d'))} / {budget}",
             labels,
         )
     )
-    return rules
+    return fast, slow
 
 
 def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> dict[str, Any]:
@@ -518,19 +528,43 @@ def swap_alert(policy: Policy) -> list[dict[str, Any]]:
     ]
 
 
+def _source_selectors(policy: Policy) -> list[str]:
+    """The targets memory alerts depend on: the host source, and the exporter of the components."""
+    selectors = [policy.source.effective_selector()]
+    if policy.components and policy.source.component_selector not in selectors:
+        selectors.append(policy.source.component_selector)
+    return selectors
+
+
+def _any_of(exprs: list[str]) -> str:
+    return exprs[0] if len(exprs) == 1 else "\nor\n".join(exprs)
+
+
+def _collectors(alternatives: str) -> str:
+    return 'collector=~"' + alternatives + '"'
+
+
 def source_alerts(policy: Policy) -> list[dict[str, Any]]:
-    """Silence is never health: a down, absent or half-broken source alerts too."""
+    """Silence is never health: a down, absent or half-broken source alerts too.
+
+    With the node_exporter profile and components, the memwarden exporter that publishes
+    the components is a second source: its outage would silence every component alert.
+    """
     selector = policy.source.effective_selector()
+    selectors = _source_selectors(policy)
     raw = PROFILES[policy.source.profile]
     wait = max(60.0, 4 * policy.source.scrape_interval.seconds)
     for_ = _duration(wait)
     collectors = "meminfo|pressure|vmstat|cgroup|components" if policy.source.profile == "memwarden" else "meminfo|vmstat"
-    collector_matcher = 'collector=~"' + collectors + '"'
+    failing = [f"{series(raw.collector_success, selector, _collectors(collectors))} == 0"]
+    if len(selectors) > 1:
+        component_success = PROFILES["memwarden"].collector_success
+        failing.append(f"{series(component_success, selectors[1], _collectors('cgroup|components'))} == 0")
     return [
         _alert(
             policy,
             "MemorySourceDown",
-            f"{series('up', selector)} == 0",
+            _any_of([f"{series('up', each)} == 0" for each in selectors]),
             "high",
             "Prometheus cannot scrape the memory source; memory alerts for it are blind.",
             f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} has been down for {for_}; "
@@ -540,17 +574,19 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
         _alert(
             policy,
             "MemorySourceAbsent",
-            f"absent({series('up', selector)})",
+            _any_of([f"absent({series('up', each)})" for each in selectors]),
             "high",
             "No memory source target is known to Prometheus at all.",
-            f"Prometheus has no target matching {selector}; memory is not being watched anywhere it selects.",
+            "Prometheus has no target matching {{ if $labels.job }}job={{ $labels.job }}{{ else }}"
+            + " or ".join(selectors)
+            + "{{ end }}; memory is not being watched anywhere it selects.",
             for_=_duration(max(300.0, wait)),
         ),
         _alert(
             policy,
             "MemorySourceCollectorFailed",
             _either(
-                f"{series(raw.collector_success, selector, collector_matcher)} == 0",
+                _any_of(failing).replace("\n", "\n  "),
                 f"{series('up', selector)} == 1\n  unless {on(INSTANCE_LABELS)}\n  {_host(policy, raw.memory_available)}",
             ),
             "high",
@@ -561,6 +597,44 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
             for_=for_,
         ),
     ]
+
+
+def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
+    """A component with nothing to measure, or nothing to measure against, would be silent."""
+    alerts = []
+    missing_for = policy.source.component_missing_for
+    optional = sorted(component.name for component in policy.components if component.optional)
+    if missing_for.seconds > 0:
+        extra = [f'component!~"{regex_alternatives(optional)}"'] if optional else []
+        processes = _component_raw(policy, names.COMPONENT_PROCESSES, NAMED_COMPONENT, *extra)
+        alerts.append(
+            _alert(
+                policy,
+                "MemoryComponentNotFound",
+                f"{processes} == 0",
+                "warning",
+                "The exporter finds no process of a component; its memory alerts cannot fire.",
+                "Component {{ $labels.component }} on {{ $labels.instance }} has had no process for "
+                f"{missing_for}: it is stopped, or its match in the policy finds nothing.",
+                subject="component",
+                for_=str(missing_for),
+            )
+        )
+    alerts.append(
+        _alert(
+            policy,
+            "MemoryComponentBudgetUnknown",
+            f"{COMPONENT.working_set_bytes}\nunless {on(COMPONENT_LABELS)}\n{COMPONENT.limit_bytes}",
+            "warning",
+            "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
+            "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
+            "publishes no limit (budget `cgroup` on a cgroup without a memory limit?).",
+            subject="component",
+            for_=_duration(max(300.0, 4 * policy.source.scrape_interval.seconds)),
+            value="{{ $value | humanize1024 }}B in use",
+        )
+    )
+    return alerts
 
 
 def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: float) -> str:
@@ -636,10 +710,13 @@ def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
 # --- assembly ----------------------------------------------------------------------
 
 
-def _group(name: str, rules: Iterable[dict[str, Any]], policy: Policy) -> dict[str, Any]:
+def _group(name: str, rules: Iterable[dict[str, Any]], policy: Policy, at_least: Duration | None = None) -> dict[str, Any]:
     group: dict[str, Any] = {"name": name}
-    if policy.source.evaluation_interval is not None:
-        group["interval"] = str(policy.source.evaluation_interval)
+    interval = policy.source.evaluation_interval
+    if at_least is not None and (interval is None or interval.seconds < at_least.seconds):
+        interval = at_least
+    if interval is not None:
+        group["interval"] = str(interval)
     group["rules"] = list(rules)
     return group
 
@@ -651,16 +728,19 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
         _group("memwarden.component.recording", component_recordings(policy), policy),
     ]
     slo: list[dict[str, Any]] = []
+    slo_slow: list[dict[str, Any]] = []
     health: list[dict[str, Any]] = []
     if policy.slo.enabled:
-        slo += slo_recordings(policy, INSTANCE_SCOPE, policy.thresholds)
-        for scope, thresholds in scopes:
-            slo += slo_recordings(policy, scope, thresholds)
+        for scope, thresholds in [(INSTANCE_SCOPE, policy.thresholds), *scopes]:
+            fast, slow = slo_recordings(policy, scope, thresholds)
+            slo += fast
+            slo_slow += slow
     if policy.health.enabled:
         health.append(health_recording(policy, INSTANCE_SCOPE, policy.thresholds))
         health += [health_recording(policy, scope, thresholds) for scope, thresholds in scopes]
     if slo:
         groups.append(_group("memwarden.slo.recording", slo, policy))
+        groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=SLO_SLOW_INTERVAL))
     if health:
         groups.append(_group("memwarden.health.recording", health, policy))
     return groups
@@ -681,7 +761,7 @@ def alert_groups(policy: Policy) -> list[dict[str, Any]]:
         groups.append(_group("memwarden.pressure", pressure, policy))
     if policy.slo.enabled:
         groups.append(_group("memwarden.slo", slo_alerts(policy, scopes), policy))
-    groups.append(_group("memwarden.source", source_alerts(policy), policy))
+    groups.append(_group("memwarden.source", source_alerts(policy) + component_watch_alerts(policy), policy))
     return groups
 
 

@@ -145,9 +145,12 @@ def check_components(raw: Any, base: Thresholds | None) -> Iterator[Problem]:
             if name in seen:
                 yield _error(path + ("name",), f"'{name}' is already used by components[{seen[name]}]")
             seen.setdefault(name, index)
-        match = _parsed(ComponentMatch, item.get("match"))
+        raw_match = item.get("match")
+        match = _parsed(ComponentMatch, raw_match)
         if match is not None:
-            given = [kind for kind in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(match, kind)]
+            kinds = ("cmdline", "pidfile", "cgroup", "systemd_unit")
+            # Count what was written, not what parsed: a broken regex is reported on its own line.
+            given = [kind for kind in kinds if isinstance(raw_match, dict) and raw_match.get(kind)]
             if len(given) != 1:
                 yield _error(
                     path + ("match",),
