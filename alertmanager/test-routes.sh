@@ -75,6 +75,10 @@ check memwarden-responder 'alertname="MemorySourceDown"' 'severity="high"' 'tier
 check memwarden-responder 'alertname="MemorySourceAbsent"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemorySourceCollectorFailed severity=high
 check memwarden-responder 'alertname="MemorySourceCollectorFailed"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentNotFound severity=warning component=unlisted.service
+check memwarden-responder 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentBudgetUnknown severity=warning component=unlisted.service
+check memwarden-responder 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

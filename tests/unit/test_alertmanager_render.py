@@ -146,6 +146,8 @@ def test_route_cases_cover_every_alert_the_rules_can_fire(rich: Policy) -> None:
         assert {(name, None), (name, "api"), (name, "worker")} <= {(n, c) for n, _, c in covered}, name
     assert {("MemoryErrorBudgetBurn", "critical"), ("MemoryErrorBudgetBurn", "warning")} <= {(n, s) for n, s, _ in covered}
     assert ("MemoryComponentExhaustionPredicted", "high", "api") in covered
+    # A rule over series with a non-empty component fires per component, not for the host.
+    assert {c for n, _, c in covered if n == "MemoryComponentNotFound"} == {"api", "worker", "unlisted.service"}
     assert {("MemorySourceDown", "high", None), ("MemorySourceAbsent", "high", None), ("MemorySourceCollectorFailed", "high", None)} <= covered
     assert {(tier, component) for tier in TIERS for component in (None, "api", "worker")} <= {(s, c) for _, s, c in covered}
     # The labels are what the rules give real alerts: api's own team wins over the policy's.

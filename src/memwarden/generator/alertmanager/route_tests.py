@@ -25,6 +25,8 @@ EXAMPLE_JOB = "memwarden"
 # A component the policy does not list (the exporter finds cgroups and units by itself):
 # the rules' catch-all component alerts fire for it too.
 UNLISTED_COMPONENT = "unlisted.service"
+# What in a rule's expression shows that it fires per component.
+_PER_COMPONENT = re.compile(r'\bcomponent:memwarden_|\bby \([^)]*\bcomponent\b|\bcomponent!=""')
 # Labels a rule sets that alert_labels sets again.
 _OWN_LABELS = ("severity", "tier", GENERATOR_LABEL[0])
 
@@ -60,14 +62,15 @@ def _scopes(rule: dict[str, Any], policy: Policy, listed: set[str]) -> Iterator[
     """Yield None when a rule fires for the host, and each component it fires for.
 
     A rule with a `component` label is that component's own. Otherwise its expression
-    says: instance series (or the empty component) mean the host; component series mean
-    every component that has no rule of its own and that no `component!~` excludes.
+    says: instance series (or the empty component) mean the host; component series (or
+    an aggregation by component, or a non-empty component) mean every component that has
+    no rule of its own and that no `component!~` excludes.
     """
     if "component" in rule["labels"]:
         yield rule["labels"]["component"]
         return
     expr = rule["expr"]
-    per_component = "component:memwarden_" in expr or "by (instance, job, component)" in expr
+    per_component = _PER_COMPONENT.search(expr) is not None
     if not per_component or "instance:memwarden_" in expr or 'component=""' in expr:
         yield None
     if per_component:

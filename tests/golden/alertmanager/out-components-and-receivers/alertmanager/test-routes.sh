@@ -115,6 +115,18 @@ check memwarden-responder,memwarden-team-chat 'alertname="MemorySourceDown"' 'se
 check memwarden-responder,memwarden-team-chat 'alertname="MemorySourceAbsent"' 'severity="high"' 'tier="2"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemorySourceCollectorFailed severity=high
 check memwarden-responder,memwarden-team-chat 'alertname="MemorySourceCollectorFailed"' 'severity="high"' 'tier="2"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentNotFound severity=warning component=api
+check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentNotFound severity=warning component=worker
+check memwarden-sre-mail 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentNotFound severity=warning component=unlisted.service
+check memwarden-sre-mail 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentBudgetUnknown severity=warning component=api
+check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentBudgetUnknown severity=warning component=worker
+check memwarden-sre-mail 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentBudgetUnknown severity=warning component=unlisted.service
+check memwarden-sre-mail 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
