@@ -69,30 +69,30 @@ check memwarden-responder,memwarden-team-chat 'alertname="MemoryComponentExhaust
 check memwarden-responder,memwarden-team-chat,memwarden-web-team 'alertname="MemoryComponentExhaustionPredicted"' 'severity="high"' 'tier="2"' 'team="web"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryPressureStalls severity=warning
 check memwarden-sre-mail 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryPressureStalls severity=warning component=api
-check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryPressureStalls severity=warning component=worker
 check memwarden-sre-mail 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryPressureStalls severity=warning component=unlisted.service
 check memwarden-sre-mail 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryPressureStalls severity=warning component=api
+check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'team="web"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryPressureStallsFull severity=critical
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryPressureStallsFull severity=critical component=api
-check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryPressureStallsFull severity=critical component=worker
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryPressureStallsFull severity=critical component=unlisted.service
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryPressureStallsFull severity=critical component=api
+check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'team="web"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemorySwapThrashing severity=high
 check memwarden-responder,memwarden-team-chat 'alertname="MemorySwapThrashing"' 'severity="high"' 'tier="2"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryOOMKills severity=critical
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryOOMKills severity=critical component=api
-check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryOOMKills severity=critical component=worker
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryOOMKills severity=critical component=unlisted.service
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryOOMKills severity=critical component=api
+check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'team="web"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=critical window=page
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'team="sre"' 'window="page"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=critical window=page component=worker
@@ -115,18 +115,18 @@ check memwarden-responder,memwarden-team-chat 'alertname="MemorySourceDown"' 'se
 check memwarden-responder,memwarden-team-chat 'alertname="MemorySourceAbsent"' 'severity="high"' 'tier="2"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemorySourceCollectorFailed severity=high
 check memwarden-responder,memwarden-team-chat 'alertname="MemorySourceCollectorFailed"' 'severity="high"' 'tier="2"' 'team="sre"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentNotFound severity=warning component=api
-check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryComponentNotFound severity=warning component=worker
 check memwarden-sre-mail 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryComponentNotFound severity=warning component=unlisted.service
 check memwarden-sre-mail 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentBudgetUnknown severity=warning component=api
-check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="api"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentNotFound severity=warning component=api
+check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'team="web"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryComponentBudgetUnknown severity=warning component=worker
 check memwarden-sre-mail 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryComponentBudgetUnknown severity=warning component=unlisted.service
 check memwarden-sre-mail 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="sre"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentBudgetUnknown severity=warning component=api
+check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'team="web"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
