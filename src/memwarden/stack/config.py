@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,37 @@ class Layout:
     @property
     def responder_state(self) -> Path:
         return self.root / "responder"
+
+    @property
+    def earlier_runs(self) -> Path:
+        return self.root / "previous"
+
+    def run_files(self) -> list[Path]:
+        """What one run writes at the top of its folder (everything but earlier runs)."""
+        paths = [self.bundle, self.logs, self.policy, self.prometheus_config, self.token, self.responder_state]
+        return paths + [self.root / "data"]
+
+
+def set_aside_earlier_run(layout: Layout) -> Path | None:
+    """Move an earlier run's files out of the way into previous/<time>/; return where, if any.
+
+    Prometheus' and Alertmanager's data must start empty (a new run's rules would read
+    old samples, and old alerts would reach the new responder); the earlier run's logs,
+    state and audit stay whole beside it for inspection. Other files are left alone.
+    """
+    present = [path for path in layout.run_files() if path.exists()]
+    if not present:
+        return None
+    started = min(path.stat().st_mtime for path in present)
+    target = layout.earlier_runs / time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = target.with_name(f"{target.name.split('.')[0]}.{suffix}")
+    target.mkdir(parents=True)
+    for path in present:
+        path.rename(target / path.name)
+    return target
 
 
 def scrape_interval(policy: Policy) -> Duration:
