@@ -88,7 +88,8 @@ def main(argv: list[str]) -> int:
         return 1
     rundir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="memwarden-up-"))
     stack = Stack(policy, source_name_of(args.policy), rundir, ports=ports, workloads=workloads)
-    previous = {number: signal.signal(number, _on_stop_signal) for number in STOP_SIGNALS}
+    for number in STOP_SIGNALS:
+        signal.signal(number, _on_stop_signal)
     try:
         print(f"memwarden up: starting in {rundir} ...", file=sys.stderr)
         stack.start()
@@ -105,8 +106,10 @@ def main(argv: list[str]) -> int:
         if stack.supervisor.children:
             print("memwarden up: stopping everything it started ...", file=sys.stderr, flush=True)
         stack.stop()
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        # Ignored until the process exits (Python would restore the default handlers while
+        # it shuts down): a late signal must not turn a clean stop into a death by signal.
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
         if any(path.exists() for path in stack.layout.run_files()):
             print(f"memwarden up: stopped; bundle, logs, state and audit are kept in {rundir}", file=sys.stderr)
         elif not args.dir:
