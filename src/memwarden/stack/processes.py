@@ -106,7 +106,7 @@ class Supervisor:
                     start_new_session=True,  # our signals to the group reach its helpers, not us
                     env={**os.environ, **(env or {})},
                     cwd=cwd,
-                    preexec_fn=_die_with_parent(death_signal),
+                    preexec_fn=die_with_parent(death_signal),
                 )
             except OSError as error:
                 raise StackError(f"cannot start {name} ({argv[0]}): {error.strerror or error}") from None
@@ -177,7 +177,7 @@ def _signal_group(pid: int, signum: signal.Signals) -> None:
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _die_with_parent(signum: signal.Signals) -> Callable[[], None] | None:
+def die_with_parent(signum: signal.Signals) -> Callable[[], None] | None:
     """A preexec_fn asking the kernel to send `signum` to the child when its parent dies."""
     if not sys.platform.startswith("linux"):
         return None
