@@ -98,6 +98,11 @@ def set_aside_earlier_run(layout: Layout) -> Path | None:
     return target
 
 
+def runs_exporter(policy: Policy) -> bool:
+    """memwarden's exporter runs for its own profile, and beside node_exporter only to publish components."""
+    return policy.source.profile == "memwarden" or bool(policy.components)
+
+
 def scrape_interval(policy: Policy) -> Duration:
     """A single host wants quick feedback: scrape at the policy's interval, at most every 5s."""
     return Duration.of_seconds(min(policy.source.scrape_interval.seconds, 5.0))
@@ -133,11 +138,12 @@ def prometheus_config(policy: Policy, ports: Ports, layout: Layout) -> dict[str,
     evaluation = str(policy.source.evaluation_interval or scrape_interval(policy))
     memwarden_job = job_of(policy.source.component_selector, "memwarden")
     scrape_configs: list[dict[str, Any]] = [
-        {"job_name": memwarden_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.exporter}"]}]},
         {"job_name": "memwarden-responder", "static_configs": [{"targets": [f"127.0.0.1:{ports.responder}"]}]},
         {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ports.prometheus}"]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]},
     ]
+    if runs_exporter(policy):
+        scrape_configs.insert(0, {"job_name": memwarden_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.exporter}"]}]})
     if policy.source.profile == "node_exporter":
         node_job = job_of(policy.source.effective_selector(), "node")
         scrape_configs.insert(0, {"job_name": node_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.node_exporter}"]}]})

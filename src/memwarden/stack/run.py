@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import binaries
 from ..policy import Policy
-from .config import Layout, Ports, set_aside_earlier_run, write_run_folder
+from .config import Layout, Ports, runs_exporter, set_aside_earlier_run, write_run_folder
 from .processes import Child, StackError, Supervisor, ensure_port_free, free_port, http_ok
 
 # After a demo process is killed by the responder, `up` starts a fresh one after this
@@ -101,12 +101,10 @@ class Stack:
         return self.layout.responder_state / "audit.jsonl"
 
     def urls(self) -> dict[str, str]:
-        urls = {
-            "Prometheus": self.prometheus_url,
-            "Alertmanager": self.alertmanager_url,
-            "exporter": f"{self.exporter_url}/metrics",
-            "responder": f"{self.responder_url}/metrics",
-        }
+        urls = {"Prometheus": self.prometheus_url, "Alertmanager": self.alertmanager_url}
+        if runs_exporter(self.policy):
+            urls["exporter"] = f"{self.exporter_url}/metrics"
+        urls["responder"] = f"{self.responder_url}/metrics"
         if self.policy.source.profile == "node_exporter":
             urls["node_exporter"] = f"{self.node_exporter_url}/metrics"
         return urls
@@ -132,11 +130,12 @@ class Stack:
         layout, ports = self.layout, self.ports
         for name, argv in self.workloads.items():
             self.workload_children[name] = self._start_workload(name, argv)
-        self.supervisor.start(
-            "exporter",
-            self._memwarden("exporter", "-p", str(layout.policy), "--listen", f"127.0.0.1:{ports.exporter}"),
-            ready=lambda: http_ok(f"{self.exporter_url}/metrics"),
-        )
+        if runs_exporter(self.policy):
+            self.supervisor.start(
+                "exporter",
+                self._memwarden("exporter", "-p", str(layout.policy), "--listen", f"127.0.0.1:{ports.exporter}"),
+                ready=lambda: http_ok(f"{self.exporter_url}/metrics"),
+            )
         if self.policy.source.profile == "node_exporter":
             self.supervisor.start(
                 "node_exporter",
