@@ -182,10 +182,13 @@ def die_with_parent(signum: signal.Signals) -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
     parent = os.getpid()
-    libc = ctypes.CDLL(None, use_errno=True)
+    # Resolved here, in the parent: between fork and exec the child only makes two syscalls.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    number = int(signum)
 
     def arrange() -> None:
-        libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, number, 0, 0, 0)
         # The parent may have died between fork and prctl: then no signal would ever come.
         if os.getppid() != parent:
             os._exit(1)
