@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,11 @@ def test_schema_describes_the_policy_and_accepts_the_default(capsys: pytest.Capt
     assert {"version", "thresholds", "prediction", "pressure", "components", "source"} <= set(schema["properties"])
     thresholds = schema["$defs"]["Thresholds"]
     assert "for" in thresholds["properties"] and thresholds["properties"]["warning"]["default"] == 70
+    # Editors learn the ranges: a tier of 150 % or an empty duration is flagged as typed.
+    assert thresholds["properties"]["critical"]["maximum"] == 100
+    assert thresholds["properties"]["critical"]["exclusiveMinimum"] == 0
+    duration = re.compile(thresholds["properties"]["keep_firing_for"]["pattern"])
+    assert duration.match("1h30m") and not duration.match("")
     # The default policy is valid against the model the schema came from.
     Policy.model_validate(yaml.safe_load(default_policy_text()))
 

@@ -16,7 +16,10 @@ from memwarden.generator.dashboards import render
 from memwarden.generator.names import PROFILES
 from memwarden.policy import Policy, load_policy
 
-NODE_EXPORTER_POLICY = Path(__file__).resolve().parents[1] / "golden" / "dashboards" / "in-node-exporter-with-components.yaml"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dashboards"
+NODE_EXPORTER_POLICY = GOLDEN / "in-node-exporter-with-components.yaml"
+# Components with overridden tiers split the use-of-budget queries by component.
+OVERRIDDEN_TIERS_POLICY = GOLDEN / "in-overridden-component-tiers.yaml"
 # The exporter contract (DESIGN.md's metric table), plus the series Prometheus makes itself.
 CONTRACT = {
     *(f"memwarden_memory_{name}_bytes" for name in (
@@ -36,7 +39,11 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and
 
 
 def _policies() -> dict[str, Policy]:
-    return {"default": load_policy()[0], "node_exporter": load_policy(NODE_EXPORTER_POLICY)[0]}
+    return {
+        "default": load_policy()[0],
+        "node_exporter": load_policy(NODE_EXPORTER_POLICY)[0],
+        "overridden_tiers": load_policy(OVERRIDDEN_TIERS_POLICY)[0],
+    }
 
 
 def dashboard_queries(policy: Policy) -> list[str]:
@@ -89,7 +96,7 @@ def recorded_names(policy: Policy) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("profile", ["default", "node_exporter"])
+@pytest.mark.parametrize("profile", ["default", "node_exporter", "overridden_tiers"])
 def test_every_panel_query_parses_under_promtool(promtool: str, tmp_path: Path, profile: str) -> None:
     policy = _policies()[profile]
     queries = dashboard_queries(policy)
@@ -108,7 +115,7 @@ def test_promtool_check_catches_a_broken_query(promtool: str, tmp_path: Path) ->
     assert subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True, timeout=60).returncode != 0
 
 
-@pytest.mark.parametrize("profile", ["default", "node_exporter"])
+@pytest.mark.parametrize("profile", ["default", "node_exporter", "overridden_tiers"])
 def test_queries_name_only_contract_and_recorded_metrics(profile: str) -> None:
     policy = _policies()[profile]
     source = PROFILES[policy.source.profile]

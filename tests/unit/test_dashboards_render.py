@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ import yaml
 
 from memwarden.generator import rules
 from memwarden.generator.dashboards import COMPONENT_FILE, OVERVIEW_FILE, PROVISIONING_FILE, render
-from memwarden.policy import Policy, load_policy
+from memwarden.policy import GENERATOR_LABEL, TIERS, Policy, load_policy
 
-NODE_EXPORTER_POLICY = Path(__file__).resolve().parents[1] / "golden" / "dashboards" / "in-node-exporter-with-components.yaml"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dashboards"
+NODE_EXPORTER_POLICY = GOLDEN / "in-node-exporter-with-components.yaml"
+OVERRIDDEN_TIERS_POLICY = GOLDEN / "in-overridden-component-tiers.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +26,11 @@ def default() -> Policy:
 @pytest.fixture(scope="module")
 def fleet() -> Policy:
     return load_policy(NODE_EXPORTER_POLICY)[0]
+
+
+@pytest.fixture(scope="module")
+def overridden() -> Policy:
+    return load_policy(OVERRIDDEN_TIERS_POLICY)[0]
 
 
 def _dashboards(policy: Policy) -> tuple[dict, dict]:
@@ -163,3 +171,92 @@ def test_provisioning_loads_the_folder(fleet: Policy) -> None:
     (provider,) = config["providers"]
     assert provider["folder"] == "Fleet memory" and provider["type"] == "file"
     assert provider["options"]["path"] == "/etc/grafana/dashboards/fleet-memory"
+
+
+def _selects(expr: str, component: str) -> bool:
+    """Whether a `metric{…}` selector's component matchers (with $component = All) let this component through."""
+    for operator, pattern in re.findall(r'component(=~|!~|=)"((?:[^"\\]|\\.)*)"', expr):
+        regex = pattern.replace("$component", ".*").replace("\\\\", "\\")
+        matched = re.fullmatch(regex, component) is not None if operator != "=" else pattern == component
+        if matched == (operator == "!~"):
+            return False
+    return True
+
+
+def _steps_for(panel: dict, component: str) -> list[dict]:
+    """The threshold steps Grafana applies to this component's series: its query's override, else the defaults."""
+    (target,) = [t for t in panel["targets"] if _selects(t["expr"], component)]
+    overrides = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"] == {"id": "byFrameRefID", "options": target["refId"]}]
+    if not overrides:
+        return panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    (override,) = overrides
+    (thresholds,) = [prop["value"] for prop in override["properties"] if prop["id"] == "thresholds"]
+    return thresholds["steps"]
+
+
+def _colour(steps: list[dict], value: float) -> str:
+    """The colour Grafana gives a value: the last step at or below it."""
+    return [s["color"] for s in steps if s["value"] is None or s["value"] <= value][-1]
+
+
+def test_component_gauges_colour_each_component_by_its_own_tiers(overridden: Policy) -> None:
+    overview, drill_down = _dashboards(overridden)
+    gauges = [_panels(overview)["Components: use of budget"], _panels(drill_down)["Use of budget"]]
+    for panel in gauges:
+        for component in overridden.components:
+            thresholds = overridden.component_thresholds(component)
+            steps = _steps_for(panel, component.name)
+            expected = [None, *(thresholds.percent(tier) / 100 for tier in TIERS)]
+            assert [s["value"] for s in steps] == expected, (panel["title"], component.name)
+            assert [s["color"] for s in steps] == ["green", "yellow", "orange", "red", "dark-red"]
+        # The review's case: api at 76 % is in its critical tier (75 %), so red, not the policy-wide warning yellow.
+        assert _colour(_steps_for(panel, "api"), 0.76) == "red"
+        assert _colour(_steps_for(panel, "cache"), 0.76) == "yellow"
+        assert _colour(_steps_for(panel, "edge-proxy.v2"), 0.86) == "dark-red"
+        assert _colour(_steps_for(panel, "batch"), 0.96) == "red"
+    # Components sharing tiers share one query; the policy-wide ones stay in the first.
+    assert len(gauges[0]["targets"]) == 3 and len(gauges[0]["fieldConfig"]["overrides"]) == 2
+
+
+def test_component_gauges_without_overrides_need_no_split(default: Policy) -> None:
+    panel = _panels(_dashboards(default)[1])["Use of budget"]
+    assert len(panel["targets"]) == 1 and panel["fieldConfig"]["overrides"] == []
+
+
+def test_alert_timeline_keeps_apart_alerts_of_one_name(overridden: Policy) -> None:
+    """Labels that tell apart alerts sharing a name (window of the burn alert, component) stay in the rows."""
+    alerts = next(text for path, text in rules.render(overridden, "x").items() if path.endswith("alerts.yaml"))
+    by_name: dict[str, list[dict]] = {}
+    for group in yaml.safe_load(alerts)["groups"]:
+        for rule in group["rules"]:
+            by_name.setdefault(rule["alert"], []).append(rule["labels"])
+    # severity is fixed by each query; tier and generator never tell two alerts of one name apart here.
+    distinguishing = {
+        key for labels in by_name.values() for first in labels for other in labels for key in first.keys() | other.keys()
+        if first.get(key) != other.get(key) and key not in ("severity", "tier")
+    }
+    assert {"window", "component"} <= distinguishing
+    for dashboard in _dashboards(overridden):
+        for target in _panels(dashboard)["Memory alerts"]["targets"]:
+            grouping = set(re.search(r"max by \(([^)]*)\)", target["expr"]).group(1).split(", "))
+            assert distinguishing <= grouping, target["expr"]
+            assert all("{{" + label + "}}" in target["legendFormat"] for label in grouping), target["legendFormat"]
+
+
+def test_alert_panels_select_memwarden_alerts_by_the_generator_label(default: Policy) -> None:
+    alerts = next(text for path, text in rules.render(default, "x").items() if path.endswith("alerts.yaml"))
+    labels = [rule["labels"] for group in yaml.safe_load(alerts)["groups"] for rule in group["rules"]]
+    name, value = GENERATOR_LABEL
+    assert labels and all(rule_labels.get(name) == value for rule_labels in labels)
+    panels = _panels(_dashboards(default)[0])
+    for title in ("Memory alerts", "Firing memory alerts"):
+        for expr in _exprs(panels[title]):
+            assert f'ALERTS{{{name}="{value}", alertstate="firing"' in expr and "alertname" not in expr.split("ALERTS{")[1].split("}")[0]
+
+
+def test_drill_down_lists_only_instances_that_run_a_component(default: Policy) -> None:
+    overview, component = _dashboards(default)
+    variables = {v["name"]: v["query"] for v in component["templating"]["list"]}
+    assert variables["instance"] == "label_values(component:memwarden_memory_usage:ratio, instance)"
+    overview_instances = {v["name"]: v["query"] for v in overview["templating"]["list"]}["instance"]
+    assert "instance:memwarden_memory_usage:ratio" in overview_instances

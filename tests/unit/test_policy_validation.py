@@ -433,3 +433,23 @@ def test_durations_and_sizes_read_as_people_write_them() -> None:
     assert parse_bytes(4096) == 4096
     with pytest.raises(ValueError):
         Duration("5 minutes")
+
+
+def test_a_broken_cmdline_regex_is_one_problem_not_two() -> None:
+    problems = problems_of(
+        """\
+        version: memwarden/v1
+        components:
+          - name: api
+            match: {cmdline: "("}
+            budget: 1GiB
+        """
+    )
+    assert [p for p in problems if "components[0].match" in p] == [
+        next(p for p in problems if "not a valid regular expression" in p)
+    ]
+
+
+def test_the_generator_label_is_memwardens_own() -> None:
+    problems = problems_of("version: memwarden/v1\nlabels: {generator: mine}\n")
+    assert problems == ["policy.yaml:2 labels.generator: is set by memwarden itself; choose another label name"]

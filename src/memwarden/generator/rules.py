@@ -171,33 +171,42 @@ def _exhaustion_expr(headroom: str, slope: str) -> str:
     return f"clamp_min(\n  ({headroom})\n  / ({slope} > 0),\n  0\n)"
 
 
-def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[dict[str, Any]]:
-    """Share of time above the critical tier, over Sloth's windows, and what is left of the budget."""
+# Windows of a day or more change little from one evaluation to the next, but each reads up
+# to 30 days of samples: they are recorded in a group of their own, every few minutes.
+SLO_SLOW_WINDOWS = ("1d", "3d", "7d", "30d")
+
+
+def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Share of time above the critical tier over Sloth's windows, and what is left of the budget.
+
+    Returns (fast, slow): the short windows the page alerts read, and the day-long ones.
+    """
     recorded = scope.recorded
     critical = ratio(thresholds.critical)
     five = recorded.slo_error_ratio("5m")
     labels = scope.static_labels
-    rules = [
-        _record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:])", labels),
-    ]
-    rules += [
-        _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
-        for window in names.SLO_WINDOWS
-        if window != "5m"
-    ]
-    rules += [
-        _record(recorded.slo_compliance_ratio(window), f"1 - avg_over_time({scope.sel(five)}[{window}])", labels)
-        for window in names.SLO_COMPLIANCE_WINDOWS
-    ]
+    fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:])", labels)]
+    slow = []
+    for window in names.SLO_WINDOWS[1:]:
+        rule = _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
+        (slow if window in SLO_SLOW_WINDOWS else fast).append(rule)
+    for window in names.SLO_COMPLIANCE_WINDOWS:
+        # Reuse the error ratio recorded for the same window rather than scan it twice.
+        expr = (
+            f"1 - {scope.sel(recorded.slo_error_ratio(window))}"
+            if window in names.SLO_WINDOWS
+            else f"1 - avg_over_time({scope.sel(five)}[{window}])"
+        )
+        slow.append(_record(recorded.slo_compliance_ratio(window), expr, labels))
     budget = number(round(1 - policy.slo.target / 100, 10))
-    rules.append(
+    slow.append(
         _record(
             recorded.slo_budget_remaining_ratio,
             f"1 - {scope.sel(recorded.slo_error_ratio('30d'))} / {budget}",
             labels,
         )
     )
-    return rules
+    return fast, slow
 
 
 def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> dict[str, Any]:
@@ -700,10 +709,13 @@ def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
 # --- assembly ----------------------------------------------------------------------
 
 
-def _group(name: str, rules: Iterable[dict[str, Any]], policy: Policy) -> dict[str, Any]:
+def _group(name: str, rules: Iterable[dict[str, Any]], policy: Policy, at_least: Duration | None = None) -> dict[str, Any]:
     group: dict[str, Any] = {"name": name}
-    if policy.source.evaluation_interval is not None:
-        group["interval"] = str(policy.source.evaluation_interval)
+    interval = policy.source.evaluation_interval
+    if at_least is not None and (interval is None or interval.seconds < at_least.seconds):
+        interval = at_least
+    if interval is not None:
+        group["interval"] = str(interval)
     group["rules"] = list(rules)
     return group
 
@@ -715,16 +727,19 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
         _group("memwarden.component.recording", component_recordings(policy), policy),
     ]
     slo: list[dict[str, Any]] = []
+    slo_slow: list[dict[str, Any]] = []
     health: list[dict[str, Any]] = []
     if policy.slo.enabled:
-        slo += slo_recordings(policy, INSTANCE_SCOPE, policy.thresholds)
-        for scope, thresholds in scopes:
-            slo += slo_recordings(policy, scope, thresholds)
+        for scope, thresholds in [(INSTANCE_SCOPE, policy.thresholds), *scopes]:
+            fast, slow = slo_recordings(policy, scope, thresholds)
+            slo += fast
+            slo_slow += slow
     if policy.health.enabled:
         health.append(health_recording(policy, INSTANCE_SCOPE, policy.thresholds))
         health += [health_recording(policy, scope, thresholds) for scope, thresholds in scopes]
     if slo:
         groups.append(_group("memwarden.slo.recording", slo, policy))
+        groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=policy.slo.long_window_interval))
     if health:
         groups.append(_group("memwarden.health.recording", health, policy))
     return groups

@@ -28,6 +28,9 @@ ComponentName = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$")
 ]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+# Percent of memory (or of time). The range is checked in validate.py with messages of
+# our own; here it only tells editors (yaml-language-server) what fits.
+Percent = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0, "maximum": 100})]
 
 
 class Section(BaseModel):
@@ -48,10 +51,10 @@ class TierDurations(Section):
 class Thresholds(Section):
     """The four tiers, in percent of memory in use, and how they fire and clear."""
 
-    warning: float = 70
-    high: float = 80
-    critical: float = 90
-    emergency: float = 95
+    warning: Percent = 70
+    high: Percent = 80
+    critical: Percent = 90
+    emergency: Percent = 95
     for_: TierDurations = Field(default_factory=TierDurations, alias="for")
     hysteresis: float = Field(
         default=5,
@@ -80,10 +83,10 @@ class TierDurationOverrides(Section):
 class ThresholdOverrides(Section):
     """Per-component changes to the instance tiers; what is left out is inherited."""
 
-    warning: float | None = None
-    high: float | None = None
-    critical: float | None = None
-    emergency: float | None = None
+    warning: Percent | None = None
+    high: Percent | None = None
+    critical: Percent | None = None
+    emergency: Percent | None = None
     for_: TierDurationOverrides = Field(default_factory=TierDurationOverrides, alias="for")
     hysteresis: float | None = None
     keep_firing_for: DurationField | None = None
@@ -107,7 +110,7 @@ class ThresholdOverrides(Section):
 class PredictionGuards(Section):
     """What keeps the exhaustion prediction quiet on patterns that only look like leaks."""
 
-    min_usage: float = Field(
+    min_usage: Percent = Field(
         default=60,
         description="percent in use below which no prediction fires: a leak far from the ceiling is not urgent",
     )
@@ -141,7 +144,7 @@ class SomeStalls(Section):
     """PSI `some`: share of wall time at least one task waited on memory."""
 
     enabled: bool = True
-    percent: float = 20
+    percent: Percent = 20
     for_: DurationField = Field(default="5m", alias="for")
     severity: SEVERITIES = "warning"
 
@@ -150,7 +153,7 @@ class FullStalls(Section):
     """PSI `full`: share of wall time all non-idle tasks were stalled on memory at once."""
 
     enabled: bool = True
-    percent: float = 5
+    percent: Percent = 5
     for_: DurationField = Field(default="5m", alias="for")
     severity: SEVERITIES = "critical"
 
@@ -298,9 +301,13 @@ class ServiceLevel(Section):
     """Time spent below the critical tier, as an SLO with Sloth-style burn-rate alerts."""
 
     enabled: bool = True
-    target: float = Field(default=99.5, description="percent of time usage stays below the critical tier over 30 days")
+    target: Percent = Field(default=99.5, description="percent of time usage stays below the critical tier over 30 days")
     page_severity: SEVERITIES = "critical"
     ticket_severity: SEVERITIES = "warning"
+    long_window_interval: DurationField = Field(
+        default="5m",
+        description="how often the windows of a day or more are recorded; each reads up to 30 days of samples",
+    )
 
 
 class HealthWeights(Section):

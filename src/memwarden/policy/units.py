@@ -69,7 +69,7 @@ DurationField = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$",
+            "pattern": r"^(?!$)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$",
             "description": "Prometheus duration, e.g. 30s, 5m, 1h30m",
         }
     ),

@@ -127,6 +127,9 @@ def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:
         {"url": f"http://127.0.0.1:{ports.responder}/alerts", "credentials_file": str(layout.token)}
     )
     data["responses"]["auth"].update({"mode": "bearer", "token_file": str(layout.token)})
+    # A local run lasts minutes: day-long SLO windows recorded every 5m would leave their
+    # dashboard panels empty for most of it.
+    data["slo"]["long_window_interval"] = str(policy.source.evaluation_interval or scrape_interval(policy))
     if data["responses"].get("alertmanager_url") is None:
         # Escalation asks this Alertmanager whether an alert is still firing.
         data["responses"]["alertmanager_url"] = f"http://127.0.0.1:{ports.alertmanager}"

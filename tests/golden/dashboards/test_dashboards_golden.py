@@ -23,5 +23,5 @@ def test_rendered_dashboards_equal_the_golden_ones(case: str) -> None:
     check_tree(HERE / f"out-{case}", render(policy, f"in-{case}.yaml"))
 
 
-def test_both_cases_are_present() -> None:
-    assert {"default", "node-exporter-with-components"} <= set(CASES)
+def test_every_case_is_present() -> None:
+    assert {"default", "node-exporter-with-components", "overridden-component-tiers"} <= set(CASES)

@@ -15,7 +15,7 @@ from grafanalib._gen import DashboardEncoder
 
 from ...policy import Policy
 from . import component, overview
-from .queries import component_values, instance_values
+from .queries import component_instance_values, component_values, instance_values
 
 # Grafana 10's dashboard schema: every panel here is written in its current JSON form.
 SCHEMA_VERSION = 39
@@ -32,7 +32,9 @@ def _variables(policy: Policy, many: bool) -> core.Templating:
     common: dict[str, Any] = {"dataSource": {"type": "prometheus", "uid": "${datasource}"}, "refresh": 2, "includeAll": many, "multi": many}
     if many:
         common["allValue"] = ".*"
-    instance = core.Template(name="instance", label="Instance", query=instance_values(), default="$__all" if many else None, **common)
+    # The drill-down lists only instances that run a component; the overview every instance.
+    instances = instance_values() if many else component_instance_values()
+    instance = core.Template(name="instance", label="Instance", query=instances, default="$__all" if many else None, **common)
     component_variable = core.Template(
         name="component", label="Component", query=component_values(), default="$__all" if many else None, **common
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...policy import Policy
 from . import queries as q
-from .panels import Layout, dashed, gauge, level_mappings, level_steps, stat, state_timeline, step, tier_steps, timeseries
+from .panels import Layout, budget_gauge, dashed, level_mappings, level_steps, stat, state_timeline, step, timeseries
 from .queries import COMPONENT_VAR, ComponentQueries
 
 
@@ -13,8 +13,8 @@ def panels(policy: Policy) -> list:
     horizon = policy.prediction.horizon.seconds
     layout.add(stat("Level", ComponentQueries.level, "none", "The component's tier now, against its own thresholds (0 = below warning).",
                     level_steps(), mappings=level_mappings()), 4, 5)
-    layout.add(gauge("Use of budget", ComponentQueries.usage, "Working set against the budget; the marks are the policy-wide tiers.",
-                     tier_steps(policy)), 4, 5)
+    layout.add(budget_gauge("Use of budget", q.component_usage_by_tiers(policy),
+                            "Working set against the budget; colours and marks are the component's own tiers, overrides included."), 4, 5)
     layout.add(stat("Working set", ComponentQueries.working_set, "bytes", "Memory the component's processes use now.",
                     [step("blue", None)]), 4, 5)
     layout.add(stat("Budget", ComponentQueries.limit, "bytes", "The component's budget: the policy's size or its cgroup limit.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...policy import Policy
 from ..promql import ratio
 from . import queries as q
-from .panels import Layout, bar_gauge, dashed, gauge, level_mappings, level_steps, stat, state_timeline, step, table, tier_steps, timeseries
+from .panels import Layout, budget_gauge, dashed, gauge, level_mappings, level_steps, stat, state_timeline, step, table, tier_steps, timeseries
 from .queries import ComponentQueries, HostQueries
 
 
@@ -13,7 +13,8 @@ def _now(policy: Policy, layout: Layout) -> None:
     horizon = policy.prediction.horizon.seconds
     layout.add(stat("Memory level", HostQueries.level, "none", "Highest tier each selected instance is in now (0 = below warning).",
                     level_steps(), mappings=level_mappings()), 4, 5)
-    layout.add(gauge("Memory in use", HostQueries.usage, "Share of memory in use; the marks are the policy's tiers.", tier_steps(policy)), 4, 5)
+    layout.add(gauge("Memory in use", HostQueries.usage, "Share of memory in use; the marks are the policy's tiers.",
+                     tier_steps(policy.thresholds)), 4, 5)
     layout.add(stat("Time to exhaustion", HostQueries.exhaustion, "s",
                     f"Shortest predicted time until available memory reaches zero at the current trend "
                     f"(fitted over {policy.prediction.lookback}); empty while memory is not falling.",
@@ -31,7 +32,7 @@ def _memory(policy: Policy, layout: Layout) -> None:
     layout.row("Memory")
     layout.add(timeseries("Memory in use vs tiers", [HostQueries.usage], "percentunit",
                           "Share of memory in use per instance; the lines are the warning, high, critical and emergency tiers.",
-                          tier_steps(policy), maximum=1), 12, 8)
+                          tier_steps(policy.thresholds), maximum=1), 12, 8)
     layout.add(timeseries("Available memory and prediction", [HostQueries.available, HostQueries.predicted(policy), HostQueries.total], "bytes",
                           f"Available memory now, what the trend predicts {policy.prediction.horizon} ahead, and the total.",
                           overrides=[dashed(".*(predicted|total).*")]), 12, 8)
@@ -72,10 +73,10 @@ def _components(policy: Policy, layout: Layout) -> None:
         "url": f"/d/{policy.dashboards.component_uid}?var-datasource=${{datasource}}&var-instance=${{__field.labels.instance}}"
                "&var-component=${__field.labels.component}&${__url_time_range}",
     }
-    layout.add(bar_gauge("Components: use of budget", ComponentQueries.usage,
-                         "Working set of each component against its budget; colours are the policy-wide tiers "
-                         "(a component's own tiers are on its drill-down). Click a bar to open it.",
-                         tier_steps(policy), [link]), 8, 10)
+    layout.add(budget_gauge("Components: use of budget", q.component_usage_by_tiers(policy),
+                            "Working set of each component against its budget, coloured by that component's own tiers "
+                            "(its threshold overrides included). Click a bar to open its drill-down.",
+                            bars=True, links=[link]), 8, 10)
     layout.add(timeseries("Component working set vs budget", [ComponentQueries.working_set, ComponentQueries.limit], "bytes",
                           "Each component's working set and its budget (dashed).", overrides=[dashed(".*budget.*")]), 16, 10)
 

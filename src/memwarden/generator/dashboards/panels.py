@@ -10,7 +10,7 @@ from typing import Any
 import attr
 from grafanalib import core
 
-from ...policy import TIERS, Policy
+from ...policy import TIERS, Thresholds
 from ..promql import ratio
 from .queries import Query
 
@@ -23,11 +23,24 @@ def step(colour: str, value: float | None) -> dict[str, Any]:
     return {"color": colour, "value": value}
 
 
-def tier_steps(policy: Policy) -> list[dict[str, Any]]:
-    """Thresholds at the policy's four tiers, as ratios, coloured by tier."""
+def tier_steps(thresholds: Thresholds) -> list[dict[str, Any]]:
+    """Steps at the four tiers, as ratios, coloured by tier."""
     steps = [step(TIER_COLOURS["ok"], None)]
-    steps += [step(TIER_COLOURS[tier], float(ratio(policy.thresholds.percent(tier)))) for tier in TIERS]
+    steps += [step(TIER_COLOURS[tier], float(ratio(thresholds.percent(tier)))) for tier in TIERS]
     return steps
+
+
+def tier_steps_for_query(ref: str, thresholds: Thresholds) -> dict[str, Any]:
+    """An override giving the series of one query (by its refId) their own tier steps.
+
+    `byFrameRefID` ("Fields returned by query" in the editor) is in Grafana's FieldMatcherID
+    from 7.4 on (not in 7.0); unlike a `byName`/`byRegexp` match on the legend it does not
+    depend on how series are named.
+    """
+    return {
+        "matcher": {"id": "byFrameRefID", "options": ref},
+        "properties": [{"id": "thresholds", "value": {"mode": "absolute", "steps": tier_steps(thresholds)}}],
+    }
 
 
 def level_mappings() -> list[dict[str, Any]]:
@@ -46,13 +59,23 @@ def targets(queries: Sequence[Query]) -> list[core.Target]:
         core.Target(
             expr=query.expr,
             legendFormat=query.legend,
-            refId=chr(ord("A") + index),
+            refId=ref_id(index),
             instant=query.instant,
             format="table" if query.instant else "time_series",
             datasource=DATASOURCE,
         )
         for index, query in enumerate(queries)
     ]
+
+
+def ref_id(index: int) -> str:
+    """A … Z, then AA, AB …: the refId of a panel's query at this index, as Grafana numbers them."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 @dataclass
@@ -159,6 +182,7 @@ class Gauge(core.Panel):
     minimum: float = attr.ib(default=0)
     maximum: float = attr.ib(default=1)
     data_links: list[dict[str, Any]] = attr.ib(factory=list)
+    field_overrides: list[dict[str, Any]] = attr.ib(factory=list)
 
     def to_json_data(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -173,7 +197,7 @@ class Gauge(core.Panel):
                 "fieldConfig": {
                     "defaults": {"unit": self.unit, "min": self.minimum, "max": self.maximum, "links": self.data_links,
                                  "color": {"mode": "thresholds"}},
-                    "overrides": [],
+                    "overrides": self.field_overrides,
                 },
                 "options": options,
                 "type": self.kind,
@@ -185,10 +209,20 @@ def gauge(title: str, query: Query, description: str, steps: list[dict[str, Any]
     return Gauge(title=title, description=description, dataSource=DATASOURCE, targets=targets([query]), thresholds=steps)
 
 
-def bar_gauge(title: str, query: Query, description: str, steps: list[dict[str, Any]], links: list[dict[str, Any]]) -> Gauge:
+def budget_gauge(
+    title: str, split: Sequence[tuple[Query, Thresholds]], description: str, *, bars: bool = False,
+    links: list[dict[str, Any]] | None = None,
+) -> Gauge:
+    """Use of budget, each series coloured by its own component's tiers.
+
+    `split` is one query per set of tiers (see queries.component_usage_by_tiers): the first
+    query's tiers are the panel's defaults and every other query's override them for the
+    series it returns.
+    """
+    overrides = [tier_steps_for_query(ref_id(index), thresholds) for index, (_, thresholds) in enumerate(split) if index]
     return Gauge(
-        title=title, description=description, dataSource=DATASOURCE, targets=targets([query]), thresholds=steps,
-        kind="bargauge", data_links=links,
+        title=title, description=description, dataSource=DATASOURCE, targets=targets([query for query, _ in split]),
+        thresholds=tier_steps(split[0][1]), kind="bargauge" if bars else "gauge", data_links=links or [], field_overrides=overrides,
     )
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...policy import TIER_NUMBER, TIERS, Policy
+from ...policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Policy, Thresholds
 from ..names import COMPONENT, COMPONENT_PROCESSES, COMPONENT_SWAP, INSTANCE, PROFILES, RESPONSES_TOTAL
-from ..promql import matchers, ratio
+from ..promql import matchers, ratio, regex_alternatives
 
 INSTANCE_VAR = 'instance=~"$instance"'
 COMPONENT_VAR = 'component=~"$component"'
 HOST = "{" + INSTANCE_VAR + "}"
-PER_COMPONENT = "{" + INSTANCE_VAR + ", " + COMPONENT_VAR + "}"
-MEMORY_ALERTS = 'alertname=~"Memory.+", alertstate="firing"'
+# Every alert memwarden renders carries this label, so it selects memwarden's alerts and no one else's.
+MEMORY_ALERTS = f'{GENERATOR_LABEL[0]}="{GENERATOR_LABEL[1]}", alertstate="firing"'
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,18 @@ def _host(name: str) -> str:
     return name + HOST
 
 
-def _component(name: str) -> str:
-    return name + PER_COMPONENT
+def _component(name: str, *narrower: str) -> str:
+    return name + "{" + ", ".join([INSTANCE_VAR, COMPONENT_VAR, *narrower]) + "}"
 
 
 # The variables' own queries: Grafana's label_values() over recorded series.
 def instance_values() -> str:
     return f'label_values({{__name__=~"{INSTANCE.usage_ratio}|{COMPONENT.usage_ratio}"}}, instance)'
+
+
+def component_instance_values() -> str:
+    """Only instances that run a component: the drill-down has nothing to show for the others."""
+    return f"label_values({COMPONENT.usage_ratio}, instance)"
 
 
 def component_values() -> str:
@@ -113,20 +118,55 @@ def component_tier_lines(policy: Policy) -> list[Query]:
         for component in policy.components:
             value = policy.component_thresholds(component).percent(tier)
             if value != policy.thresholds.percent(tier):
-                selector = "{" + f'{INSTANCE_VAR}, {COMPONENT_VAR}, component="{component.name}"' + "}"
-                parts.append(f"(0 * {usage}{selector} + {ratio(value)})")
-        parts.append(f"(0 * {usage}{PER_COMPONENT} + {ratio(policy.thresholds.percent(tier))})")
+                only_this = 'component="' + component.name + '"'
+                parts.append(f"(0 * {_component(usage, only_this)} + {ratio(value)})")
+        parts.append(f"(0 * {_component(usage)} + {ratio(policy.thresholds.percent(tier))})")
         lines.append(Query(f"max by (component) ({' or '.join(parts)})", f"{{{{component}}}} {tier}"))
     return lines
 
 
+def component_tier_groups(policy: Policy) -> list[tuple[Thresholds, list[str]]]:
+    """Components whose tiers differ from the policy-wide ones, grouped by equal tiers, in policy order."""
+    policy_wide = tuple(policy.thresholds.percent(tier) for tier in TIERS)
+    groups: dict[tuple[float, ...], tuple[Thresholds, list[str]]] = {}
+    for component in policy.components:
+        thresholds = policy.component_thresholds(component)
+        key = tuple(thresholds.percent(tier) for tier in TIERS)
+        if key != policy_wide:
+            groups.setdefault(key, (thresholds, []))[1].append(component.name)
+    return list(groups.values())
+
+
+def component_usage_by_tiers(policy: Policy) -> list[tuple[Query, Thresholds]]:
+    """Use of budget split into one query per set of tiers, so each can be coloured by its own.
+
+    The first query holds every component on the policy-wide tiers (those named in no
+    group), the others one group of components with overridden tiers each.
+    """
+    groups = component_tier_groups(policy)
+    usage = ComponentQueries.usage
+    if not groups:
+        return [(usage, policy.thresholds)]
+    overridden = regex_alternatives([name for _, names in groups for name in names])
+    split = [(Query(_component(COMPONENT.usage_ratio, f'component!~"{overridden}"'), usage.legend), policy.thresholds)]
+    for thresholds, names in groups:
+        query = Query(_component(COMPONENT.usage_ratio, f'component=~"{regex_alternatives(names)}"'), usage.legend)
+        split.append((query, thresholds))
+    return split
+
+
 def alert_states(extra: str = "") -> list[Query]:
-    """Firing memwarden alerts, each series valued by its tier (1-4) for a state timeline."""
+    """Firing memwarden alerts, each series valued by its tier (1-4) for a state timeline.
+
+    `window` stays: the error-budget burn alert fires once per window (page, ticket), and
+    without it the two would share a row.
+    """
     scope = f", {INSTANCE_VAR}{extra}"
     return [
         Query(
-            f'max by (alertname, instance, component) (ALERTS{{{MEMORY_ALERTS}, severity="{tier}"{scope}}}) * {TIER_NUMBER[tier]}',
-            "{{alertname}} {{instance}} {{component}}",
+            f'max by (alertname, window, instance, component) (ALERTS{{{MEMORY_ALERTS}, severity="{tier}"{scope}}})'
+            f" * {TIER_NUMBER[tier]}",
+            "{{alertname}} {{instance}} {{component}} {{window}}",
         )
         for tier in TIERS
     ]
