@@ -101,6 +101,8 @@ def _dashboards_answer(stack: Stack, started: float) -> None:
     may_be_empty = {
         # No components in this policy: component rows have no series to show.
         r"component": "the policy has no components",
+        # Recorded only while available memory falls; nothing here makes this host's fall.
+        r"memory_exhaustion:seconds": "the host's available memory need not be falling",
         # The source-health panels read memwarden's exporter (job="memwarden"), which a
         # node_exporter policy without components does not need; node_exporter's health is
         # node_scrape_collector_success, checked above. (Reported: the generator could read
