@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from memwarden.policy import load_policy
+from memwarden.stack import status
 from memwarden.stack.config import Layout, Ports, prometheus_config, set_aside_earlier_run, wire_policy
 from memwarden.stack.processes import StackError, Supervisor
 from memwarden.stack.run import allocate_ports
@@ -265,3 +267,26 @@ def test_a_stop_signal_stops_everything_up_started_and_nothing_else(tmp_path: Pa
         bystander.kill()
         if up.poll() is None:
             up.kill()
+
+
+def test_the_status_shows_one_decision_once_and_budget_burn_apart(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    cooldown = {"event": "skipped", "action": "freeze", "result": "cooldown", "reason": "cooldown: ran 20s ago", "rule": "r"}
+    records = [
+        {"time": "2026-01-01T10:00:00.000Z", "event": "ran", "action": "signal", "target": "api", "result": "ok"},
+        {"time": "2026-01-01T10:00:05.000Z", **cooldown},
+        {"time": "2026-01-01T10:00:05.001Z", **cooldown},  # the same decision, written twice
+        {"time": "2026-01-01T10:00:30.000Z", **cooldown},  # a later, separate one
+    ]
+    audit.write_text("".join(json.dumps(record) + "\n" for record in records))
+    shown = status.read_audit_tail(audit)
+    assert [record["time"][11:19] for record in shown] == ["10:00:00", "10:00:05", "10:00:30"]
+    snapshot = status.Snapshot(
+        alerts=[("MemoryComponentHigh", "high", "host:9105", "api")],
+        budget_burn=[("MemoryErrorBudgetBurn", "critical", "host:9105", "api")],
+        actions=shown,
+    )
+    screen = status.render(snapshot, [])
+    firing, burn = screen.split("firing alerts")[1].split("error-budget burn")
+    assert "MemoryComponentHigh" in firing and "MemoryErrorBudgetBurn" not in firing
+    assert "MemoryErrorBudgetBurn" in burn.split("responder")[0]
