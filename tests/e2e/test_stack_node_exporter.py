@@ -103,11 +103,6 @@ def _dashboards_answer(stack: Stack, started: float) -> None:
         r"component": "the policy has no components",
         # Recorded only while available memory falls; nothing here makes this host's fall.
         r"memory_exhaustion:seconds": "the host's available memory need not be falling",
-        # The source-health panels read memwarden's exporter (job="memwarden"), which a
-        # node_exporter policy without components does not need; node_exporter's health is
-        # node_scrape_collector_success, checked above. (Reported: the generator could read
-        # the profile's own selector here.)
-        r"^(Targets up|Collector success|Collector duration)": 'memwarden exporter panels (job="memwarden")',
     }
     if not host_has_swap():
         may_be_empty["swap"] = "this machine has no swap: SwapTotal is 0"

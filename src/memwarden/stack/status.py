@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..generator.names import COMPONENT, INSTANCE
+from ..policy import GENERATOR_LABEL
 from ..policy import TIER_NUMBER, human_bytes
 
 
@@ -41,7 +42,7 @@ def firing_alerts(prometheus: str, timeout: float = 2.0) -> list[dict[str, str]]
     return [
         alert["labels"]
         for alert in alerts
-        if alert.get("state") == "firing" and alert.get("labels", {}).get("alertname", "").startswith("Memory")
+        if alert.get("state") == "firing" and alert.get("labels", {}).get(GENERATOR_LABEL[0]) == GENERATOR_LABEL[1]
     ]
 
 
