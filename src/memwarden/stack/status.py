@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..generator.names import COMPONENT, INSTANCE
-from ..policy import GENERATOR_LABEL
-from ..policy import TIER_NUMBER, human_bytes
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, human_bytes
 
 
 def query(prometheus: str, expr: str, timeout: float = 2.0) -> list[dict[str, Any]]:
