@@ -19,6 +19,13 @@ run freed is exported as Prometheus metrics next to the service's own:
 
 Cleanups never run inside the signal handler: the handler only queues a request, and a
 worker thread runs it, so a cleanup may take locks the interrupted code holds.
+
+Forked workers (gunicorn `preload_app`, celery prefork, multiprocessing's fork start
+method) inherit the signal handler but not the worker thread; each forked child gets a
+fresh queue, lock and worker thread of its own, so a signal cleans whichever process it
+reaches. The endpoint stays with the process that installed it: a child closes its copy
+of the listening socket (it would keep the port open, serving nothing, after the parent
+exits) and may call install() again with its own `listen=`/`port=`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,10 @@ from prometheus_client.core import GaugeMetricFamily
 LOGGER = logging.getLogger("memwarden.instrument")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLEANUP_PATH = "/memwarden/cleanup"
+MAX_REQUEST_BYTES = 64 * 1024  # the responder sends one alert as JSON; nothing needs more
+# Requests within this long of the last run's end get that run's report instead of a new
+# run: 50 callers at once (or a retry storm) cost one cleanup, not fifty.
+DEFAULT_MIN_INTERVAL = 1.0
 
 
 def rss_bytes() -> int:
@@ -82,6 +93,14 @@ class CleanupReport:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class _Flight:
+    """One cleanup run that concurrent requests wait for and share."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.report: CleanupReport | None = None
 
 
 class _Metrics:
@@ -160,7 +179,12 @@ class Instrument:
     """Cleanup handlers of one component and the triggers that run them."""
 
     def __init__(
-        self, component: str, cleanup: Sequence[Callable[[], Any]], registry: CollectorRegistry, trim: bool
+        self,
+        component: str,
+        cleanup: Sequence[Callable[[], Any]],
+        registry: CollectorRegistry,
+        trim: bool,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
     ) -> None:
         self.component = component
         self._cleanups = list(cleanup)
@@ -175,6 +199,10 @@ class Instrument:
         self._signal: int | None = None
         self.last_report: CleanupReport | None = None
         self.url: str | None = None
+        self.min_interval = min_interval
+        self._flight_lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._last_finished = float("-inf")
 
     def add_cleanup(self, handler: Callable[[], Any]) -> None:
         self._cleanups.append(handler)
@@ -207,6 +235,35 @@ class Instrument:
             self._record(report)
             return report
 
+    def shared_cleanup(self, trigger: str) -> tuple[CleanupReport, bool]:
+        """Run a cleanup, or share one: return (report, whether it was another request's run).
+
+        A request that arrives while a run is under way waits for it and gets its report; one
+        within `min_interval` of the last run's end gets that report at once.
+        """
+        with self._flight_lock:
+            flight = self._flight
+            recent = time.monotonic() - self._last_finished < self.min_interval
+            if flight is None and recent and self.last_report is not None:
+                return self.last_report, True
+            leader = flight is None
+            if leader:
+                flight = self._flight = _Flight()
+        assert flight is not None
+        if not leader:
+            flight.done.wait()
+            if flight.report is None:
+                raise RuntimeError("the shared cleanup run failed; see the service's log")
+            return flight.report, True
+        try:
+            flight.report = self.cleanup(trigger)
+            return flight.report, False
+        finally:
+            with self._flight_lock:
+                self._flight = None
+                self._last_finished = time.monotonic()
+            flight.done.set()
+
     def _record(self, report: CleanupReport) -> None:
         metrics, component = self._metrics, self.component
         metrics.cleanups.labels(component, report.trigger).inc()
@@ -231,8 +288,29 @@ class Instrument:
             )
         self._signal = number
         self._previous_handler = signals.signal(number, self._on_signal)
+        self._start_worker()
+
+    def _start_worker(self) -> None:
         self._worker = threading.Thread(target=self._work, name="memwarden-cleanup", daemon=True)
         self._worker.start()
+
+    def _after_fork_in_child(self) -> None:
+        """Make a forked child self-sufficient: threads do not survive fork(), and a lock held
+        by the parent's worker at that moment would stay held in the child for ever."""
+        self._lock = threading.Lock()
+        self._flight_lock = threading.Lock()
+        self._flight = None
+        inherited, self._requests = self._requests, queue.SimpleQueue()
+        # A signal that reached the child before this hook ran went to the inherited queue.
+        while not inherited.empty():
+            self._requests.put(inherited.get())
+        if self._signal is not None:
+            self._start_worker()
+        if self._server is not None:
+            # Only this copy of the socket: the parent still serves on it.
+            self._server.socket.close()
+            self._server = None
+            self.url = None
 
     def _on_signal(self, number: int, frame: Any) -> None:
         self._requests.put("signal")
@@ -266,10 +344,16 @@ class Instrument:
                     self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
                 ):
                     return self._answer(401, {"error": "wrong or missing bearer token"})
-                self.rfile.read(
-                    min(int(self.headers.get("Content-Length") or 0), 1 << 20)
-                )  # the responder's alert: not needed
-                self._answer(200, instrument.cleanup("http").as_json())
+                length = self.headers.get("Content-Length", "0").strip()
+                if not length.isdigit():
+                    self.close_connection = True  # the body's end cannot be known
+                    return self._answer(400, {"error": f"Content-Length {length[:20]!r} is not a byte count"})
+                if int(length) > MAX_REQUEST_BYTES:
+                    self.close_connection = True
+                    return self._answer(413, {"error": f"a body over {MAX_REQUEST_BYTES} bytes"})
+                self.rfile.read(int(length))  # the responder's alert: not needed
+                report, shared = instrument.shared_cleanup("http")
+                self._answer(200, {**report.as_json(), "shared": shared})
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path != "/metrics":
@@ -292,8 +376,7 @@ class Instrument:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 LOGGER.debug(format, *args)
 
-        self._server = ThreadingHTTPServer((host, int(port)), Handler)
-        self._server.daemon_threads = True
+        self._server = _EndpointServer((host, int(port)), Handler)
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}{CLEANUP_PATH}"
         threading.Thread(target=self._server.serve_forever, name="memwarden-endpoint", daemon=True).start()
@@ -308,6 +391,13 @@ class Instrument:
             signals.signal(self._signal, self._previous_handler or signals.SIG_DFL)
             self._signal = None
             self._requests.put(None)
+
+
+class _EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's backlog of 5 drops or resets connections when a burst of requests
+    # arrives at once (every worker's responder call, a retry storm); they share one run anyway.
+    request_queue_size = 128
 
 
 def _loopback(host: str) -> bool:
@@ -332,25 +422,29 @@ def install(
     token: str | None = None,
     registry: CollectorRegistry = REGISTRY,
     trim: bool = True,
+    min_interval: float = DEFAULT_MIN_INTERVAL,
 ) -> Instrument:
     """Register cleanup handlers for `component` and the triggers that run them.
 
     signal: the signal that asks for a cleanup (None: no signal handler). listen:
     `127.0.0.1:9107` serves POST /memwarden/cleanup and GET /metrics (port 0 picks one;
     see `.url`); `port=9107` is short for `listen="127.0.0.1:9107"`. token: bearer token
-    the endpoint requires (needed off loopback).
+    the endpoint requires (needed off loopback). min_interval: endpoint requests within
+    this many seconds of the last run share its report instead of running again.
     Installing a component again adds its cleanups to the existing instrument.
     """
-    if component in _installed:
-        existing = _installed[component]
-        for handler in cleanup:
-            existing.add_cleanup(handler)
-        return existing
     if port is not None:
         if listen is not None:
             raise ValueError("give listen= or port=, not both")
         listen = f"127.0.0.1:{port}"
-    instrument = Instrument(component, cleanup, registry, trim)
+    if component in _installed:
+        existing = _installed[component]
+        for handler in cleanup:
+            existing.add_cleanup(handler)
+        if listen is not None and existing._server is None:
+            existing._serve(listen, token)  # e.g. a forked worker opening an endpoint of its own
+        return existing
+    instrument = Instrument(component, cleanup, registry, trim, min_interval)
     if signal is not None:
         instrument._listen_for_signal(int(signal))
     if listen is not None:
@@ -361,6 +455,14 @@ def install(
             raise
     _installed[component] = instrument
     return instrument
+
+
+def _after_fork_in_child() -> None:
+    for instrument in _installed.values():
+        instrument._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def uninstall(component: str) -> None:

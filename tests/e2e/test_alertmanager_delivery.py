@@ -88,7 +88,7 @@ alertmanager:
 
 def _alert(name: str, severity: str, instance: str, component: str | None = None, ends_in: float = 300, started_ago: float = 0) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
-    labels = {"alertname": name, "severity": severity, "instance": instance, "job": "memwarden"}
+    labels = {"alertname": name, "severity": severity, "instance": instance, "job": "memwarden", "generator": "memwarden"}
     labels["tier"] = {"warning": "1", "high": "2", "critical": "3", "emergency": "4"}[severity]
     if component:
         labels["component"] = component
@@ -127,6 +127,10 @@ def test_alertmanager_delivers_tiers_inhibits_lower_ones_and_escalates(tmp_path:
                 _alert("MemoryUsageCritical", "critical", "e:9105"),
                 _alert("MemorySourceDown", "warning", "f:9105"),
                 _alert("MemoryUsageHigh", "high", "f:9105"),
+                # A critical alert of another kind hides no tier alert, nor a high alert of another kind.
+                _alert("MemoryOOMKills", "critical", "h:9105"),
+                _alert("MemoryExhaustionPredicted", "high", "h:9105"),
+                _alert("MemoryUsageHigh", "high", "h:9105"),
                 # Firing for 10 minutes already (say, across an Alertmanager restart): past escalate_after.
                 _alert("MemoryUsageCritical", "critical", "g:9105", started_ago=600),
             ]
@@ -147,6 +151,9 @@ def test_alertmanager_delivers_tiers_inhibits_lower_ones_and_escalates(tmp_path:
             ("/pager", "MemoryUsageCritical", "e:9105", "", "firing"),
             ("/responder", "MemorySourceDown", "f:9105", "", "firing"),
             ("/chat", "MemorySourceDown", "f:9105", "", "firing"),
+            ("/pager", "MemoryOOMKills", "h:9105", "", "firing"),
+            ("/responder", "MemoryExhaustionPredicted", "h:9105", "", "firing"),
+            ("/responder", "MemoryUsageHigh", "h:9105", "", "firing"),
             ("/pager", "MemoryUsageCritical", "g:9105", "", "firing"),
             ("/escalation", "MemoryUsageCritical", "g:9105", "", "firing"),
         }
@@ -169,9 +176,11 @@ def test_alertmanager_delivers_tiers_inhibits_lower_ones_and_escalates(tmp_path:
     assert escalated == {
         ("/escalation", "MemoryUsageCritical", "d:9105", "", "firing"),
         ("/escalation", "MemoryUsageCritical", "g:9105", "", "firing"),
+        ("/escalation", "MemoryOOMKills", "h:9105", "", "firing"),  # still firing: escalated like any critical
     }
     # Inhibition: a's emergency holds back a's lower tiers everywhere, the responder included,
-    # but not the api component's alert on the same host; a dead source hides f's memory alert.
+    # but not the api component's alert on the same host; a dead source hides f's memory
+    # alert; h's critical OOM kills hide neither its high prediction nor its high tier.
     held_back = {(n, i) for n, i in [("MemoryUsageWarning", "a:9105"), ("MemoryUsageHigh", "a:9105"),
                                      ("MemoryUsageCritical", "a:9105"), ("MemoryUsageHigh", "f:9105")]}
     assert not {(name, instance) for _, name, instance, component, _ in delivered if not component} & held_back

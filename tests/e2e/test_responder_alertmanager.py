@@ -60,6 +60,8 @@ def _alert(starts: datetime, ends: datetime) -> dict:
             "component": "batch",
             "instance": "h:9105",
             "job": "memwarden",
+            # Every alert memwarden's rules render carries it; Alertmanager selects by it.
+            "generator": "memwarden",
         },
         "annotations": {"summary": "batch is over 80% of its budget"},
         "startsAt": starts.isoformat(),

@@ -44,7 +44,7 @@ def _policy(name: str, record: Path) -> str:
 
 
 class Responder:
-    def __init__(self, tmp_path: Path, policy: Path, token: Path, log: str):
+    def __init__(self, tmp_path: Path, policy: Path, token: Path, log: str, *extra: str):
         self.port = free_port()
         self.state = tmp_path / "state"
         self.process = RealProcess(
@@ -61,6 +61,7 @@ class Responder:
                 str(token),
                 "--state-dir",
                 str(self.state),
+                *extra,
             ],
             tmp_path / log,
             ready_url=f"http://127.0.0.1:{self.port}/-/ready",
@@ -138,3 +139,70 @@ def _wait(check, timeout: float = 15.0) -> None:
     from support.servers import wait_until
 
     wait_until(check, timeout=timeout, what="the responder to act")
+
+
+def _cut_off_policy() -> str:
+    """A slow command, then a log step: the log may run only once the command's step is over."""
+    return json.dumps(
+        {
+            "version": "memwarden/v1",
+            "responses": {
+                "outcome_delay": "0s",
+                "rules": [
+                    {
+                        "name": "slow",
+                        "actions": [
+                            {
+                                "kind": "command",
+                                "argv": ["/bin/sleep", "40"],
+                                "timeout": "60s",
+                                "grace": "0s",
+                                "cooldown": "0s",
+                            },
+                            {"kind": "log", "message": "escalated"},
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+
+
+def test_a_step_cut_off_by_a_stop_or_a_crash_is_interrupted_and_the_episode_escalates(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_cut_off_policy())
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    stopped = alert(starts_at="2024-05-01T10:00:00Z")
+    crashed = alert(starts_at="2024-05-01T11:00:00Z")
+    responder = Responder(tmp_path, policy, token, "first.log", "--stop-timeout", "1s")
+    try:
+        assert responder.send(stopped)["decisions"][0]["decision"] == "started"
+        responder.stop()  # SIGTERM: the command outlives --stop-timeout
+
+        responder = Responder(tmp_path, policy, token, "second.log")
+        # The re-check loop or the re-sent notification, whichever comes first, runs the next step.
+        assert responder.send(stopped)["decisions"][0]["result"] in ("ok", "done")
+        _wait(lambda: len(_escalated(tmp_path / "state")) == 1)
+        assert responder.send(crashed)["decisions"][0]["decision"] == "started"
+        responder.process.process.kill()  # SIGKILL, as an OOM kill would
+        responder.process.process.wait(timeout=10)
+
+        responder = Responder(tmp_path, policy, token, "third.log")
+        assert responder.send(crashed)["decisions"][0]["result"] in ("ok", "done")
+        _wait(lambda: len(_escalated(tmp_path / "state")) == 2)
+        assert responder.send(crashed)["decisions"][0]["result"] == "done"
+        responder.stop()
+        responder = None
+    finally:
+        if responder is not None:
+            responder.stop()
+    state = tmp_path / "state"
+    interrupted = _audit(state, "interrupted")
+    assert [(r["action"], r["result"], r["step"]) for r in interrupted] == [("command", "interrupted", 0)] * 2
+    assert "was cut off" in interrupted[0]["reason"] and "crashed" in interrupted[1]["reason"]
+    assert [r["episode"] for r in _escalated(state)] == [r["episode"] for r in interrupted]
+
+
+def _escalated(state: Path) -> list[dict]:
+    return [r for r in _audit(state, "ran") if r.get("detail") == "escalated"]

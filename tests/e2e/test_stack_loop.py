@@ -22,7 +22,16 @@ import pytest
 import yaml
 
 from memwarden.policy import Policy, check_text
+from memwarden.stack import status
 from memwarden.stack.run import Stack
+from support.dashboards_live import (
+    empty_panel_queries,
+    empty_variable_queries,
+    host_has_swap,
+    load_dashboards,
+    panel_queries,
+    variable_queries,
+)
 from support.servers import http_get, program, wait_until
 
 pytestmark = pytest.mark.slow
@@ -112,6 +121,12 @@ def _audit(stack: Stack) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stack.audit_path.read_text().splitlines() if line.strip()]
 
 
+def _status_with_hog_alert(stack: Stack) -> status.Snapshot | None:
+    snapshot = status.take(stack.prometheus_url, stack.audit_path)
+    tiers = [alertname for alertname, _, _, component in snapshot.alerts if component == "hog" and alertname in TIER_ALERTS]
+    return snapshot if tiers else None
+
+
 class AlertmanagerWatch(threading.Thread):
     """Records, every quarter second, which hog alerts Alertmanager holds and which it suppresses."""
 
@@ -155,6 +170,13 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         batch_pid = stack.workload_children["batch"].process.pid
         hog_pid = stack.workload_children["hog"].process.pid
+        # What `memwarden up` shows while the hog's alerts fire.
+        during = wait_until(
+            lambda: _status_with_hog_alert(stack),
+            timeout=240,
+            interval=0.5,
+            what="the status to show a hog alert",
+        )
         # The hog is killed by the emergency response; then everything must resolve.
         wait_until(lambda: not stack.workload_children["hog"].alive(), timeout=240, interval=0.5, what="the hog to be killed")
         killed_at = time.time()
@@ -171,9 +193,8 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             what="the freeze to be undone",
         )
         resolved_at = time.time()
-        dashboards = {
-            path.name: json.loads(path.read_text()) for path in (stack.layout.bundle / "dashboards").glob("*.json")
-        }
+        after = status.take(stack.prometheus_url, stack.audit_path)
+        dashboards = load_dashboards(stack.layout.bundle / "dashboards")
         yield {
             "stack": stack,
             "started": started,
@@ -183,9 +204,11 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "batch_pid": batch_pid,
             "hog_pid": hog_pid,
             "dashboards": dashboards,
+            "status": (during, after),
         }
     finally:
         watch.stop.set()
+        watch.join(timeout=5)
         stack.stop()
 
 
@@ -242,53 +265,43 @@ def test_the_frozen_batch_component_was_thawed(loop: dict[str, Any]) -> None:
     assert [(r.get("action"), r.get("target"), r.get("result")) for r in undone] == [("thaw", "batch", "ok")], undone
 
 
-def _substitute(expr: str, loop: dict[str, Any]) -> str:
-    return (
-        expr.replace("$instance", ".+")
-        .replace("$component", ".+")
-        .replace("$__rate_interval", "1m")
-        .replace("$__interval", "5s")
-        .replace("$__range", "5m")
-    )
-
-
-def _dashboard_queries(dashboards: dict[str, Any]) -> list[tuple[str, str, str]]:
-    found = []
-
-    def walk(panels: list[dict[str, Any]], board: str) -> None:
-        for panel in panels:
-            for target in panel.get("targets", []):
-                if target.get("expr"):
-                    found.append((board, panel.get("title", ""), target["expr"]))
-            walk(panel.get("panels", []), board)
-
-    for board, dashboard in dashboards.items():
-        walk(dashboard.get("panels", []), board)
-    return found
-
-
-# Series that may rightly be empty over this run, and why.
-MAY_BE_EMPTY = {
-    "swap": "this machine has no swap: SwapTotal is 0, so the swap-use ratio is absent",
-    # Per-component PSI and OOM-kill counters come from a component's own cgroup
-    # (memory.pressure, memory.events); these components are matched by command line.
-    r"component:memwarden_(pressure_\w+|oom_kills):": "process-matched components have no cgroup counters",
-}
+def _may_be_empty() -> dict[str, str]:
+    """Series that may rightly be empty over this run, and why."""
+    reasons = {
+        # Per-component PSI and OOM-kill counters come from a component's own cgroup
+        # (memory.pressure, memory.events); these components are matched by command line.
+        r"component:memwarden_(pressure_\w+|oom_kills):": "process-matched components have no cgroup counters",
+    }
+    if not host_has_swap():
+        reasons["swap"] = "this machine has no swap: SwapTotal is 0, so the swap-use ratio is absent"
+    return reasons
 
 
 def test_every_dashboard_query_runs_against_the_live_prometheus(loop: dict[str, Any]) -> None:
-    stack = loop["stack"]
-    queries = _dashboard_queries(loop["dashboards"])
-    assert len(queries) > 20
-    empty = []
-    for board, title, expr in queries:
-        series = _query_range(stack, _substitute(expr, loop), loop["started"], loop["resolved_at"])
-        if not series:
-            empty.append((board, title, expr))
+    dashboards, prometheus = loop["dashboards"], loop["stack"].prometheus_url
+    assert len(panel_queries(dashboards)) > 20
+    empty = empty_panel_queries(prometheus, dashboards, loop["started"], loop["resolved_at"])
+    may_be_empty = _may_be_empty()
     unexplained = [
-        entry for entry in empty if not any(re.search(key, entry[1] + entry[2], re.I) for key in MAY_BE_EMPTY)
+        entry for entry in empty if not any(re.search(key, entry[1] + entry[2], re.I) for key in may_be_empty)
     ]
     assert not unexplained, unexplained
+
+
+def test_every_dashboard_variable_finds_values_in_the_live_prometheus(loop: dict[str, Any]) -> None:
+    dashboards = loop["dashboards"]
+    assert {name for _, name, _ in variable_queries(dashboards)} >= {"instance", "component"}
+    assert not empty_variable_queries(loop["stack"].prometheus_url, dashboards, loop["started"], loop["resolved_at"])
+
+
+def test_the_status_screen_shows_the_alerts_while_they_fire_and_none_after(loop: dict[str, Any]) -> None:
+    during, after = loop["status"]
+    assert any(alertname in TIER_ALERTS for alertname, _, _, component in during.alerts if component == "hog")
+    assert "hog" in {component[0] for component in during.components}
+    assert not [alert for alert in after.alerts if alert[3] == "hog"], after.alerts
+    assert all(alert[0] == "MemoryErrorBudgetBurn" for alert in after.budget_burn)
+    screen = status.render(after, [])
+    assert "responder (latest decisions)" in screen and "kill" in screen and "thaw" in screen
 
 
 def test_the_run_folder_keeps_bundle_logs_state_and_audit(loop: dict[str, Any]) -> None:

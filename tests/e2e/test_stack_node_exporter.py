@@ -8,6 +8,8 @@ from node_exporter through Prometheus and Alertmanager to the responder.
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from memwarden.policy import check_text
 from memwarden.stack.run import Stack
+from support.dashboards_live import empty_panel_queries, empty_variable_queries, host_has_swap, load_dashboards
 from support.servers import http_get, program, wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,7 +65,11 @@ responses:
     policy, problems = check_text(text, "node.yaml")
     assert policy is not None, [problem.render("node.yaml") for problem in problems]
     with Stack(policy, "node.yaml", tmp_path / "run") as stack:
+        started = time.time()
         assert "node_exporter" in stack.urls()
+        # The policy has no components, so memwarden's exporter has nothing to publish.
+        assert "exporter" not in stack.urls()
+        assert "exporter" not in {child.name for child in stack.supervisor.children}
         # The recording rules turn node_exporter's series into memwarden's.
         recorded = wait_until(
             lambda: _query(stack, 'instance:memwarden_memory_usage:ratio{job="node"}'), timeout=30, what="usage from node_exporter"
@@ -86,3 +93,28 @@ responses:
         # Source health is read from node_exporter's own collector metric in this profile.
         assert _query(stack, 'node_scrape_collector_success{job="node", collector="meminfo"} == 1')
         assert not _query(stack, 'ALERTS{alertname=~"MemorySource.+", alertstate="firing"}')
+        _dashboards_answer(stack, started)
+
+
+def _dashboards_answer(stack: Stack, started: float) -> None:
+    """Every dashboard query runs on node_exporter's data; only what this setup cannot have is empty."""
+    may_be_empty = {
+        # No components in this policy: component rows have no series to show.
+        r"component": "the policy has no components",
+        # Recorded only while available memory falls; nothing here makes this host's fall.
+        r"memory_exhaustion:seconds": "the host's available memory need not be falling",
+    }
+    if not host_has_swap():
+        may_be_empty["swap"] = "this machine has no swap: SwapTotal is 0"
+    dashboards = load_dashboards(stack.layout.bundle / "dashboards")
+    wait_until(lambda: _query(stack, 'instance:memwarden_health:score{job="node"}'), timeout=30, what="the health score")
+    # A counter needs two samples for increase(): the responder's first action must be scraped a few times.
+    wait_until(
+        lambda: _query(stack, "count_over_time(memwarden_responses_total[1m]) >= 4"), timeout=30, what="the responder's counter"
+    )
+    empty = empty_panel_queries(stack.prometheus_url, dashboards, started, time.time())
+    unexplained = [entry for entry in empty if not any(re.search(key, entry[1] + entry[2], re.I) for key in may_be_empty)]
+    assert not unexplained, "\n".join(f"{board} / {title}: {expr}" for board, title, expr in unexplained)
+    variables = empty_variable_queries(stack.prometheus_url, dashboards, started, time.time())
+    # Variables read from component series have no values without components.
+    assert [entry for entry in variables if "component:" not in entry[2]] == [], variables

@@ -168,6 +168,27 @@ def rss_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# Times at the edges of what datetime holds: in UTC they fall outside years 1-9999.
+EDGE_TIMES = (
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00.000000001+23:59",
+    "9999-12-31T23:59:59.999999999-23:59",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "2024-02-30T10:00:00Z",
+    "2024-05-01T24:00:00+99:99",
+)
+
+
+def rfc3339_times() -> Any:
+    """A hypothesis strategy of RFC 3339-shaped times, valid or not, the edges included."""
+    from hypothesis import strategies as st
+
+    shaped = st.from_regex(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})\Z")
+    return st.sampled_from(EDGE_TIMES) | shaped
+
+
 SLEEPER = "import sys, time\nprint('ready', flush=True)\nwhile True: time.sleep(0.05)\n"
 STUBBORN = (
     "import signal, sys, time\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 
 from memwarden.fileio import write_tree
 from memwarden.generator.alertmanager import render
-from memwarden.generator.alertmanager.merge import MergeError, merge_text
+from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
 from memwarden.generator.cli import main_alertmanager
 from memwarden.policy import Policy, check_text, load_policy
 
@@ -166,8 +167,8 @@ def test_merge_replaces_memwarden_entries_when_the_policy_changes(rich: Policy) 
     merged = merge_text(merge_text(BASE_CONFIG, rich), load_policy()[0])
     document = yaml.safe_load(merged)
     assert [r["name"] for r in document["receivers"]] == ["default", "db-pager", "memwarden-unrouted", "memwarden-responder"]
-    assert "time_intervals" in document and document["time_intervals"] == []
-    assert len([r for r in document["inhibit_rules"] if 'alertname=~"Memory.+"' in r["target_matchers"]]) == 4
+    assert "time_intervals" in document and not document["time_intervals"]
+    assert len([r for r in document["inhibit_rules"] if 'generator="memwarden"' in r["target_matchers"]]) == 4
     assert len(document["inhibit_rules"]) == 5
     assert merged.count("memwarden-unrouted") == 2  # the subtree's receiver and its definition
 
@@ -222,3 +223,130 @@ def test_comment_and_blank_line_before_the_next_section_stay_put(rich: Policy) -
     assert lines[lines.index("  routes:") + 1] == "  - receiver: memwarden-unrouted"
     policy, problems = check_text("version: memwarden/v1\n", "p.yaml")
     assert policy is not None and not problems
+
+
+OPERATOR_CONFIG = """\
+route:
+  receiver: default
+  routes:
+  - matchers: [team="k8s"]
+    receiver: k8s-pager
+  - matchers: [service="postgres"]
+    receiver: db-chat
+receivers:
+- name: default
+- name: k8s-pager
+  webhook_configs:
+  - url: http://127.0.0.1:9/k8s
+- name: db-chat
+  webhook_configs:
+  - url: http://127.0.0.1:9/db
+"""
+
+CLASH_CONFIG = """\
+route:
+  receiver: default
+  routes:
+  - matchers: [team="payments"]
+    receiver: memwarden-oncall
+receivers:
+- name: default
+- name: memwarden-oncall
+  webhook_configs:
+  - url: http://127.0.0.1:9/oncall
+- name: memwarden-legacy
+  webhook_configs:
+  - url: http://127.0.0.1:9/legacy
+inhibit_rules:
+- source_matchers: [alertname="NodeDown"]
+  target_matchers: [alertname=~"Memory.+"]
+  equal: [instance]
+"""
+
+
+def _routes_to(amtool: str, config: Path, *labels: str) -> str:
+    result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", *labels], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _matches(matchers: list[str], labels: dict[str, str]) -> bool:
+    """Alertmanager's matcher semantics for the forms memwarden and these bases write."""
+    for item in matchers:
+        name, operator, value = re.fullmatch(r'(\w+)(=~|!~|!=|=)"?(.*?)"?', item).groups()
+        have = labels.get(name, "")
+        hit = {"=": have == value, "!=": have != value, "=~": re.fullmatch(value, have) is not None, "!~": re.fullmatch(value, have) is None}[operator]
+        if not hit:
+            return False
+    return True
+
+
+def test_a_component_label_that_overrides_the_policys_does_not_divert_its_alerts(amtool: str, tmp_path: Path, rich: Policy) -> None:
+    folder = _bundle(rich, tmp_path)
+    labels = ['alertname="MemoryComponentCritical"', 'severity="critical"', 'tier="3"', 'team="web"', 'service="web"',
+              'component="api"', 'generator="memwarden"', 'instance="n:9105"']
+    got = _routes_to(amtool, folder / "alertmanager.yml", *labels)
+    assert got == "memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary"
+
+
+def test_the_operators_own_memory_alerts_keep_their_routes_and_are_never_inhibited(amtool: str, tmp_path: Path, rich: Policy) -> None:
+    merged = tmp_path / "merged.yml"
+    merged.write_text(merge_text(OPERATOR_CONFIG, rich))
+    assert _check_config(amtool, merged).returncode == 0
+    assert _routes_to(amtool, merged, 'alertname="MemoryHigh"', 'severity="page"', 'team="k8s"') == "k8s-pager"
+    assert _routes_to(amtool, merged, 'alertname="MemoryHigh"', 'severity="warning"', 'service="postgres"') == "db-chat"
+    assert _routes_to(amtool, merged, 'alertname="MemoryUsageCritical"', 'severity="critical"', 'team="k8s"') == "k8s-pager"
+    ours = {"alertname": "MemoryUsageWarning", "severity": "warning", "tier": "1", "instance": "n:9105", "generator": "memwarden"}
+    rules = yaml.safe_load(merged.read_text())["inhibit_rules"]
+    assert any(_matches(rule["target_matchers"], ours) for rule in rules)  # the check can tell
+    for operators in ({"alertname": "MemoryHigh", "severity": "page", "team": "k8s", "instance": "n:9105"},
+                      {"alertname": "MemoryUsageWarning", "severity": "warning", "instance": "n:9105"}):
+        assert not [rule for rule in rules if _matches(rule["target_matchers"], operators)]
+
+
+def test_merge_refuses_a_receiver_name_the_operator_already_uses(tmp_path: Path, rich: Policy, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(MergeError, match="already has a receiver 'memwarden-oncall' that memwarden did not generate"):
+        merge_text(CLASH_CONFIG, rich)
+    base, out = tmp_path / "clash.yml", tmp_path / "out.yml"
+    base.write_text(CLASH_CONFIG)
+    assert main_alertmanager(["merge", str(base), "-p", str(RICH), "-o", str(out)]) == 1
+    assert "error: " in capsys.readouterr().err and not out.exists()
+
+
+def test_merge_keeps_the_operators_entries_even_with_memwardens_prefix(amtool: str, tmp_path: Path) -> None:
+    result = merge(CLASH_CONFIG, load_policy()[0])
+    document = yaml.safe_load(result.text)
+    names = [r["name"] for r in document["receivers"]]
+    assert names[:3] == ["default", "memwarden-oncall", "memwarden-legacy"]
+    assert document["inhibit_rules"][0] == yaml.safe_load(CLASH_CONFIG)["inhibit_rules"][0]
+    assert result.notes == ["kept receiver memwarden-oncall: memwarden did not generate it",
+                            "kept receiver memwarden-legacy: memwarden did not generate it"]
+    (tmp_path / "merged.yml").write_text(result.text)
+    assert _check_config(amtool, tmp_path / "merged.yml").returncode == 0
+    assert merge(result.text, load_policy()[0]).text == result.text
+
+
+def test_merge_refuses_to_drop_a_receiver_a_route_of_the_operators_still_uses(rich: Policy) -> None:
+    merged = merge_text(OPERATOR_CONFIG, rich).replace("    receiver: db-chat\n", "    receiver: memwarden-oncall\n")
+    with pytest.raises(MergeError, match=r"receiver 'memwarden-oncall' used in route.routes\[2\] is not defined"):
+        merge_text(merged, load_policy()[0])
+
+
+def test_merge_command_says_what_it_replaced_and_removed_and_runs_amtool(amtool: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMWARDEN_AMTOOL", amtool)
+    base = tmp_path / "alertmanager.yml"
+    base.write_text(BASE_CONFIG)
+    assert main_alertmanager(["merge", str(base), "-p", str(RICH), "-o", str(base)]) == 0
+    capsys.readouterr()
+    assert main_alertmanager(["merge", str(base), "-o", str(base)]) == 0
+    err = capsys.readouterr().err
+    assert "removed receiver memwarden-oncall: the policy no longer uses it" in err
+    assert "removed time interval memwarden-maintenance: the policy no longer uses it" in err
+    assert "replaced receiver" not in err  # the responder's receiver is the same in both policies
+    # A config only amtool can fault (a bad duration) is refused, and nothing is written.
+    broken = tmp_path / "broken.yml"
+    broken.write_text(BASE_CONFIG.replace("    continue: false\n", "    continue: false\n    group_wait: soon\n"))
+    out = tmp_path / "out.yml"
+    assert main_alertmanager(["merge", str(broken), "-o", str(out)]) == 1
+    assert "would not pass `amtool check-config`" in capsys.readouterr().err and not out.exists()

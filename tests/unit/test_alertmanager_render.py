@@ -9,6 +9,7 @@ import yaml
 
 from memwarden.generator.alertmanager import fragment, render
 from memwarden.generator.alertmanager.route_tests import expected_receivers, route_cases
+from memwarden.generator.rules import alert_groups
 from memwarden.policy import TIERS, Policy, check_text, default_policy_text, load_policy
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
@@ -36,7 +37,7 @@ def rich() -> Policy:
 def test_default_policy_sends_every_memwarden_alert_to_the_responder_only() -> None:
     config = _config(load_policy()[0])
     subtree = config["route"]["routes"][0]
-    assert subtree["matchers"] == ['alertname=~"Memory.+"']
+    assert subtree["matchers"] == ['generator="memwarden"']
     assert subtree["group_by"] == ["alertname", "instance", "component"]
     assert [child["receiver"] for child in subtree["routes"]] == ["memwarden-responder"]
     responder = next(r for r in config["receivers"] if r["name"] == "memwarden-responder")["webhook_configs"][0]
@@ -44,11 +45,26 @@ def test_default_policy_sends_every_memwarden_alert_to_the_responder_only() -> N
     assert responder["send_resolved"] is True
 
 
-def test_policy_labels_narrow_the_subtree_and_the_inhibitions(rich: Policy) -> None:
+def test_memwardens_alerts_are_selected_by_the_generator_label_alone(rich: Policy) -> None:
+    # Policy and component labels differ per alert (api's team=web wins over team=sre), so
+    # neither the subtree nor an inhibit rule may depend on them.
     config = _config(rich)
-    assert config["route"]["routes"][0]["matchers"] == ['alertname=~"Memory.+"', 'team="sre"']
+    assert config["route"]["routes"][0]["matchers"] == ['generator="memwarden"']
     for rule in config["inhibit_rules"]:
-        assert 'team="sre"' in rule["source_matchers"] and 'team="sre"' in rule["target_matchers"]
+        assert rule["source_matchers"][0] == rule["target_matchers"][0] == 'generator="memwarden"'
+        assert not [m for m in rule["source_matchers"] + rule["target_matchers"] if m.startswith("team")]
+
+
+def test_a_receiver_is_told_of_an_alert_once(rich: Policy) -> None:
+    routes = _config(rich)["route"]["routes"][0]["routes"]
+    # team-chat owns api and is a tier receiver of every tier but warning: one route per tier.
+    chat = [r["matchers"] for r in routes if r["receiver"] == "memwarden-team-chat"]
+    assert chat == [['severity="warning"', 'component="api"'], ['severity="high"'], ['severity="critical"'], ['severity="emergency"']]
+    # web-team owns api and is escalated to at critical: the escalation leaves api's alerts out.
+    web = [(r["matchers"], r["group_wait"]) for r in routes if r["receiver"] == "memwarden-web-team" and 'severity="critical"' in r["matchers"]]
+    assert web == [(['severity="critical"', 'component="api"'], "30s"), (['severity="critical"', 'component!~"api"'], "30m")]
+    for case in route_cases(rich):
+        assert len(case.receivers) == len(set(case.receivers)), case.describe()
 
 
 def test_each_tier_is_paced_as_the_policy_says(rich: Policy) -> None:
@@ -67,6 +83,7 @@ def test_escalation_is_a_parallel_route_that_waits_escalate_after(rich: Policy) 
     escalations = [(r["receiver"], r["matchers"], r["group_wait"]) for r in routes if r["group_wait"] in ("30m", "10m")]
     assert escalations == [
         ("memwarden-secondary", ['severity="critical"'], "30m"),
+        ("memwarden-web-team", ['severity="critical"', 'component!~"api"'], "30m"),
         ("memwarden-secondary", ['severity="emergency"'], "10m"),
         ("memwarden-sre-mail", ['severity="emergency"'], "10m"),
     ]
@@ -95,40 +112,47 @@ def test_resolved_notifications_follow_each_receiver(rich: Policy) -> None:
     assert receivers["memwarden-team-chat"]["slack_configs"][0]["send_resolved"] is True
 
 
-def test_higher_tiers_inhibit_every_lower_tier_of_the_same_instance_and_component() -> None:
+def test_higher_tiers_inhibit_lower_tiers_of_their_own_family_only() -> None:
     rules = _config(load_policy()[0])["inhibit_rules"]
     tiers = [r for r in rules if r["equal"] == ["instance", "component"]]
-    pairs = {
-        (next(m for m in r["source_matchers"] if m.startswith("severity=")), next(m for m in r["target_matchers"] if m.startswith("severity")))
-        for r in tiers
-    }
+    pairs = {(r["source_matchers"][1], r["target_matchers"][1]) for r in tiers}
     assert pairs == {
-        ('severity="emergency"', 'severity=~"warning|high|critical"'),
-        ('severity="critical"', 'severity=~"warning|high"'),
-        ('severity="high"', 'severity=~"warning"'),
+        ('alertname=~"MemoryUsageEmergency|MemoryComponentEmergency"',
+         'alertname=~"MemoryUsageWarning|MemoryUsageHigh|MemoryUsageCritical|MemoryComponentWarning|MemoryComponentHigh|MemoryComponentCritical"'),
+        ('alertname=~"MemoryUsageCritical|MemoryComponentCritical"',
+         'alertname=~"MemoryUsageWarning|MemoryUsageHigh|MemoryComponentWarning|MemoryComponentHigh"'),
+        ('alertname=~"MemoryUsageHigh|MemoryComponentHigh"', 'alertname=~"MemoryUsageWarning|MemoryComponentWarning"'),
     }
-    # Source-health alerts are never hidden by, and never hide, memory tiers.
-    assert all('alertname!~"MemorySource.+"' in r["source_matchers"] + r["target_matchers"] for r in tiers)
-    down = [r for r in rules if r["source_matchers"] == ['alertname="MemorySourceDown"']]
-    assert down == [{"source_matchers": ['alertname="MemorySourceDown"'],
-                     "target_matchers": ['alertname=~"Memory.+"', 'alertname!="MemorySourceDown"'], "equal": ["instance"]}]
+    down = [r for r in rules if 'alertname="MemorySourceDown"' in r["source_matchers"]]
+    assert down == [{"source_matchers": ['generator="memwarden"', 'alertname="MemorySourceDown"'],
+                     "target_matchers": ['generator="memwarden"', 'alertname!="MemorySourceDown"'], "equal": ["instance"]}]
 
 
 def test_fragment_holds_the_subtree_not_a_root(rich: Policy) -> None:
     part = fragment(rich)
     assert part["route"]["receiver"] == "memwarden-unrouted"
-    assert part["route"]["matchers"][0] == 'alertname=~"Memory.+"'
+    assert part["route"]["matchers"] == ['generator="memwarden"']
     assert set(part) == {"route", "receivers", "inhibit_rules", "time_intervals", "templates"}
     text = render(rich, "x")["alertmanager/fragment.yml"]
     assert yaml.safe_load(text)["route"] == part["route"]
 
 
-def test_route_cases_cover_every_tier_of_the_host_and_of_each_component(rich: Policy) -> None:
+def test_route_cases_cover_every_alert_the_rules_can_fire(rich: Policy) -> None:
     cases = route_cases(rich)
-    covered = {(c.labels["severity"], c.labels.get("component")) for c in cases}
-    assert {(tier, component) for tier in TIERS for component in (None, "api", "worker")} <= covered
-    api = next(c for c in cases if c.labels.get("component") == "api" and c.labels["severity"] == "critical")
-    assert api.labels["service"] == "web" and api.labels["team"] == "sre"
+    rules = [rule for group in alert_groups(rich) for rule in group["rules"] if "alert" in rule]
+    assert {c.labels["alertname"] for c in cases} == {rule["alert"] for rule in rules}
+    covered = {(c.labels["alertname"], c.labels["severity"], c.labels.get("component")) for c in cases}
+    for name in ("MemoryErrorBudgetBurn", "MemoryPressureStalls", "MemoryOOMKills"):
+        assert {(name, None), (name, "api"), (name, "worker")} <= {(n, c) for n, _, c in covered}, name
+    assert {("MemoryErrorBudgetBurn", "critical"), ("MemoryErrorBudgetBurn", "warning")} <= {(n, s) for n, s, _ in covered}
+    assert ("MemoryComponentExhaustionPredicted", "high", "api") in covered
+    # A rule over series with a non-empty component fires per component, not for the host.
+    assert {c for n, _, c in covered if n == "MemoryComponentNotFound"} == {"api", "worker", "unlisted.service"}
+    assert {("MemorySourceDown", "high", None), ("MemorySourceAbsent", "high", None), ("MemorySourceCollectorFailed", "high", None)} <= covered
+    assert {(tier, component) for tier in TIERS for component in (None, "api", "worker")} <= {(s, c) for _, s, c in covered}
+    # The labels are what the rules give real alerts: api's own team wins over the policy's.
+    api = next(c for c in cases if c.labels.get("component") == "api" and c.labels["alertname"] == "MemoryComponentCritical")
+    assert (api.labels["service"], api.labels["team"], api.labels["generator"]) == ("web", "web", "memwarden")
     assert api.receivers == ["memwarden-responder", "memwarden-team-chat", "memwarden-oncall", "memwarden-web-team", "memwarden-secondary"]
     assert expected_receivers(rich, "warning") == ["memwarden-sre-mail"]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,70 @@ def test_deploy_snippet_passes_promtool_check_config(snippet: str, repo_root: Pa
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _unit(path: Path) -> dict[str, list[str]]:
+    """A systemd unit's settings, each key with every value it is given."""
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+UNITS = ["memwarden-exporter.service", "memwarden-responder.service"]
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_units_run_memwarden_from_its_venv_with_a_tight_sandbox(name: str, repo_root: Path) -> None:
+    unit = _unit(repo_root / "deploy" / "systemd" / name)
+    # pip cannot install into Debian 12's system Python (PEP 668): the units run the venv's.
+    assert unit["ExecStart"][0].startswith("/opt/memwarden/venv/bin/memwarden "), unit["ExecStart"]
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectKernelLogs": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectKernelTunables": "yes",
+        "RestrictNamespaces": "yes",
+        "LockPersonality": "yes",
+        "SystemCallArchitectures": "native",
+        "ProtectProc": "default",  # components are found among every process
+    }.items():
+        assert unit.get(key) == [value], (key, unit.get(key))
+    assert "@system-service" in unit["SystemCallFilter"]
+    assert unit["CapabilityBoundingSet"], "an explicit, short capability set"
+
+
+def test_the_exporter_is_no_root_and_only_reads(repo_root: Path) -> None:
+    unit = _unit(repo_root / "deploy" / "systemd" / "memwarden-exporter.service")
+    assert unit["DynamicUser"] == ["yes"] and "User" not in unit
+    assert set(unit["CapabilityBoundingSet"][0].split()) == {"CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE"}
+    assert unit["AmbientCapabilities"] == unit["CapabilityBoundingSet"]
+    assert unit["ProtectControlGroups"] == ["yes"]
+    assert unit["IPAddressDeny"] == ["any"] and unit["IPAddressAllow"], "scrapes only from allowed networks"
+
+
+def test_the_responder_keeps_cgroups_writable_and_only_the_capabilities_its_actions_use(repo_root: Path) -> None:
+    unit = _unit(repo_root / "deploy" / "systemd" / "memwarden-responder.service")
+    assert "ProtectControlGroups" not in unit, "freeze and throttle write /sys/fs/cgroup"
+    assert set(unit["CapabilityBoundingSet"][0].split()) == {
+        "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE"
+    }  # fmt: skip
+    assert "127.0.0.1:" in unit["ExecStart"][0], "the webhook listens on loopback only"
+    assert unit["StateDirectory"] == ["memwarden/responder"]
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_analyze_verify_accepts_the_unit(name: str, repo_root: Path, tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # verify checks that ExecStart exists: point it at this checkout's memwarden.
+    memwarden = Path(sys.executable).with_name("memwarden")
+    assert memwarden.exists(), memwarden
+    text = (repo_root / "deploy" / "systemd" / name).read_text()
+    (tmp_path / name).write_text(text.replace("/opt/memwarden/venv/bin/memwarden", str(memwarden)))
+    result = subprocess.run([analyze, "verify", str(tmp_path / name)], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stdout + result.stderr

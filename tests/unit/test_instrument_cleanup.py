@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -173,3 +174,64 @@ def test_a_signal_runs_the_cleanups_in_a_real_process_and_the_app_handler_still_
         assert child.stderr.readline().strip() == "app handler ran"
     finally:
         stop_child(child)
+
+
+def _raw(url: str, request: bytes) -> bytes:
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=5) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer:
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+                if length and len(body) >= int(length[0].split(b":")[1]):
+                    break
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [(b"-1", b"400"), (b"lots", b"400"), (b"99999999999", b"413"), (b"1e3", b"400")]
+)
+def test_a_bad_content_length_is_refused_without_blocking_a_handler_or_running_a_cleanup(
+    registry, installed, length, status
+):
+    runs = []
+    inst = instrument.install(
+        component="unit-cl", cleanup=[lambda: runs.append(1)], signal=None, port=0, registry=registry
+    )
+    installed.append("unit-cl")
+    answer = _raw(inst.url, b"POST /memwarden/cleanup HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}")
+    assert answer.split(b" ")[1] == status, answer
+    assert runs == []
+
+
+def test_concurrent_requests_share_one_cleanup_run_and_its_report(registry, installed):
+    import concurrent.futures
+
+    runs = []
+
+    def slow_cleanup():
+        runs.append(1)
+        time.sleep(0.3)
+
+    # A long min_interval: on a loaded machine the 50 requests may spread over seconds.
+    inst = instrument.install(
+        component="unit-many", cleanup=[slow_cleanup], signal=None, port=0, registry=registry, min_interval=60
+    )
+    installed.append("unit-many")
+
+    def post(_):
+        request = urllib.request.Request(inst.url, data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        reports = list(pool.map(post, range(50)))
+    assert len(runs) == 1, f"{len(runs)} cleanup runs for 50 requests"
+    assert len({json.dumps({k: v for k, v in r.items() if k != "shared"}) for r in reports}) == 1
+    assert sum(not report["shared"] for report in reports) == 1

@@ -530,3 +530,134 @@ def test_a_process_exempt_from_the_oom_killer_is_protected_too(tmp_path):
     protected = Host(make_policy(), proc_root=str(proc)).protected()
     assert "oom_score_adj -1000" in protected[4242]
     assert 4343 not in protected
+
+
+def test_a_throttle_that_times_out_while_systemctl_still_runs_is_undone_on_resolve(tmp_path):
+    """The timeout abandons the action, not systemctl's thread: its MemoryHigh= lands late and
+    must be restored all the same."""
+    calls = tmp_path / "systemctl-calls"
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = show ]; then echo infinity; exit 0; fi\n'
+        f"sleep 1.5; echo \"$*\" >> {calls}\n"
+    )
+    systemctl.chmod(0o755)
+    child = python_child(SLEEPER, marker())
+    try:
+        root = tmp_path / "cgroup"
+        root.mkdir()
+        (root / "cgroup.controllers").write_text("cpu memory pids\n")
+        unit = root / "system.slice" / "slow.service"
+        unit.mkdir(parents=True)
+        (unit / "cgroup.procs").write_text(f"{child.pid}\n")
+        (unit / "memory.current").write_text(str(800 * MiB))
+        (unit / "memory.stat").write_text(f"anon {600 * MiB}\nfile {200 * MiB}\ninactive_file {200 * MiB}\n")
+        policy = _one_rule([{"kind": "throttle", "memory_high": "90%"}], _component("slow", systemd_unit="slow"))
+        policy = _with_timeout(policy, "1s")  # shorter than validation allows: how a late write happens
+        host = Host(policy, cgroup_root=str(root), systemctl=str(systemctl))
+        firing = alert(component="slow")
+        _respond(policy, tmp_path, firing, host=host)
+        assert _ran(tmp_path)["result"] == "timeout"
+        _respond(policy, tmp_path, resolved(firing), host=host)
+        wait_until(lambda: calls.exists() and len(calls.read_text().splitlines()) == 2, timeout=10, what="systemctl")
+        assert calls.read_text().splitlines() == [
+            f"set-property --runtime slow.service MemoryHigh={int(600 * MiB * 0.9)}",
+            "set-property --runtime slow.service MemoryHigh=infinity",
+        ]
+    finally:
+        stop_child(child)
+
+
+def _with_timeout(policy, timeout):
+    """The policy with its one action's timeout replaced, past validation."""
+    from memwarden.policy import Duration
+
+    rule = policy.responses.rules[0]
+    action = rule.actions[0].model_copy(update={"timeout": Duration(timeout)})
+    rules = [rule.model_copy(update={"actions": [action]})]
+    return policy.model_copy(update={"responses": policy.responses.model_copy(update={"rules": rules})})
+
+
+# signalling the very process ---------------------------------------------------------------
+
+
+def test_a_process_that_became_protected_after_it_was_chosen_is_not_signalled(tmp_path):
+    from memwarden.responder.actions.base import ActionContext, AlertFacts, send, targets_of
+
+    name = marker()
+    go = tmp_path / "rename-now"
+    renamer = (
+        "import ctypes, os, sys, time\n"
+        "print('ready', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "ctypes.CDLL(None).prctl(15, b'my-database', 0, 0, 0)  # PR_SET_NAME\n"
+        "print('renamed', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    child = python_child(renamer, name)
+    try:
+        policy = _one_rule([{"kind": "kill"}], _component("batch", cmdline=name), protected_processes=["my-database"])
+        host = Host(policy)
+        action = policy.responses.rules[0].actions[0]
+        facts = AlertFacts({}, {}, "firing", "0", "", "0@x")
+        ctx = ActionContext(action, "r", facts, "batch", policy.component("batch"), host, False)
+        (chosen,), spared = targets_of(ctx)
+        assert chosen.pid == child.pid and not spared
+        assert send(host, chosen, 0) is True  # signal 0: allowed and delivered, changes nothing
+        go.touch()  # it renames itself to a protected name between the choice and the signal
+        assert child.stdout.readline().strip() == "renamed"
+        assert send(host, chosen, signal.SIGTERM) is False
+        time.sleep(0.2)
+        assert child.poll() is None
+    finally:
+        stop_child(child)
+
+
+def test_a_signal_reaches_the_very_process_and_never_a_finished_one(tmp_path):
+    from memwarden.responder.actions.base import signal_process
+    from memwarden.responder.host import identity
+
+    child = python_child(SLEEPER, marker())
+    process = identity("/proc", child.pid)
+    assert process is not None
+    assert signal_process("/proc", process, signal.SIGTERM) is True
+    assert child.wait(timeout=5) == -signal.SIGTERM
+    assert signal_process("/proc", process, signal.SIGTERM) is False  # reaped: nothing to signal
+    older = type(process)(os.getpid(), process.start_time)  # a live pid with another start time
+    assert signal_process("/proc", older, signal.SIGUSR2) is False
+
+
+def test_signal_may_ask_a_protected_component_to_clean_up_but_kill_may_not_touch_it(tmp_path):
+    name = marker()
+    hog = python_child(HOG, name, "64")
+    try:
+        components = [{"name": "db", "match": {"cmdline": name}, "budget": "1GiB", "protected": True}]
+        policy = _one_rule([{"kind": "signal"}], components)
+        _respond(policy, tmp_path, alert(component="db"))
+        record = _ran(tmp_path)
+        assert record["result"] == "ok" and record["pids"] == [hog.pid], record
+        host = Host(policy)
+        assert host.protected()[hog.pid] == "in protected component db"
+        assert hog.pid not in host.protected(components=False)
+        assert host.protection(hog.pid) == "in protected component db"
+    finally:
+        stop_child(hog)
+
+
+def test_kernel_threads_are_told_by_their_flag_not_by_an_empty_command_line(tmp_path):
+    proc = tmp_path / "proc"
+    # pid, comm, flags (field 9 of stat), resident pages
+    threads = ((2, "kthreadd", 0x00208040, 0), (4242, "kworker/0:1", 0x04208060, 0), (5151, "hider", 0x00400100, 50000))
+    for pid, comm, flags, pages in threads:
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(b"")  # what a kernel thread shows, and a hiding process too
+        (proc / str(pid) / "comm").write_text(comm + "\n")
+        (proc / str(pid) / "oom_score_adj").write_text("0\n")
+        (proc / str(pid) / "statm").write_text(f"{pages} {pages} 0 0 0 0 0\n")
+        (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) S 1 1 1 0 -1 {flags} " + "0 " * 40)
+    host = Host(make_policy(), proc_root=str(proc))
+    protected = host.protected()
+    assert protected[2] == protected[4242] == "a kernel thread"
+    assert 5151 not in protected
+    assert host.largest_process(protected)[0] == 5151

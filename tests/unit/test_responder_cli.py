@@ -46,6 +46,35 @@ def test_bad_start_options_are_errors_on_stderr(tmp_path, capsys, argv, message)
     assert err.startswith("error: ") and message in err
 
 
+def test_a_damaged_state_file_is_an_error_that_names_it_and_the_fix(tmp_path, capsys):
+    (tmp_path / "state.sqlite").write_bytes(b"this is not a database, it was overwritten" * 100)
+    assert main(["--listen", "127.0.0.1:0", "--no-auth", "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the state file {tmp_path / 'state.sqlite'} cannot be used: ")
+    assert "move it aside" in err and "Traceback" not in err
+    assert main(["release", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("error: the state file")
+
+
+def test_an_audit_log_that_cannot_be_opened_is_an_error_about_it_not_the_address(tmp_path, capsys):
+    (tmp_path / "audit.jsonl").mkdir()  # root may write any file; a directory it cannot append to
+    assert main(["--listen", "127.0.0.1:0", "--no-auth", "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot open the audit log {tmp_path / 'audit.jsonl'} for appending: ")
+    assert "cannot serve" not in err
+
+
+def test_an_address_in_use_is_an_error_that_names_it(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--listen", f"127.0.0.1:{port}", "--no-auth", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+
+
 def test_a_bad_policy_is_reported_with_its_path(tmp_path, capsys):
     policy = tmp_path / "policy.yaml"
     policy.write_text(

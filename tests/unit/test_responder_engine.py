@@ -225,7 +225,7 @@ def test_dry_run_of_one_action_leaves_the_others_live(tmp_path):
                     "continue": True,
                     "actions": [{"kind": "command", "argv": _recorder(dry), "dry_run": True}],
                 },
-                # Another program: commands share a cooldown per program, and a dry run counts as a run.
+                # Another program: commands share a cooldown per program.
                 {
                     "name": "b",
                     "match": {"alertname": "MemoryComponentHigh"},
@@ -422,3 +422,141 @@ def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_sta
         close_engine(engine)
     finally:
         stop_child(child)
+
+
+def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    steps = [{"kind": "log", "grace": "0s"}, {"kind": "command", "argv": _recorder(out), "cooldown": "0s"}]
+    engine = make_engine(_policy(tmp_path, steps), tmp_path)
+    _send(engine, alert(component="api"))  # the log step, on record
+    healthy, engine.audit._handle = engine.audit._handle, open("/dev/full", "w")
+    try:
+        async def recheck():
+            try:
+                await engine.recheck()
+            except OSError:
+                pass  # its skip record cannot be written either
+            await engine.drain()
+
+        for _ in range(2):
+            run(recheck())
+        assert [step.kind for step in engine.store.steps(_parsed(alert()).alerts[0].episode, "test")] == ["log"]
+        assert not out.exists()
+    finally:
+        broken, engine.audit._handle = engine.audit._handle, healthy
+        try:
+            broken.close()
+        except OSError:
+            pass
+    run(recheck())
+    close_engine(engine)
+    assert len(_runs(out)) == 1
+
+
+def test_every_label_keeps_its_own_variable_and_none_replaces_the_policys_env(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    action = {"kind": "command", "argv": _recorder(out), "env": {"MEMWARDEN_LABEL_ZONE": "from-policy"}}
+    engine = make_engine(_policy(tmp_path, [action]), tmp_path)
+    _send(engine, alert(component="api", team="lower", TEAM="upper", Team="mixed", zone="from-alert"))
+    close_engine(engine)
+    (record,) = _runs(out)
+    env = record["env"]
+    assert (env["MEMWARDEN_LABEL_team"], env["MEMWARDEN_LABEL_TEAM"], env["MEMWARDEN_LABEL_Team"]) == (
+        "lower",
+        "upper",
+        "mixed",
+    )
+    assert env["MEMWARDEN_LABEL_ZONE"] == "from-policy"
+    assert env["MEMWARDEN_LABEL_COMPONENT"] == "api"
+
+
+def test_a_step_that_finds_nothing_to_act_on_is_tried_again_after_its_grace_not_skipped(tmp_path):
+    name = marker()
+    clock = Clock()
+    policy = make_policy(
+        {
+            "outcome_delay": "0s",
+            "rules": [
+                {
+                    "name": "test",
+                    "actions": [{"kind": "signal", "signal": "SIGTERM", "grace": "1m"}, {"kind": "log"}],
+                }
+            ],
+        },
+        components=[{"name": "api", "match": {"cmdline": name}, "budget": "1GiB"}],
+    )
+    engine = make_engine(policy, tmp_path, clock=clock)
+    episode = _parsed(alert(component="api")).alerts[0].episode
+    child = None
+    try:
+        _send(engine, alert(component="api"))  # the component is restarting: no process yet
+        clock.advance(30)
+        run(_recheck(engine))
+        assert [(s.kind, s.result) for s in engine.store.steps(episode, "test")] == [("signal", "no_target")]
+        child = python_child(SLEEPER, name)  # back
+        clock.advance(31)
+        run(_recheck(engine))
+        assert child.wait(timeout=5) == -15, "the retried signal reached the component (no cooldown held it)"
+        steps = engine.store.steps(episode, "test")
+        assert [(s.kind, s.result, s.attempts) for s in steps] == [("signal", "ok", 2)]
+    finally:
+        close_engine(engine)
+        if child is not None:
+            stop_child(child)
+
+
+def test_a_step_that_never_finds_a_target_lets_the_episode_move_on_after_its_attempts(tmp_path):
+    clock = Clock()
+    actions = [{"kind": "signal", "grace": "1m", "cooldown": "5m"}, {"kind": "log"}]
+    engine = make_engine(_policy(tmp_path, actions), tmp_path, clock=clock)
+    episode = _parsed(alert(component="api")).alerts[0].episode
+    _send(engine, alert(component="api"))
+    for _ in range(3):
+        clock.advance(61)
+        run(_recheck(engine))
+    steps = engine.store.steps(episode, "test")
+    close_engine(engine)
+    assert [(s.kind, s.result, s.attempts) for s in steps] == [("signal", "no_target", 3), ("log", "ok", 1)]
+    records = [(r["action"], r["result"]) for r in audit_records(tmp_path, "ran")]
+    assert records == [("signal", "no_target")] * 3 + [("log", "ok")]
+
+
+def test_re_checks_after_a_restart_write_nothing_for_finished_episodes_and_forget_old_ones(tmp_path):
+    clock = Clock()
+    policy = _policy(tmp_path, [{"kind": "log"}], trust_firing_for="10m")
+    engine = make_engine(policy, tmp_path, clock=clock)
+    for number in range(20):
+        _send(engine, alert(component="api", fingerprint=f"{number:04x}"))
+    close_engine(engine)
+    before = len(audit_records(tmp_path))
+
+    engine = make_engine(policy, tmp_path, clock=clock)  # a restart
+    run(_recheck(engine))
+    run(_recheck(engine))
+    assert len(audit_records(tmp_path)) == before, "a re-check of finished episodes is silent"
+    engine._quiet[("ffff@old", "test")] = "grace"  # what a long-running responder accumulates
+    clock.advance(11 * 60)  # past trust_firing_for: no episode is looked at any more
+    run(_recheck(engine))
+    assert engine._quiet == {}
+    close_engine(engine)
+
+
+def test_a_dry_run_uses_up_no_cooldown_or_cap_of_the_same_action_run_live(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    command = {"kind": "command", "argv": _recorder(out), "cooldown": "1h", "max_per_hour": 1}
+    match = {"alertname": "MemoryComponentHigh"}
+    policy = make_policy(
+        {
+            "outcome_delay": "0s",
+            "rules": [
+                {"name": "trial", "match": match, "continue": True, "actions": [{**command, "dry_run": True}]},
+                {"name": "real", "match": match, "actions": [command]},
+            ],
+        }
+    )
+    engine = make_engine(policy, tmp_path)
+    _send(engine, alert())
+    close_engine(engine)
+    results = {record["rule"]: record["result"] for record in audit_records(tmp_path, "ran")}
+    assert results == {"trial": "dry_run", "real": "ok"}
+    assert len(_runs(out)) == 1

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.responder import alert, notification
+from support.responder import EDGE_TIMES, alert, notification, rfc3339_times
 
 from memwarden.responder.payload import PayloadError, parse_notification
 
@@ -108,7 +108,7 @@ def test_a_body_that_is_not_a_json_object_is_refused(body):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20) | rfc3339_times(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=25,
 )
@@ -123,7 +123,17 @@ def mutated_payloads(draw):
         st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
     ):
         target[key] = draw(JSON)
+    if draw(st.booleans()):
+        item[draw(st.sampled_from(["startsAt", "endsAt"]))] = draw(rfc3339_times())
     return payload
+
+
+@pytest.mark.parametrize("field", ["startsAt", "endsAt"])
+@pytest.mark.parametrize("when", EDGE_TIMES[:4])
+def test_a_time_outside_the_years_datetime_holds_is_refused(field, when):
+    payload = {**REAL_PAYLOAD, "alerts": [{**REAL_PAYLOAD["alerts"][0], field: when}]}
+    with pytest.raises(PayloadError, match=f"alerts\\[0\\].{field} .* is not a valid time"):
+        _parse(payload)
 
 
 @settings(max_examples=300, deadline=None)

@@ -141,6 +141,14 @@ def test_rules_match_on_alertname_severity_tier_and_component():
             "responses.rules[1].name: 'r' is already used by responses.rules[0]",
         ),
         ({"auth": {"mode": "basic"}}, "mode basic needs username and password_file"),
+        (
+            {"rules": [{"name": "r", "actions": [{"kind": "freeze", "timeout": "5s"}]}]},
+            "actions[0]: timeout (5s) must be longer than 5s, the time a cgroup freeze may take to take hold",
+        ),
+        (
+            {"rules": [{"name": "r", "actions": [{"kind": "throttle", "timeout": "15s"}]}]},
+            "timeout (15s) must be longer than 20s, what reading and setting MemoryHigh= through systemctl may take",
+        ),
     ],
 )
 def test_unsafe_or_wrong_responses_are_errors_that_name_their_path(responses, expected):

@@ -9,7 +9,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.responder import LiveResponder, alert, audit_records, make_policy, notification
+from support.responder import LiveResponder, alert, audit_records, make_policy, notification, rfc3339_times
 
 from memwarden.responder import AuthConfigError, authenticator_for
 
@@ -68,6 +68,8 @@ REFUSALS = [
     ("malformed", {}, True, b'{"version": "4", "alerts": [', 400, "not JSON"),
     ("wrong version", {}, True, {**notification(alert()), "version": "3"}, 400, "version '3'"),
     ("not an object", {}, True, b"[1, 2]", 400, "JSON object"),
+    ("year 0 in UTC", {}, True, notification(alert(starts_at="0001-01-01T00:00:00+01:00")), 400, "not a valid time"),
+    ("year 10000 in UTC", {}, True, notification(alert(starts_at="9999-12-31T23:59:59-01:00")), 400, "valid time"),
 ]
 
 
@@ -84,6 +86,53 @@ def test_refused_requests_get_a_4xx_with_a_reason_and_run_nothing(live, case, he
     assert rejected["status"] == status and reason in rejected["reason"]
     assert audit_records(live.state_dir, "ran") == []
     assert live.metric("memwarden_webhook_requests_total", {"code": str(status)}) == 1
+
+
+def test_an_unexpected_error_is_a_logged_audited_503_that_says_nothing_ran(live, caplog):
+    def broken(notification):
+        raise RuntimeError("a bug in the engine")
+
+    live.engine.handle = broken
+    status, answer = live.post(notification(alert()))
+    live.drain()
+    assert status == 503, answer
+    assert answer["reason"] == "internal error (RuntimeError: a bug in the engine), nothing was run"
+    assert not live.canary.exists()
+    (error,) = audit_records(live.state_dir, "error")
+    assert error["status"] == 503 and error["reason"] == answer["reason"]
+    assert "a bug in the engine" in caplog.text
+    assert live.metric("memwarden_webhook_requests_total", {"code": "503"}) == 1
+
+
+def test_while_the_audit_log_fails_nothing_is_remembered_or_run_and_the_sender_gets_a_503(live):
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    audit = live.engine.audit
+    healthy = audit._handle
+    audit._handle = open("/dev/full", "w")  # every write now fails as on a full disk
+    try:
+        status, answer = live.post(notification(alert()))
+        assert status == 503 and "nothing was run" in answer["reason"], answer
+        asyncio.run_coroutine_threadsafe(live.engine.recheck(), live.loop).result(timeout=30)
+        live.drain()
+        assert not live.canary.exists(), "the re-check ran an action of a notification refused with a 5xx"
+        assert live.engine.store.open_episodes(fired_since=0) == []
+        assert "No space left on device" in audit.failure
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(f"{live.url}/-/ready", timeout=10)
+        assert not_ready.value.code == 503
+    finally:
+        broken, audit._handle = audit._handle, healthy
+        try:
+            broken.close()
+        except OSError:
+            pass  # its buffered line cannot be flushed to /dev/full either
+    status, answer = live.post(notification(alert()))  # Alertmanager's retry, once the disk has room
+    live.drain()
+    assert status == 200 and live.canary.read_text() == "ran"
+    assert audit.failure is None
 
 
 def test_get_on_the_webhook_is_not_allowed(live):
@@ -165,6 +214,8 @@ def near_payloads(draw):
         st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
     ):
         target[key] = draw(JSON)
+    if draw(st.booleans()):
+        item[draw(st.sampled_from(["startsAt", "endsAt"]))] = draw(rfc3339_times())
     return payload
 
 
@@ -189,3 +240,27 @@ def test_the_server_never_answers_arbitrary_bodies_with_a_5xx(shared, body):
     status, answer = shared.post(body)
     assert status < 500, answer
     assert status in (200, 400), (status, answer)
+
+
+def test_a_dry_run_responder_leaves_the_live_state_untouched(tmp_path):
+    canary = tmp_path / "canary"
+    policy = _canary_policy(canary)
+    trial = LiveResponder(policy, tmp_path / "state", dry_run=True)
+    try:
+        status, answer = trial.post(notification(alert()))
+        trial.drain()
+        assert status == 200 and not canary.exists()
+    finally:
+        trial.close()
+    live = LiveResponder(policy, tmp_path / "state")
+    try:
+        status, answer = live.post(notification(alert()))  # the same episode, now for real
+        live.drain()
+        assert answer["decisions"][0]["decision"] == "started", answer
+        assert canary.read_text() == "ran"
+    finally:
+        live.close()
+    assert sorted(path.name for path in (tmp_path / "state").glob("state*.sqlite")) == [
+        "state.dry-run.sqlite",
+        "state.sqlite",
+    ]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..fileio import leftover_files, stale_files, write_atomic, write_tree
 from ..policy import DEFAULT_POLICY_NAME, load_or_report
-from .alertmanager.merge import MergeError, merge_text
+from .alertmanager.merge import MergeError, check_with_amtool
+from .alertmanager.merge import merge as merge_config
 from .alertmanager.names import TEMPLATE_FILE
 from .bundle import PARTS, render_bundle, was_generated
 
@@ -97,10 +98,14 @@ def main_alertmanager(argv: list[str]) -> int:
         print(f"error: cannot read {args.base}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
         return 1
     try:
-        merged = merge_text(base, policy, args.template)
+        result = merge_config(base, policy, args.template)
+        check_with_amtool(result.text)
     except MergeError as error:
         print(f"error: {args.base} {error}; nothing was written", file=sys.stderr)
         return 1
+    merged = result.text
+    for note in result.notes:
+        print(note, file=sys.stderr)
     if args.output == "-":
         sys.stdout.write(merged)
         return 0

@@ -29,6 +29,7 @@ class SourceMetrics:
     swap_in_pages: str
     swap_out_pages: str
     collector_success: str
+    collector_duration: str
     # node_exporter's counters carry no component label; memwarden's host series are the
     # ones with component="" (the per-component series share the name).
     host_matcher: str
@@ -47,6 +48,7 @@ PROFILES = {
         swap_in_pages="memwarden_swap_in_pages_total",
         swap_out_pages="memwarden_swap_out_pages_total",
         collector_success="memwarden_collector_success",
+        collector_duration="memwarden_collector_duration_seconds",
         host_matcher='component=""',
     ),
     "node_exporter": SourceMetrics(
@@ -61,6 +63,7 @@ PROFILES = {
         swap_in_pages="node_vmstat_pswpin",
         swap_out_pages="node_vmstat_pswpout",
         collector_success="node_scrape_collector_success",
+        collector_duration="node_scrape_collector_duration_seconds",
         host_matcher="",
     ),
 }

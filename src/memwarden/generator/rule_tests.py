@@ -448,6 +448,27 @@ def pressure_tests(policy: Policy) -> dict[str, Any]:
                 ],
             }
         )
+        labelled = next((c for c in sorted(policy.components, key=lambda c: c.name) if c.labels), None)
+        if labelled is not None:
+            component_labels = {**_selector_labels(policy.source.component_selector), "instance": INSTANCE, "component": labelled.name}
+            expected = {key: component_labels[key] for key in ("instance", "job", "component") if key in component_labels}
+            component_oom = _series(names.PROFILES["memwarden"].oom_kills, component_labels)
+            cases.append(
+                {
+                    "name": f"MemoryOOMKills for component {labelled.name} carries its own labels",
+                    "interval": _ts(interval),
+                    "input_series": [{"series": component_oom, "values": f"0x{before - 1} 1x{samples - before}"}],
+                    "promql_expr_test": [
+                        {
+                            "expr": query,
+                            "eval_time": _ts(kill_at),
+                            "exp_samples": [
+                                _alerts_query("MemoryOOMKills", {**expected, **policy.labels, **labelled.labels}, oom.severity)
+                            ],
+                        },
+                    ],
+                }
+            )
     return promtool_test_file(policy, cases)
 
 
@@ -529,7 +550,9 @@ def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
     """A component with no process, or with no limit, alerts instead of going silent."""
     interval = policy.source.scrape_interval.seconds
     base = {**_selector_labels(policy.source.component_selector), "instance": INSTANCE}
-    watched = next((c.name for c in policy.components if not c.optional), "example")
+    watched_component = next((c for c in policy.components if not c.optional), None)
+    watched = watched_component.name if watched_component else "example"
+    watched_labels = dict(watched_component.labels) if watched_component else {}
     optional = next((c.name for c in policy.components if c.optional), None)
     unlimited = "unlimited-example"
     rule_set = {rule["alert"]: rule for rule in rules.component_watch_alerts(policy)}
@@ -553,7 +576,9 @@ def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
                     {
                         "expr": query,
                         "eval_time": _ts(wait),
-                        "exp_samples": [_alerts_query("MemoryComponentNotFound", {**alert_labels, **policy.labels}, "warning")],
+                        "exp_samples": [
+                            _alerts_query("MemoryComponentNotFound", {**alert_labels, **policy.labels, **watched_labels}, "warning")
+                        ],
                     },
                 ],
             }

@@ -174,7 +174,6 @@ def _exhaustion_expr(headroom: str, slope: str) -> str:
 # Windows of a day or more change little from one evaluation to the next, but each reads up
 # to 30 days of samples: they are recorded in a group of their own, every few minutes.
 SLO_SLOW_WINDOWS = ("1d", "3d", "7d", "30d")
-SLO_SLOW_INTERVAL = Duration("5m")
 
 
 def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -458,8 +457,44 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     )
 
 
+@dataclass(frozen=True)
+class ComponentVariant:
+    """A slice of the components one catch-all alert rule covers, with the labels it adds.
+
+    Components with labels of their own get a rule each, so their team (say) is on every
+    alert about them; the rest share one rule.
+    """
+
+    matcher: str  # "" (all), component!~"a|b" or component="a"
+    labels: dict[str, str]
+
+    def narrow(self, series_: str) -> str:
+        """Add the matcher to a selector that may or may not have braces already."""
+        if not self.matcher:
+            return series_
+        if series_.endswith("}"):
+            return f"{series_[:-1]}, {self.matcher}}}"
+        return f"{series_}{{{self.matcher}}}"
+
+
+def component_variants(policy: Policy) -> list[ComponentVariant]:
+    labelled = sorted((c for c in policy.components if c.labels), key=lambda c: c.name)
+    shared = f'component!~"{regex_alternatives([c.name for c in labelled])}"' if labelled else ""
+    variants = [ComponentVariant(shared, {})]
+    for component in labelled:
+        variants.append(
+            ComponentVariant(f'component="{component.name}"', {"component": component.name, **dict(sorted(component.labels.items()))})
+        )
+    return variants
+
+
+def _with_components(host: str | None, component: str, variant: ComponentVariant) -> str:
+    """The shared rule watches the host and the unlabelled components; a labelled one only itself."""
+    return _either(host, component) if host is not None and not variant.labels else component
+
+
 def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
-    """PSI stalls (some and full), for hosts and components in one rule each."""
+    """PSI stalls (some and full): the hosts and components in one rule each, labelled components apart."""
     rules = []
     for kind, name in (("some", "MemoryPressureStalls"), ("full", "MemoryPressureStallsFull")):
         stall = getattr(policy.pressure, kind)
@@ -468,20 +503,25 @@ def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
         host = getattr(INSTANCE, f"pressure_{kind}_ratio")
         component = getattr(COMPONENT, f"pressure_{kind}_ratio")
         who = "some tasks" if kind == "some" else "all non-idle tasks"
-        rules.append(
-            _alert(
-                policy,
-                name,
-                _either(f"{host} >= {ratio(stall.percent)}", f"{component} >= {ratio(stall.percent)}"),
-                stall.severity,
-                f"Tasks are stalling on memory ({kind}) above {stall.percent:g} % of the time.",
-                f"On {SUBJECT['either']}, {who} waited for memory {{{{ $value | humanizePercentage }}}} of the time "
-                f"over the last {policy.pressure.rate_window} (threshold {stall.percent:g} %).",
-                subject="either",
-                for_=stall.for_,
-                value=PERCENT + " of the time stalled",
+        for variant in component_variants(policy):
+            subject = "component" if variant.labels else "either"
+            rules.append(
+                _alert(
+                    policy,
+                    name,
+                    _with_components(
+                        f"{host} >= {ratio(stall.percent)}", f"{variant.narrow(component)} >= {ratio(stall.percent)}", variant
+                    ),
+                    stall.severity,
+                    f"Tasks are stalling on memory ({kind}) above {stall.percent:g} % of the time.",
+                    f"On {SUBJECT[subject]}, {who} waited for memory {{{{ $value | humanizePercentage }}}} of the time "
+                    f"over the last {policy.pressure.rate_window} (threshold {stall.percent:g} %).",
+                    subject=subject,
+                    for_=stall.for_,
+                    extra_labels=variant.labels,
+                    value=PERCENT + " of the time stalled",
+                )
             )
-        )
     return rules
 
 
@@ -491,21 +531,27 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
         return []
     host = _host(policy, PROFILES[policy.source.profile].oom_kills)
     component = _component_raw(policy, PROFILES["memwarden"].oom_kills, NAMED_COMPONENT)
-    return [
-        _alert(
-            policy,
-            "MemoryOOMKills",
-            _either(
-                f"sum {by(INSTANCE_LABELS)} (increase({host}[{oom.window}])) > 0",
-                f"sum {by(COMPONENT_LABELS)} (increase({component}[{oom.window}])) > 0",
-            ),
-            oom.severity,
-            "The OOM killer killed processes.",
-            f"{{{{ $value | humanize }}}} process(es) were OOM-killed on {SUBJECT['either']} in the last {oom.window}.",
-            subject="either",
-            value="{{ $value | humanize }} OOM kill(s)",
+    rules = []
+    for variant in component_variants(policy):
+        subject = "component" if variant.labels else "either"
+        rules.append(
+            _alert(
+                policy,
+                "MemoryOOMKills",
+                _with_components(
+                    f"sum {by(INSTANCE_LABELS)} (increase({host}[{oom.window}])) > 0",
+                    f"sum {by(COMPONENT_LABELS)} (increase({variant.narrow(component)}[{oom.window}])) > 0",
+                    variant,
+                ),
+                oom.severity,
+                "The OOM killer killed processes.",
+                f"{{{{ $value | humanize }}}} process(es) were OOM-killed on {SUBJECT[subject]} in the last {oom.window}.",
+                subject=subject,
+                extra_labels=variant.labels,
+                value="{{ $value | humanize }} OOM kill(s)",
+            )
         )
-    ]
+    return rules
 
 
 def swap_alert(policy: Policy) -> list[dict[str, Any]]:
@@ -604,36 +650,42 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
     alerts = []
     missing_for = policy.source.component_missing_for
     optional = sorted(component.name for component in policy.components if component.optional)
-    if missing_for.seconds > 0:
-        extra = [f'component!~"{regex_alternatives(optional)}"'] if optional else []
-        processes = _component_raw(policy, names.COMPONENT_PROCESSES, NAMED_COMPONENT, *extra)
+    for variant in component_variants(policy):
+        if variant.labels and variant.labels["component"] in optional:
+            continue
+        if missing_for.seconds > 0:
+            extra = [f'component!~"{regex_alternatives(optional)}"'] if optional and not variant.labels else []
+            processes = variant.narrow(_component_raw(policy, names.COMPONENT_PROCESSES, NAMED_COMPONENT, *extra))
+            alerts.append(
+                _alert(
+                    policy,
+                    "MemoryComponentNotFound",
+                    f"{processes} == 0",
+                    "warning",
+                    "The exporter finds no process of a component; its memory alerts cannot fire.",
+                    "Component {{ $labels.component }} on {{ $labels.instance }} has had no process for "
+                    f"{missing_for}: it is stopped, or its match in the policy finds nothing.",
+                    subject="component",
+                    for_=str(missing_for),
+                    extra_labels=variant.labels,
+                )
+            )
+    for variant in component_variants(policy):
         alerts.append(
             _alert(
                 policy,
-                "MemoryComponentNotFound",
-                f"{processes} == 0",
+                "MemoryComponentBudgetUnknown",
+                f"{variant.narrow(COMPONENT.working_set_bytes)}\nunless {on(COMPONENT_LABELS)}\n{COMPONENT.limit_bytes}",
                 "warning",
-                "The exporter finds no process of a component; its memory alerts cannot fire.",
-                "Component {{ $labels.component }} on {{ $labels.instance }} has had no process for "
-                f"{missing_for}: it is stopped, or its match in the policy finds nothing.",
+                "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
+                "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
+                "publishes no limit (budget `cgroup` on a cgroup without a memory limit?).",
                 subject="component",
-                for_=str(missing_for),
+                for_=_duration(max(300.0, 4 * policy.source.scrape_interval.seconds)),
+                extra_labels=variant.labels,
+                value="{{ $value | humanize1024 }}B in use",
             )
         )
-    alerts.append(
-        _alert(
-            policy,
-            "MemoryComponentBudgetUnknown",
-            f"{COMPONENT.working_set_bytes}\nunless {on(COMPONENT_LABELS)}\n{COMPONENT.limit_bytes}",
-            "warning",
-            "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
-            "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
-            "publishes no limit (budget `cgroup` on a cgroup without a memory limit?).",
-            subject="component",
-            for_=_duration(max(300.0, 4 * policy.source.scrape_interval.seconds)),
-            value="{{ $value | humanize1024 }}B in use",
-        )
-    )
     return alerts
 
 
@@ -740,7 +792,7 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
         health += [health_recording(policy, scope, thresholds) for scope, thresholds in scopes]
     if slo:
         groups.append(_group("memwarden.slo.recording", slo, policy))
-        groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=SLO_SLOW_INTERVAL))
+        groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=policy.slo.long_window_interval))
     if health:
         groups.append(_group("memwarden.health.recording", health, policy))
     return groups

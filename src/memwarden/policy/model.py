@@ -304,6 +304,10 @@ class ServiceLevel(Section):
     target: Percent = Field(default=99.5, description="percent of time usage stays below the critical tier over 30 days")
     page_severity: SEVERITIES = "critical"
     ticket_severity: SEVERITIES = "warning"
+    long_window_interval: DurationField = Field(
+        default="5m",
+        description="how often the windows of a day or more are recorded; each reads up to 30 days of samples",
+    )
 
 
 class HealthWeights(Section):

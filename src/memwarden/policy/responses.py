@@ -37,6 +37,10 @@ SignalName = Literal["SIGUSR1", "SIGUSR2", "SIGHUP", "SIGINT", "SIGTERM"]
 # Never signalled, frozen, throttled or killed, whatever the policy says: the monitoring
 # that tells us about memory must outlive the incident.
 BUILTIN_PROTECTED_PROCESSES = ("prometheus", "alertmanager", "prometheus-alertmanager")
+# How long the responder lets a cgroup freeze take hold, and how long one systemctl call
+# may take; a throttle through systemd makes two (read MemoryHigh=, then set it).
+FREEZE_SETTLE_SECONDS = 5.0
+SYSTEMCTL_TIMEOUT_SECONDS = 10.0
 
 
 class _Section(BaseModel):
@@ -194,6 +198,20 @@ class FreezeAction(_Action):
     cooldown: DurationField = "30m"
     max_per_hour: int | None = Field(default=2, ge=1)
 
+    @model_validator(mode="after")
+    def _timeout_covers_settling(self) -> FreezeAction:
+        _timeout_longer_than(self, FREEZE_SETTLE_SECONDS, "the time a cgroup freeze may take to take hold")
+        return self
+
+
+def _timeout_longer_than(action: _Action, seconds: float, what: str) -> None:
+    """A timeout that abandons the action while its write may still land leaves no clean state."""
+    if action.timeout.seconds <= seconds:
+        raise ValueError(
+            f"timeout ({action.timeout}) must be longer than {seconds:g}s, {what}; "
+            "a shorter one abandons the action while its change may still take effect"
+        )
+
 
 def _memory_high(value: Any) -> str:
     text = str(value).strip()
@@ -217,6 +235,13 @@ class ThrottleAction(_Action):
     )
     cooldown: DurationField = "30m"
     max_per_hour: int | None = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _timeout_covers_systemctl(self) -> ThrottleAction:
+        _timeout_longer_than(
+            self, 2 * SYSTEMCTL_TIMEOUT_SECONDS, "what reading and setting MemoryHigh= through systemctl may take"
+        )
+        return self
 
     @field_validator("memory_high", mode="before")
     @classmethod

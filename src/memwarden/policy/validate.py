@@ -394,6 +394,23 @@ def _check_time_intervals(section: AlertmanagerSection, path: Path) -> Iterator[
                     yield _error(path + ("routing", tier, field, index), f"unknown time interval '{name}'; define it under alertmanager.time_intervals")
 
 
+def _check_unused(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
+    """Warn of receivers and time intervals no route uses: memwarden writes only used ones.
+
+    What memwarden's subtree uses is what `memwarden alertmanager merge` treats as its own.
+    """
+    routings = [section.routing.tier(tier) for tier in TIERS]
+    receivers = {name for routing in routings for name in routing.receivers + routing.escalate_to}
+    receivers |= {name for names in section.component_receivers.values() for name in names}
+    for index, receiver in enumerate(section.receivers):
+        if receiver.name not in receivers:
+            yield _warning(path + ("receivers", index), f"'{receiver.name}' is used by no tier, escalation or component; it is not written to Alertmanager")
+    intervals = {name for routing in routings for name in routing.mute_time_intervals + routing.active_time_intervals}
+    for name in section.time_intervals:
+        if name not in intervals:
+            yield _warning(path + ("time_intervals", name), f"'{name}' is used by no tier; it is not written to Alertmanager")
+
+
 def check_alertmanager(raw: Any, raw_components: Any) -> Iterator[Problem]:
     section = _parsed(AlertmanagerSection, raw)
     if section is None:
@@ -403,6 +420,7 @@ def check_alertmanager(raw: Any, raw_components: Any) -> Iterator[Problem]:
     yield from _check_receiver_references(section, _component_names(raw_components), path)
     yield from _check_escalation(section, path)
     yield from _check_time_intervals(section, path)
+    yield from _check_unused(section, path)
     if section.responder.enabled and not section.responder.url.startswith(("http://", "https://")):
         yield _error(path + ("responder", "url"), f"{section.responder.url!r} must start with http:// or https://")
     for index, label in enumerate(section.group_by):

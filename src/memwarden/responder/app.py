@@ -19,6 +19,7 @@ from .payload import PayloadError, parse_notification
 
 LOGGER = logging.getLogger("memwarden.responder")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+STARTED_BEFORE: web.RequestKey[int] = web.RequestKey("started_before", int)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -55,7 +56,10 @@ def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
             notification = parse_notification(body)
         except PayloadError as error:
             return _refuse(request, 400, f"not an Alertmanager webhook notification: {error}")
-        decisions = request.app[ENGINE].handle(notification)
+        engine = request.app[ENGINE]
+        # handle() does not await: the steps started between here and its return are this request's.
+        request[STARTED_BEFORE] = engine.started
+        decisions = engine.handle(notification)
         return web.json_response({"status": "accepted", "alerts": len(notification.alerts), "decisions": decisions})
 
     return alerts
@@ -70,6 +74,14 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def healthy(request: web.Request) -> web.Response:
     return web.Response(text="memwarden responder is healthy\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Not ready while the audit log fails: every notification would get a 503 then."""
+    failure = request.app[ENGINE].audit.failure
+    if failure is not None:
+        return web.Response(status=503, text=f"memwarden responder cannot act: {failure}\n")
+    return web.Response(text="memwarden responder is ready\n")
 
 
 async def state(request: web.Request) -> web.Response:
@@ -106,14 +118,38 @@ async def count_status(request: web.Request, handler: Handler) -> web.StreamResp
     return response
 
 
+@web.middleware
+async def contain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn a bug or a failing disk in /alerts into a logged, audited 503 that says what ran."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as error:  # noqa: BLE001 - answered, logged and audited below
+        if request.path != "/alerts":
+            raise
+        engine = request.app[ENGINE]
+        before = request.get(STARTED_BEFORE)
+        started = 0 if before is None else engine.started - before
+        ran = "nothing was run" if started == 0 else f"{started} action(s) had started; see the audit log"
+        reason = f"internal error ({type(error).__name__}: {str(error)[:200]}), {ran}"
+        LOGGER.error("POST /alerts from %s failed: %s", request.remote or "?", reason, exc_info=error)
+        try:
+            engine.audit.write("error", status=503, reason=reason, peer=request.remote or "?", path=request.path)
+        except Exception:  # noqa: BLE001 - the audit log may be what failed; the log line above stands
+            LOGGER.error("the audit log cannot record it either", exc_info=True)
+        # 503 rather than 500: Alertmanager retries it, and a retry of what ran runs nothing twice.
+        return web.json_response({"status": "error", "reason": reason}, status=503)
+
+
 def create_app(engine: Engine, auth: Authenticator, *, max_body_bytes: int) -> web.Application:
     """Return the responder's aiohttp application."""
     # aiohttp refuses larger bodies itself (413) before our handler reads them.
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[count_status])
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[count_status, contain_errors])
     app[ENGINE] = engine
     app.router.add_post("/alerts", make_alerts_handler(auth, Limits(max_body_bytes)))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", healthy)
+    app.router.add_get("/-/ready", ready)
     app.router.add_get("/state", state)
     return app

@@ -43,6 +43,9 @@ class AuditLog:
         self._lock = threading.Lock()  # actions finish in worker threads as well as the loop
         self._handle = open(self.path, "a", encoding="utf-8")
         self._sync_scheduled = False
+        # Why the last write failed (disk full, I/O error); None once a write succeeds again.
+        # The engine claims no step while it is set: nothing may run that is not on record.
+        self.failure: str | None = None
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         """Record one decision; fields that are None are left out."""
@@ -50,10 +53,15 @@ class AuditLog:
         record.update((key, value) for key, value in fields.items() if value is not None)
         line = json.dumps(record, sort_keys=False, default=str, ensure_ascii=False) + "\n"
         with self._lock:
-            self._handle.write(line)
-            self._handle.flush()
-            if self._handle.tell() > self._max_bytes:
-                self._rotate()
+            try:
+                self._handle.write(line)
+                self._handle.flush()
+                if self._handle.tell() > self._max_bytes:
+                    self._rotate()
+            except OSError as error:
+                self.failure = f"cannot write {self.path}: {error.strerror or error}"
+                raise
+            self.failure = None
         if self._fsync:
             self._schedule_sync()
         return record
@@ -73,7 +81,11 @@ class AuditLog:
         with self._lock:
             self._sync_scheduled = False
             if not self._handle.closed:
-                os.fsync(self._handle.fileno())
+                try:
+                    os.fsync(self._handle.fileno())
+                except OSError as error:
+                    self.failure = f"cannot sync {self.path}: {error.strerror or error}"
+                    raise
 
     def _rotate(self) -> None:
         os.fsync(self._handle.fileno())

@@ -18,8 +18,8 @@ from .actions import UNDO_NAMES, thaw, unthrottle
 from .audit import AUDIT_FILE, AuditLog, format_table, read_audit
 from .auth import AuthConfigError, Authenticator
 from .host import Host
-from .server import DEFAULT_STATE_DIR, authenticator_for, start_responder
-from .state import STATE_FILE, StateStore
+from .server import DEFAULT_STATE_DIR, StartupError, authenticator_for, start_responder
+from .state import STATE_FILE, StateError, StateStore
 
 LOGGER = logging.getLogger("memwarden.responder")
 
@@ -67,6 +67,11 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--state-dir", default=DEFAULT_STATE_DIR, help=f"state and audit log (default {DEFAULT_STATE_DIR})"
     )
     parser.add_argument("--dry-run", action="store_true", help="record what every action would do, do none of it")
+    parser.add_argument(
+        "--stop-timeout",
+        default="30s",
+        help="on SIGTERM, how long to wait for running actions before recording them interrupted (default 30s)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -81,6 +86,7 @@ def main(argv: list[str]) -> int:
     try:
         policy, warnings, name = load_policy(args.policy)
         host, port = parse_listen(args.listen)
+        stop_timeout = _duration(args.stop_timeout, "--stop-timeout")
         auth = authenticator_for(policy, host, token_file=args.token_file, no_auth=args.no_auth)
     except PolicyError as error:
         print(error.render(), file=sys.stderr)
@@ -92,13 +98,22 @@ def main(argv: list[str]) -> int:
     for warning in warnings:
         print(warning.render(name), file=sys.stderr)
     try:
-        return asyncio.run(_serve(policy, args, host, port, auth))
-    except OSError as error:
-        print(f"error: cannot serve on {args.listen}: {error.strerror or error}", file=sys.stderr)
+        return asyncio.run(_serve(policy, args, host, port, auth, stop_timeout))
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 
-async def _serve(policy: Policy, args: argparse.Namespace, host: str, port: int, auth: Authenticator) -> int:
+def _duration(text: str, option: str) -> float:
+    try:
+        return Duration(text).seconds
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: give a duration such as 30s or 2m") from None
+
+
+async def _serve(
+    policy: Policy, args: argparse.Namespace, host: str, port: int, auth: Authenticator, stop_timeout: float
+) -> int:
     responder = await start_responder(
         policy, state_dir=args.state_dir, auth=auth, host=host, port=port, dry_run=args.dry_run
     )
@@ -112,7 +127,7 @@ async def _serve(policy: Policy, args: argparse.Namespace, host: str, port: int,
         loop.add_signal_handler(number, stop.set)
     await stop.wait()
     LOGGER.info("stopping: waiting for running actions")
-    await responder.close()
+    await responder.close(stop_timeout)
     return 0
 
 
@@ -154,8 +169,17 @@ def main_release(argv: list[str]) -> int:
         print(error.render(), file=sys.stderr)
         print(f"error: {error.filename} has errors", file=sys.stderr)
         return 1
-    store = StateStore(Path(args.state_dir) / STATE_FILE)
-    audit = AuditLog(Path(args.state_dir) / AUDIT_FILE)
+    try:
+        store = StateStore(Path(args.state_dir) / STATE_FILE)
+    except StateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        audit = AuditLog(Path(args.state_dir) / AUDIT_FILE)
+    except OSError as error:
+        store.close()
+        print(f"error: cannot open the audit log in {args.state_dir}: {error.strerror or error}", file=sys.stderr)
+        return 1
     host = Host(policy)
     failed = 0
     for undo in store.undos():

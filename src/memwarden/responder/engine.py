@@ -27,6 +27,8 @@ from memwarden.policy.responses import Rule
 
 from .actions import (
     FAILED,
+    FORCEFUL_KINDS,
+    INTERRUPTED,
     NO_TARGET,
     OK,
     REFUSED,
@@ -47,11 +49,17 @@ from .payload import Alert, Notification
 from .state import Episode, StateStore, Undo
 
 LOGGER = logging.getLogger("memwarden.responder")
-FORCEFUL = ("freeze", "throttle", "kill")
 NEEDS_COMPONENT = ("signal", "freeze", "throttle")
-# Steps that did nothing on the host: the next step need not wait out their grace.
+# Steps that did nothing on the host: they count against no cooldown or cap, and once a
+# no_target step has had its attempts the next step need not wait out its grace.
 NO_EFFECT = (REFUSED, NO_TARGET)
+# A step that found nothing to act on (a component restarting, between processes) is tried
+# again after its grace, this many times in all, before the episode moves on.
+NO_TARGET_ATTEMPTS = 3
 UNDO_ATTEMPTS = 3
+# A step `running` in the state but not in this process (which cannot happen unless the
+# state was written to from elsewhere) counts as interrupted once its timeout is this far past.
+STALE_RUNNING_MARGIN_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 3600.0
 
 
@@ -111,10 +119,34 @@ class Engine:
         self.clock = clock
         self.alertmanager = alertmanager
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._in_flight: dict[asyncio.Task[Any], tuple[ActionContext, int]] = {}  # actions not yet finished
+        self._undoing: dict[asyncio.Task[Any], Undo] = {}
         self._running = 0
+        self.started = 0  # steps started by this process (the HTTP side tells a caller what ran)
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
         self._refresh_holds()
+        self._recover_interrupted()
+
+    def _recover_interrupted(self) -> None:
+        """Steps an earlier process left `running` were cut off: record them so escalation goes on."""
+        for episode, rule, step, kind, target in self.store.interrupt_running():
+            self.metrics.responses.labels(kind, INTERRUPTED).inc()
+            LOGGER.warning(
+                "%s on %s (rule %s, step %d) was cut off by a stop or crash of the responder", kind, target, rule, step
+            )
+            stored = self.store.episode(episode)
+            self.audit.write(
+                "interrupted",
+                alertname=stored.alertname if stored else None,
+                episode=episode,
+                rule=rule,
+                step=step,
+                action=kind,
+                target=target,
+                result=INTERRUPTED,
+                reason="the responder stopped or crashed while the action ran; what it did is unknown",
+            )
 
     # notifications -------------------------------------------------------------------------
 
@@ -132,9 +164,10 @@ class Engine:
 
     def _on_firing(self, facts: AlertFacts, *, source: str) -> list[dict[str, Any]]:
         now = self.clock()
-        episode = self.store.record_firing(facts.episode, facts.fingerprint, facts.labels, now)
         rules = self.responses.rules_for(facts.labels)
         if source == "notification":
+            # On record before it is remembered: if the audit log cannot take it, the request
+            # fails (503, Alertmanager retries) and no re-check acts on an unrecorded episode.
             self._write(
                 "received",
                 facts,
@@ -143,6 +176,7 @@ class Engine:
                 reason=None if rules else "no rule takes this alert",
                 labels=facts.labels,
             )
+        episode = self.store.record_firing(facts.episode, facts.fingerprint, facts.labels, now)
         if episode.resolved_at is not None:
             self._write("skipped", facts, reason="this episode has already resolved; a late firing notification")
             return [{"alert": facts.episode, "decision": "skipped", "reason": "already resolved"}]
@@ -153,15 +187,42 @@ class Engine:
         index = len(steps)
         decision = {"alert": facts.episode, "rule": rule.name, "step": index}
         if index >= len(rule.actions):
+            if quiet:
+                # Nothing is left to decide: a re-check says nothing (a restart would otherwise
+                # write one line per open episode, and every episode stays open a while).
+                return {**decision, "decision": "skipped", "result": "done"}
             return self._skip(
                 decision, facts, rule, None, "done", "every action of the rule has run for this episode", quiet
             )
         if steps:
             last = steps[-1]
+            if last.result == "running" and self._stale(rule, facts.episode, last, now):
+                self.store.finish_step(facts.episode, rule.name, last.step, INTERRUPTED)
+                self._write(
+                    "interrupted",
+                    facts,
+                    rule=rule.name,
+                    step=last.step,
+                    action=last.kind,
+                    result=INTERRUPTED,
+                    reason="the step was still running long after its timeout, and not in this responder",
+                )
+                last = self.store.steps(facts.episode, rule.name)[-1]
             if last.result == "running":
                 return self._skip(
                     decision, facts, rule, None, "running", f"step {last.step} ({last.kind}) is still running", quiet
                 )
+            if last.result == NO_TARGET and last.target != "-" and last.attempts < NO_TARGET_ATTEMPTS:
+                wait = rule.actions[last.step].grace.seconds
+                if now - last.at < wait:
+                    left = wait - (now - last.at)
+                    reason = (
+                        f"{last.kind} found nothing to act on (attempt {last.attempts} of {NO_TARGET_ATTEMPTS}); "
+                        f"it is tried again after its grace ({left:.0f}s left)"
+                    )
+                    return self._skip(decision, facts, rule, None, "grace", reason, quiet)
+                decision["step"] = last.step
+                return self._attempt(rule, last.step, facts, now, decision, quiet, retry=True)
             grace = 0.0 if last.result in NO_EFFECT else rule.actions[index - 1].grace.seconds
             if now - last.at < grace:
                 left = grace - (now - last.at)
@@ -170,7 +231,15 @@ class Engine:
         return self._attempt(rule, index, facts, now, decision, quiet)
 
     def _attempt(
-        self, rule: Rule, index: int, facts: AlertFacts, now: float, decision: dict[str, Any], quiet: bool
+        self,
+        rule: Rule,
+        index: int,
+        facts: AlertFacts,
+        now: float,
+        decision: dict[str, Any],
+        quiet: bool,
+        *,
+        retry: bool = False,
     ) -> dict[str, Any]:
         action = rule.actions[index]
         kind = action.kind
@@ -179,7 +248,11 @@ class Engine:
             target = self._target(action, facts)
         except TargetError as error:
             # It can never run for this episode: record the step, so escalation can go on.
-            if self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None):
+            if retry:
+                claimed = self.store.retry_step(facts.episode, rule.name, index, now, run_key=None, after=NO_TARGET)
+            else:
+                claimed = self.store.claim_step(facts.episode, rule.name, index, kind, "-", now, run_key=None)
+            if claimed:
                 self.store.finish_step(facts.episode, rule.name, index, error.result)
                 self.metrics.responses.labels(kind, error.result).inc()
                 self._write(
@@ -198,22 +271,46 @@ class Engine:
         if action.touches_system and self._running >= self.responses.max_concurrent:
             reason = f"concurrency cap: {self._running} actions already running (max_concurrent {self.responses.max_concurrent})"
             return self._limited(decision, facts, rule, index, "concurrency", reason, quiet)
-        # A log counts against nothing, so it need not be remembered for cooldowns.
-        run_key = None if kind == "log" else key
-        if not self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key):
-            return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
-        self._quiet.pop((facts.episode, rule.name), None)
         dry_run = self.dry_run or action.dry_run
-        ctx = ActionContext(action, rule.name, facts, target.name, target.component, self.host, dry_run)
+        ctx = ActionContext(
+            action, rule.name, facts, target.name, target.component, self.host, dry_run, on_undo=self._record_undo
+        )
+        # Nothing runs that is not on record: the record is written before the step is claimed
+        # (no await in between), so an audit log that cannot take it stops the step right here.
         if kind == "log":
             # Recording is all a log action does; do it now, in order, without a task.
             self._finish(ctx, index, Outcome(OK, action.message or "recorded"), 0.0, None, None)
+        else:
+            self._write(
+                "starting", facts, rule=rule.name, step=index, action=kind, target=target.name, dry_run=dry_run or None
+            )
+        # A log counts against nothing, and a dry run did nothing: neither is remembered for
+        # cooldowns and hourly caps, which are there to space out real actions.
+        run_key = None if kind == "log" or dry_run else key
+        if retry:
+            claimed = self.store.retry_step(facts.episode, rule.name, index, now, run_key=run_key, after=NO_TARGET)
+        else:
+            claimed = self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key)
+        if not claimed:
+            return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
+        self._quiet.pop((facts.episode, rule.name), None)
+        self.started += 1
+        if kind == "log":
+            self.store.finish_step(facts.episode, rule.name, index, OK)
             return {**decision, "decision": "ran", "result": OK}
         if action.touches_system:
             self._running += 1
             self.metrics.running.set(self._running)
-        self._spawn(self._execute(ctx, index))
+        self._in_flight[self._spawn(self._execute(ctx, index, run_key))] = (ctx, index)
         return {**decision, "decision": "started", "dry_run": dry_run}
+
+    def _stale(self, rule: Rule, episode: str, last: Any, now: float) -> bool:
+        """Whether a `running` step is no action of this process and long past its timeout."""
+        for ctx, index in self._in_flight.values():
+            if ctx.alert.episode == episode and ctx.rule == rule.name and index == last.step:
+                return False
+        timeout = rule.actions[last.step].timeout.seconds if last.step < len(rule.actions) else 0.0
+        return now - last.at > timeout + STALE_RUNNING_MARGIN_SECONDS
 
     def _skip(
         self,
@@ -259,11 +356,11 @@ class Engine:
             raise TargetError(NO_TARGET, "the alert has no component label and the action names no component")
         if component is None:
             raise TargetError(NO_TARGET, f"component {name!r} of the alert is not in the policy's components")
-        if component.protected and kind in FORCEFUL:
+        if component.protected and kind in FORCEFUL_KINDS:
             raise TargetError(REFUSED, f"component {name} is protected: true; {kind} never acts on it")
         return Target(component.name, component)
 
-    async def _execute(self, ctx: ActionContext, index: int) -> None:
+    async def _execute(self, ctx: ActionContext, index: int, run_key: str | None = None) -> None:
         action = ctx.action
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -283,21 +380,27 @@ class Engine:
                 self._running -= 1
                 self.metrics.running.set(self._running)
         duration = loop.time() - started
-        self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
+        # A step that did nothing counts against no cooldown or cap (a retry must be able to run).
+        forget = run_key if outcome.result in NO_EFFECT else None
+        self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result, forget_run=forget)
+        self._in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if outcome.restore is not None:
-            self._hold(ctx, outcome)
+            self._record_undo(ctx, outcome.restore)
+        if ctx.alert.episode in self.store.holders(action.kind, ctx.target):
+            self._undo_if_resolved(ctx)
         after = None
-        if before is not None and outcome.result == OK and ctx.component is not None:
-            await asyncio.sleep(self.responses.outcome_delay.seconds)
-            after = await asyncio.to_thread(self.host.working_set, ctx.component)
-        self._finish(ctx, index, outcome, duration, before, after)
+        try:
+            if before is not None and outcome.result == OK and ctx.component is not None:
+                await asyncio.sleep(self.responses.outcome_delay.seconds)
+                after = await asyncio.to_thread(self.host.working_set, ctx.component)
+        finally:
+            # Stopped while measuring the outcome: the action itself is done; record it all the same.
+            self._finish(ctx, index, outcome, duration, before, after)
 
     def _finish(
         self, ctx: ActionContext, index: int, outcome: Outcome, duration: float, before: int | None, after: int | None
     ) -> None:
         kind = ctx.action.kind
-        if kind == "log":
-            self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result)
         reclaimed = outcome.reclaimed_bytes
         if reclaimed is None and before is not None and after is not None:
             reclaimed = max(0, before - after)
@@ -335,29 +438,32 @@ class Engine:
 
     # undo ------------------------------------------------------------------------------------
 
-    def _hold(self, ctx: ActionContext, outcome: Outcome) -> None:
-        assert outcome.restore is not None
+    def _record_undo(self, ctx: ActionContext, restore: dict[str, Any]) -> None:
+        """Hold what undoes a freeze or throttle for the episode (kept on failure and timeout too)."""
         now = self.clock()
-        self.store.hold(
-            ctx.action.kind, ctx.target, ctx.alert.episode, outcome.restore, now + ctx.action.undo_after.seconds, now
-        )
+        deadline = now + ctx.action.undo_after.seconds
+        self.store.hold(ctx.action.kind, ctx.target, ctx.alert.episode, restore, deadline, now)
         self._refresh_holds()
+
+    def _undo_if_resolved(self, ctx: ActionContext) -> None:
         episode = self.store.episode(ctx.alert.episode)
         if episode is not None and episode.resolved_at is not None:
             # The alert resolved while the action ran: undo at once rather than at undo_after.
             for undo in self.store.release_episode(ctx.alert.episode):
-                self._spawn(self._undo(undo, "the alert resolved while the action ran"))
+                self._spawn_undo(undo, "the alert resolved while the action ran")
 
     def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
         now = self.clock()
         first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
+        # Undo before recording: a failing audit log must not keep a component frozen.
+        undos = self.store.release_episode(facts.episode)
+        for undo in undos:
+            self._spawn_undo(undo, reason)
+            self.started += 1
         if presumed:
             self._write("resolved", facts, reason=reason)
         else:
             self._write("received", facts, status="resolved", reason=None if first else "already resolved")
-        undos = self.store.release_episode(facts.episode)
-        for undo in undos:
-            self._spawn(self._undo(undo, reason))
         for key in [key for key in self._quiet if key[0] == facts.episode]:
             del self._quiet[key]
         return [
@@ -390,7 +496,8 @@ class Engine:
         """A frozen process cannot act on SIGTERM; thaw what we froze before killing it."""
         undo = self.store.release_target("freeze", ctx.target)
         if undo is not None:
-            await self._undo(undo, "thawed so it can act on SIGTERM")
+            # Shielded: a stop that cuts the kill off must not lose the thaw (stop() keeps it due).
+            await asyncio.shield(self._spawn_undo(undo, "thawed so it can act on SIGTERM"))
 
     def _refresh_holds(self) -> None:
         counts = {name: 0 for name in UNDO_NAMES}
@@ -408,14 +515,14 @@ class Engine:
             if undo.deadline <= now:
                 taken = self.store.release_target(undo.kind, undo.target)
                 if taken is not None:
-                    self._spawn(
-                        self._undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
-                    )
+                    self._spawn_undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
         if self.alertmanager is not None:
             states = await self.alertmanager.states()
             if states is None:
                 return  # cannot tell what still fires: escalate nothing this round
-            for episode in self.store.open_episodes(fired_since=0):
+            episodes = self.store.open_episodes(fired_since=0)
+            self._forget_quiet_but(episodes)
+            for episode in episodes:
                 facts = _facts_of_episode(episode)
                 state = states.get(episode.key)
                 if state is None:
@@ -423,13 +530,21 @@ class Engine:
                 elif state == "active":
                     self._on_firing(facts, source="recheck")
         else:
-            for episode in self.store.open_episodes(fired_since=now - self.responses.trust_firing_for.seconds):
+            episodes = self.store.open_episodes(fired_since=now - self.responses.trust_firing_for.seconds)
+            self._forget_quiet_but(episodes)
+            for episode in episodes:
                 facts = _facts_of_episode(episode)
                 for rule in self.responses.rules_for(facts.labels):
                     self._advance(rule, facts, now, quiet=True)
         if now - self._last_prune > PRUNE_EVERY_SECONDS:
             self.store.prune(now)
             self._last_prune = now
+
+    def _forget_quiet_but(self, episodes: list[Episode]) -> None:
+        """Keep the re-check's "already said" memory to the episodes it still looks at."""
+        keep = {episode.key for episode in episodes}
+        for key in [key for key in self._quiet if key[0] not in keep]:
+            del self._quiet[key]
 
     async def run_rechecks(self) -> None:
         """Re-check forever at the policy's interval (cancel to stop)."""
@@ -452,10 +567,55 @@ class Engine:
             **fields,
         )
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._in_flight.pop(done, None))
+        return task
+
+    def _spawn_undo(self, undo: Undo, reason: str) -> asyncio.Task[Any]:
+        task = self._spawn(self._undo(undo, reason))
+        self._undoing[task] = undo
+        task.add_done_callback(lambda done: self._undoing.pop(done, None))
+        return task
+
+    async def stop(self, wait_seconds: float = 30.0) -> None:
+        """Wait up to `wait_seconds` for running actions and undos, then cut off the rest and record it.
+
+        A cut-off action's step is recorded `interrupted` (escalation goes on after its grace);
+        a cut-off undo is kept in the state, due at once, so the next start does it again.
+        """
+        await self.drain(wait_seconds)
+        now = self.clock()
+        for ctx, index in list(self._in_flight.values()):
+            self.store.finish_step(ctx.alert.episode, ctx.rule, index, INTERRUPTED)
+            self.metrics.responses.labels(ctx.action.kind, INTERRUPTED).inc()
+            self._write(
+                "interrupted",
+                ctx.alert,
+                rule=ctx.rule,
+                step=index,
+                action=ctx.action.kind,
+                target=ctx.target,
+                result=INTERRUPTED,
+                reason=f"the responder stopped; the action was still running after {wait_seconds:g}s and was cut off",
+            )
+        for undo in list(self._undoing.values()):
+            retry = f"retry:{undo.kind}:{undo.target}"
+            self.store.hold(undo.kind, undo.target, retry, undo.restore, now, now)
+            self.audit.write(
+                "undone",
+                action=UNDO_NAMES[undo.kind],
+                target=undo.target,
+                result=INTERRUPTED,
+                reason="the responder stopped before the undo finished; the next start does it again",
+            )
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait for running actions and undos to finish (at shutdown, and in tests)."""

@@ -18,6 +18,7 @@ from memwarden.system import DEFAULT_CGROUP_ROOT, DEFAULT_PROC_ROOT, ComponentTa
 from memwarden.system import procfs
 
 COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
+PF_KTHREAD = 0x00200000  # the kernel's per-task flag for its own threads (/proc/PID/stat field 9)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ def is_alive(proc_root: str, process: ProcessIdentity) -> bool:
     if fields is None or len(fields) < 20:
         return False
     return int(fields[19]) == process.start_time and fields[0] not in (b"Z", b"X")
+
+
+def is_kernel_thread(proc_root: str, pid: int) -> bool:
+    """Return whether pid is a kernel thread, by the kernel's own flag (a process may blank its cmdline)."""
+    fields = _stat_fields(proc_root, pid)
+    try:
+        return fields is not None and bool(int(fields[6]) & PF_KTHREAD)
+    except (IndexError, ValueError):
+        return False
 
 
 def process_state(proc_root: str, pid: int) -> str | None:
@@ -119,23 +129,56 @@ class Host:
     def rss(self, pid: int) -> int | None:
         return procfs.rss_bytes(self.proc_root, pid)
 
-    def protected(self) -> dict[int, str]:
-        """Return every pid that must never be signalled, frozen, throttled or killed, with why."""
-        reasons: dict[int, str] = {1: "PID 1"}
-        pid: int | None = procfs.own_pid(self.proc_root)
-        while pid is not None and pid > 1:
-            reasons.setdefault(pid, "the responder or one of its parents")
-            pid = procfs.parent_pid(self.proc_root, pid)
+    def protected(self, *, components: bool = True) -> dict[int, str]:
+        """Return every pid that must never be signalled, frozen, throttled or killed, with why.
+
+        components=False leaves out the processes of `protected: true` components: those
+        are spared freeze, throttle and kill only; `signal` and `http` may still ask them
+        to clean up. PID 1, the responder, kernel threads and protected processes stay.
+        """
+        reasons = dict.fromkeys(self._own_line(), "the responder or one of its parents")
+        reasons[1] = "PID 1"
         for pid, _ in procfs.process_entries(self.proc_root):
-            names = process_names(self.proc_root, pid)
-            if names is None or pid in reasons:
-                continue
-            if names[1] == "":
-                reasons[pid] = "a kernel thread"  # (or a zombie: nothing left to act on)
-            elif (name := _name_matches(names, self.protected_names)) is not None:
-                reasons[pid] = f"a protected process ({name})"
-            elif _oom_exempt(self.proc_root, pid):
-                reasons[pid] = "oom_score_adj -1000 (the kernel's OOM killer spares it too)"
+            if pid not in reasons and (reason := self._process_reason(pid)) is not None:
+                reasons[pid] = reason
+        if components:
+            for pid, reason in self._protected_components().items():
+                reasons.setdefault(pid, reason)
+        return reasons
+
+    def protection(self, pid: int, *, components: bool = True) -> str | None:
+        """Return why this one pid must not be touched, read now (just before a signal), or None."""
+        if pid == 1:
+            return "PID 1"
+        if pid in self._own_line():
+            return "the responder or one of its parents"
+        reason = self._process_reason(pid)
+        if reason is None and components:
+            reason = self._protected_components().get(pid)
+        return reason
+
+    def _own_line(self) -> set[int]:
+        line: set[int] = set()
+        pid: int | None = procfs.own_pid(self.proc_root)
+        while pid is not None and pid > 1 and pid not in line:
+            line.add(pid)
+            pid = procfs.parent_pid(self.proc_root, pid)
+        return line
+
+    def _process_reason(self, pid: int) -> str | None:
+        names = process_names(self.proc_root, pid)
+        if names is None:
+            return None  # gone
+        if is_kernel_thread(self.proc_root, pid):
+            return "a kernel thread"
+        if (name := _name_matches(names, self.protected_names)) is not None:
+            return f"a protected process ({name})"
+        if _oom_exempt(self.proc_root, pid):
+            return "oom_score_adj -1000 (the kernel's OOM killer spares it too)"
+        return None
+
+    def _protected_components(self) -> dict[int, str]:
+        reasons: dict[int, str] = {}
         for component in self.policy.components:
             if component.protected:
                 for pid in self.resolve(component).pids:
@@ -151,6 +194,6 @@ class Host:
             rss = procfs.rss_bytes(self.proc_root, pid)
             if rss and (best is None or rss > best[1]):
                 names = process_names(self.proc_root, pid)
-                if names is not None and names[1]:
-                    best = (pid, rss, names[1])
+                if names is not None and not is_kernel_thread(self.proc_root, pid):
+                    best = (pid, rss, names[1] or names[0])
         return best

@@ -80,9 +80,10 @@ def parse_time(text: Any, where: str) -> datetime:
             sign = 1 if zone[0] == "+" else -1
             tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
         value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
-    except ValueError as error:
+        # In UTC the time must still be a year from 1 to 9999: 0001-01-01T00:00:00+01:00 is not.
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as error:
         raise PayloadError(f"{where} {text[:40]!r} is not a valid time: {error}") from None
-    return value.astimezone(timezone.utc)
 
 
 def _string(value: Any, where: str, *, max_length: int = 4096) -> str:

@@ -19,9 +19,13 @@ from .auth import AuthConfigError, Authenticator, is_loopback
 from .engine import Engine
 from .host import Host
 from .metrics import ResponderMetrics
-from .state import STATE_FILE, StateStore
+from .state import DRY_RUN_STATE_FILE, STATE_FILE, StateError, StateStore
 
 DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
+
+
+class StartupError(Exception):
+    """The responder cannot start; `str()` names what is wrong (a file, the address) and the fix."""
 
 
 def authenticator_for(
@@ -55,7 +59,8 @@ class RunningResponder:
     async def close(self, drain_seconds: float = 30.0) -> None:
         self.recheck.cancel()
         await self.runner.cleanup()
-        await self.engine.drain(drain_seconds)
+        # Whatever still runs after the wait is recorded as interrupted before the state closes.
+        await self.engine.stop(drain_seconds)
         self.engine.store.close()
         self.engine.audit.close()
 
@@ -74,10 +79,27 @@ async def start_responder(
 ) -> RunningResponder:
     """Open the state, start the re-check loop and serve the webhook; return the running responder."""
     state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StartupError(f"cannot create the state directory {state_dir}: {error.strerror or error}") from None
     responses = policy.responses
-    store = StateStore(state_dir / STATE_FILE)
-    audit = AuditLog(state_dir / AUDIT_FILE, fsync=audit_fsync, clock=clock)
+    # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
+    # and hourly caps of a later live run (its audit records, marked dry_run, share the log).
+    state_file = DRY_RUN_STATE_FILE if dry_run or responses.dry_run else STATE_FILE
+    try:
+        store = StateStore(state_dir / state_file)
+    except StateError as error:
+        raise StartupError(str(error)) from None
+    try:
+        audit = AuditLog(state_dir / AUDIT_FILE, fsync=audit_fsync, clock=clock)
+    except OSError as error:
+        store.close()
+        raise StartupError(
+            f"cannot open the audit log {state_dir / AUDIT_FILE} for appending: {error.strerror or error}; "
+            "the responder acts only on record, so fix the file's permissions or attributes (chattr -i) "
+            "or give another --state-dir"
+        ) from None
     engine = Engine(
         policy,
         store,
@@ -93,10 +115,12 @@ async def start_responder(
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
-    except BaseException:
+    except BaseException as error:
         await runner.cleanup()
         store.close()
         audit.close()
+        if isinstance(error, OSError):
+            raise StartupError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
         raise
     bound = runner.addresses[0][1] if runner.addresses else port  # the port picked when port=0
     shown = f"[{host}]" if ":" in host else host

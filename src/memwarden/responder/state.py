@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.sqlite"
-SCHEMA_VERSION = 1
+DRY_RUN_STATE_FILE = "state.dry-run.sqlite"
+SCHEMA_VERSION = 2  # 2: steps.attempts
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
     key TEXT PRIMARY KEY,
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS steps (
     target TEXT NOT NULL,
     at REAL NOT NULL,
     result TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (episode, rule, step)
 );
 CREATE TABLE IF NOT EXISTS runs (key TEXT NOT NULL, at REAL NOT NULL);
@@ -62,6 +64,10 @@ RUN_HISTORY_SECONDS = 7 * 86400
 EPISODE_HISTORY_SECONDS = 30 * 86400
 
 
+class StateError(Exception):
+    """The state file cannot be opened; `str()` names it and says what to do."""
+
+
 @dataclass(frozen=True)
 class Step:
     step: int
@@ -69,6 +75,7 @@ class Step:
     target: str
     at: float
     result: str
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,16 +103,30 @@ class StateStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
-        # (so a restarted responder never runs a step twice); only a power cut may lose the
-        # last commits, and after a reboot the processes and alert episodes are new anyway.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as error:
+            raise StateError(f"cannot open the state file {self.path}: {_why(error)}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
+            # (so a restarted responder never runs a step twice); only a power cut may lose the
+            # last commits, and after a reboot the processes and alert episodes are new anyway.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
+            if "attempts" not in columns:  # a state file of schema 1
+                self._db.execute("ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StateError(
+                f"the state file {self.path} cannot be used: {error}. If it is damaged, move it aside "
+                "(the responder starts afresh: cooldowns, caps and episodes are forgotten, and what it "
+                "holds frozen or throttled must be released by hand) or restore it from a backup"
+            ) from None
 
     def close(self) -> None:
         self._db.close()
@@ -184,7 +205,7 @@ class StateStore:
 
     def steps(self, episode: str, rule: str) -> list[Step]:
         rows = self._db.execute(
-            "SELECT step, kind, target, at, result FROM steps WHERE episode = ? AND rule = ? ORDER BY step",
+            "SELECT step, kind, target, at, result, attempts FROM steps WHERE episode = ? AND rule = ? ORDER BY step",
             (episode, rule),
         ).fetchall()
         return [Step(*row) for row in rows]
@@ -204,10 +225,48 @@ class StateStore:
                 db.execute("INSERT INTO runs (key, at) VALUES (?, ?)", (run_key, now))
         return True
 
-    def finish_step(self, episode: str, rule: str, step: int, result: str) -> None:
-        self._db.execute(
-            "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)
-        )
+    def interrupt_running(self) -> list[tuple[str, str, int, str, str]]:
+        """Mark every step still `running` as `interrupted`; return them as (episode, rule, step, kind, target).
+
+        Called when a responder opens the state: no action of an earlier process can still be
+        running for it, so a `running` step is one a stop, crash or OOM kill cut off.
+        """
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT episode, rule, step, kind, target FROM steps WHERE result = 'running' ORDER BY at"
+            ).fetchall()
+            db.execute("UPDATE steps SET result = 'interrupted' WHERE result = 'running'")
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def retry_step(self, episode: str, rule: str, step: int, now: float, *, run_key: str | None, after: str) -> bool:
+        """Start a step again that ended with `after` (no_target); False if it has moved on meanwhile."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE steps SET result = 'running', at = ?, attempts = attempts + 1 "
+                "WHERE episode = ? AND rule = ? AND step = ? AND result = ?",
+                (now, episode, rule, step, after),
+            )
+            if cursor.rowcount == 0:
+                return False
+            if run_key is not None:
+                db.execute("INSERT INTO runs (key, at) VALUES (?, ?)", (run_key, now))
+        return True
+
+    def finish_step(
+        self, episode: str, rule: str, step: int, result: str, *, forget_run: str | None = None
+    ) -> None:
+        """Record how a step ended; forget_run: the run key of a step that did nothing, so it
+        counts against no cooldown or hourly cap."""
+        with self._transaction() as db:
+            if forget_run is not None:
+                db.execute(
+                    "DELETE FROM runs WHERE key = ? AND at = "
+                    "(SELECT at FROM steps WHERE episode = ? AND rule = ? AND step = ?)",
+                    (forget_run, episode, rule, step),
+                )
+            db.execute(
+                "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)
+            )
 
     # cooldowns and caps ---------------------------------------------------------------------
 
@@ -285,6 +344,10 @@ class StateStore:
                 (old,),
             )
             db.execute("DELETE FROM episodes WHERE last_firing < ? AND key NOT IN (SELECT episode FROM holds)", (old,))
+
+
+def _why(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _episode(row: tuple[Any, ...]) -> Episode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,42 @@ class Layout:
     def responder_state(self) -> Path:
         return self.root / "responder"
 
+    @property
+    def earlier_runs(self) -> Path:
+        return self.root / "previous"
+
+    def run_files(self) -> list[Path]:
+        """What one run writes at the top of its folder (everything but earlier runs)."""
+        paths = [self.bundle, self.logs, self.policy, self.prometheus_config, self.token, self.responder_state]
+        return paths + [self.root / "data"]
+
+
+def set_aside_earlier_run(layout: Layout) -> Path | None:
+    """Move an earlier run's files out of the way into previous/<time>/; return where, if any.
+
+    Prometheus' and Alertmanager's data must start empty (a new run's rules would read
+    old samples, and old alerts would reach the new responder); the earlier run's logs,
+    state and audit stay whole beside it for inspection. Other files are left alone.
+    """
+    present = [path for path in layout.run_files() if path.exists()]
+    if not present:
+        return None
+    started = min(path.stat().st_mtime for path in present)
+    target = layout.earlier_runs / time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = target.with_name(f"{target.name.split('.')[0]}.{suffix}")
+    target.mkdir(parents=True)
+    for path in present:
+        path.rename(target / path.name)
+    return target
+
+
+def runs_exporter(policy: Policy) -> bool:
+    """memwarden's exporter runs for its own profile, and beside node_exporter only to publish components."""
+    return policy.source.profile == "memwarden" or bool(policy.components)
+
 
 def scrape_interval(policy: Policy) -> Duration:
     """A single host wants quick feedback: scrape at the policy's interval, at most every 5s."""
@@ -90,6 +127,9 @@ def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:
         {"url": f"http://127.0.0.1:{ports.responder}/alerts", "credentials_file": str(layout.token)}
     )
     data["responses"]["auth"].update({"mode": "bearer", "token_file": str(layout.token)})
+    # A local run lasts minutes: day-long SLO windows recorded every 5m would leave their
+    # dashboard panels empty for most of it.
+    data["slo"]["long_window_interval"] = str(policy.source.evaluation_interval or scrape_interval(policy))
     if data["responses"].get("alertmanager_url") is None:
         # Escalation asks this Alertmanager whether an alert is still firing.
         data["responses"]["alertmanager_url"] = f"http://127.0.0.1:{ports.alertmanager}"
@@ -101,11 +141,12 @@ def prometheus_config(policy: Policy, ports: Ports, layout: Layout) -> dict[str,
     evaluation = str(policy.source.evaluation_interval or scrape_interval(policy))
     memwarden_job = job_of(policy.source.component_selector, "memwarden")
     scrape_configs: list[dict[str, Any]] = [
-        {"job_name": memwarden_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.exporter}"]}]},
         {"job_name": "memwarden-responder", "static_configs": [{"targets": [f"127.0.0.1:{ports.responder}"]}]},
         {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ports.prometheus}"]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]},
     ]
+    if runs_exporter(policy):
+        scrape_configs.insert(0, {"job_name": memwarden_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.exporter}"]}]})
     if policy.source.profile == "node_exporter":
         node_job = job_of(policy.source.effective_selector(), "node")
         scrape_configs.insert(0, {"job_name": node_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.node_exporter}"]}]})

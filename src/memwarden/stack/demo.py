@@ -47,7 +47,7 @@ def demo_processes(run: str) -> dict[str, list[str]]:
     module = [sys.executable, "-m", "memwarden.stack.hog"]
     return {
         "demo-hog": module
-        + ["--component", "demo-hog", "--run", run, "--rate", "3MiB", "--cache-share", "0.5", "--ceiling", "400MiB"],
+        + ["--component", "demo-hog", "--run", run, "--rate", "2MiB", "--cache-share", "0.5", "--ceiling", "256MiB"],
         "demo-batch": module
         + ["--component", "demo-batch", "--run", run, "--rate", "256KiB", "--cache-share", "0", "--ceiling", "48MiB"],
     }

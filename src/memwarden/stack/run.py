@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
 
 from .. import binaries
 from ..policy import Policy
-from .config import Layout, Ports, write_run_folder
+from .config import Layout, Ports, runs_exporter, set_aside_earlier_run, write_run_folder
 from .processes import Child, StackError, Supervisor, ensure_port_free, free_port, http_ok
 
 # After a demo process is killed by the responder, `up` starts a fresh one after this
@@ -17,14 +18,35 @@ from .processes import Child, StackError, Supervisor, ensure_port_free, free_por
 RESTART_DELAY = 20.0
 
 
-def allocate_ports(start: int | None) -> Ports:
-    """Consecutive ports from `start` (checked), or free ones picked by the kernel."""
+def allocate_ports(start: int | None, *, node_exporter: bool = True) -> Ports:
+    """Consecutive ports from `start` (checked), or free ones picked by the kernel.
+
+    The node_exporter port is only checked when the policy's source profile runs it.
+    """
     roles = [role.name for role in dataclasses.fields(Ports)]
     if start is None:
         return Ports(*(free_port() for _ in roles))
-    for role, port in zip(roles, range(start, start + len(roles))):
-        ensure_port_free(port, role)
-    return Ports(*range(start, start + len(roles)))
+    last = start + len(roles) - 1
+    if start < 1024 or last > 65535:
+        raise StackError(
+            f"--ports {start} asks for ports {start}..{last}; START must be 1024..{65536 - len(roles)} "
+            f"(`up` needs {len(roles)} consecutive unprivileged ports), or leave --ports out to pick free ports"
+        )
+    for role, port in zip(roles, range(start, last + 1)):
+        if role != "node_exporter" or node_exporter:
+            ensure_port_free(port, role)
+    return Ports(*range(start, last + 1))
+
+
+def needed_programs(policy: Policy) -> dict[str, str]:
+    """Find every program the policy's stack runs, before starting any, so a missing one leaves nothing running."""
+    needed = ["prometheus", "alertmanager"]
+    if policy.source.profile == "node_exporter":
+        needed.append("node_exporter")
+    try:
+        return {kind: binaries.require(kind) for kind in needed}
+    except binaries.MissingProgram as error:
+        raise StackError(str(error)) from None
 
 
 class Stack:
@@ -49,6 +71,8 @@ class Stack:
         self.workload_children: dict[str, Child] = {}
         self._died_at: dict[str, float] = {}
         self.programs: dict[str, str] = {}
+        # Where an earlier run's files in the same folder were moved, if there were any.
+        self.earlier_run: Path | None = None
 
     # --- addresses ---------------------------------------------------------------------
 
@@ -77,30 +101,21 @@ class Stack:
         return self.layout.responder_state / "audit.jsonl"
 
     def urls(self) -> dict[str, str]:
-        urls = {
-            "Prometheus": self.prometheus_url,
-            "Alertmanager": self.alertmanager_url,
-            "exporter": f"{self.exporter_url}/metrics",
-            "responder": f"{self.responder_url}/metrics",
-        }
+        urls = {"Prometheus": self.prometheus_url, "Alertmanager": self.alertmanager_url}
+        if runs_exporter(self.policy):
+            urls["exporter"] = f"{self.exporter_url}/metrics"
+        urls["responder"] = f"{self.responder_url}/metrics"
         if self.policy.source.profile == "node_exporter":
             urls["node_exporter"] = f"{self.node_exporter_url}/metrics"
         return urls
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    def check_programs(self) -> None:
-        """Find every program before starting any, so a missing one leaves nothing running."""
-        needed = ["prometheus", "alertmanager"]
-        if self.policy.source.profile == "node_exporter":
-            needed.append("node_exporter")
-        try:
-            self.programs = {kind: binaries.require(kind) for kind in needed}
-        except binaries.MissingProgram as error:
-            raise StackError(str(error)) from None
-
     def start(self) -> None:
-        self.check_programs()
+        self.programs = needed_programs(self.policy)
+        # A run starts from nothing: rules that read an earlier run's samples would
+        # judge (and the responder act on) processes that are long gone.
+        self.earlier_run = set_aside_earlier_run(self.layout)
         self.policy = write_run_folder(self.policy, self.policy_name, self.ports, self.layout)
         try:
             self._start_children()
@@ -114,12 +129,13 @@ class Stack:
     def _start_children(self) -> None:
         layout, ports = self.layout, self.ports
         for name, argv in self.workloads.items():
-            self.workload_children[name] = self.supervisor.start(name, argv)
-        self.supervisor.start(
-            "exporter",
-            self._memwarden("exporter", "-p", str(layout.policy), "--listen", f"127.0.0.1:{ports.exporter}"),
-            ready=lambda: http_ok(f"{self.exporter_url}/metrics"),
-        )
+            self.workload_children[name] = self._start_workload(name, argv)
+        if runs_exporter(self.policy):
+            self.supervisor.start(
+                "exporter",
+                self._memwarden("exporter", "-p", str(layout.policy), "--listen", f"127.0.0.1:{ports.exporter}"),
+                ready=lambda: http_ok(f"{self.exporter_url}/metrics"),
+            )
         if self.policy.source.profile == "node_exporter":
             self.supervisor.start(
                 "node_exporter",
@@ -168,6 +184,10 @@ class Stack:
             timeout=60,
         )
 
+    def _start_workload(self, name: str, argv: list[str]) -> Child:
+        # SIGKILL as the backstop: a workload the responder stopped (SIGSTOP) would hold SIGTERM.
+        return self.supervisor.start(name, argv, death_signal=signal.SIGKILL)
+
     def check(self) -> list[str]:
         """Return problems with the running stack: services that died (workloads restart instead)."""
         problems = []
@@ -180,7 +200,7 @@ class Stack:
             died = self._died_at.setdefault(name, now)
             if now - died >= RESTART_DELAY:
                 self.supervisor.children.remove(child)
-                self.workload_children[name] = self.supervisor.start(name, self.workloads[name])
+                self.workload_children[name] = self._start_workload(name, self.workloads[name])
                 del self._died_at[name]
         return problems
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..generator.names import COMPONENT, INSTANCE
-from ..policy import TIER_NUMBER, human_bytes
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, human_bytes
 
 
 def query(prometheus: str, expr: str, timeout: float = 2.0) -> list[dict[str, Any]]:
@@ -25,6 +26,25 @@ def query(prometheus: str, expr: str, timeout: float = 2.0) -> list[dict[str, An
     return payload.get("data", {}).get("result", []) if payload.get("status") == "success" else []
 
 
+def firing_alerts(prometheus: str, timeout: float = 2.0) -> list[dict[str, str]]:
+    """Labels of memwarden's alerts firing now, from Prometheus' own alert state (/api/v1/alerts).
+
+    The rule manager's state is what Prometheus sends to Alertmanager; the ALERTS series
+    is a sample of it that an instant query can still see after the alert is gone.
+    """
+    try:
+        with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=timeout) as response:
+            payload = json.loads(response.read())
+    except (OSError, ValueError):
+        return []
+    alerts = payload.get("data", {}).get("alerts", []) if payload.get("status") == "success" else []
+    return [
+        alert["labels"]
+        for alert in alerts
+        if alert.get("state") == "firing" and alert.get("labels", {}).get(GENERATOR_LABEL[0]) == GENERATOR_LABEL[1]
+    ]
+
+
 def _by(results: list[dict[str, Any]], *labels: str) -> dict[tuple[str, ...], float]:
     return {tuple(r["metric"].get(label, "") for label in labels): float(r["value"][1]) for r in results}
 
@@ -35,7 +55,7 @@ def read_audit_tail(path: Path, count: int = 6) -> list[dict[str, Any]]:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    records = []
+    records: list[dict[str, Any]] = []
     for line in reversed(lines):
         try:
             record = json.loads(line)
@@ -46,10 +66,32 @@ def read_audit_tail(path: Path, count: int = 6) -> list[dict[str, Any]]:
         if record.get("event") == "undone" or (
             record.get("action") not in (None, "log") and record.get("event") in ("ran", "skipped", "failed")
         ):
+            # One decision written twice (a cooldown seen by two alerts of one group) is shown once.
+            if records and _decision(records[-1]) == _decision(record) and _close_in_time(records[-1], record):
+                continue
             records.append(record)
         if len(records) >= count:
             break
     return list(reversed(records))
+
+
+def _decision(record: dict[str, Any]) -> tuple[Any, ...]:
+    fields = ("action", "event", "result", "reason", "target", "component", "rule")
+    return tuple(str(record.get(name)) for name in fields)
+
+
+def _close_in_time(first: dict[str, Any], second: dict[str, Any], within: float = 1.0) -> bool:
+    return abs(_seconds(first) - _seconds(second)) <= within
+
+
+def _seconds(record: dict[str, Any]) -> float:
+    value = record.get("time") or record.get("ts") or 0
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 @dataclass
@@ -59,7 +101,11 @@ class Snapshot:
     instances: list[tuple[str, float, float, float | None]] = field(default_factory=list)
     components: list[tuple[str, str, float, float | None, float | None, float | None]] = field(default_factory=list)
     alerts: list[tuple[str, str, str, str]] = field(default_factory=list)
+    budget_burn: list[tuple[str, str, str, str]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+BUDGET_BURN = "MemoryErrorBudgetBurn"
 
 
 def take(prometheus: str, audit: Path) -> Snapshot:
@@ -75,12 +121,12 @@ def take(prometheus: str, audit: Path) -> Snapshot:
     c_level = _by(query(prometheus, COMPONENT.level_tier), "instance", "component")
     for key, value in sorted(working.items()):
         snapshot.components.append((key[1], key[0], value, limit.get(key), c_usage.get(key), c_level.get(key)))
-    for result in query(prometheus, 'ALERTS{alertstate="firing", alertname=~"Memory.+"}'):
-        metric = result["metric"]
-        snapshot.alerts.append(
-            (metric.get("alertname", ""), metric.get("severity", ""), metric.get("instance", ""), metric.get("component", ""))
-        )
-    snapshot.alerts.sort(key=lambda alert: (-TIER_NUMBER.get(alert[1], 0), alert))  # strongest tier first
+    for labels in firing_alerts(prometheus):
+        alert = (labels.get("alertname", ""), labels.get("severity", ""), labels.get("instance", ""), labels.get("component", ""))
+        # A spent error budget rightly outlasts the incident that spent it: shown apart.
+        (snapshot.budget_burn if alert[0] == BUDGET_BURN else snapshot.alerts).append(alert)
+    for alerts in (snapshot.alerts, snapshot.budget_burn):
+        alerts.sort(key=lambda alert: (-TIER_NUMBER.get(alert[1], 0), alert))  # strongest tier first
     snapshot.actions = read_audit_tail(audit)
     return snapshot
 
@@ -116,9 +162,11 @@ def render(snapshot: Snapshot, header: list[str]) -> str:
     lines.append("firing alerts")
     if not snapshot.alerts:
         lines.append("  none")
-    for alertname, severity, instance, component in snapshot.alerts:
-        where = instance + (f" component={component}" if component else "")
-        lines.append(f"  {severity:<10} {alertname:<36} {where}")
+    lines += _alert_lines(snapshot.alerts)
+    if snapshot.budget_burn:
+        lines.append("")
+        lines.append("error-budget burn (expected to outlast an incident; resolves as the windows pass)")
+        lines += _alert_lines(snapshot.budget_burn)
     lines.append("")
     lines.append("responder (latest decisions)")
     if not snapshot.actions:
@@ -131,3 +179,11 @@ def render(snapshot: Snapshot, header: list[str]) -> str:
         reason = f" ({record['reason']})" if record.get("reason") else ""
         lines.append(f"  {_time(record)} {record.get('action', ''):<9} {target:<16} {outcome}{reason}{freed}")
     return "\n".join(lines)
+
+
+def _alert_lines(alerts: list[tuple[str, str, str, str]]) -> list[str]:
+    lines = []
+    for alertname, severity, instance, component in alerts:
+        where = instance + (f" component={component}" if component else "")
+        lines.append(f"  {severity:<10} {alertname:<36} {where}")
+    return lines

@@ -5,11 +5,13 @@ MEMWARDEN_UPDATE_GOLDEN=1 rewrites the out-<case>/ folders from a fresh render.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pytest
 
 from memwarden.generator.alertmanager import render
+from memwarden.generator.alertmanager.merge import merge_text
 from memwarden.policy import load_policy
 from support.golden import check_tree
 
@@ -25,3 +27,21 @@ def test_rendered_alertmanager_files_equal_the_golden_ones(case: str) -> None:
 
 def test_both_cases_are_present() -> None:
     assert {"default", "components-and-receivers"} <= set(CASES)
+
+
+def _only_insertions(base: str, merged: str) -> list[str]:
+    """Return the base's lines that the merge changed or dropped (none, when it only inserted)."""
+    matcher = difflib.SequenceMatcher(None, base.splitlines(True), merged.splitlines(True), autojunk=False)
+    return [line for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "insert" and tag != "equal" for line in base.splitlines(True)[i1:i2]]
+
+
+def test_merge_into_a_commented_base_changes_nothing_outside_memwardens_entries() -> None:
+    base = (HERE / "merge" / "base-commented.yml").read_text()
+    rich = load_policy(HERE / "in-components-and-receivers.yaml")[0]
+    first = merge_text(base, rich)
+    # The policy shrinks to the default: memwarden's entries are replaced, the rest stays byte for byte.
+    second = merge_text(first, load_policy()[0])
+    assert _only_insertions(base, first) == []
+    assert _only_insertions(base, second) == []
+    assert merge_text(second, load_policy()[0]) == second
+    check_tree(HERE / "merge" / "out", {"merged-components-and-receivers.yml": first, "merged-then-default.yml": second})

@@ -12,7 +12,7 @@ from .inhibitions import render_inhibit_rules
 from .intervals import render_time_intervals
 from .names import TEMPLATE_FILE
 from .receivers import render_receivers
-from .routes import root, subtree
+from .routes import root, subtree, used_names
 
 
 class _Dumper(yaml.SafeDumper):
@@ -30,14 +30,22 @@ def dump(document: dict[str, Any]) -> str:
 
 
 def fragment(policy: Policy, template_path: str = TEMPLATE_FILE) -> dict[str, Any]:
-    """Return memwarden's part of a config: `route` is the subtree to place under route.routes."""
+    """Return memwarden's part of a config: `route` is the subtree to place under route.routes.
+
+    Only receivers and time intervals the subtree uses are written: what memwarden owns in
+    a merged config is then exactly what its subtree uses, which is how a later merge
+    tells memwarden's entries from an operator's.
+    """
+    route = subtree(policy)
+    receivers = set(used_names(route, "receiver"))
+    intervals = set(used_names(route, "mute_time_intervals") + used_names(route, "active_time_intervals"))
     document: dict[str, Any] = {
-        "route": subtree(policy),
-        "receivers": render_receivers(policy),
-        "inhibit_rules": render_inhibit_rules(policy),
+        "route": route,
+        "receivers": [entry for entry in render_receivers(policy) if entry["name"] in receivers],
+        "inhibit_rules": render_inhibit_rules(),
     }
-    if intervals := render_time_intervals(policy):
-        document["time_intervals"] = intervals
+    if defined := [entry for entry in render_time_intervals(policy) if entry["name"] in intervals]:
+        document["time_intervals"] = defined
     document["templates"] = [template_path]
     return document
 

@@ -1,46 +1,41 @@
-"""Inhibit rules: a higher tier hides the lower ones, and a dead source hides its memory alerts."""
+"""Inhibit rules: a higher tier hides the lower tiers of its family, and a dead source hides its memory alerts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...policy import TIERS, Policy
-from .names import ALERTS_MATCHER, matcher, policy_matchers
+from ...policy import TIERS
+from ..rules import tier_alert_name
+from .names import GENERATED, matcher
 
 SOURCE_DOWN = "MemorySourceDown"
-# Source health alerts say the data is missing; a memory tier must never hide them.
-SOURCE_ALERTS = "MemorySource.+"
+# The usage-vs-tier families. Only these are ordered by tier: a critical OOM-kill or SLO
+# alert says nothing about whether a high prediction, swap or pressure alert still
+# matters, and the responder rules bound to those must still get them.
+FAMILIES = ("instance", "component")
 
 
-def render_inhibit_rules(policy: Policy) -> list[dict[str, Any]]:
-    """Return the rules; each targets `alertname=~"Memory.+"`, which marks them as memwarden's."""
-    labels = policy_matchers(policy)
+def _names(tiers: list[str] | tuple[str, ...]) -> str:
+    return "|".join(tier_alert_name(level, tier) for level in FAMILIES for tier in tiers)
+
+
+def render_inhibit_rules() -> list[dict[str, Any]]:
+    """Return the rules; each matches generator="memwarden" on both sides, which marks them as memwarden's."""
     rules: list[dict[str, Any]] = []
     for index in range(len(TIERS) - 1, 0, -1):
-        higher, lower = TIERS[index], TIERS[:index]
         rules.append(
             {
-                "source_matchers": [
-                    ALERTS_MATCHER,
-                    matcher("alertname", "!~", SOURCE_ALERTS),
-                    matcher("severity", "=", higher),
-                    *labels,
-                ],
-                "target_matchers": [
-                    ALERTS_MATCHER,
-                    matcher("alertname", "!~", SOURCE_ALERTS),
-                    matcher("severity", "=~", "|".join(lower)),
-                    *labels,
-                ],
-                # Host alerts have no component label: they inhibit host alerts only, and a
-                # component's tiers inhibit only that component's lower tiers.
+                "source_matchers": [GENERATED, matcher("alertname", "=~", _names([TIERS[index]]))],
+                "target_matchers": [GENERATED, matcher("alertname", "=~", _names(TIERS[:index]))],
+                # Host tier alerts have no component label: they inhibit host tiers only, and
+                # a component's tiers inhibit only that component's lower tiers.
                 "equal": ["instance", "component"],
             }
         )
     rules.append(
         {
-            "source_matchers": [matcher("alertname", "=", SOURCE_DOWN), *labels],
-            "target_matchers": [ALERTS_MATCHER, matcher("alertname", "!=", SOURCE_DOWN), *labels],
+            "source_matchers": [GENERATED, matcher("alertname", "=", SOURCE_DOWN)],
+            "target_matchers": [GENERATED, matcher("alertname", "!=", SOURCE_DOWN)],
             "equal": ["instance"],
         }
     )

@@ -1,44 +1,75 @@
 """Put memwarden's part into an existing Alertmanager config, leaving the rest as it was.
 
-The config is read and written with ruamel.yaml's round-trip mode, so the operator's
-comments, key order, quoting and indentation survive. memwarden's entries are found by
-their marks: receivers and time intervals named `memwarden-…`, the route whose receiver
-is `memwarden-unrouted`, inhibit rules that target `alertname=~"Memory.+"`, and the
-template file `memwarden.tmpl`. A second merge replaces them in place, so it changes nothing.
+The merge edits the file's text: ruamel.yaml only tells where memwarden's entries and the
+lists around them sit, and only those lines are rewritten, so every other byte (comments,
+blank lines, quoting, flow-style spacing) stays as it was.
+
+memwarden owns exactly what it generated: the route whose receiver is
+`memwarden-unrouted` (its subtree), the receivers and time intervals that subtree uses
+(memwarden writes no others), the inhibit rules that match generator="memwarden" on
+both sides, and the template entry `memwarden.tmpl`. Any other entry, also one named
+`memwarden-…`, is the operator's: it is kept, and a clash of names is refused. A second
+merge replaces memwarden's entries in place, so it changes nothing.
 """
 
 from __future__ import annotations
 
 import io
 import posixpath
+import re
+import subprocess
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark, YAMLError
-from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from ... import binaries
 from ...policy import Policy
 from .config import dump, fragment
-from .names import ALERTS_MATCHER, PREFIX, TEMPLATE_FILE, UNROUTED
+from .names import GENERATED, PREFIX, TEMPLATE_FILE, UNROUTED
+from .routes import used_names
+
+# Where the top-level lists go when the base has none, in Alertmanager's documented order.
+_SECTIONS = ("receivers", "inhibit_rules", "time_intervals", "templates")
+_KIND = {"receivers": "receiver", "inhibit_rules": "inhibit rule", "time_intervals": "time interval", "templates": "template"}
 
 
 class MergeError(Exception):
     """The base config cannot take memwarden's part; the message says why."""
 
 
-def _named_ours(entry: Any) -> bool:
-    return isinstance(entry, dict) and str(entry.get("name", "")).startswith(PREFIX)
+@dataclass
+class Merged:
+    text: str
+    # What happened to entries that were in the base: replaced, removed, or kept as the operator's.
+    notes: list[str] = field(default_factory=list)
 
 
-def _inhibit_rule_ours(entry: Any) -> bool:
-    return isinstance(entry, dict) and ALERTS_MATCHER in (entry.get("target_matchers") or [])
+@dataclass(frozen=True)
+class _Edit:
+    """Replace lines [start, end) of the base with `text` (whole lines, each ending in a newline)."""
+
+    start: int
+    end: int
+    text: str
+    # A list the base lacks, added at the end of the file: after any item added there.
+    new_section: bool = False
 
 
-def _template_ours(entry: Any) -> bool:
-    return isinstance(entry, str) and posixpath.basename(entry) == TEMPLATE_FILE
+def _plain(node: Any) -> Any:
+    """Return ruamel's commented containers as plain dicts and lists, to compare and check."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    return node
 
 
 def _reader() -> YAML:
@@ -47,134 +78,306 @@ def _reader() -> YAML:
     return reader
 
 
-def _commented(value: Any) -> Any:
-    """Return a fragment entry as ruamel's commented kinds, quoted as the standalone file is.
+class _Text:
+    """The base file as lines, with the helpers that find where a block entry ends."""
 
-    Going through our own dump keeps YAML 1.1 quoting ('09:00', 'on'), which
+    def __init__(self, text: str, indent: int, sequence_offset: int) -> None:
+        self.lines = text.splitlines(keepends=True)
+        if self.lines and not self.lines[-1].endswith("\n"):
+            self.lines[-1] += "\n"
+        self.indent = indent
+        self.sequence_offset = sequence_offset
+
+    @staticmethod
+    def _column(line: str) -> int:
+        return len(line) - len(line.lstrip(" "))
+
+    def _filler(self, line: str) -> bool:
+        stripped = line.strip()
+        return not stripped or stripped.startswith("#")
+
+    def dash_column(self, line: int, content_column: int) -> int:
+        text = self.lines[line]
+        dash = text.rfind("-", 0, content_column)
+        if dash < 0:
+            raise MergeError(f"line {line + 1}: cannot find the `-` of a list item")
+        return dash
+
+    def block_end(self, start: int, column: int) -> int:
+        """Return the line after the block starting at `start` whose own lines are indented past `column`.
+
+        Blank and comment lines at the block's end belong to what follows it.
+        """
+        end = last = start + 1
+        while end < len(self.lines):
+            line = self.lines[end]
+            if not self._filler(line):
+                if self._column(line) <= column:
+                    break
+                last = end + 1
+            end += 1
+        return last
+
+    def item_span(self, sequence: CommentedSeq, index: int) -> tuple[int, int, int]:
+        """Return (first line, line after, dash column) of a block sequence's item."""
+        line, content = sequence.lc.item(index)
+        dash = self.dash_column(line, content)
+        return line, self.block_end(line, dash), dash
+
+
+def _writer(text: _Text) -> YAML:
+    writer = YAML()
+    writer.width = 4096
+    sequence = max(text.indent, text.sequence_offset + 2)
+    writer.indent(mapping=sequence - text.sequence_offset, sequence=sequence, offset=text.sequence_offset)
+    return writer
+
+
+def _items(entries: list[Any], dash: int, text: _Text) -> str:
+    """Return entries as block list items whose dash is at column `dash`, in the base's indentation.
+
+    Going through our own dump first keeps YAML 1.1 quoting ('09:00', 'on'), which
     Alertmanager's parser and PyYAML need and ruamel's YAML 1.2 would drop.
     """
-    return _reader().load(dump(value))
+    if not entries:
+        return ""
+    stream = io.StringIO()
+    _writer(text).dump(_reader().load(dump(entries)), stream)
+    lines = stream.getvalue().splitlines(keepends=True)
+    shift = len(lines[0]) - len(lines[0].lstrip(" "))
+    return "".join(" " * dash + line[shift:] if line.strip() else line for line in lines)
 
 
-def _comment_slots(node: Any) -> list[tuple[Any, Any, int]]:
-    """Return (container, key, slot) from `node` down its last entries, deepest first."""
-    slots = []
-    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
-        key = next(reversed(node)) if isinstance(node, CommentedMap) else len(node) - 1
-        slots.append((node, key, 2 if isinstance(node, CommentedMap) else 0))
-        node = node[key]
-    return slots[::-1]
+def _flow_empty(text: _Text, line: int, key: str) -> bool:
+    return re.fullmatch(rf"\s*{re.escape(key)}\s*:\s*\[\s*\]\s*(#.*)?\n?", text.lines[line]) is not None
 
 
-def _pop_trailing_comment(node: Any) -> Any:
-    """Take the comment (often just blank lines) that follows an entry, to give it to another."""
-    for container, key, slot in _comment_slots(node):
-        entry = container.ca.items.get(key)
-        if entry and entry[slot] is not None:
-            token, entry[slot] = entry[slot], None
-            return token
-    return None
-
-
-def _set_trailing_comment(node: Any, token: Any) -> None:
-    slots = _comment_slots(node)
-    if token is not None and slots:
-        container, key, slot = slots[0]
-        container.ca.items.setdefault(key, [None] * (4 if slot == 2 else 2))[slot] = token
-
-
-def _take_leading_comment(parent: CommentedMap, children: Any) -> Any:
-    """Remove the comment lines above a sequence's first item; return them as one trailing comment."""
-    tokens = children.ca.comment[1] if isinstance(children, CommentedSeq) and children.ca.comment else None
-    if not tokens:
-        return None
-    children.ca.comment = None
-    entry = parent.ca.items.get("routes")
-    if entry and len(entry) > 3:
-        entry[3] = None
-    return CommentToken("\n" + "".join(" " * token.column + token.value for token in tokens), CommentMark(0), None)
-
-
-def _replace_entries(document: CommentedMap, key: str, new: list[Any], ours: Callable[[Any], bool]) -> None:
-    """Swap memwarden's entries of a top-level list for `new`, where the first of them stood."""
+def _list_edits(document: CommentedMap, text: _Text, key: str, new: list[Any], ours: Callable[[Any], bool], column: int) -> list[_Edit]:
+    """Edits that swap memwarden's entries of a list for `new`, where the first of them stood."""
     current = document.get(key)
     if current is None:
-        if new:
-            document[key] = _commented(new)
-        return
+        if not new:
+            return []
+        at = len(text.lines)
+        head = f"{key}:\n"
+        if key in document:  # `key:` with nothing after it
+            at = document.lc.key(key)[0]
+            return [_Edit(at, at + 1, " " * column + head + _items(new, column + text.sequence_offset, text))]
+        return [_Edit(at, at, head + _items(new, text.sequence_offset, text), new_section=True)]
     if not isinstance(current, list):
         raise MergeError(f"`{key}` must be a list")
+    key_line = document.lc.key(key)[0]
+    if isinstance(current, CommentedSeq) and current.fa.flow_style():
+        if current:
+            raise MergeError(f"`{key}` is a flow-style list ([…]); write it as a block list (one `- ` item per line) to merge into it")
+        if not new or not _flow_empty(text, key_line, key):
+            return []
+        return [_Edit(key_line, key_line + 1, " " * column + f"{key}:\n" + _items(new, column + text.sequence_offset, text))]
+    spans = [text.item_span(current, index) for index in range(len(current))]
     positions = [index for index, entry in enumerate(current) if ours(entry)]
-    at = positions[0] if positions else len(current)
-    # The blank line or comment after the block belongs to what follows it, not to the block.
-    anchor = positions[-1] if positions else len(current) - 1
-    trailing = _pop_trailing_comment(current[anchor]) if anchor >= 0 else None
-    for index in reversed(positions):
-        del current[index]
-    for offset, entry in enumerate(new):
-        current.insert(at + offset, _commented(entry))
-    last = at + len(new) - 1
-    if last >= 0:
-        _set_trailing_comment(current[last], trailing)
+    dash = spans[0][2] if spans else column + text.sequence_offset
+    edits = [_Edit(spans[index][0], spans[index][1], "") for index in positions]
+    at = spans[positions[0]][0] if positions else (spans[-1][1] if spans else key_line + 1)
+    rendered = _items(new, dash, text)
+    if positions:
+        first = edits[0]
+        edits[0] = _Edit(first.start, first.end, rendered)
+    elif rendered:
+        edits.append(_Edit(at, at, rendered))
+    return edits
 
 
-def _find_subtree(route: Any) -> tuple[list[Any], int] | None:
+def _find_subtree(route: Any) -> tuple[CommentedSeq, int] | None:
     """Return (the list holding memwarden's subtree, its index), searching the whole tree."""
     children = route.get("routes") if isinstance(route, dict) else None
     if not isinstance(children, list):
         return None
     for index, child in enumerate(children):
         if isinstance(child, dict) and child.get("receiver") == UNROUTED:
-            return children, index
+            return children, index  # type: ignore[return-value]
         found = _find_subtree(child)
         if found is not None:
             return found
     return None
 
 
-def _place_subtree(document: CommentedMap, subtree: dict[str, Any]) -> None:
+def _subtree_edit(document: CommentedMap, text: _Text, subtree: dict[str, Any]) -> tuple[_Edit, dict[str, Any] | None]:
+    """Return the edit that puts memwarden's subtree in place, and the subtree it replaces."""
     root = document.get("route")
-    if not isinstance(root, dict):
+    if not isinstance(root, CommentedMap):
         raise MergeError("has no top-level `route`; Alertmanager needs one with a default receiver")
     found = _find_subtree(root)
     if found is not None:
         children, index = found
-        trailing = _pop_trailing_comment(children[index])
-        children[index] = _commented(subtree)
-        _set_trailing_comment(children[index], trailing)
+        if children.fa.flow_style():
+            raise MergeError("memwarden's route sits in a flow-style `routes: [...]`; write that list as a block list")
+        start, end, dash = text.item_span(children, index)
+        return _Edit(start, end, _items([subtree], dash, text)), _plain(children[index])
+    children = root.get("routes")
+    key_column = root.lc.key(next(iter(root)))[1] if root else text.indent
+    if isinstance(children, CommentedSeq) and children.fa.flow_style() and children:
+        raise MergeError("`route.routes` is a flow-style list ([…]); write it as a block list to merge into it")
+    if isinstance(children, CommentedSeq) and children:
+        # First among the root's children, so a catch-all route of yours cannot take
+        # memwarden's alerts; right under `routes:`, so a comment above your first route stays with it.
+        line = root.lc.key("routes")[0] + 1
+        dash = text.item_span(children, 0)[2]
+        return _Edit(line, line, _items([subtree], dash, text)), None
+    block = _items([subtree], key_column + text.sequence_offset, text)
+    if "routes" in root:  # `routes:` or `routes: []`
+        line = root.lc.key("routes")[0]
+        return _Edit(line, line + 1, " " * key_column + "routes:\n" + block), None
+    route_line = document.lc.key("route")[0]
+    end = text.block_end(route_line, document.lc.key("route")[1])
+    return _Edit(end, end, " " * key_column + "routes:\n" + block), None
+
+
+def _ours_by_name(names: set[str]) -> Callable[[Any], bool]:
+    return lambda entry: isinstance(entry, dict) and entry.get("name") in names
+
+
+def _inhibit_rule_ours(entry: Any) -> bool:
+    return isinstance(entry, dict) and all(GENERATED in (entry.get(side) or []) for side in ("source_matchers", "target_matchers"))
+
+
+def _template_ours(entry: Any) -> bool:
+    return isinstance(entry, str) and posixpath.basename(entry) == TEMPLATE_FILE
+
+
+def _defined_names(document: Any, *keys: str) -> list[str]:
+    return [str(entry.get("name")) for key in keys for entry in (document.get(key) or []) if isinstance(entry, dict)]
+
+
+def _ownership(document: CommentedMap, old_subtree: dict[str, Any] | None, part: dict[str, Any]) -> tuple[dict[str, set[str]], list[str]]:
+    """Return the names memwarden owns per list, and notes on the operator's `memwarden-…` entries.
+
+    Raises MergeError when memwarden would write an entry whose name the operator uses.
+    """
+    receivers = {UNROUTED}
+    intervals: set[str] = set()
+    if old_subtree is not None:
+        receivers |= set(used_names(old_subtree, "receiver"))
+        intervals = set(used_names(old_subtree, "mute_time_intervals") + used_names(old_subtree, "active_time_intervals"))
+    owned = {"receivers": receivers, "time_intervals": intervals}
+    notes = []
+    for key, keys in (("receivers", ("receivers",)), ("time_intervals", ("time_intervals", "mute_time_intervals"))):
+        wanted = {entry["name"] for entry in part.get(key, [])}
+        for name in _defined_names(document, *keys):
+            if name in owned[key]:
+                continue
+            if name in wanted:
+                raise MergeError(
+                    f"already has a {_KIND[key]} '{name}' that memwarden did not generate (no memwarden route uses it), "
+                    f"and the policy makes one of that name; rename yours or the policy's"
+                )
+            if name.startswith(PREFIX):
+                notes.append(f"kept {_KIND[key]} {name}: memwarden did not generate it")
+    return owned, notes
+
+
+def _change_notes(document: CommentedMap, part: dict[str, Any], owned: dict[str, set[str]]) -> list[str]:
+    """Say which of memwarden's existing receivers, intervals and inhibit rules change or go."""
+    notes = []
+    for key in ("receivers", "time_intervals"):
+        new = {entry["name"]: yaml.safe_load(dump(entry)) for entry in part.get(key, [])}
+        for entry in document.get(key) or []:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if name not in owned[key]:
+                continue
+            if name not in new:
+                notes.append(f"removed {_KIND[key]} {name}: the policy no longer uses it")
+            elif _plain(entry) != new[name]:
+                notes.append(f"replaced {_KIND[key]} {name}")
+    old_rules = [_plain(rule) for rule in document.get("inhibit_rules") or [] if _inhibit_rule_ours(rule)]
+    if old_rules and old_rules != yaml.safe_load(dump(part["inhibit_rules"])):
+        notes.append(f"replaced memwarden's {len(old_rules)} inhibit rules with {len(part['inhibit_rules'])}")
+    return notes
+
+
+def _route_references(route: Any, where: str = "route") -> list[tuple[str, str, str]]:
+    """Return (kind, name, where) for every receiver and time interval a route tree uses."""
+    if not isinstance(route, dict):
+        return []
+    found = []
+    if route.get("receiver") is not None:
+        found.append(("receiver", str(route["receiver"]), where))
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        found += [("time interval", str(name), where) for name in route.get(key) or []]
+    for index, child in enumerate(route.get("routes") or []):
+        found += _route_references(child, f"{where}.routes[{index}]")
+    return found
+
+
+def check_references(document: Any) -> None:
+    """Raise MergeError unless every receiver and time interval the routes use is defined once."""
+    if not isinstance(document, dict):
+        raise MergeError("did not merge into a mapping")
+    defined = {
+        "receiver": _defined_names(document, "receivers"),
+        "time interval": _defined_names(document, "time_intervals", "mute_time_intervals"),
+    }
+    problems = []
+    for kind, names in defined.items():
+        problems += [f"{kind} '{name}' is defined twice" for name in sorted({n for n in names if names.count(n) > 1})]
+    for kind, name, where in _route_references(document.get("route")):
+        if name not in defined[kind]:
+            problems.append(f"{kind} '{name}' used in {where} is not defined")
+    if problems:
+        raise MergeError("would not be a valid config after the merge: " + "; ".join(problems))
+
+
+def check_with_amtool(text: str) -> None:
+    """Raise MergeError when amtool is installed and rejects the merged config."""
+    amtool = binaries.find("amtool")
+    if amtool is None:
         return
-    if root.get("routes") is None:
-        root["routes"] = CommentedSeq()
-    children = root["routes"]
-    # A comment above the first child describes that child: keep it above it, below ours.
-    leading = _take_leading_comment(root, children)
-    # First among the root's children, so a catch-all route of yours cannot take memwarden's alerts.
-    children.insert(0, _commented(subtree))
-    _set_trailing_comment(children[0], leading)
+    with tempfile.TemporaryDirectory(prefix="memwarden-merge-") as folder:
+        config = Path(folder) / "alertmanager.yml"
+        config.write_text(text, encoding="utf-8")
+        result = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).replace(str(config), "the merged config").strip()
+        raise MergeError(f"would not pass `amtool check-config` after the merge: {output}")
 
 
-def merge_text(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> str:
+def merge(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> Merged:
     """Return `base_text` with memwarden's route, receivers, inhibitions, intervals and template in it."""
     try:
-        _, indent, sequence_indent = load_yaml_guess_indent(base_text)
+        _, indent, sequence_offset = load_yaml_guess_indent(base_text)
         document = _reader().load(base_text)
     except YAMLError as error:
         raise MergeError(f"is not valid YAML: {error}") from None
     if not isinstance(document, CommentedMap):
         raise MergeError("is not an Alertmanager config (expected a mapping with `route` and `receivers`)")
+    text = _Text(base_text, indent or 2, sequence_offset or 0)
     part = fragment(policy, template_path)
-    _place_subtree(document, part["route"])
-    _replace_entries(document, "receivers", part["receivers"], _named_ours)
-    _replace_entries(document, "inhibit_rules", part["inhibit_rules"], _inhibit_rule_ours)
-    _replace_entries(document, "time_intervals", part.get("time_intervals", []), _named_ours)
-    _replace_entries(document, "templates", part["templates"], _template_ours)
-    writer = YAML()
-    writer.preserve_quotes = True
-    writer.width = 4096
-    # ruamel reports the column of a sequence item's content and the dash's own offset.
-    offset = sequence_indent or 0
-    sequence = max(indent or 2, offset + 2)
-    writer.indent(mapping=sequence - offset, sequence=sequence, offset=offset)
-    stream = io.StringIO()
-    writer.dump(document, stream)
-    return stream.getvalue()
+    subtree_edit, old_subtree = _subtree_edit(document, text, part["route"])
+    owned, notes = _ownership(document, old_subtree, part)
+    notes += _change_notes(document, part, owned)
+    edits = [subtree_edit]
+    ours: dict[str, Callable[[Any], bool]] = {
+        "receivers": _ours_by_name(owned["receivers"]),
+        "inhibit_rules": _inhibit_rule_ours,
+        "time_intervals": _ours_by_name(owned["time_intervals"]),
+        "templates": _template_ours,
+    }
+    for key in _SECTIONS:
+        edits += _list_edits(document, text, key, part.get(key, []), ours[key], 0)
+    lines = list(text.lines)
+    # Bottom up, so each edit's line numbers still hold.
+    # Edits inserting at one line are applied last-listed first, so they end up in list order.
+    order = sorted(enumerate(edits), key=lambda pair: (pair[1].start, pair[1].end, pair[1].new_section, pair[0]), reverse=True)
+    for _, edit in order:
+        lines[edit.start:edit.end] = [edit.text] if edit.text else []
+    merged = "".join(lines)
+    if not base_text.endswith("\n") and merged == base_text + "\n":
+        merged = base_text
+    try:
+        check_references(yaml.safe_load(merged))
+    except yaml.YAMLError as error:  # a bug of ours, not the operator's: say so plainly
+        raise MergeError(f"merge produced invalid YAML ({error}); please report this") from None
+    return Merged(merged, notes)
+
+
+def merge_text(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> str:
+    return merge(base_text, policy, template_path).text

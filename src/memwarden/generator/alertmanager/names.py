@@ -1,10 +1,10 @@
-"""How memwarden's entries are named in an Alertmanager config, so a merge can find them again."""
+"""How memwarden's entries are named and marked in an Alertmanager config, so a merge can find them again."""
 
 from __future__ import annotations
 
 import json
 
-from ...policy import Policy
+from ...policy import GENERATOR_LABEL
 
 PREFIX = "memwarden-"
 RESPONDER = f"{PREFIX}responder"
@@ -12,8 +12,6 @@ RESPONDER = f"{PREFIX}responder"
 # marks the subtree, so `memwarden alertmanager merge` finds and replaces it.
 UNROUTED = f"{PREFIX}unrouted"
 TEMPLATE_FILE = "memwarden.tmpl"
-# Every memwarden alert name matches this; the string also marks memwarden's inhibit rules.
-ALERTS_MATCHER = 'alertname=~"Memory.+"'
 
 
 def prefixed(name: str) -> str:
@@ -25,6 +23,7 @@ def matcher(label: str, operator: str, value: str) -> str:
     return f"{label}{operator}{json.dumps(value, ensure_ascii=False)}"
 
 
-def policy_matchers(policy: Policy) -> list[str]:
-    """Matchers for the labels the policy adds to every alert: memwarden's alerts carry them."""
-    return [matcher(label, "=", value) for label, value in sorted(policy.labels.items())]
+# Every alert memwarden's rules render carries generator="memwarden", and no component or
+# policy label can override it; an operator's own `Memory…` alerts do not carry it. So
+# it is what selects memwarden's alerts, and it marks memwarden's inhibit rules.
+GENERATED = matcher(GENERATOR_LABEL[0], "=", GENERATOR_LABEL[1])

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...policy import TIERS, Policy
 from ...policy.alertmanager import TierRouting
-from .names import ALERTS_MATCHER, RESPONDER, UNROUTED, matcher, policy_matchers, prefixed
+from .names import GENERATED, RESPONDER, UNROUTED, matcher, prefixed
 
 
 def _pacing(wait: str, interval: str, repeat: str) -> dict[str, str]:
@@ -48,18 +48,31 @@ def responder_route(policy: Policy) -> list[dict[str, Any]]:
 
 
 def tier_routes(policy: Policy, tier: str) -> list[dict[str, Any]]:
-    """Routes of one tier: its receivers, the component owners', then the escalation."""
+    """Routes of one tier: its receivers, the component owners', then the escalation.
+
+    A receiver is told of an alert once: a component owner that is also a tier receiver
+    gets no second route, and escalation skips whoever already hears of the alert at the
+    tier's pace (a tier receiver, or the owner of the alert's component).
+    """
     routing = policy.alertmanager.routing.tier(tier)
     severity = matcher("severity", "=", tier)
     pacing = _pacing(routing.group_wait, routing.group_interval, routing.repeat_interval)
     intervals = _time_intervals(routing)
-    routes = [_route(prefixed(name), [severity], pacing, intervals) for name in routing.receivers]
-    for component, names in sorted(policy.alertmanager.component_receivers.items()):
+    tier_receivers = list(dict.fromkeys(routing.receivers))
+    routes = [_route(prefixed(name), [severity], pacing, intervals) for name in tier_receivers]
+    owners = sorted(policy.alertmanager.component_receivers.items())
+    for component, names in owners:
         component_matchers = [severity, matcher("component", "=", component)]
-        routes += [_route(prefixed(name), component_matchers, pacing, intervals) for name in names]
+        fresh = [name for name in dict.fromkeys(names) if name not in tier_receivers]
+        routes += [_route(prefixed(name), component_matchers, pacing, intervals) for name in fresh]
     if routing.escalate_after is not None:
         escalation = _pacing(routing.escalate_after, routing.group_interval, routing.repeat_interval)
-        routes += [_route(prefixed(name), [severity], escalation, intervals) for name in routing.escalate_to]
+        for name in dict.fromkeys(routing.escalate_to):
+            if name in tier_receivers:
+                continue
+            owned = [component for component, names in owners if name in names]
+            scope = [severity] + ([matcher("component", "!~", "|".join(owned))] if owned else [])
+            routes.append(_route(prefixed(name), scope, escalation, intervals))
     return routes
 
 
@@ -70,7 +83,9 @@ def subtree(policy: Policy) -> dict[str, Any]:
         children += tier_routes(policy, tier)
     route: dict[str, Any] = {
         "receiver": UNROUTED,
-        "matchers": [ALERTS_MATCHER, *policy_matchers(policy)],
+        # Only generator="memwarden": policy and component labels can differ per alert (a
+        # component's own team label wins), and the operator's own Memory… alerts lack it.
+        "matchers": [GENERATED],
         "group_by": list(policy.alertmanager.group_by),
         "continue": policy.alertmanager.continue_,
     }
@@ -82,3 +97,12 @@ def subtree(policy: Policy) -> dict[str, Any]:
 def root(policy: Policy) -> dict[str, Any]:
     """Return the root route of the standalone file: memwarden's subtree, nothing else routed."""
     return {"receiver": UNROUTED, "group_by": list(policy.alertmanager.group_by), "routes": [subtree(policy)]}
+
+
+def used_names(route: dict[str, Any], key: str) -> list[str]:
+    """Return, in order of first use, the names a route tree uses under `key` (a str or a list)."""
+    value = route.get(key)
+    names = [value] if isinstance(value, str) else list(value or [])
+    for child in route.get("routes") or []:
+        names += used_names(child, key)
+    return list(dict.fromkeys(names))

@@ -185,8 +185,9 @@ def responses_in_range() -> Query:
 
 
 def _exporter_selectors(policy: Policy) -> list[str]:
+    """The source, and the memwarden exporter of the components when there are any (as the rules watch)."""
     selectors = [policy.source.effective_selector()]
-    if policy.source.component_selector not in selectors:
+    if policy.components and policy.source.component_selector not in selectors:
         selectors.append(policy.source.component_selector)
     return selectors
 
@@ -199,10 +200,10 @@ def targets_up(policy: Policy) -> list[Query]:
 
 
 def _memwarden_selectors(policy: Policy) -> list[str]:
-    """Selectors of the memwarden exporters: the source itself, or only the component one."""
+    """Selectors of the memwarden exporters: the source itself, or only the component one (if any)."""
     if policy.source.profile == "memwarden":
         return _exporter_selectors(policy)
-    return [policy.source.component_selector]
+    return _exporter_selectors(policy)[1:]
 
 
 def collector_success(policy: Policy) -> list[Query]:
@@ -219,10 +220,13 @@ def collector_success(policy: Policy) -> list[Query]:
 
 
 def collector_duration(policy: Policy) -> list[Query]:
-    return [
-        Query(
-            f"max by (instance, collector) (memwarden_collector_duration_seconds{matchers(selector, INSTANCE_VAR)})",
-            "{{instance}} {{collector}}",
-        )
-        for selector in _memwarden_selectors(policy)
-    ]
+    """memwarden's collectors; with node_exporter as the source also its memory collectors."""
+    queries = []
+    if policy.source.profile != "memwarden":
+        metric = PROFILES[policy.source.profile].collector_duration
+        selector = matchers(policy.source.effective_selector(), INSTANCE_VAR, 'collector=~"meminfo|vmstat|pressure"')
+        queries.append(Query(f"max by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
+    metric = PROFILES["memwarden"].collector_duration
+    for selector in _memwarden_selectors(policy):
+        queries.append(Query(f"max by (instance, collector) ({metric}{matchers(selector, INSTANCE_VAR)})", "{{instance}} {{collector}}"))
+    return queries

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from .base import DRY_RUN, FAILED, NO_TARGET, OK, REFUSED, TIMEOUT, ActionContext, AlertFacts, Outcome
+from .base import (
+    DRY_RUN,
+    FAILED,
+    FORCEFUL_KINDS,
+    INTERRUPTED,
+    NO_TARGET,
+    OK,
+    REFUSED,
+    TIMEOUT,
+    ActionContext,
+    AlertFacts,
+    Outcome,
+)
 from .command import run_command
 from .freeze import run_freeze, thaw
 from .http import run_http
@@ -28,6 +40,8 @@ UNDO_NAMES = {"freeze": "thaw", "throttle": "unthrottle"}
 __all__ = [
     "DRY_RUN",
     "FAILED",
+    "FORCEFUL_KINDS",
+    "INTERRUPTED",
     "NO_TARGET",
     "OK",
     "REFUSED",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +14,16 @@ from memwarden.policy import Component
 
 from ..host import Host, ProcessIdentity, identity, is_alive
 
+LOGGER = logging.getLogger("memwarden.responder")
+
 # Results an action can end with; the first three mean it did (or would have done) its work.
 OK, DRY_RUN = "ok", "dry_run"
 FAILED, TIMEOUT = "failed", "timeout"
 REFUSED, NO_TARGET = "refused", "no_target"
+# What `protected: true` on a component forbids; `signal` and `http` may still ask it to clean up.
+FORCEFUL_KINDS = ("freeze", "throttle", "kill")
+# A step a stop, crash or OOM kill of the responder cut off: what it did is unknown.
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,13 @@ class ActionContext:
     component: Component | None
     host: Host
     dry_run: bool
+    # Called with the restore record *before* a freeze or throttle changes anything, so the
+    # undo is on record even if the action times out while its write still lands.
+    on_undo: Callable[[ActionContext, dict[str, Any]], None] | None = None
+
+    def record_undo(self, restore: dict[str, Any]) -> None:
+        if self.on_undo is not None and not self.dry_run:
+            self.on_undo(self, restore)
 
 
 @dataclass
@@ -68,7 +83,7 @@ class Outcome:
 def targets_of(ctx: ActionContext) -> tuple[list[ProcessIdentity], dict[int, str]]:
     """Return the component's processes that may be touched, and those left alone with why."""
     assert ctx.component is not None
-    protected = ctx.host.protected()
+    protected = ctx.host.protected(components=ctx.action.kind in FORCEFUL_KINDS)
     allowed: list[ProcessIdentity] = []
     spared: dict[int, str] = {}
     for pid in ctx.host.resolve(ctx.component).pids:
@@ -99,15 +114,63 @@ def pid_list(pids: tuple[int, ...] | list[int]) -> str:
     return f"pid {shown}" + (f" and {len(pids) - 10} more" if len(pids) > 10 else "")
 
 
-def send(proc_root: str, process: ProcessIdentity, signal_number: int) -> bool:
-    """Signal the process only if it is still the same one; return whether it was sent."""
-    if not is_alive(proc_root, process):
-        return False
+def send(host: Host, process: ProcessIdentity, signal_number: int, *, components: bool = True) -> bool:
+    """Signal the process only if it is still the same one and still not protected; return whether it was sent.
+
+    Protection is read again for this pid right before the signal: a process may have
+    become protected (renamed, oom_score_adj -1000, joined a protected component) since
+    the targets were chosen. components=False: see Host.protected.
+    """
+
+    def allowed() -> bool:
+        reason = host.protection(process.pid, components=components)
+        if reason is not None:
+            LOGGER.warning("left pid %d alone: it became protected (%s)", process.pid, reason)
+        return reason is None
+
+    return signal_process(host.proc_root, process, signal_number, allowed)
+
+
+def signal_process(
+    proc_root: str, process: ProcessIdentity, signal_number: int, allowed: Callable[[], bool] | None = None
+) -> bool:
+    """Signal the very process (pid and start time) through a pidfd, so a reused pid is never hit.
+
+    The pidfd pins the process that holds the pid when it is opened; the start time is
+    checked after that, so a pid reused before the open fails the check, and one reused
+    after it is not the process the pidfd names. Without pidfds (old kernels, seccomp)
+    the same checks precede os.kill, which leaves the short window they close.
+    """
     try:
-        os.kill(process.pid, signal_number)
+        pidfd = _open_pidfd(process.pid)
     except ProcessLookupError:
         return False
+    try:
+        if not is_alive(proc_root, process) or (allowed is not None and not allowed()):
+            return False
+        if pidfd is None:
+            os.kill(process.pid, signal_number)
+        else:
+            signal.pidfd_send_signal(pidfd, signal_number)
+    except ProcessLookupError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return True
+
+
+def _open_pidfd(pid: int) -> int | None:
+    """Return a pidfd for pid, or None where the kernel or a sandbox does not offer them."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return opener(pid)
+    except ProcessLookupError:
+        raise
+    except OSError:  # ENOSYS before Linux 5.3, EPERM under some seccomp profiles
+        return None
 
 
 async def wait_gone(proc_root: str, processes: list[ProcessIdentity], seconds: float) -> list[ProcessIdentity]:

@@ -39,9 +39,26 @@ def command_environment(ctx: ActionContext, pids: tuple[int, ...] = ()) -> dict[
             "MEMWARDEN_PIDS": " ".join(map(str, pids)),
         }
     )
-    for name, value in alert.labels.items():
-        env[f"MEMWARDEN_LABEL_{name.upper()}"] = value
+    for variable, value in label_variables(alert.labels).items():
+        # Labels come from outside: they never replace the policy's env or the fixed variables.
+        env.setdefault(variable, value)
     return env
+
+
+def label_variables(labels: dict[str, str]) -> dict[str, str]:
+    """Return MEMWARDEN_LABEL_<NAME> for each label, one variable per label (never two on one).
+
+    A label whose upper-cased name no other label shares gets MEMWARDEN_LABEL_<NAME IN
+    CAPITALS>; labels that share it (`zone` and `ZONE`) each keep their name as written
+    (MEMWARDEN_LABEL_zone, MEMWARDEN_LABEL_ZONE): environment names are case-sensitive.
+    """
+    shared: dict[str, int] = {}
+    for name in labels:
+        shared[name.upper()] = shared.get(name.upper(), 0) + 1
+    return {
+        f"MEMWARDEN_LABEL_{name.upper() if shared[name.upper()] == 1 else name}": value
+        for name, value in labels.items()
+    }
 
 
 async def run_command(ctx: ActionContext) -> Outcome:

@@ -9,14 +9,14 @@ on thaw, SIGCONT — only those very processes (pid and start time), never a reu
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
+from memwarden.policy.responses import FREEZE_SETTLE_SECONDS
 from memwarden.system import ComponentTarget
 
-from ..host import Host, ProcessIdentity, identity, is_alive, process_state
+from ..host import Host, ProcessIdentity, identity, process_state
 from .base import (
     DRY_RUN,
     FAILED,
@@ -29,10 +29,11 @@ from .base import (
     nothing_to_act_on,
     pid_list,
     send,
+    signal_process,
 )
 
 OWN_CGROUP_KINDS = ("cgroup", "systemd_unit")
-SETTLE_SECONDS = 5.0  # how long a freeze may take to take hold before it counts as failed
+SETTLE_SECONDS = FREEZE_SETTLE_SECONDS  # how long a freeze may take to take hold before it counts as failed
 
 
 def cgroup_freezer(host: Host, target: ComponentTarget) -> tuple[str, Path] | None:
@@ -85,8 +86,9 @@ async def _freeze_cgroup(ctx: ActionContext, target: ComponentTarget, method: st
     where = f"cgroup {target.cgroup_path} ({method})"
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would freeze {where}, {len(target.pids)} processes", pids=target.pids)
-    await asyncio.to_thread(control.write_text, "1" if method == "cgroup2" else "FROZEN")
     restore = {"method": method, "path": str(control)}
+    ctx.record_undo(restore)  # before the write: a write that lands after a timeout is undone too
+    await asyncio.to_thread(control.write_text, "1" if method == "cgroup2" else "FROZEN")
     if not await _settle(lambda: _is_frozen(method, control)):
         return Outcome(FAILED, f"{where} did not report frozen within {SETTLE_SECONDS:g}s", restore=restore)
     return Outcome(OK, f"froze {where}, {len(target.pids)} processes", pids=target.pids, restore=restore)
@@ -98,8 +100,11 @@ async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], 
     pids = tuple(p.pid for p in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would SIGSTOP {pid_list(pids)}{describe_spared(spared)}", pids=pids)
-    stopped = [p for p in processes if send(ctx.host.proc_root, p, signal.SIGSTOP)]
-    restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in stopped]}
+    # Every process that may be stopped is on record before the first SIGSTOP; thaw resumes
+    # only those very processes (pid and start time) that are still there.
+    restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in processes]}
+    ctx.record_undo(restore)
+    stopped = [p for p in processes if send(ctx.host, p, signal.SIGSTOP)]
     proc_root = ctx.host.proc_root
     settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
     result = OK if stopped and settled else FAILED
@@ -124,8 +129,7 @@ def thaw(restore: dict[str, Any], proc_root: str) -> str:
         resumed = []
         for pid, start_time in restore.get("processes", []):
             process = ProcessIdentity(int(pid), int(start_time))
-            if is_alive(proc_root, process):
-                os.kill(process.pid, signal.SIGCONT)
+            if signal_process(proc_root, process, signal.SIGCONT):
                 resumed.append(process.pid)
         return f"SIGCONT to {pid_list(tuple(resumed))}" if resumed else "its processes are gone; nothing to thaw"
     raise ValueError(f"unknown freeze method {method!r} in the state file")

@@ -26,5 +26,5 @@ async def run_signal(ctx: ActionContext) -> Outcome:
     pids = tuple(process.pid for process in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would send {name} to {pid_list(pids)}{describe_spared(spared)}", pids=pids)
-    sent = tuple(p.pid for p in processes if send(ctx.host.proc_root, p, ctx.action.signal_number))
+    sent = tuple(p.pid for p in processes if send(ctx.host, p, ctx.action.signal_number, components=False))
     return Outcome(OK if sent else NO_TARGET, f"sent {name} to {pid_list(sent)}{describe_spared(spared)}", pids=sent)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from memwarden.policy import human_bytes
+from memwarden.policy.responses import SYSTEMCTL_TIMEOUT_SECONDS
 from memwarden.system import ComponentTarget, unit_name, working_set_bytes
 
 from ..host import Host
@@ -26,7 +27,7 @@ UNLIMITED_FROM = 1 << 60  # v1 spells "no limit" as a huge page-aligned number
 # A ceiling this low would make the component thrash, not reclaim; a working set read as
 # almost nothing (a v1 cgroup whose charges stayed behind) must not become such a ceiling.
 MIN_CEILING = 16 * 1024 * 1024
-SYSTEMCTL_TIMEOUT = 10.0
+SYSTEMCTL_TIMEOUT = SYSTEMCTL_TIMEOUT_SECONDS
 
 
 def _knob(host: Host, ctx: ActionContext, target: ComponentTarget) -> tuple[str, str] | None:
@@ -102,8 +103,9 @@ async def run_throttle(ctx: ActionContext) -> Outcome:
         return Outcome(OK, f"{where} is already {human_bytes(current)}, at or below {human_bytes(limit)}; left as is")
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would lower {where} ({method}) from {previous} to {human_bytes(limit)}")
-    await asyncio.to_thread(write_ceiling, host, method, where, str(limit))
     restore = {"method": method, "where": where, "previous": previous}
+    ctx.record_undo(restore)  # before the write: a write that lands after a timeout is undone too
+    await asyncio.to_thread(write_ceiling, host, method, where, str(limit))
     return Outcome(OK, f"lowered {where} ({method}) from {previous} to {human_bytes(limit)}", restore=restore)
 
 
