@@ -350,3 +350,15 @@ def test_merge_command_says_what_it_replaced_and_removed_and_runs_amtool(amtool:
     out = tmp_path / "out.yml"
     assert main_alertmanager(["merge", str(broken), "-o", str(out)]) == 1
     assert "would not pass `amtool check-config`" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_documented_template_example_renders_the_committed_template(amtool: str, repo_root: Path) -> None:
+    """docs/alertmanager.md's `amtool template render` command, as written, shows a notification."""
+    result = subprocess.run(
+        [amtool, "template", "render", "--template.glob=alertmanager/memwarden.tmpl",
+         "--template.data=docs/examples/notification.json", '--template.text={{ template "memwarden.text" . }}'],
+        capture_output=True, text=True, timeout=30, cwd=repo_root,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CRITICAL tier 3" in result.stdout and "Predicted time to exhaustion: 14m 10s" in result.stdout
+    assert "--template.data=docs/examples/notification.json" in (repo_root / "docs" / "alertmanager.md").read_text()

@@ -90,6 +90,8 @@ def test_generate_removes_what_the_policy_no_longer_makes_and_check_names_it(
     code, _, err = run(["generate", "-p", str(leaner), "-o", str(out), "--check"], capsys)
     assert code == 1 and f"leftover: {tests / 'prediction.yaml'}" in err and f"leftover: {tests / 'slo.yaml'}" in err
     assert "mine.yaml" not in err
+    # The fix it names renders the same policy, not the built-in default.
+    assert f"run `memwarden generate -p {leaner} -o {out}`" in err
     code, _, err = run(["generate", "-p", str(leaner), "-o", str(out)], capsys)
     assert code == 0 and f"removed: {tests / 'slo.yaml'}" in err
     assert not (tests / "prediction.yaml").exists() and not (tests / "slo.yaml").exists()

@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     files = render_bundle(policy, source_name_of(args.policy), args.only)
     output = Path(args.output)
     leftovers = leftover_files(output, files, was_generated)
+    policy_flag = f" -p {args.policy}" if args.policy else ""
     if args.check:
         stale = stale_files(output, files)
         for relative in stale:
@@ -46,7 +47,8 @@ def main(argv: list[str]) -> int:
             print(f"leftover: {output / relative} (generated earlier; a fresh render no longer makes it)", file=sys.stderr)
         if stale or leftovers:
             print(
-                f"error: {len(stale) + len(leftovers)} file(s) differ from a fresh render; run `memwarden generate -o {output}`",
+                f"error: {len(stale) + len(leftovers)} file(s) differ from a fresh render; run "
+                f"`memwarden generate{policy_flag} -o {output}`",
                 file=sys.stderr,
             )
             return 1

@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
     parser.add_argument(
-        "--demo", action="store_true", help="add a memory-hog component and responses, to watch the full loop in ~2 minutes"
+        "--demo", action="store_true", help="add a memory-hog component and responses, to watch the full loop in about 75 seconds"
     )
     parser.add_argument("--dir", help="run folder for the bundle, logs, state and audit (default: a new temporary folder)")
     parser.add_argument(
