@@ -5,8 +5,9 @@ lists around them sit, and only those lines are rewritten, so every other byte (
 blank lines, quoting, flow-style spacing) stays as it was.
 
 memwarden owns exactly what it generated: the route whose receiver is
-`memwarden-unrouted` (its subtree), the receivers and time intervals that subtree uses
-(memwarden writes no others), the inhibit rules that match generator="memwarden" on
+`memwarden-unrouted` (its subtree), the `memwarden-…` receivers and time intervals that
+subtree uses (memwarden writes no others; a name without the prefix there was added by
+hand and stays the operator's), the inhibit rules that match generator="memwarden" on
 both sides, and the template entry `memwarden.tmpl`. Any other entry, also one named
 `memwarden-…`, is the operator's: it is kept, and a clash of names is refused. A second
 merge replaces memwarden's entries in place, so it changes nothing.
@@ -255,11 +256,23 @@ def _ownership(document: CommentedMap, old_subtree: dict[str, Any] | None, part:
     """
     receivers = {UNROUTED}
     intervals: set[str] = set()
-    if old_subtree is not None:
-        receivers |= set(used_names(old_subtree, "receiver"))
-        intervals = set(used_names(old_subtree, "mute_time_intervals") + used_names(old_subtree, "active_time_intervals"))
-    owned = {"receivers": receivers, "time_intervals": intervals}
     notes = []
+    if old_subtree is not None:
+        used_receivers = used_names(old_subtree, "receiver")
+        used_intervals = used_names(old_subtree, "mute_time_intervals") + used_names(old_subtree, "active_time_intervals")
+        # memwarden only ever writes `memwarden-…` names. Another name in its subtree comes
+        # from a route the operator added there by hand: that route is replaced, but the
+        # receiver or interval it used stays the operator's (another route may use it too).
+        receivers |= {name for name in used_receivers if name.startswith(PREFIX)}
+        intervals = {name for name in used_intervals if name.startswith(PREFIX)}
+        hand_added = [name for name in used_receivers + used_intervals if not name.startswith(PREFIX)]
+        if hand_added:
+            notes.append(
+                "replaced memwarden's route subtree, which had routes memwarden did not write (using "
+                + ", ".join(dict.fromkeys(hand_added))
+                + "); they are gone from it, and what they used is kept: put such routes outside memwarden's subtree"
+            )
+    owned = {"receivers": receivers, "time_intervals": intervals}
     for key, keys in (("receivers", ("receivers",)), ("time_intervals", ("time_intervals", "mute_time_intervals"))):
         wanted = {entry["name"] for entry in part.get(key, [])}
         for name in _defined_names(document, *keys):

@@ -1,0 +1,58 @@
+"""`memwarden alertmanager merge` on the configs operators really have: hand edits, odd layouts, file modes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
+from memwarden.generator.cli import main_alertmanager
+from memwarden.policy import Policy, load_policy
+
+BASE = """\
+route:
+  receiver: default
+  routes:
+  - matchers: [team="db"]
+    receiver: dba-pager
+receivers:
+- name: default
+- name: dba-pager
+  webhook_configs:
+  - url: http://127.0.0.1:9/dba
+"""
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy()[0]
+
+
+def _hand_add_route(merged: str, receiver: str) -> str:
+    """Add a child route of the operator's first among memwarden's subtree's own routes."""
+    lines = merged.splitlines(keepends=True)
+    root = lines.index("  - receiver: memwarden-unrouted\n")
+    under = next(i for i in range(root + 1, len(lines)) if lines[i] == "    routes:\n")
+    lines.insert(under + 1, f'    - matchers: [service="postgres"]\n      receiver: {receiver}\n')
+    return "".join(lines)
+
+
+def test_an_operator_receiver_used_by_a_hand_added_route_in_memwardens_subtree_is_kept(policy: Policy) -> None:
+    edited = _hand_add_route(merge_text(BASE, policy), "dba-pager")
+    assert any(r.get("receiver") == "dba-pager" for r in yaml.safe_load(edited)["route"]["routes"][0]["routes"])
+    result = merge(edited, policy)
+    names = [r["name"] for r in yaml.safe_load(result.text)["receivers"]]
+    assert "dba-pager" in names
+    assert not [note for note in result.notes if "removed receiver dba-pager" in note]
+    assert any("routes memwarden did not write (using dba-pager)" in note for note in result.notes)
+    assert merge_text(result.text, policy) == result.text
+
+
+def test_an_operator_receiver_only_the_hand_added_route_uses_is_kept_too(policy: Policy) -> None:
+    base = BASE + "- name: dba-oncall\n"
+    edited = _hand_add_route(merge_text(base, policy), "dba-oncall")
+    assert "dba-oncall" in [r["name"] for r in yaml.safe_load(merge_text(edited, policy))["receivers"]]
