@@ -56,3 +56,30 @@ def test_an_operator_receiver_only_the_hand_added_route_uses_is_kept_too(policy:
     base = BASE + "- name: dba-oncall\n"
     edited = _hand_add_route(merge_text(base, policy), "dba-oncall")
     assert "dba-oncall" in [r["name"] for r in yaml.safe_load(merge_text(edited, policy))["receivers"]]
+
+
+def test_an_in_place_merge_keeps_the_files_mode_and_a_symlink(tmp_path: Path) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(BASE.replace("receivers:\n", "global:\n  smtp_auth_password: secret\nreceivers:\n", 1))
+    config.chmod(0o600)
+    link = tmp_path / "current.yml"
+    link.symlink_to(config.name)
+    assert main_alertmanager(["merge", str(link), "-o", str(link)]) == 0
+    assert link.is_symlink() and os.readlink(link) == config.name
+    assert "memwarden-unrouted" in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    # A new file gets the usual mode.
+    fresh = tmp_path / "new" / "fresh.yml"
+    assert main_alertmanager(["merge", str(config), "-o", str(fresh)]) == 0
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a file to another owner")
+def test_an_in_place_merge_keeps_the_files_owner_and_group(tmp_path: Path) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(BASE)
+    os.chown(config, 65534, 65534)
+    assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
+    assert (config.stat().st_uid, config.stat().st_gid) == (65534, 65534)
