@@ -83,3 +83,27 @@ def test_an_in_place_merge_keeps_the_files_owner_and_group(tmp_path: Path) -> No
     os.chown(config, 65534, 65534)
     assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
     assert (config.stat().st_uid, config.stat().st_gid) == (65534, 65534)
+
+
+@pytest.mark.parametrize("key", ["receivers", "inhibit_rules", "time_intervals", "templates"])
+def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
+    rich = load_policy(Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml")[0]
+    base = "route:\n  receiver: default\nreceivers:\n- name: default\n" if key != "receivers" else "route:\n  receiver: default\n"
+    base += f"{key}: []   # none yet\n"
+    if key == "receivers":
+        base = base.replace("  receiver: default\n", "  receiver: memwarden-unrouted\n")
+    merged = merge_text(base, rich)
+    assert yaml.safe_load(merged)[key], merged
+    assert merge_text(merged, rich) == merged
+
+
+def test_sections_are_added_before_a_document_end_marker(policy: Policy) -> None:
+    merged = merge_text("---\nroute:\n  receiver: default\nreceivers:\n  - name: default\n...\n", policy)
+    assert merged.startswith("---\n") and merged.endswith("...\n")
+    assert yaml.safe_load(merged)["inhibit_rules"]
+    assert merge_text(merged, policy) == merged
+
+
+def test_a_flow_style_root_route_is_refused_with_a_clear_message(policy: Policy) -> None:
+    with pytest.raises(MergeError, match=r"has its `route` in flow style .*write it as a block mapping"):
+        merge_text("route: {receiver: default, group_by: [alertname]}\nreceivers:\n  - name: default\n", policy)

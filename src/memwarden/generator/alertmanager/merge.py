@@ -89,6 +89,14 @@ class _Text:
         self.indent = indent
         self.sequence_offset = sequence_offset
 
+    @property
+    def document_end(self) -> int:
+        """The line a section added at the end goes before: a `...` document end marker, or the end."""
+        for number, line in enumerate(self.lines):
+            if re.match(r"\.\.\.(\s|$)", line):
+                return number
+        return len(self.lines)
+
     @staticmethod
     def _column(line: str) -> int:
         return len(line) - len(line.lstrip(" "))
@@ -159,7 +167,7 @@ def _list_edits(document: CommentedMap, text: _Text, key: str, new: list[Any], o
     if current is None:
         if not new:
             return []
-        at = len(text.lines)
+        at = text.document_end
         head = f"{key}:\n"
         if key in document:  # `key:` with nothing after it
             at = document.lc.key(key)[0]
@@ -168,12 +176,15 @@ def _list_edits(document: CommentedMap, text: _Text, key: str, new: list[Any], o
     if not isinstance(current, list):
         raise MergeError(f"`{key}` must be a list")
     key_line = document.lc.key(key)[0]
+    # ruamel reports no flow style for an empty `[]`, so look at the text for that one.
+    if not current and _flow_empty(text, key_line, key):
+        if not new:
+            return []
+        return [_Edit(key_line, key_line + 1, " " * column + f"{key}:\n" + _items(new, column + text.sequence_offset, text))]
     if isinstance(current, CommentedSeq) and current.fa.flow_style():
         if current:
             raise MergeError(f"`{key}` is a flow-style list ([…]); write it as a block list (one `- ` item per line) to merge into it")
-        if not new or not _flow_empty(text, key_line, key):
-            return []
-        return [_Edit(key_line, key_line + 1, " " * column + f"{key}:\n" + _items(new, column + text.sequence_offset, text))]
+        return []  # `[]` spread over lines or with an anchor: leave the operator's text alone
     spans = [text.item_span(current, index) for index in range(len(current))]
     positions = [index for index, entry in enumerate(current) if ours(entry)]
     dash = spans[0][2] if spans else column + text.sequence_offset
@@ -207,6 +218,8 @@ def _subtree_edit(document: CommentedMap, text: _Text, subtree: dict[str, Any]) 
     root = document.get("route")
     if not isinstance(root, CommentedMap):
         raise MergeError("has no top-level `route`; Alertmanager needs one with a default receiver")
+    if root.fa.flow_style():
+        raise MergeError("has its `route` in flow style ({…}); write it as a block mapping (one `key: value` per line) to merge into it")
     found = _find_subtree(root)
     if found is not None:
         children, index = found
