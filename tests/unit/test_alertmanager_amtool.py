@@ -189,7 +189,7 @@ def test_merge_into_memwardens_own_standalone_file_is_a_no_op(rich: Policy) -> N
 
 
 @pytest.mark.parametrize(("text", "message"), [("[1, 2]\n", "is not an Alertmanager config"), ("receivers: []\n", "has no top-level `route`"),
-                                               ("route: {receiver: x}\nreceivers: {}\n", "`receivers` must be a list"), ("a: [\n", "is not valid YAML")])
+                                               ("route:\n  receiver: x\nreceivers: {}\n", "`receivers` must be a list"), ("a: [\n", "is not valid YAML")])
 def test_merge_rejects_what_it_cannot_merge_into(text: str, message: str) -> None:
     with pytest.raises(MergeError, match=message.replace("`", ".")):
         merge_text(text, load_policy()[0])
