@@ -107,3 +107,17 @@ def test_sections_are_added_before_a_document_end_marker(policy: Policy) -> None
 def test_a_flow_style_root_route_is_refused_with_a_clear_message(policy: Policy) -> None:
     with pytest.raises(MergeError, match=r"has its `route` in flow style .*write it as a block mapping"):
         merge_text("route: {receiver: default, group_by: [alertname]}\nreceivers:\n  - name: default\n", policy)
+
+
+def test_a_mapping_that_merges_itself_is_refused_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "alertmanager.yml"
+    base.write_text("route: &r\n  receiver: default\n  routes:\n    - <<: *r\n      receiver: db\nreceivers:\n  - name: default\n  - name: db\n")
+    out = tmp_path / "out.yml"
+    assert main_alertmanager(["merge", str(base), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {base} cannot be read: ") and "nothing was written" in err and not out.exists()
+
+
+def test_a_tab_before_a_comment_gets_a_message_that_says_to_use_spaces(policy: Policy) -> None:
+    with pytest.raises(MergeError, match="is not valid YAML: .*replace it with spaces"):
+        merge_text("route:\n  receiver: default\t# the default\nreceivers:\n  - name: default\n", policy)

@@ -366,13 +366,28 @@ def check_with_amtool(text: str) -> None:
         raise MergeError(f"would not pass `amtool check-config` after the merge: {output}")
 
 
+def _yaml_hint(error: YAMLError) -> str:
+    """The parser's message, with the fix for the YAML slip operators make most: a tab."""
+    message = str(error)
+    if "'\\t'" in message:
+        # Alertmanager's own parser may take a tab before a `#` comment; ruamel.yaml does not.
+        message += " (a tab here cannot be read: replace it with spaces, also before a `#` comment)"
+    return message
+
+
 def merge(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> Merged:
     """Return `base_text` with memwarden's route, receivers, inhibitions, intervals and template in it."""
     try:
         _, indent, sequence_offset = load_yaml_guess_indent(base_text)
         document = _reader().load(base_text)
     except YAMLError as error:
-        raise MergeError(f"is not valid YAML: {error}") from None
+        raise MergeError(f"is not valid YAML: {_yaml_hint(error)}") from None
+    except (AttributeError, TypeError, ValueError, RecursionError) as error:
+        # ruamel.yaml fails this way on what it cannot build, such as a mapping that
+        # `<<: *merges` itself; that is the file's doing, not a bug to report.
+        raise MergeError(
+            f"cannot be read: {type(error).__name__}: {error} (a `<<: *anchor` inside the mapping it names is a known cause)"
+        ) from None
     if not isinstance(document, CommentedMap):
         raise MergeError("is not an Alertmanager config (expected a mapping with `route` and `receivers`)")
     text = _Text(base_text, indent or 2, sequence_offset or 0)
