@@ -119,5 +119,5 @@ def test_a_mapping_that_merges_itself_is_refused_without_a_traceback(tmp_path: P
 
 
 def test_a_tab_before_a_comment_gets_a_message_that_says_to_use_spaces(policy: Policy) -> None:
-    with pytest.raises(MergeError, match="is not valid YAML: .*replace it with spaces"):
+    with pytest.raises(MergeError, match="(?s)is not valid YAML: .*replace it with spaces"):
         merge_text("route:\n  receiver: default\t# the default\nreceivers:\n  - name: default\n", policy)
