@@ -9,13 +9,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644, newline: str = "\n") -> None:
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename.
 
     A new file gets `mode`. An existing one keeps its mode, owner and group, and a
     symlink stays a symlink (its target is rewritten): a config holding passwords that
     only its owner may read must not become world-readable by being merged into.
-    `newline` is what each "\n" of `text` is written as.
     """
     path = Path(os.path.realpath(path))
     try:
@@ -25,7 +24,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o644, newline: str = "\n") 
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())

@@ -121,3 +121,16 @@ def test_a_mapping_that_merges_itself_is_refused_without_a_traceback(tmp_path: P
 def test_a_tab_before_a_comment_gets_a_message_that_says_to_use_spaces(policy: Policy) -> None:
     with pytest.raises(MergeError, match="(?s)is not valid YAML: .*replace it with spaces"):
         merge_text("route:\n  receiver: default\t# the default\nreceivers:\n  - name: default\n", policy)
+
+
+def test_a_crlf_config_keeps_its_line_ends(tmp_path: Path, policy: Policy, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_bytes(BASE.replace("\n", "\r\n").encode())
+    assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
+    merged = config.read_bytes().decode()
+    assert "memwarden-unrouted" in merged and merged.count("\n") == merged.count("\r\n")
+    for line in BASE.splitlines():
+        assert line + "\r\n" in merged
+    capsys.readouterr()
+    assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
+    assert "unchanged" in capsys.readouterr().err and config.read_bytes().decode() == merged

@@ -95,7 +95,9 @@ def main_alertmanager(argv: list[str]) -> int:
         return 1
     policy, _ = loaded
     try:
-        base = Path(args.base).read_text(encoding="utf-8")
+        # newline="" keeps CRLF line ends, so the merge can write them back the same.
+        with open(args.base, encoding="utf-8", newline="") as stream:
+            base = stream.read()
     except (OSError, UnicodeDecodeError) as error:
         print(f"error: cannot read {args.base}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
         return 1

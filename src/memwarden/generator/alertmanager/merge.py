@@ -377,6 +377,11 @@ def _yaml_hint(error: YAMLError) -> str:
 
 def merge(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> Merged:
     """Return `base_text` with memwarden's route, receivers, inhibitions, intervals and template in it."""
+    # A file written on Windows keeps its CRLF line ends, so only memwarden's lines differ.
+    crlf = "\r\n" in base_text
+    if crlf:
+        result = merge(base_text.replace("\r\n", "\n"), policy, template_path)
+        return Merged(result.text.replace("\n", "\r\n"), result.notes)
     try:
         _, indent, sequence_offset = load_yaml_guess_indent(base_text)
         document = _reader().load(base_text)
