@@ -134,3 +134,18 @@ def test_a_crlf_config_keeps_its_line_ends(tmp_path: Path, policy: Policy, capsy
     capsys.readouterr()
     assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
     assert "unchanged" in capsys.readouterr().err and config.read_bytes().decode() == merged
+
+
+def test_the_operators_path_to_memwardens_template_is_kept_unless_another_is_asked_for(tmp_path: Path, policy: Policy,
+                                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    base = BASE + "templates:\n- /etc/alertmanager/memwarden.tmpl\n"
+    result = merge(base, policy)
+    assert yaml.safe_load(result.text)["templates"] == ["/etc/alertmanager/memwarden.tmpl"]
+    assert not [note for note in result.notes if "template" in note]
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(result.text)
+    assert main_alertmanager(["merge", str(config), "-o", str(config), "--template", "/srv/am/memwarden.tmpl"]) == 0
+    assert yaml.safe_load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]
+    assert "replaced template /etc/alertmanager/memwarden.tmpl with /srv/am/memwarden.tmpl" in capsys.readouterr().err
+    assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
+    assert yaml.safe_load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]

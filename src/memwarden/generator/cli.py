@@ -85,9 +85,8 @@ def main_alertmanager(argv: list[str]) -> int:
     merge.add_argument("-o", "--output", default="-", help="where to write the merged config; - is stdout (default)")
     merge.add_argument(
         "--template",
-        default=TEMPLATE_FILE,
-        help=f"path of memwarden's notification template as your config should list it (default: {TEMPLATE_FILE}, "
-        "beside the config); copy alertmanager/memwarden.tmpl there",
+        help="path of memwarden's notification template as your config should list it (default: the path your "
+        f"config lists already, else {TEMPLATE_FILE}, beside the config); copy alertmanager/memwarden.tmpl there",
     )
     args = parser.parse_args(argv)
     loaded = load_or_report(args.policy, "nothing was written")

@@ -258,6 +258,22 @@ def _template_ours(entry: Any) -> bool:
     return isinstance(entry, str) and posixpath.basename(entry) == TEMPLATE_FILE
 
 
+def _template_path(document: CommentedMap, asked: str | None) -> tuple[str, list[str]]:
+    """Return the template entry to write, and a note when it changes one the config has.
+
+    Without an explicit path the config's own entry for memwarden.tmpl (in whatever
+    folder the operator put it) is kept, so a merge never moves it back beside the config.
+    """
+    templates = document.get("templates")
+    present = [entry for entry in templates if _template_ours(entry)] if isinstance(templates, list) else []
+    if asked is None:
+        return (str(present[0]) if present else TEMPLATE_FILE), []
+    changed = [str(entry) for entry in present if entry != asked]
+    if not changed:
+        return asked, []
+    return asked, [f"replaced template {', '.join(changed)} with {asked}"]
+
+
 def _defined_names(document: Any, *keys: str) -> list[str]:
     return [str(entry.get("name")) for key in keys for entry in (document.get(key) or []) if isinstance(entry, dict)]
 
@@ -375,7 +391,7 @@ def _yaml_hint(error: YAMLError) -> str:
     return message
 
 
-def merge(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> Merged:
+def merge(base_text: str, policy: Policy, template_path: str | None = None) -> Merged:
     """Return `base_text` with memwarden's route, receivers, inhibitions, intervals and template in it."""
     # A file written on Windows keeps its CRLF line ends, so only memwarden's lines differ.
     crlf = "\r\n" in base_text
@@ -396,9 +412,11 @@ def merge(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) ->
     if not isinstance(document, CommentedMap):
         raise MergeError("is not an Alertmanager config (expected a mapping with `route` and `receivers`)")
     text = _Text(base_text, indent or 2, sequence_offset or 0)
+    template_path, notes = _template_path(document, template_path)
     part = fragment(policy, template_path)
     subtree_edit, old_subtree = _subtree_edit(document, text, part["route"])
-    owned, notes = _ownership(document, old_subtree, part)
+    owned, ownership_notes = _ownership(document, old_subtree, part)
+    notes += ownership_notes
     notes += _change_notes(document, part, owned)
     edits = [subtree_edit]
     ours: dict[str, Callable[[Any], bool]] = {
@@ -425,5 +443,5 @@ def merge(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) ->
     return Merged(merged, notes)
 
 
-def merge_text(base_text: str, policy: Policy, template_path: str = TEMPLATE_FILE) -> str:
+def merge_text(base_text: str, policy: Policy, template_path: str | None = None) -> str:
     return merge(base_text, policy, template_path).text
