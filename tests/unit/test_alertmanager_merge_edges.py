@@ -149,3 +149,10 @@ def test_the_operators_path_to_memwardens_template_is_kept_unless_another_is_ask
     assert "replaced template /etc/alertmanager/memwarden.tmpl with /srv/am/memwarden.tmpl" in capsys.readouterr().err
     assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
     assert yaml.safe_load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]
+
+
+def test_leftovers_of_a_deleted_subtree_get_a_message_that_says_how_to_clear_them(policy: Policy) -> None:
+    merged = yaml.safe_load(merge_text(BASE, policy))
+    merged["route"]["routes"] = [r for r in merged["route"]["routes"] if r["receiver"] != "memwarden-unrouted"]
+    with pytest.raises(MergeError, match=r"delete the old memwarden-… receivers and time intervals too, or restore the subtree"):
+        merge_text(yaml.safe_dump(merged, sort_keys=False), policy)

@@ -308,9 +308,15 @@ def _ownership(document: CommentedMap, old_subtree: dict[str, Any] | None, part:
             if name in owned[key]:
                 continue
             if name in wanted:
+                leftover = (
+                    f"; if it is left from an earlier merge whose route subtree (receiver {UNROUTED}) was deleted, "
+                    f"delete the old {PREFIX}… receivers and time intervals too, or restore the subtree, and merge again"
+                    if old_subtree is None and name.startswith(PREFIX)
+                    else ""
+                )
                 raise MergeError(
                     f"already has a {_KIND[key]} '{name}' that memwarden did not generate (no memwarden route uses it), "
-                    f"and the policy makes one of that name; rename yours or the policy's"
+                    f"and the policy makes one of that name; rename yours or the policy's{leftover}"
                 )
             if name.startswith(PREFIX):
                 notes.append(f"kept {_KIND[key]} {name}: memwarden did not generate it")
