@@ -156,3 +156,12 @@ def test_leftovers_of_a_deleted_subtree_get_a_message_that_says_how_to_clear_the
     merged["route"]["routes"] = [r for r in merged["route"]["routes"] if r["receiver"] != "memwarden-unrouted"]
     with pytest.raises(MergeError, match=r"delete the old memwarden-… receivers and time intervals too, or restore the subtree"):
         merge_text(yaml.safe_dump(merged, sort_keys=False), policy)
+
+
+def test_a_section_the_merge_added_goes_when_nothing_is_left_in_it_but_a_commented_one_stays(policy: Policy) -> None:
+    rich = load_policy(Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml")[0]
+    added = merge_text(BASE, rich)
+    assert "\ntime_intervals:\n" in added
+    assert "time_intervals" not in merge_text(added, policy)
+    commented = added.replace("\ntime_intervals:\n", "\ntime_intervals:  # maintenance windows\n")
+    assert "time_intervals:  # maintenance windows\n" in merge_text(commented, policy)

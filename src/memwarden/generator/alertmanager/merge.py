@@ -196,6 +196,11 @@ def _list_edits(document: CommentedMap, text: _Text, key: str, new: list[Any], o
         edits[0] = _Edit(first.start, first.end, rendered)
     elif rendered:
         edits.append(_Edit(at, at, rendered))
+    # A list left with nothing, that held only memwarden's entries right under a bare
+    # `key:` (as a merge adds it), goes: an empty `key:` would be clutter memwarden left.
+    # One with a comment on or under its key line is the operator's, and stays.
+    if spans and not new and len(positions) == len(current) and spans[0][0] == key_line + 1 and text.lines[key_line].strip() == f"{key}:":
+        edits.append(_Edit(key_line, key_line + 1, ""))
     return edits
 
 
