@@ -361,6 +361,21 @@ def _route_references(route: Any, where: str = "route") -> list[tuple[str, str, 
     return found
 
 
+def _check_removals(document: CommentedMap, part: dict[str, Any], owned: dict[str, set[str]]) -> None:
+    """Refuse to remove a receiver or interval of memwarden's that a route of the operator's uses, and say so."""
+    references = _route_references(document.get("route"))
+    subtree = next((where for kind, name, where in references if kind == "receiver" and name == UNROUTED and where != "route"), None)
+    problems = []
+    for key, kind in (("receivers", "receiver"), ("time_intervals", "time interval")):
+        removed = owned[key] - {entry["name"] for entry in part.get(key, [])}
+        for used_kind, name, where in references:
+            inside = subtree is not None and (where == subtree or where.startswith(subtree + "."))
+            if used_kind == kind and name in removed and not inside:
+                problems.append(f"{where} of yours uses memwarden's {kind} '{name}', which the policy no longer makes")
+    if problems:
+        raise MergeError("; ".join(problems) + "; point those routes at a receiver or time interval of your own, or keep it in the policy")
+
+
 def check_references(document: Any) -> None:
     """Raise MergeError unless every receiver and time interval the routes use is defined once."""
     if not isinstance(document, dict):
@@ -428,6 +443,7 @@ def merge(base_text: str, policy: Policy, template_path: str | None = None) -> M
     subtree_edit, old_subtree = _subtree_edit(document, text, part["route"])
     owned, ownership_notes = _ownership(document, old_subtree, part)
     notes += ownership_notes
+    _check_removals(document, part, owned)
     notes += _change_notes(document, part, owned)
     edits = [subtree_edit]
     ours: dict[str, Callable[[Any], bool]] = {
