@@ -13,6 +13,8 @@ from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
 from memwarden.generator.cli import main_alertmanager
 from memwarden.policy import Policy, load_policy
 
+RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
+
 BASE = """\
 route:
   receiver: default
@@ -87,7 +89,7 @@ def test_an_in_place_merge_keeps_the_files_owner_and_group(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("key", ["receivers", "inhibit_rules", "time_intervals", "templates"])
 def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
-    rich = load_policy(Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml")[0]
+    rich = load_policy(RICH)[0]
     base = "route:\n  receiver: default\nreceivers:\n- name: default\n" if key != "receivers" else "route:\n  receiver: default\n"
     base += f"{key}: []   # none yet\n"
     if key == "receivers":
@@ -159,7 +161,7 @@ def test_leftovers_of_a_deleted_subtree_get_a_message_that_says_how_to_clear_the
 
 
 def test_a_section_the_merge_added_goes_when_nothing_is_left_in_it_but_a_commented_one_stays(policy: Policy) -> None:
-    rich = load_policy(Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml")[0]
+    rich = load_policy(RICH)[0]
     added = merge_text(BASE, rich)
     assert "\ntime_intervals:\n" in added
     assert "time_intervals" not in merge_text(added, policy)
