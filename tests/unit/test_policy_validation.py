@@ -453,3 +453,15 @@ def test_a_broken_cmdline_regex_is_one_problem_not_two() -> None:
 def test_the_generator_label_is_memwardens_own() -> None:
     problems = problems_of("version: memwarden/v1\nlabels: {generator: mine}\n")
     assert problems == ["policy.yaml:2 labels.generator: is set by memwarden itself; choose another label name"]
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [
+        ("5m", "policy.yaml:2 slo.long_window_interval: 5m must be under 5m (Prometheus' lookback)"),
+        ("3m", "warning: policy.yaml:2 slo.long_window_interval: 3m leaves under two samples per 5m lookback"),
+    ],
+)
+def test_slo_long_windows_must_be_recorded_within_the_lookback(interval: str, expected: str) -> None:
+    problems = problems_of(f"version: memwarden/v1\nslo: {{long_window_interval: {interval}}}\n")
+    assert any(problem.startswith(expected) for problem in problems), problems

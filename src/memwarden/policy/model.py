@@ -305,8 +305,9 @@ class ServiceLevel(Section):
     page_severity: SEVERITIES = "critical"
     ticket_severity: SEVERITIES = "warning"
     long_window_interval: DurationField = Field(
-        default="5m",
-        description="how often the windows of a day or more are recorded; each reads up to 30 days of samples",
+        default="2m",
+        description="how often the windows of a day or more are recorded (under 5m, Prometheus' lookback); "
+        "each reads up to 30 days of samples",
     )
 
 

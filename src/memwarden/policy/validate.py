@@ -261,6 +261,19 @@ def check_slo(slo: ServiceLevel) -> Iterator[Problem]:
         yield _error(("slo", "target"), f"{_pct(slo.target)} must be a percentage above 0 and below 100 (100 leaves no error budget)")
     elif slo.target < 1:
         yield _warning(("slo", "target"), f"{_pct(slo.target)} looks like a ratio; write 99.5 for 99.5 %")
+    # A recorded series is seen for Prometheus' 5m lookback after its last sample: recorded
+    # less often, the day-long ratios vanish between evaluations and the ticket alerts flap.
+    interval = slo.long_window_interval
+    if interval.seconds >= 300:
+        yield _error(
+            ("slo", "long_window_interval"),
+            f"{interval} must be under 5m (Prometheus' lookback), or the recorded SLO ratios go stale between evaluations",
+        )
+    elif interval.seconds > 150:
+        yield _warning(
+            ("slo", "long_window_interval"),
+            f"{interval} leaves under two samples per 5m lookback: one late evaluation makes the SLO ratios vanish; 2m or less",
+        )
 
 
 def check_health(health: Health) -> Iterator[Problem]:
