@@ -465,3 +465,8 @@ def test_the_generator_label_is_memwardens_own() -> None:
 def test_slo_long_windows_must_be_recorded_within_the_lookback(interval: str, expected: str) -> None:
     problems = problems_of(f"version: memwarden/v1\nslo: {{long_window_interval: {interval}}}\n")
     assert any(problem.startswith(expected) for problem in problems), problems
+
+
+def test_an_evaluation_interval_beyond_the_lookback_is_refused() -> None:
+    problems = problems_of("version: memwarden/v1\nsource: {evaluation_interval: 10m}\n")
+    assert any(p.startswith("policy.yaml:2 source.evaluation_interval: 10m must be under 5m") for p in problems), problems

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, parse_selector
 from . import names
 from .names import COMPONENT, COMPONENT_LABELS, INSTANCE, INSTANCE_LABELS, PROFILES
 from .promql import by, number, on, ratio, regex_alternatives, series
@@ -586,6 +586,21 @@ def _any_of(exprs: list[str]) -> str:
     return exprs[0] if len(exprs) == 1 else "\nor\n".join(exprs)
 
 
+def _scraped_but_empty(policy: Policy, selectors: list[str]) -> list[str]:
+    """A target that is up but publishes none of the series its alerts need."""
+    raw = PROFILES[policy.source.profile]
+    checks = [f"{series('up', selectors[0])} == 1\n  unless {on(INSTANCE_LABELS)}\n  {_host(policy, raw.memory_available)}"]
+    if len(selectors) > 1:
+        processes = series(names.COMPONENT_PROCESSES, selectors[1])
+        checks.append(f"{series('up', selectors[1])} == 1\n  unless {on(INSTANCE_LABELS)}\n  {processes}")
+    return checks
+
+
+def _job_of(selector: str) -> str:
+    """The job an equality matcher names (what absent() keeps as a label), or ""."""
+    return next((value for label, op, value in parse_selector(selector) if label == "job" and op == "="), "")
+
+
 def _collectors(alternatives: str) -> str:
     return 'collector=~"' + alternatives + '"'
 
@@ -623,23 +638,27 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
             _any_of([f"absent({series('up', each)})" for each in selectors]),
             "high",
             "No memory source target is known to Prometheus at all.",
-            "Prometheus has no target matching {{ if $labels.job }}job={{ $labels.job }}{{ else }}"
-            + " or ".join(selectors)
-            + "{{ end }}; memory is not being watched anywhere it selects.",
+            "Prometheus has no target matching "
+            + (selectors[0] if len(selectors) == 1 else "{{ if eq $labels.job \"" + _job_of(selectors[1]) + "\" }}"
+               + selectors[1] + "{{ else }}" + selectors[0] + "{{ end }}")
+            + "; memory is not being watched anywhere it selects.",
             for_=_duration(max(300.0, wait)),
         ),
         _alert(
             policy,
             "MemorySourceCollectorFailed",
-            _either(
-                _any_of(failing).replace("\n", "\n  "),
-                f"{series('up', selector)} == 1\n  unless {on(INSTANCE_LABELS)}\n  {_host(policy, raw.memory_available)}",
+            _any_of(
+                [
+                    f"(\n  {_any_of(failing).replace(chr(10), chr(10) + '  ')}\n)",
+                    *[f"(\n  {expr}\n)" for expr in _scraped_but_empty(policy, selectors)],
+                ]
             ),
             "high",
             "A memory source is up but some of its memory facts are missing.",
             "{{ if $labels.collector }}Collector {{ $labels.collector }} on {{ $labels.instance }} is failing"
-            "{{ else }}{{ $labels.instance }} is scraped but publishes no " + raw.memory_available + " series"
-            "{{ end }}; memory alerts that need it cannot fire.",
+            "{{ else }}{{ $labels.job }} target {{ $labels.instance }} is scraped but publishes no "
+            + " or ".join([raw.memory_available] + ([names.COMPONENT_PROCESSES] if len(selectors) > 1 else []))
+            + " series{{ end }}; memory alerts that need it cannot fire.",
             for_=for_,
         ),
     ]

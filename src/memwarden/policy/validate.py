@@ -261,19 +261,23 @@ def check_slo(slo: ServiceLevel) -> Iterator[Problem]:
         yield _error(("slo", "target"), f"{_pct(slo.target)} must be a percentage above 0 and below 100 (100 leaves no error budget)")
     elif slo.target < 1:
         yield _warning(("slo", "target"), f"{_pct(slo.target)} looks like a ratio; write 99.5 for 99.5 %")
-    # A recorded series is seen for Prometheus' 5m lookback after its last sample: recorded
-    # less often, the day-long ratios vanish between evaluations and the ticket alerts flap.
-    interval = slo.long_window_interval
+    yield from _within_lookback(slo.long_window_interval, ("slo", "long_window_interval"), "the recorded SLO ratios")
+
+
+def _within_lookback(interval: Duration, path: Path, what: str) -> Iterator[Problem]:
+    """A recorded series is seen for Prometheus' 5m lookback after its last sample: recorded
+    less often, it vanishes between evaluations, and alerts reading it flap or never fire."""
     if interval.seconds >= 300:
-        yield _error(
-            ("slo", "long_window_interval"),
-            f"{interval} must be under 5m (Prometheus' lookback), or the recorded SLO ratios go stale between evaluations",
-        )
+        yield _error(path, f"{interval} must be under 5m (Prometheus' lookback), or {what} go stale between evaluations")
     elif interval.seconds > 150:
         yield _warning(
-            ("slo", "long_window_interval"),
-            f"{interval} leaves under two samples per 5m lookback: one late evaluation makes the SLO ratios vanish; 2m or less",
+            path, f"{interval} leaves under two samples per 5m lookback: one late evaluation makes {what} vanish; 2m or less"
         )
+
+
+def check_source(source: Source) -> Iterator[Problem]:
+    if source.evaluation_interval is not None:
+        yield from _within_lookback(source.evaluation_interval, ("source", "evaluation_interval"), "the recorded series")
 
 
 def check_health(health: Health) -> Iterator[Problem]:
@@ -464,6 +468,8 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
     source = _parsed(Source, raw.get("source"))
     thresholds = _parsed(Thresholds, raw.get("thresholds"))
     checks: list[Callable[[], Iterator[Problem]]] = [lambda: check_top_level(raw)]
+    if source is not None:
+        checks.append(lambda: check_source(source))
     if thresholds is not None:
         checks.append(lambda: check_thresholds(thresholds, ("thresholds",)))
     checks.append(lambda: check_components(raw.get("components"), thresholds))
