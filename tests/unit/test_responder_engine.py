@@ -24,6 +24,7 @@ from support.responder import (
 )
 
 from memwarden.responder.payload import parse_notification
+from memwarden.responder.state import StateStore
 
 
 def _parsed(*alerts):
@@ -560,3 +561,35 @@ def test_a_dry_run_uses_up_no_cooldown_or_cap_of_the_same_action_run_live(tmp_pa
     results = {record["rule"]: record["result"] for record in audit_records(tmp_path, "ran")}
     assert results == {"trial": "dry_run", "real": "ok"}
     assert len(_runs(out)) == 1
+
+
+def test_a_step_claimed_elsewhere_first_is_followed_on_record_by_a_duplicate_skip(tmp_path):
+    """The `starting` (or a log's `ran`) line precedes the claim; a lost claim must say it did not run."""
+    out = tmp_path / "runs.jsonl"
+    steps = [{"kind": "log", "grace": "0s"}, {"kind": "command", "argv": _recorder(out), "cooldown": "0s"}]
+    engine = make_engine(_policy(tmp_path, steps), tmp_path)
+    other = StateStore(tmp_path / "state.sqlite")  # another writer of the same state file
+    real_claim = engine.store.claim_step
+
+    def claimed_elsewhere_first(episode, rule, step, kind, target, now, *, run_key):
+        other.claim_step(episode, rule, step, kind, target, now, run_key=None)
+        return real_claim(episode, rule, step, kind, target, now, run_key=run_key)
+
+    engine.store.claim_step = claimed_elsewhere_first
+    (log_decision,) = _send(engine, alert(component="api"))
+    assert log_decision["result"] == "duplicate"
+    other.finish_step(_parsed(alert()).alerts[0].episode, "test", 0, "ok")
+    (command_decision,) = _send(engine, alert(component="api"))
+    assert command_decision["result"] == "duplicate"
+    close_engine(engine)
+    other.close()
+    assert not out.exists()
+    events = [(r["event"], r.get("step"), r.get("result")) for r in audit_records(tmp_path) if r.get("step") is not None]
+    assert events == [
+        ("ran", 0, "ok"),
+        ("skipped", 0, "duplicate"),
+        ("starting", 1, None),
+        ("skipped", 1, "duplicate"),
+    ], events
+    duplicates = audit_records(tmp_path, "skipped")
+    assert "did not run" in duplicates[0]["reason"] and duplicates[1]["target"] == "api"

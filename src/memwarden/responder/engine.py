@@ -292,7 +292,23 @@ class Engine:
         else:
             claimed = self.store.claim_step(facts.episode, rule.name, index, kind, target.name, now, run_key=run_key)
         if not claimed:
-            return self._skip(decision, facts, rule, index, "duplicate", "this step was already claimed", quiet)
+            # Its `starting` (or a log's `ran`) line is already on record: always say, right
+            # after it, that the step did not run here, or the audit shows a run that never was.
+            written = "ran" if kind == "log" else "starting"
+            reason = f"this step was already claimed elsewhere; the {written} record just written did not run"
+            self._quiet.pop((facts.episode, rule.name), None)
+            self._write(
+                "skipped",
+                facts,
+                rule=rule.name,
+                step=index,
+                action=kind,
+                target=target.name,
+                result="duplicate",
+                reason=reason,
+                dry_run=dry_run or None,
+            )
+            return {**decision, "decision": "skipped", "result": "duplicate", "reason": reason}
         self._quiet.pop((facts.episode, rule.name), None)
         self.started += 1
         if kind == "log":
