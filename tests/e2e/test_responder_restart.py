@@ -206,3 +206,50 @@ def test_a_step_cut_off_by_a_stop_or_a_crash_is_interrupted_and_the_episode_esca
 
 def _escalated(state: Path) -> list[dict]:
     return [r for r in _audit(state, "ran") if r.get("detail") == "escalated"]
+
+
+def test_a_second_responder_on_the_same_state_dir_refuses_and_leaves_the_first_ones_steps_alone(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_cut_off_policy())
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    firing = alert(starts_at="2024-05-01T10:00:00Z")
+    responder = Responder(tmp_path, policy, token, "first.log", "--stop-timeout", "1s")
+    try:
+        assert responder.send(firing)["decisions"][0]["decision"] == "started"
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "memwarden.cli",
+                "responder",
+                "-p",
+                str(policy),
+                # The very setup of the mistake: the same port, which it then cannot bind.
+                "--listen",
+                f"127.0.0.1:{responder.port}",
+                "--token-file",
+                str(token),
+                "--state-dir",
+                str(responder.state),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second
+        assert (
+            f"error: another responder is using {responder.state} (pid {responder.process.process.pid})"
+            in second.stderr
+        ), second.stderr
+        # The first responder's command still runs: its step is not over, and nothing escalates.
+        decision = responder.send(firing)["decisions"][0]
+        assert decision["result"] == "running", decision
+    finally:
+        responder.stop()
+    state = tmp_path / "state"
+    assert [(r["action"], r["reason"]) for r in _audit(state, "interrupted")] == [
+        ("command", "the responder stopped; the action was still running after 1s and was cut off")
+    ]
+    assert _escalated(state) == []
+    assert len(_audit(state, "started")) == 1

@@ -126,10 +126,14 @@ class Engine:
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
         self._refresh_holds()
-        self._recover_interrupted()
 
-    def _recover_interrupted(self) -> None:
-        """Steps an earlier process left `running` were cut off: record them so escalation goes on."""
+    def recover_interrupted(self) -> None:
+        """Steps an earlier process left `running` were cut off: record them so escalation goes on.
+
+        Only for the one responder that owns the state directory (its lock held, its port
+        bound): run by any other process, this would mark a live responder's running step
+        interrupted and let its episode escalate while the action still runs.
+        """
         for episode, rule, step, kind, target in self.store.interrupt_running():
             self.metrics.responses.labels(kind, INTERRUPTED).inc()
             LOGGER.warning(

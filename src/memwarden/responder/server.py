@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from .metrics import ResponderMetrics
 from .state import DRY_RUN_STATE_FILE, STATE_FILE, StateError, StateStore
 
 DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
+LOCK_FILE = "lock"
 
 
 class StartupError(Exception):
@@ -55,6 +58,7 @@ class RunningResponder:
     engine: Engine
     runner: web.AppRunner
     recheck: asyncio.Task[None]
+    lock_fd: int
 
     async def close(self, drain_seconds: float = 30.0) -> None:
         self.recheck.cancel()
@@ -63,6 +67,33 @@ class RunningResponder:
         await self.engine.stop(drain_seconds)
         self.engine.store.close()
         self.engine.audit.close()
+        os.close(self.lock_fd)  # releases the state directory for the next responder
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    """Take the state directory for this process (held until the returned fd is closed).
+
+    Two responders on one state would each run every step, and a starting one would mark
+    the other's running steps interrupted; an flock is released by the kernel when its
+    holder dies, so a crash never leaves the directory locked.
+    """
+    path = state_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise StartupError(f"cannot open the lock file {path}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StartupError(f"another responder is using {state_dir} (pid {holder})") from None
+    except OSError as error:
+        os.close(fd)
+        raise StartupError(f"cannot lock {path}: {error.strerror or error}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 async def start_responder(
@@ -83,6 +114,28 @@ async def start_responder(
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StartupError(f"cannot create the state directory {state_dir}: {error.strerror or error}") from None
+    lock_fd = lock_state_dir(state_dir)
+    try:
+        return await _start_locked(
+            policy, state_dir, lock_fd, auth, host, port, dry_run, host_view, clock, audit_fsync
+        )
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+
+async def _start_locked(
+    policy: Policy,
+    state_dir: Path,
+    lock_fd: int,
+    auth: Authenticator,
+    host: str,
+    port: int,
+    dry_run: bool,
+    host_view: Host | None,
+    clock: Callable[[], float],
+    audit_fsync: bool,
+) -> RunningResponder:
     responses = policy.responses
     # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
     # and hourly caps of a later live run (its audit records, marked dry_run, share the log).
@@ -125,5 +178,7 @@ async def start_responder(
     bound = runner.addresses[0][1] if runner.addresses else port  # the port picked when port=0
     shown = f"[{host}]" if ":" in host else host
     audit.write("started", reason=f"listening on {shown}:{bound}", dry_run=engine.dry_run or None)
+    # Now that this process owns the state (lock held, port bound), what an earlier one left running is over.
+    engine.recover_interrupted()
     recheck = asyncio.get_running_loop().create_task(engine.run_rechecks())
-    return RunningResponder(f"http://{shown}:{bound}", engine, runner, recheck)
+    return RunningResponder(f"http://{shown}:{bound}", engine, runner, recheck, lock_fd)
