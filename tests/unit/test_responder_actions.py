@@ -661,3 +661,36 @@ def test_kernel_threads_are_told_by_their_flag_not_by_an_empty_command_line(tmp_
     assert protected[2] == protected[4242] == "a kernel thread"
     assert 5151 not in protected
     assert host.largest_process(protected)[0] == 5151
+
+
+class _CountingHost(Host):
+    """A real Host that counts how often each component is resolved."""
+
+    def __init__(self, policy):
+        super().__init__(policy)
+        self.resolved: dict[str, int] = {}
+
+    def resolve(self, component):
+        self.resolved[component.name] = self.resolved.get(component.name, 0) + 1
+        return super().resolve(component)
+
+
+@pytest.mark.parametrize("kind", ["kill", "freeze"])
+def test_an_action_looks_the_protected_components_up_once_however_many_processes_it_signals(tmp_path, kind):
+    name = marker()
+    children = [python_child(SLEEPER, name) for _ in range(4)]
+    try:
+        components = _component("batch", cmdline=name) + [
+            {"name": f"db{i}", "match": {"cmdline": marker()}, "budget": "1GiB", "protected": True} for i in range(3)
+        ]
+        action = {"kind": kind, "sigkill_after": "5s"} if kind == "kill" else {"kind": kind, "method": "sigstop"}
+        policy = _one_rule([action], components)
+        host = _CountingHost(policy)
+        _respond(policy, tmp_path, alert(component="batch"), host=host)
+        record = _ran(tmp_path)
+        assert record["result"] == "ok" and sorted(record["pids"]) == sorted(c.pid for c in children), record
+        # Each protected component once for the action, not once more for every pid signalled.
+        assert {f"db{i}": host.resolved.get(f"db{i}") for i in range(3)} == {"db0": 1, "db1": 1, "db2": 1}
+    finally:
+        for child in children:
+            stop_child(child)

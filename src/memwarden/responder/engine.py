@@ -390,7 +390,8 @@ class Engine:
                 before = await asyncio.to_thread(self.host.working_set, ctx.component)
             if action.kind == "kill" and not ctx.dry_run:
                 await self._thaw_before_kill(ctx)
-            outcome = await asyncio.wait_for(RUNNERS[action.kind](ctx), timeout=action.timeout.seconds)
+            with self.host.one_action():
+                outcome = await asyncio.wait_for(RUNNERS[action.kind](ctx), timeout=action.timeout.seconds)
         except asyncio.TimeoutError:
             outcome = Outcome(TIMEOUT, f"abandoned after its timeout of {action.timeout}")
         except Exception as error:  # noqa: BLE001 - an action's failure is recorded, never fatal

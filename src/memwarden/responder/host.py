@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from memwarden.policy import Component, Policy
@@ -19,6 +21,10 @@ from memwarden.system import procfs
 
 COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
 PF_KTHREAD = 0x00200000  # the kernel's per-task flag for its own threads (/proc/PID/stat field 9)
+
+# What one action looked up once and reuses for each of its pids (see Host.one_action).
+# A ContextVar: each action runs in its own task, and asyncio.to_thread carries it along.
+_ACTION_LOOKUPS: ContextVar[dict[str, object] | None] = ContextVar("memwarden_action_lookups", default=None)
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,13 @@ class Host:
         return reasons
 
     def protection(self, pid: int, *, components: bool = True) -> str | None:
-        """Return why this one pid must not be touched, read now (just before a signal), or None."""
+        """Return why this one pid must not be touched, read now (just before a signal), or None.
+
+        The process's own facts (name, oom_score_adj, kernel thread) are read afresh each
+        time; inside `one_action` the protected components' pids are those the action
+        found when it began, since resolving every component again for each pid of a large
+        component stalls the responder for seconds.
+        """
         if pid == 1:
             return "PID 1"
         if pid in self._own_line():
@@ -157,7 +169,24 @@ class Host:
             reason = self._protected_components().get(pid)
         return reason
 
+    @contextmanager
+    def one_action(self) -> Iterator[None]:
+        """Within this block (one action, in its task), look the protected components up only once."""
+        token = _ACTION_LOOKUPS.set({})
+        try:
+            yield
+        finally:
+            _ACTION_LOOKUPS.reset(token)
+
     def _own_line(self) -> set[int]:
+        lookups = _ACTION_LOOKUPS.get()
+        if lookups is None:
+            return self._read_own_line()
+        if "own_line" not in lookups:
+            lookups["own_line"] = self._read_own_line()
+        return lookups["own_line"]  # type: ignore[return-value]
+
+    def _read_own_line(self) -> set[int]:
         line: set[int] = set()
         pid: int | None = procfs.own_pid(self.proc_root)
         while pid is not None and pid > 1 and pid not in line:
@@ -178,6 +207,14 @@ class Host:
         return None
 
     def _protected_components(self) -> dict[int, str]:
+        lookups = _ACTION_LOOKUPS.get()
+        if lookups is None:
+            return self._resolve_protected_components()
+        if "components" not in lookups:
+            lookups["components"] = self._resolve_protected_components()
+        return lookups["components"]  # type: ignore[return-value]
+
+    def _resolve_protected_components(self) -> dict[int, str]:
         reasons: dict[int, str] = {}
         for component in self.policy.components:
             if component.protected:

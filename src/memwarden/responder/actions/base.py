@@ -131,6 +131,15 @@ def send(host: Host, process: ProcessIdentity, signal_number: int, *, components
     return signal_process(host.proc_root, process, signal_number, allowed)
 
 
+async def send_each(
+    host: Host, processes: list[ProcessIdentity], signal_number: int, *, components: bool = True
+) -> list[ProcessIdentity]:
+    """`send` to each process, off the event loop (a few /proc reads per pid); return those signalled."""
+    return await asyncio.to_thread(
+        lambda: [process for process in processes if send(host, process, signal_number, components=components)]
+    )
+
+
 def signal_process(
     proc_root: str, process: ProcessIdentity, signal_number: int, allowed: Callable[[], bool] | None = None
 ) -> bool:

@@ -24,7 +24,7 @@ from .base import (
     describe_spared,
     nothing_to_act_on,
     pid_list,
-    send,
+    send_each,
     targets_of,
     wait_gone,
 )
@@ -64,12 +64,12 @@ async def _kill_largest(ctx: ActionContext) -> Outcome:
 
 async def _terminate(ctx: ActionContext, processes: list[ProcessIdentity]) -> Outcome:
     proc_root = ctx.host.proc_root
-    termed = [p for p in processes if send(ctx.host, p, signal.SIGTERM)]
+    termed = await send_each(ctx.host, processes, signal.SIGTERM)
     survivors = await wait_gone(proc_root, termed, ctx.action.sigkill_after.seconds)
     detail = f"SIGTERM to {pid_list(tuple(p.pid for p in termed))}"
     if not survivors:
         return Outcome(OK, detail + "; all exited", pids=tuple(p.pid for p in termed))
-    killed = [p for p in survivors if send(ctx.host, p, signal.SIGKILL)]
+    killed = await send_each(ctx.host, survivors, signal.SIGKILL)
     detail += f"; SIGKILL after {ctx.action.sigkill_after} to {pid_list(tuple(p.pid for p in killed))}"
     # Time left before the action's timeout; SIGKILL cannot be caught, so this is short.
     remaining = max(0.5, ctx.action.timeout.seconds - ctx.action.sigkill_after.seconds - 0.5)

@@ -13,7 +13,7 @@ from .base import (
     describe_spared,
     nothing_to_act_on,
     pid_list,
-    send,
+    send_each,
     targets_of,
 )
 
@@ -26,5 +26,6 @@ async def run_signal(ctx: ActionContext) -> Outcome:
     pids = tuple(process.pid for process in processes)
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would send {name} to {pid_list(pids)}{describe_spared(spared)}", pids=pids)
-    sent = tuple(p.pid for p in processes if send(ctx.host, p, ctx.action.signal_number, components=False))
+    signalled = await send_each(ctx.host, processes, ctx.action.signal_number, components=False)
+    sent = tuple(p.pid for p in signalled)
     return Outcome(OK if sent else NO_TARGET, f"sent {name} to {pid_list(sent)}{describe_spared(spared)}", pids=sent)
