@@ -253,3 +253,85 @@ def test_a_second_responder_on_the_same_state_dir_refuses_and_leaves_the_first_o
     ]
     assert _escalated(state) == []
     assert len(_audit(state, "started")) == 1
+
+
+def _freeze_policy(slow: str, quick: str) -> str:
+    """`slow` frozen until its alert resolves (undo_after 1h), `quick` for 3s at most."""
+    return json.dumps(
+        {
+            "version": "memwarden/v1",
+            "components": [
+                {"name": "slow", "match": {"cmdline": slow}, "budget": "1GiB"},
+                {"name": "quick", "match": {"cmdline": quick}, "budget": "1GiB"},
+            ],
+            "responses": {
+                "outcome_delay": "0s",
+                "recheck_interval": "1s",
+                "rules": [
+                    {
+                        "name": "pause-slow",
+                        "match": {"component": ["slow"]},
+                        "actions": [{"kind": "freeze", "method": "sigstop", "undo_after": "1h"}],
+                    },
+                    {
+                        "name": "pause-quick",
+                        "match": {"component": ["quick"]},
+                        "actions": [{"kind": "freeze", "method": "sigstop", "undo_after": "3s"}],
+                    },
+                ],
+            },
+        }
+    )
+
+
+def test_a_dry_run_responder_still_undoes_what_a_live_one_froze(tmp_path):
+    slow_name, quick_name = marker(), marker()
+    slow, quick = python_child(SLEEPER, slow_name), python_child(SLEEPER, quick_name)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_freeze_policy(slow_name, quick_name))
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    slow_alert = alert(component="slow", fingerprint="1111111111111111")
+    quick_alert = alert(component="quick", fingerprint="2222222222222222")
+    responder = None
+    try:
+        responder = Responder(tmp_path, policy, token, "live.log")
+        responder.send(slow_alert, quick_alert)
+        _wait(lambda: state_of(slow.pid) == "T" and state_of(quick.pid) == "T")
+        responder.stop()
+
+        responder = Responder(tmp_path, policy, token, "dry.log", "--dry-run")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{responder.port}/state", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            shown = json.loads(response.read())
+        assert shown["dry_run"] is True
+        assert ("freeze", "slow") in {(h["action"], h["target"]) for h in shown["held"]}, shown
+        _wait(lambda: state_of(quick.pid) in ("S", "R"))  # undo_after passed: thawed by the dry run's re-check
+        assert state_of(slow.pid) == "T"
+        responder.send(resolved(slow_alert))
+        _wait(lambda: state_of(slow.pid) in ("S", "R"))
+        responder.stop()
+        responder = None
+    finally:
+        if responder is not None:
+            responder.stop()
+        stop_child(slow)
+        stop_child(quick)
+    state = tmp_path / "state"
+    assert sorted((r["target"], r["result"]) for r in _audit(state, "undone")) == [("quick", "ok"), ("slow", "ok")]
+    from memwarden.responder.state import StateStore
+
+    live = StateStore(state / "state.sqlite")
+    try:
+        assert live.undos() == []
+        assert live.episode(_episode_key(slow_alert)).resolved_at is not None
+    finally:
+        live.close()
+
+
+def _episode_key(item: dict) -> str:
+    from memwarden.responder.payload import parse_notification
+
+    return parse_notification(json.dumps(notification(item)).encode()).alerts[0].episode

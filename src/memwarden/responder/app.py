@@ -93,9 +93,9 @@ async def state(request: web.Request) -> web.Response:
             "target": undo.target,
             "since": undo.since,
             "undo_by": undo.deadline,
-            "held_by": engine.store.holders(undo.kind, undo.target),
+            "held_by": holders,
         }
-        for undo in engine.store.undos()
+        for undo, holders in engine.held()
     ]
     return web.json_response({"dry_run": engine.dry_run, "held": undos})
 

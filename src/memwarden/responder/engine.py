@@ -108,6 +108,7 @@ class Engine:
         dry_run: bool = False,
         clock: Callable[[], float] = time.time,
         alertmanager: AlertmanagerView | None = None,
+        live_store: StateStore | None = None,
     ) -> None:
         self.policy = policy
         self.responses = policy.responses
@@ -118,14 +119,27 @@ class Engine:
         self.dry_run = dry_run or policy.responses.dry_run
         self.clock = clock
         self.alertmanager = alertmanager
+        # A dry run decides in a state of its own, but what a live run froze or throttled is
+        # still due to be undone: it does those undos for real (an undo only puts back what a
+        # live action changed), or a restart with --dry-run would leave a victim stopped.
+        self.live_store = live_store
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight: dict[asyncio.Task[Any], tuple[ActionContext, int]] = {}  # actions not yet finished
-        self._undoing: dict[asyncio.Task[Any], Undo] = {}
+        self._undoing: dict[asyncio.Task[Any], tuple[Undo, StateStore]] = {}
         self._running = 0
         self.started = 0  # steps started by this process (the HTTP side tells a caller what ran)
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
         self._refresh_holds()
+
+    @property
+    def undo_stores(self) -> list[StateStore]:
+        """The states whose holds this responder undoes: its own, and for a dry run the live one too."""
+        return [self.store] if self.live_store is None else [self.store, self.live_store]
+
+    def held(self) -> list[tuple[Undo, list[str]]]:
+        """Every freeze and throttle held now, with the episodes that hold it."""
+        return [(undo, store.holders(undo.kind, undo.target)) for store in self.undo_stores for undo in store.undos()]
 
     def recover_interrupted(self) -> None:
         """Steps an earlier process left `running` were cut off: record them so escalation goes on.
@@ -471,15 +485,17 @@ class Engine:
         if episode is not None and episode.resolved_at is not None:
             # The alert resolved while the action ran: undo at once rather than at undo_after.
             for undo in self.store.release_episode(ctx.alert.episode):
-                self._spawn_undo(undo, "the alert resolved while the action ran")
+                self._spawn_undo(undo, "the alert resolved while the action ran", self.store)
 
     def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
         now = self.clock()
         first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
+        if self.live_store is not None and self.live_store.episode(facts.episode) is not None:
+            self.live_store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
         # Undo before recording: a failing audit log must not keep a component frozen.
-        undos = self.store.release_episode(facts.episode)
-        for undo in undos:
-            self._spawn_undo(undo, reason)
+        undos = [(undo, store) for store in self.undo_stores for undo in store.release_episode(facts.episode)]
+        for undo, store in undos:
+            self._spawn_undo(undo, reason, store)
             self.started += 1
         if presumed:
             self._write("resolved", facts, reason=reason)
@@ -489,10 +505,10 @@ class Engine:
             del self._quiet[key]
         return [
             {"alert": facts.episode, "decision": "undo", "action": UNDO_NAMES[u.kind], "target": u.target}
-            for u in undos
+            for u, _ in undos
         ]
 
-    async def _undo(self, undo: Undo, reason: str) -> None:
+    async def _undo(self, undo: Undo, reason: str, store: StateStore) -> None:
         name = UNDO_NAMES[undo.kind]
         try:
             if undo.kind == "freeze":
@@ -506,7 +522,7 @@ class Engine:
             if attempts < UNDO_ATTEMPTS:
                 now = self.clock()
                 restore = {**undo.restore, "attempts": attempts}
-                self.store.hold(undo.kind, undo.target, f"retry:{undo.kind}:{undo.target}", restore, now, now)
+                store.hold(undo.kind, undo.target, f"retry:{undo.kind}:{undo.target}", restore, now, now)
                 detail += f"; will retry ({attempts}/{UNDO_ATTEMPTS})"
         self._refresh_holds()
         self.metrics.responses.labels(name, result).inc()
@@ -518,11 +534,11 @@ class Engine:
         undo = self.store.release_target("freeze", ctx.target)
         if undo is not None:
             # Shielded: a stop that cuts the kill off must not lose the thaw (stop() keeps it due).
-            await asyncio.shield(self._spawn_undo(undo, "thawed so it can act on SIGTERM"))
+            await asyncio.shield(self._spawn_undo(undo, "thawed so it can act on SIGTERM", self.store))
 
     def _refresh_holds(self) -> None:
         counts = {name: 0 for name in UNDO_NAMES}
-        for undo in self.store.undos():
+        for undo, _ in self.held():
             counts[undo.kind] = counts.get(undo.kind, 0) + 1
         for kind, count in counts.items():
             self.metrics.holds.labels(kind).set(count)
@@ -532,11 +548,13 @@ class Engine:
     async def recheck(self) -> None:
         """Undo what outlived undo_after, and give firing episodes their next step when due."""
         now = self.clock()
-        for undo in self.store.undos():
-            if undo.deadline <= now:
-                taken = self.store.release_target(undo.kind, undo.target)
-                if taken is not None:
-                    self._spawn_undo(taken, f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})")
+        for store in self.undo_stores:
+            for undo in store.undos():
+                if undo.deadline <= now:
+                    taken = store.release_target(undo.kind, undo.target)
+                    if taken is not None:
+                        reason = f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})"
+                        self._spawn_undo(taken, reason, store)
         if self.alertmanager is not None:
             states = await self.alertmanager.states()
             if states is None:
@@ -595,9 +613,9 @@ class Engine:
         task.add_done_callback(lambda done: self._in_flight.pop(done, None))
         return task
 
-    def _spawn_undo(self, undo: Undo, reason: str) -> asyncio.Task[Any]:
-        task = self._spawn(self._undo(undo, reason))
-        self._undoing[task] = undo
+    def _spawn_undo(self, undo: Undo, reason: str, store: StateStore) -> asyncio.Task[Any]:
+        task = self._spawn(self._undo(undo, reason, store))
+        self._undoing[task] = (undo, store)
         task.add_done_callback(lambda done: self._undoing.pop(done, None))
         return task
 
@@ -622,9 +640,9 @@ class Engine:
                 result=INTERRUPTED,
                 reason=f"the responder stopped; the action was still running after {wait_seconds:g}s and was cut off",
             )
-        for undo in list(self._undoing.values()):
+        for undo, store in list(self._undoing.values()):
             retry = f"retry:{undo.kind}:{undo.target}"
-            self.store.hold(undo.kind, undo.target, retry, undo.restore, now, now)
+            store.hold(undo.kind, undo.target, retry, undo.restore, now, now)
             self.audit.write(
                 "undone",
                 action=UNDO_NAMES[undo.kind],

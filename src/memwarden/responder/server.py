@@ -66,6 +66,8 @@ class RunningResponder:
         # Whatever still runs after the wait is recorded as interrupted before the state closes.
         await self.engine.stop(drain_seconds)
         self.engine.store.close()
+        if self.engine.live_store is not None:
+            self.engine.live_store.close()
         self.engine.audit.close()
         os.close(self.lock_fd)  # releases the state directory for the next responder
 
@@ -139,15 +141,25 @@ async def _start_locked(
     responses = policy.responses
     # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
     # and hourly caps of a later live run (its audit records, marked dry_run, share the log).
-    state_file = DRY_RUN_STATE_FILE if dry_run or responses.dry_run else STATE_FILE
+    dry = dry_run or responses.dry_run
     try:
-        store = StateStore(state_dir / state_file)
+        store = StateStore(state_dir / (DRY_RUN_STATE_FILE if dry else STATE_FILE))
     except StateError as error:
         raise StartupError(str(error)) from None
+    # A dry run still undoes, for real, what a live run left frozen or throttled.
+    live_store: StateStore | None = None
+    if dry:
+        try:
+            live_store = StateStore(state_dir / STATE_FILE)
+        except StateError as error:
+            store.close()
+            raise StartupError(str(error)) from None
+    stores = [store] if live_store is None else [store, live_store]
     try:
         audit = AuditLog(state_dir / AUDIT_FILE, fsync=audit_fsync, clock=clock)
     except OSError as error:
-        store.close()
+        for opened in stores:
+            opened.close()
         raise StartupError(
             f"cannot open the audit log {state_dir / AUDIT_FILE} for appending: {error.strerror or error}; "
             "the responder acts only on record, so fix the file's permissions or attributes (chattr -i) "
@@ -162,6 +174,7 @@ async def _start_locked(
         dry_run=dry_run,
         clock=clock,
         alertmanager=AlertmanagerView(responses.alertmanager_url) if responses.alertmanager_url else None,
+        live_store=live_store,
     )
     runner = web.AppRunner(create_app(engine, auth, max_body_bytes=responses.max_body_bytes), access_log=None)
     await runner.setup()
@@ -170,7 +183,8 @@ async def _start_locked(
         await site.start()
     except BaseException as error:
         await runner.cleanup()
-        store.close()
+        for opened in stores:
+            opened.close()
         audit.close()
         if isinstance(error, OSError):
             raise StartupError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
