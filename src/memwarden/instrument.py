@@ -38,6 +38,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import queue
 import signal as signals
 import threading
@@ -345,7 +346,8 @@ class Instrument:
                 ):
                     return self._answer(401, {"error": "wrong or missing bearer token"})
                 length = self.headers.get("Content-Length", "0").strip()
-                if not length.isdigit():
+                # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+                if re.fullmatch(r"[0-9]+", length) is None:
                     self.close_connection = True  # the body's end cannot be known
                     return self._answer(400, {"error": f"Content-Length {length[:20]!r} is not a byte count"})
                 if int(length) > MAX_REQUEST_BYTES:
