@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 from memwarden.policy import Component, Policy
 from memwarden.policy.responses import BUILTIN_PROTECTED_PROCESSES
@@ -22,6 +23,7 @@ from memwarden.system import procfs
 COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
 PF_KTHREAD = 0x00200000  # the kernel's per-task flag for its own threads (/proc/PID/stat field 9)
 
+T = TypeVar("T")
 # What one action looked up once and reuses for each of its pids (see Host.one_action).
 # A ContextVar: each action runs in its own task, and asyncio.to_thread carries it along.
 _ACTION_LOOKUPS: ContextVar[dict[str, object] | None] = ContextVar("memwarden_action_lookups", default=None)
@@ -97,6 +99,16 @@ def _oom_exempt(proc_root: str, pid: int) -> bool:
         return procfs.read_bytes(f"{proc_root}/{pid}/oom_score_adj").strip() == b"-1000"
     except OSError:
         return False
+
+
+def _once_per_action(key: str, look_up: Callable[[], T]) -> T:
+    """Return `look_up()`, computed only once within the current `Host.one_action` (always outside one)."""
+    lookups = _ACTION_LOOKUPS.get()
+    if lookups is None:
+        return look_up()
+    if key not in lookups:
+        lookups[key] = look_up()
+    return lookups[key]  # type: ignore[return-value]
 
 
 class Host:
@@ -179,12 +191,7 @@ class Host:
             _ACTION_LOOKUPS.reset(token)
 
     def _own_line(self) -> set[int]:
-        lookups = _ACTION_LOOKUPS.get()
-        if lookups is None:
-            return self._read_own_line()
-        if "own_line" not in lookups:
-            lookups["own_line"] = self._read_own_line()
-        return lookups["own_line"]  # type: ignore[return-value]
+        return _once_per_action("own_line", self._read_own_line)
 
     def _read_own_line(self) -> set[int]:
         line: set[int] = set()
@@ -207,12 +214,7 @@ class Host:
         return None
 
     def _protected_components(self) -> dict[int, str]:
-        lookups = _ACTION_LOOKUPS.get()
-        if lookups is None:
-            return self._resolve_protected_components()
-        if "components" not in lookups:
-            lookups["components"] = self._resolve_protected_components()
-        return lookups["components"]  # type: ignore[return-value]
+        return _once_per_action("components", self._resolve_protected_components)
 
     def _resolve_protected_components(self) -> dict[int, str]:
         reasons: dict[int, str] = {}
