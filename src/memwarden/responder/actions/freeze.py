@@ -28,7 +28,7 @@ from .base import (
     describe_spared,
     nothing_to_act_on,
     pid_list,
-    send,
+    send_each,
     signal_process,
 )
 
@@ -104,7 +104,7 @@ async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], 
     # only those very processes (pid and start time) that are still there.
     restore = {"method": "sigstop", "processes": [[p.pid, p.start_time] for p in processes]}
     ctx.record_undo(restore)
-    stopped = [p for p in processes if send(ctx.host, p, signal.SIGSTOP)]
+    stopped = await send_each(ctx.host, processes, signal.SIGSTOP)
     proc_root = ctx.host.proc_root
     settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
     result = OK if stopped and settled else FAILED
