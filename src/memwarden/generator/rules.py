@@ -47,9 +47,18 @@ class Scope:
         """
         return tuple(item for item in self.extra_labels if item[0] == "component")
 
-    def sel(self, name: str) -> str:
-        """Return a recorded series, narrowed to this scope's components."""
-        return f"{name}{{{self.filter}}}" if self.filter else name
+    @property
+    def own_labels(self) -> dict[str, str]:
+        """Labels this scope's alerts add: a single component's name and its own labels."""
+        return dict(self.extra_labels)
+
+    def sel(self, series_: str) -> str:
+        """Return a series (a bare name or a selector with braces), narrowed to this scope's components."""
+        if not self.filter:
+            return series_
+        if series_.endswith("}"):
+            return f"{series_[:-1]}, {self.filter}}}"
+        return f"{series_}{{{self.filter}}}"
 
 
 INSTANCE_SCOPE = Scope("instance", INSTANCE_LABELS, INSTANCE)
@@ -383,7 +392,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
                 subject=scope.level,
                 for_=thresholds.duration(tier),
                 keep_firing_for=thresholds.keep_firing_for,
-                extra_labels=dict(scope.extra_labels),
+                extra_labels=scope.own_labels,
                 value=PERCENT,
                 exhaustion=exhaustion_template(scope.level),
             )
@@ -414,7 +423,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
             f"{{{{ $value | humanizeDuration }}}} (warned up to {prediction.horizon} ahead; {fitted})."
         )
     else:
-        raw = _component_raw(policy, names.COMPONENT_MEMORY, *([scope.filter] if scope.filter else []))
+        raw = scope.sel(_component_raw(policy, names.COMPONENT_MEMORY))
         short_headroom = f"{scope.sel(COMPONENT.limit_bytes)} - {scope.sel(COMPONENT.working_set_bytes)}"
         short_slope = f"sum {by(scope.labels)} (deriv({raw}[{confirm}]))"
         name = "MemoryComponentExhaustionPredicted"
@@ -451,46 +460,15 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
         description,
         subject=scope.level,
         for_=prediction.for_,
-        extra_labels=dict(scope.extra_labels),
+        extra_labels=scope.own_labels,
         value="{{ $value | humanizeDuration }} left",
         exhaustion="{{ $value | humanizeDuration }}",
     )
 
 
-@dataclass(frozen=True)
-class ComponentVariant:
-    """A slice of the components one catch-all alert rule covers, with the labels it adds.
-
-    Components with labels of their own get a rule each, so their team (say) is on every
-    alert about them; the rest share one rule.
-    """
-
-    matcher: str  # "" (all), component!~"a|b" or component="a"
-    labels: dict[str, str]
-
-    def narrow(self, series_: str) -> str:
-        """Add the matcher to a selector that may or may not have braces already."""
-        if not self.matcher:
-            return series_
-        if series_.endswith("}"):
-            return f"{series_[:-1]}, {self.matcher}}}"
-        return f"{series_}{{{self.matcher}}}"
-
-
-def component_variants(policy: Policy) -> list[ComponentVariant]:
-    labelled = sorted((c for c in policy.components if c.labels), key=lambda c: c.name)
-    shared = f'component!~"{regex_alternatives([c.name for c in labelled])}"' if labelled else ""
-    variants = [ComponentVariant(shared, {})]
-    for component in labelled:
-        variants.append(
-            ComponentVariant(f'component="{component.name}"', {"component": component.name, **dict(sorted(component.labels.items()))})
-        )
-    return variants
-
-
-def _with_components(host: str | None, component: str, variant: ComponentVariant) -> str:
-    """The shared rule watches the host and the unlabelled components; a labelled one only itself."""
-    return _either(host, component) if host is not None and not variant.labels else component
+def _with_components(host: str, component: str, scope: Scope) -> str:
+    """The shared rule watches the host and the components without rules of their own; such a component only itself."""
+    return component if scope.extra_labels else _either(host, component)
 
 
 def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
@@ -503,14 +481,14 @@ def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
         host = getattr(INSTANCE, f"pressure_{kind}_ratio")
         component = getattr(COMPONENT, f"pressure_{kind}_ratio")
         who = "some tasks" if kind == "some" else "all non-idle tasks"
-        for variant in component_variants(policy):
-            subject = "component" if variant.labels else "either"
+        for scope, _ in component_scopes(policy):
+            subject = "component" if scope.extra_labels else "either"
             rules.append(
                 _alert(
                     policy,
                     name,
                     _with_components(
-                        f"{host} >= {ratio(stall.percent)}", f"{variant.narrow(component)} >= {ratio(stall.percent)}", variant
+                        f"{host} >= {ratio(stall.percent)}", f"{scope.sel(component)} >= {ratio(stall.percent)}", scope
                     ),
                     stall.severity,
                     f"Tasks are stalling on memory ({kind}) above {stall.percent:g} % of the time.",
@@ -518,7 +496,7 @@ def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
                     f"over the last {policy.pressure.rate_window} (threshold {stall.percent:g} %).",
                     subject=subject,
                     for_=stall.for_,
-                    extra_labels=variant.labels,
+                    extra_labels=scope.own_labels,
                     value=PERCENT + " of the time stalled",
                 )
             )
@@ -532,22 +510,22 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
     host = _host(policy, PROFILES[policy.source.profile].oom_kills)
     component = _component_raw(policy, PROFILES["memwarden"].oom_kills, NAMED_COMPONENT)
     rules = []
-    for variant in component_variants(policy):
-        subject = "component" if variant.labels else "either"
+    for scope, _ in component_scopes(policy):
+        subject = "component" if scope.extra_labels else "either"
         rules.append(
             _alert(
                 policy,
                 "MemoryOOMKills",
                 _with_components(
                     f"sum {by(INSTANCE_LABELS)} (increase({host}[{oom.window}])) > 0",
-                    f"sum {by(COMPONENT_LABELS)} (increase({variant.narrow(component)}[{oom.window}])) > 0",
-                    variant,
+                    f"sum {by(COMPONENT_LABELS)} (increase({scope.sel(component)}[{oom.window}])) > 0",
+                    scope,
                 ),
                 oom.severity,
                 "The OOM killer killed processes.",
                 f"{{{{ $value | humanize }}}} process(es) were OOM-killed on {SUBJECT[subject]} in the last {oom.window}.",
                 subject=subject,
-                extra_labels=variant.labels,
+                extra_labels=scope.own_labels,
                 value="{{ $value | humanize }} OOM kill(s)",
             )
         )
@@ -669,12 +647,12 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
     alerts = []
     missing_for = policy.source.component_missing_for
     optional = sorted(component.name for component in policy.components if component.optional)
-    for variant in component_variants(policy):
-        if variant.labels and variant.labels["component"] in optional:
+    for scope, _ in component_scopes(policy):
+        if scope.own_labels.get("component") in optional:
             continue
         if missing_for.seconds > 0:
-            extra = [f'component!~"{regex_alternatives(optional)}"'] if optional and not variant.labels else []
-            processes = variant.narrow(_component_raw(policy, names.COMPONENT_PROCESSES, NAMED_COMPONENT, *extra))
+            extra = [f'component!~"{regex_alternatives(optional)}"'] if optional and not scope.extra_labels else []
+            processes = scope.sel(_component_raw(policy, names.COMPONENT_PROCESSES, NAMED_COMPONENT, *extra))
             alerts.append(
                 _alert(
                     policy,
@@ -686,22 +664,22 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
                     f"{missing_for}: it is stopped, or its match in the policy finds nothing.",
                     subject="component",
                     for_=str(missing_for),
-                    extra_labels=variant.labels,
+                    extra_labels=scope.own_labels,
                 )
             )
-    for variant in component_variants(policy):
+    for scope, _ in component_scopes(policy):
         alerts.append(
             _alert(
                 policy,
                 "MemoryComponentBudgetUnknown",
-                f"{variant.narrow(COMPONENT.working_set_bytes)}\nunless {on(COMPONENT_LABELS)}\n{COMPONENT.limit_bytes}",
+                f"{scope.sel(COMPONENT.working_set_bytes)}\nunless {on(COMPONENT_LABELS)}\n{COMPONENT.limit_bytes}",
                 "warning",
                 "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
                 "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
                 "publishes no limit (budget `cgroup` on a cgroup without a memory limit?).",
                 subject="component",
                 for_=_duration(max(300.0, 4 * policy.source.scrape_interval.seconds)),
-                extra_labels=variant.labels,
+                extra_labels=scope.own_labels,
                 value="{{ $value | humanize1024 }}B in use",
             )
         )
@@ -742,7 +720,7 @@ def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]
                     f"the critical tier; at this rate the 30-day budget of the {policy.slo.target:g} % objective "
                     f"runs out early ({window_name} burn rate).",
                     subject=subject,
-                    extra_labels={"window": window_name, **(dict(single.extra_labels) if len(scope_set) == 1 else {})},
+                    extra_labels={"window": window_name, **(single.own_labels if len(scope_set) == 1 else {})},
                     value=PERCENT + " of recent time above critical",
                 )
             )
