@@ -8,6 +8,10 @@ which exporter is scraped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..policy import Policy
 
 # Labels every host series is aggregated to, and the extra one for components.
 INSTANCE_LABELS = ("instance", "job")
@@ -170,3 +174,15 @@ COMPONENT = Recorded("component")
 # Sloth's windows: the short and long window of each burn-rate alert, and the reports.
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
 SLO_COMPLIANCE_WINDOWS = ("1d", "7d", "30d")
+
+
+def source_selectors(policy: Policy) -> list[str]:
+    """The targets memory alerts depend on: the host source, and the exporter of the components.
+
+    With the node_exporter profile the components come from memwarden's exporter beside it:
+    a second source, watched by the rules and shown by the dashboards when there are components.
+    """
+    selectors = [policy.source.effective_selector()]
+    if policy.components and policy.source.component_selector not in selectors:
+        selectors.append(policy.source.component_selector)
+    return selectors

@@ -472,6 +472,12 @@ def pressure_tests(policy: Policy) -> dict[str, Any]:
     return promtool_test_file(policy, cases)
 
 
+def _absent_labels(selector: str) -> dict[str, str]:
+    """The labels absent() gives its series: those of the selector's equality matchers."""
+    exact = {label for label, operator, _ in parse_selector(selector) if operator == "="}
+    return {key: value for key, value in _selector_labels(selector).items() if key in exact}
+
+
 def source_tests(policy: Policy) -> dict[str, Any]:
     interval = policy.source.scrape_interval.seconds
     subject = _instance_subject(policy)
@@ -485,9 +491,7 @@ def source_tests(policy: Policy) -> dict[str, Any]:
     absent_seconds = Duration(absent_for).seconds
     samples = int((max(down_seconds, absent_seconds) + 4 * interval) / interval)
     up_labels = subject.labels
-    absent_labels = {key: value for key, value in _selector_labels(policy.source.effective_selector()).items()}
-    exact = {label for label, operator, _ in parse_selector(policy.source.effective_selector()) if operator == "="}
-    absent_labels = {key: value for key, value in absent_labels.items() if key in exact}
+    absent_labels = _absent_labels(policy.source.effective_selector())
     query_down = 'ALERTS{alertname="MemorySourceDown", alertstate="firing"}'
     query_absent = 'ALERTS{alertname="MemorySourceAbsent", alertstate="firing"}'
     query_failed = 'ALERTS{alertname="MemorySourceCollectorFailed", alertstate="firing"}'
@@ -500,8 +504,7 @@ def source_tests(policy: Policy) -> dict[str, Any]:
         # The exporter of the components is a source of its own (node_exporter profile).
         down_series.append({"series": _series("up", component_source), "values": f"0x{samples}"})
         down_alerts.append(_alerts_query("MemorySourceDown", {**component_source, **policy.labels}, "high"))
-        exact = {label for label, operator, _ in parse_selector(policy.source.component_selector) if operator == "="}
-        absent_component = {key: value for key, value in component_source.items() if key in exact}
+        absent_component = _absent_labels(policy.source.component_selector)
         absent_alerts.append(_alerts_query("MemorySourceAbsent", {**absent_component, **policy.labels}, "high"))
     cases = [
         {

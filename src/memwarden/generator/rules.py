@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, parse_selector
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, selector_job
 from . import names
 from .names import COMPONENT, COMPONENT_LABELS, INSTANCE, INSTANCE_LABELS, PROFILES
 from .promql import by, number, on, ratio, regex_alternatives, series
@@ -552,14 +552,6 @@ def swap_alert(policy: Policy) -> list[dict[str, Any]]:
     ]
 
 
-def _source_selectors(policy: Policy) -> list[str]:
-    """The targets memory alerts depend on: the host source, and the exporter of the components."""
-    selectors = [policy.source.effective_selector()]
-    if policy.components and policy.source.component_selector not in selectors:
-        selectors.append(policy.source.component_selector)
-    return selectors
-
-
 def _any_of(exprs: list[str]) -> str:
     return exprs[0] if len(exprs) == 1 else "\nor\n".join(exprs)
 
@@ -574,11 +566,6 @@ def _scraped_but_empty(policy: Policy, selectors: list[str]) -> list[str]:
     return checks
 
 
-def _job_of(selector: str) -> str:
-    """The job an equality matcher names (what absent() keeps as a label), or ""."""
-    return next((value for label, op, value in parse_selector(selector) if label == "job" and op == "="), "")
-
-
 def _collectors(alternatives: str) -> str:
     return 'collector=~"' + alternatives + '"'
 
@@ -590,7 +577,7 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
     the components is a second source: its outage would silence every component alert.
     """
     selector = policy.source.effective_selector()
-    selectors = _source_selectors(policy)
+    selectors = names.source_selectors(policy)
     raw = PROFILES[policy.source.profile]
     wait = max(60.0, 4 * policy.source.scrape_interval.seconds)
     for_ = _duration(wait)
@@ -617,7 +604,7 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
             "high",
             "No memory source target is known to Prometheus at all.",
             "Prometheus has no target matching "
-            + (selectors[0] if len(selectors) == 1 else "{{ if eq $labels.job \"" + _job_of(selectors[1]) + "\" }}"
+            + (selectors[0] if len(selectors) == 1 else "{{ if eq $labels.job \"" + (selector_job(selectors[1]) or "") + "\" }}"
                + selectors[1] + "{{ else }}" + selectors[0] + "{{ end }}")
             + "; memory is not being watched anywhere it selects.",
             for_=_duration(max(300.0, wait)),

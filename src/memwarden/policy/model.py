@@ -261,6 +261,11 @@ def parse_selector(selector: str) -> list[tuple[str, str, str]]:
     return matchers
 
 
+def selector_job(selector: str) -> str | None:
+    """The `job` a selector asks for by equality (`{job="node"}` -> node), else None."""
+    return next((value for label, operator, value in parse_selector(selector) if label == "job" and operator == "="), None)
+
+
 class Source(Section):
     """Where the memory facts come from."""
 

@@ -12,7 +12,7 @@ import yaml
 
 from ..fileio import write_atomic, write_tree
 from ..generator import render_bundle
-from ..policy import Duration, Policy, parse_selector
+from ..policy import Duration, Policy, selector_job
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,7 @@ def scrape_interval(policy: Policy) -> Duration:
 
 def job_of(selector: str, fallback: str) -> str:
     """The `job` a selector asks for (`{job="node"}` -> node), so our scrape job matches it."""
-    for label, operator, value in parse_selector(selector):
-        if label == "job" and operator == "=":
-            return value
-    return fallback
+    return selector_job(selector) or fallback
 
 
 def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Policy, Thresholds
-from ..names import COMPONENT, COMPONENT_PROCESSES, COMPONENT_SWAP, INSTANCE, PROFILES, RESPONSES_TOTAL
+from ..names import COMPONENT, COMPONENT_PROCESSES, COMPONENT_SWAP, INSTANCE, PROFILES, RESPONSES_TOTAL, source_selectors
 from ..promql import matchers, ratio, regex_alternatives
 
 INSTANCE_VAR = 'instance=~"$instance"'
@@ -184,26 +184,18 @@ def responses_in_range() -> Query:
     return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}[$__range]))", "{{action}} {{result}}", instant=True)
 
 
-def _exporter_selectors(policy: Policy) -> list[str]:
-    """The source, and the memwarden exporter of the components when there are any (as the rules watch)."""
-    selectors = [policy.source.effective_selector()]
-    if policy.components and policy.source.component_selector not in selectors:
-        selectors.append(policy.source.component_selector)
-    return selectors
-
-
 def targets_up(policy: Policy) -> list[Query]:
     return [
         Query(f"min by (job, instance) (up{matchers(selector, INSTANCE_VAR)})", "{{job}} {{instance}}")
-        for selector in _exporter_selectors(policy)
+        for selector in source_selectors(policy)
     ]
 
 
 def _memwarden_selectors(policy: Policy) -> list[str]:
     """Selectors of the memwarden exporters: the source itself, or only the component one (if any)."""
     if policy.source.profile == "memwarden":
-        return _exporter_selectors(policy)
-    return _exporter_selectors(policy)[1:]
+        return source_selectors(policy)
+    return source_selectors(policy)[1:]
 
 
 def collector_success(policy: Policy) -> list[Query]:
