@@ -602,7 +602,7 @@ def test_a_process_that_became_protected_after_it_was_chosen_is_not_signalled(tm
         action = policy.responses.rules[0].actions[0]
         facts = AlertFacts({}, {}, "firing", "0", "", "0@x")
         ctx = ActionContext(action, "r", facts, "batch", policy.component("batch"), host, False)
-        (chosen,), spared = targets_of(ctx)
+        (chosen,), spared, _ = targets_of(ctx)
         assert chosen.pid == child.pid and not spared
         assert send(host, chosen, 0) is True  # signal 0: allowed and delivered, changes nothing
         go.touch()  # it renames itself to a protected name between the choice and the signal

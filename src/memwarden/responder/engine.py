@@ -61,6 +61,8 @@ UNDO_ATTEMPTS = 3
 # state was written to from elsewhere) counts as interrupted once its timeout is this far past.
 STALE_RUNNING_MARGIN_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 3600.0
+# Pids listed in one audit record; a component of thousands is counted, not listed, beyond these.
+AUDIT_PIDS = 100
 
 
 @dataclass(frozen=True)
@@ -454,7 +456,7 @@ class Engine:
             detail=outcome.detail,
             dry_run=ctx.dry_run or None,
             duration_seconds=round(duration, 4),
-            pids=list(outcome.pids) or None,
+            pids=list(outcome.pids[:AUDIT_PIDS]) or None,  # how many in all: outcome.extra["processes"]
             memory_before_bytes=before,
             memory_after_bytes=after,
             reclaimed_bytes=reclaimed,

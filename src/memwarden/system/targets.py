@@ -218,7 +218,8 @@ class Resolver:
 
     def _pidfile_tree(self, pidfile: str, entries: list[tuple[int, int]] | None) -> tuple[int, ...]:
         try:
-            token = procfs.read_text(pidfile).split()[0]
+            # non-blocking and regular files only: a FIFO named as the pidfile must not hang a scrape
+            token = procfs.read_small_file(pidfile, 64).split()[0]
             root = int(token)
         except (OSError, IndexError, ValueError):
             return ()

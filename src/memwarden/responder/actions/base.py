@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,18 +81,81 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def targets_of(ctx: ActionContext) -> tuple[list[ProcessIdentity], dict[int, str]]:
-    """Return the component's processes that may be touched, and those left alone with why."""
+@dataclass(frozen=True)
+class Tally:
+    """How many processes an action found, acted on and left running: what the audit says it did.
+
+    `still_alive` counts the processes a kill signalled that outlived it; `still_running`
+    those a freeze signalled that did not stop. `missed` counts processes the component had
+    before the action began that it did not act on and that are neither protected nor gone.
+    """
+
+    found: int
+    acted_on: int
+    spared: int = 0
+    still_alive: int | None = None
+    still_running: int | None = None
+    missed: int = 0
+
+    def record(self) -> dict[str, int]:
+        fields = {"found": self.found, "acted_on": self.acted_on, "spared": self.spared, "missed": self.missed}
+        for name in ("still_alive", "still_running"):
+            if (value := getattr(self, name)) is not None:
+                fields[name] = value
+        return fields
+
+    def summary(self) -> str:
+        text = f"found {self.found}, acted on {self.acted_on}"
+        if self.spared:
+            text += f", {self.spared} protected"
+        if self.still_alive is not None:
+            text += f", {self.still_alive} still alive"
+        if self.still_running is not None:
+            text += f", {self.still_running} still running"
+        if self.missed:
+            text += f", {self.missed} missed"
+        return text
+
+
+def targets_of(ctx: ActionContext) -> tuple[list[ProcessIdentity], dict[int, str], int]:
+    """Return the component's processes that may be touched, those left alone with why, and how many it has."""
     assert ctx.component is not None
     protected = ctx.host.protected(components=ctx.action.kind in FORCEFUL_KINDS)
     allowed: list[ProcessIdentity] = []
     spared: dict[int, str] = {}
-    for pid in ctx.host.resolve(ctx.component).pids:
+    pids = ctx.host.resolve(ctx.component).pids
+    for pid in pids:
         if pid in protected:
             spared[pid] = protected[pid]
         elif (process := identity(ctx.host.proc_root, pid)) is not None:
             allowed.append(process)
-    return allowed, spared
+    return allowed, spared, len(pids)
+
+
+def boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc/<pid>/stat gives start times in."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLOCK_TICKS)
+
+
+def missed_processes(ctx: ActionContext, handled: set[int], started_before: int) -> list[int]:
+    """Processes the component has now that began before the action and that it did not handle.
+
+    A second look after acting: whatever the first look did not see (a list read short, a
+    process that moved into the cgroup) shows up here, and the action says it did less.
+    Processes started since the action began are new ones (a respawn), not missed ones.
+    """
+    assert ctx.component is not None
+    forceful = ctx.action.kind in FORCEFUL_KINDS
+    missed = []
+    for pid in ctx.host.resolve(ctx.component).pids:
+        if pid in handled:
+            continue
+        process = identity(ctx.host.proc_root, pid)
+        if process is None or process.start_time >= started_before or not is_alive(ctx.host.proc_root, process):
+            continue
+        if ctx.host.protection(pid, components=forceful) is None:
+            missed.append(pid)
+    return missed
 
 
 def nothing_to_act_on(ctx: ActionContext, spared: dict[int, str]) -> Outcome:
@@ -193,4 +257,5 @@ async def wait_gone(proc_root: str, processes: list[ProcessIdentity], seconds: f
     return alive
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SIGNAL_NAMES = {int(value): value.name for value in signal.Signals}

@@ -25,7 +25,10 @@ from .base import (
     REFUSED,
     ActionContext,
     Outcome,
+    Tally,
+    boot_ticks,
     describe_spared,
+    missed_processes,
     nothing_to_act_on,
     pid_list,
     send_each,
@@ -66,6 +69,7 @@ async def _settle(check: Any) -> bool:
 
 async def run_freeze(ctx: ActionContext) -> Outcome:
     assert ctx.component is not None
+    began = boot_ticks()
     target = await asyncio.to_thread(ctx.host.resolve, ctx.component)
     protected = await asyncio.to_thread(ctx.host.protected)
     spared = {pid: protected[pid] for pid in target.pids if pid in protected}
@@ -79,7 +83,7 @@ async def run_freeze(ctx: ActionContext) -> Outcome:
             REFUSED if freezer else NO_TARGET, f"cannot freeze {ctx.target} by cgroup: {why}{describe_spared(spared)}"
         )
     processes = [p for pid in target.pids if pid not in protected and (p := identity(ctx.host.proc_root, pid))]
-    return await _stop_processes(ctx, processes, spared)
+    return await _stop_processes(ctx, processes, spared, len(target.pids), began)
 
 
 async def _freeze_cgroup(ctx: ActionContext, target: ComponentTarget, method: str, control: Path) -> Outcome:
@@ -90,11 +94,23 @@ async def _freeze_cgroup(ctx: ActionContext, target: ComponentTarget, method: st
     ctx.record_undo(restore)  # before the write: a write that lands after a timeout is undone too
     await asyncio.to_thread(control.write_text, "1" if method == "cgroup2" else "FROZEN")
     if not await _settle(lambda: _is_frozen(method, control)):
-        return Outcome(FAILED, f"{where} did not report frozen within {SETTLE_SECONDS:g}s", restore=restore)
-    return Outcome(OK, f"froze {where}, {len(target.pids)} processes", pids=target.pids, restore=restore)
+        tally = Tally(len(target.pids), 0)
+        return Outcome(
+            FAILED, f"{tally.summary()}: {where} did not report frozen within {SETTLE_SECONDS:g}s",
+            restore=restore, extra={"processes": tally.record()},
+        )  # fmt: skip
+    # The freezer holds the whole cgroup, forks since included: count what it holds now.
+    held = (await asyncio.to_thread(ctx.host.resolve, ctx.component)).pids  # type: ignore[arg-type]
+    tally = Tally(len(target.pids), len(held), still_running=0)
+    return Outcome(
+        OK, f"froze {where}, {len(held)} processes ({tally.summary()})", pids=held, restore=restore,
+        extra={"processes": tally.record()},
+    )  # fmt: skip
 
 
-async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], spared: dict[int, str]) -> Outcome:
+async def _stop_processes(
+    ctx: ActionContext, processes: list[ProcessIdentity], spared: dict[int, str], found: int, began: int
+) -> Outcome:
     if not processes:
         return nothing_to_act_on(ctx, spared)
     pids = tuple(p.pid for p in processes)
@@ -106,14 +122,19 @@ async def _stop_processes(ctx: ActionContext, processes: list[ProcessIdentity], 
     ctx.record_undo(restore)
     stopped = await send_each(ctx.host, processes, signal.SIGSTOP)
     proc_root = ctx.host.proc_root
-    settled = await _settle(lambda: all(process_state(proc_root, p.pid) in ("T", "t", "Z", None) for p in stopped))
-    result = OK if stopped and settled else FAILED
-    return Outcome(
-        result,
-        f"SIGSTOP to {pid_list(tuple(p.pid for p in stopped))}{describe_spared(spared)}",
-        pids=pids,
-        restore=restore,
-    )
+
+    def running() -> list[ProcessIdentity]:
+        return [p for p in stopped if process_state(proc_root, p.pid) not in ("T", "t", "Z", None)]
+
+    await _settle(lambda: not running())
+    still = await asyncio.to_thread(running)
+    missed = await asyncio.to_thread(missed_processes, ctx, set(pids), began)
+    tally = Tally(found, len(stopped), len(spared), still_running=len(still), missed=len(missed))
+    result = OK if stopped and not still and not missed else FAILED
+    detail = f"{tally.summary()}: SIGSTOP to {pid_list(tuple(p.pid for p in stopped))}{describe_spared(spared)}"
+    if missed:
+        detail += f"; not stopped: {pid_list(missed)}"
+    return Outcome(result, detail, pids=pids, restore=restore, extra={"processes": tally.record()})
 
 
 def thaw(restore: dict[str, Any], proc_root: str) -> str:

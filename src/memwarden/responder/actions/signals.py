@@ -6,11 +6,15 @@ import asyncio
 
 from .base import (
     DRY_RUN,
+    FAILED,
     NO_TARGET,
     OK,
     ActionContext,
     Outcome,
+    Tally,
+    boot_ticks,
     describe_spared,
+    missed_processes,
     nothing_to_act_on,
     pid_list,
     send_each,
@@ -19,7 +23,8 @@ from .base import (
 
 
 async def run_signal(ctx: ActionContext) -> Outcome:
-    processes, spared = await asyncio.to_thread(targets_of, ctx)
+    began = boot_ticks()
+    processes, spared, found = await asyncio.to_thread(targets_of, ctx)
     name = ctx.action.signal
     if not processes:
         return nothing_to_act_on(ctx, spared)
@@ -28,4 +33,11 @@ async def run_signal(ctx: ActionContext) -> Outcome:
         return Outcome(DRY_RUN, f"would send {name} to {pid_list(pids)}{describe_spared(spared)}", pids=pids)
     signalled = await send_each(ctx.host, processes, ctx.action.signal_number, components=False)
     sent = tuple(p.pid for p in signalled)
-    return Outcome(OK if sent else NO_TARGET, f"sent {name} to {pid_list(sent)}{describe_spared(spared)}", pids=sent)
+    missed = await asyncio.to_thread(missed_processes, ctx, set(pids), began)
+    tally = Tally(found, len(sent), len(spared), missed=len(missed))
+    detail = f"{tally.summary()}: sent {name} to {pid_list(sent)}{describe_spared(spared)}"
+    result = OK if sent else NO_TARGET
+    if missed:
+        result = FAILED
+        detail += f"; not signalled: {pid_list(missed)}"
+    return Outcome(result, detail, pids=sent, extra={"processes": tally.record()})

@@ -1,0 +1,115 @@
+"""Actions on large components: every process is found, acted on and counted in the audit.
+
+The kernel returns cgroup.procs and task/*/children a page (~4 KiB) per read; a reader that
+took a short first read for the whole file found 682 of 1,500 processes and a `kill` left
+818 running while its audit said "all exited".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from support.crowd import Crowd, cgroup_in, memory_v1_root, unified_root
+from support.responder import alert, audit_records, close_engine, make_engine, make_policy, notification, run
+
+from memwarden.responder.actions.base import targets_of
+from memwarden.responder.payload import parse_notification
+from memwarden.system import resolve
+from memwarden.system.spec import ComponentSpec
+
+pytestmark = pytest.mark.slow
+CROWD = 1500
+
+
+def _respond(policy, state_dir, *alerts):
+    engine = make_engine(policy, state_dir)
+
+    async def go():
+        engine.handle(parse_notification(json.dumps(notification(*alerts)).encode()))
+        await engine.drain()
+
+    try:
+        run(go())
+    finally:
+        close_engine(engine)
+    (record,) = audit_records(state_dir, "ran")
+    return record
+
+
+def _policy(action, **match):
+    return make_policy(
+        {"outcome_delay": "0s", "rules": [{"name": "r", "actions": [action]}]},
+        components=[{"name": "crowd", "match": match, "budget": "1GiB"}],
+    )
+
+
+def test_a_v2_cgroup_of_1500_processes_resolves_to_all_of_them_and_a_kill_leaves_none(tmp_path):
+    tree = unified_root()
+    if tree is None:
+        pytest.skip("no writable cgroup v2 tree")
+    with cgroup_in(tree) as (path, _), Crowd(CROWD, [tree / path.lstrip("/")]) as crowd:
+        found = resolve(ComponentSpec("crowd", "cgroup", path))
+        assert len(found.pids) == CROWD + 1  # the children and their parent
+        record = _respond(_policy({"kind": "kill", "sigkill_after": "5s"}, cgroup=path), tmp_path, alert(component="crowd"))
+        assert crowd.alive() == []
+        assert record["result"] == "ok", record
+        assert record["processes"] == {"found": CROWD + 1, "acted_on": CROWD + 1, "spared": 0, "missed": 0, "still_alive": 0}
+        assert "found 1501, acted on 1501" in record["detail"]
+
+
+def test_a_v1_cgroup_of_1500_processes_resolves_to_all_of_them():
+    tree = memory_v1_root()
+    if tree is None:
+        pytest.skip("no writable cgroup v1 memory controller")
+    with cgroup_in(tree) as (path, _), Crowd(CROWD, [tree / path.lstrip("/")]):
+        assert len(resolve(ComponentSpec("crowd", "cgroup", path)).pids) == CROWD + 1
+
+
+def test_1500_children_of_one_parent_are_all_stopped_by_a_freeze_and_counted(tmp_path):
+    with Crowd(CROWD) as crowd:
+        pidfile = tmp_path / "crowd.pid"
+        pidfile.write_text(f"{crowd.parent.pid}\n")
+        assert len(resolve(ComponentSpec("crowd", "pidfile", str(pidfile))).pids) == CROWD + 1
+        record = _respond(_policy({"kind": "freeze", "method": "sigstop"}, pidfile=str(pidfile)), tmp_path, alert(component="crowd"))
+        try:
+            assert len(crowd.stopped()) == CROWD
+            assert record["result"] == "ok", record
+            assert record["processes"]["acted_on"] == CROWD + 1 and record["processes"]["still_running"] == 0
+        finally:
+            for pid in [crowd.parent.pid, *crowd.children()]:
+                _continue(pid)
+
+
+def test_a_signal_to_1500_processes_matched_by_cmdline_reaches_every_one(tmp_path):
+    with Crowd(CROWD) as crowd:
+        record = _respond(
+            _policy({"kind": "signal", "signal": "SIGTERM"}, cmdline=crowd.marker), tmp_path, alert(component="crowd")
+        )
+        assert record["processes"]["found"] == CROWD and record["processes"]["acted_on"] == CROWD, record
+        assert crowd.alive() == []  # sleep dies of SIGTERM
+
+
+def test_a_kill_that_misses_processes_says_so_and_is_not_ok(tmp_path, monkeypatch):
+    """Whatever makes the first look short, the second look after the kill finds the rest."""
+    from memwarden.responder.actions import kill
+
+    def first_look_short(ctx):
+        processes, spared, found = targets_of(ctx)
+        return processes[:10], spared, 10
+
+    monkeypatch.setattr(kill, "targets_of", first_look_short)
+    with Crowd(50) as crowd:
+        record = _respond(_policy({"kind": "kill", "sigkill_after": "2s"}, cmdline=crowd.marker), tmp_path, alert(component="crowd"))
+        assert record["result"] == "failed", record
+        assert record["processes"]["acted_on"] == 10 and record["processes"]["missed"] == 40
+        assert "not signalled, still running" in record["detail"]
+
+
+def _continue(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
