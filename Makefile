@@ -25,7 +25,7 @@ DEMO ?= --demo
 up: venv tools
 	$(BIN)/memwarden up $(DEMO)
 
-# Re-render the committed bundle (rules/, alertmanager/, dashboards/) from the default policy.
+# Re-render the committed bundle (rules/, alertmanager/, dashboards/, kubernetes/) from the default policy.
 bundle: venv
 	$(BIN)/memwarden generate -o .
 

@@ -15,7 +15,7 @@ def test_committed_bundle_matches_a_fresh_render(repo_root: Path) -> None:
     files = render_bundle(policy, source_name_of(None))
     stale = stale_files(repo_root, files)
     assert not stale, f"stale committed files (run `make bundle`): {stale}"
-    for part in ("rules", "alertmanager", "dashboards"):
+    for part in ("rules", "alertmanager", "dashboards", "kubernetes"):
         folder = repo_root / part
         if folder.exists():
             extra = sorted(

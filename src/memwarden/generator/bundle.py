@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..policy import Policy
-from . import alertmanager, dashboards, rules
+from . import alertmanager, dashboards, kubernetes, rules
 
 Renderer = Callable[[Policy, str], dict[str, str]]
 
@@ -13,6 +13,7 @@ PARTS: dict[str, Renderer] = {
     "rules": rules.render,
     "alertmanager": alertmanager.render,
     "dashboards": dashboards.render,
+    "kubernetes": kubernetes.render,
 }
 
 

@@ -22,7 +22,7 @@ def source_name_of(policy_path: str | None) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="memwarden generate",
-        description="Render rules/, rules/tests/, alertmanager/ and dashboards/ from a policy.",
+        description="Render rules/, rules/tests/, alertmanager/, dashboards/ and kubernetes/ from a policy.",
     )
     parser.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
     parser.add_argument("-o", "--output", default=".", help="folder to write into (default: the current folder)")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from .alertmanager import AlertmanagerSection
 from .dashboards import DashboardsSection
+from .kubernetes import KubernetesSection
 from .responses import ResponsesSection
 from .units import Budget, Duration, DurationField
 
@@ -355,6 +356,7 @@ class Policy(Section):
     alertmanager: AlertmanagerSection = Field(default_factory=AlertmanagerSection)
     responses: ResponsesSection = Field(default_factory=ResponsesSection)
     dashboards: DashboardsSection = Field(default_factory=DashboardsSection)
+    kubernetes: KubernetesSection = Field(default_factory=KubernetesSection)
 
     def component(self, name: str) -> Component | None:
         return next((component for component in self.components if component.name == name), None)
