@@ -10,18 +10,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
+import time
+import urllib.request
 
 import pytest
 from support.crowd import Crowd, cgroup_in, memory_v1_root, unified_root
 from support.responder import alert, audit_records, close_engine, make_engine, make_policy, notification, run
 
 from memwarden.responder.actions.base import targets_of
+from memwarden.responder.audit import read_audit
 from memwarden.responder.payload import parse_notification
 from memwarden.system import resolve
 from memwarden.system.spec import ComponentSpec
 
 pytestmark = pytest.mark.slow
 CROWD = 1500
+MEMWARDEN = (sys.executable, "-c", "import sys; from memwarden.cli import main; sys.exit(main())")
 
 
 def _respond(policy, state_dir, *alerts):
@@ -113,3 +118,60 @@ def _continue(pid: int) -> None:
         os.kill(pid, signal.SIGCONT)
     except ProcessLookupError:
         pass
+
+
+LONG_COMMAND = (
+    "import os, sys, time\n"
+    "grandchild = os.posix_spawn('/bin/sleep', [sys.argv[1] + '-grandchild', '600'], {})\n"
+    "open(sys.argv[2], 'w').write(f'{os.getpid()} {grandchild}')\n"
+    "time.sleep(600)\n"
+)
+
+
+def _running(pid: int) -> bool:
+    try:
+        raw = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return False
+    return raw[raw.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_next_start(tmp_path):
+    import yaml
+    from support.servers import RealProcess, free_port, http_get, wait_until
+
+    name = f"mwcmd-{os.getpid()}-{time.monotonic_ns()}"
+    script, pids_file = tmp_path / "long.py", tmp_path / "pids"
+    script.write_text(LONG_COMMAND)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "version": "memwarden/v1",
+        "responses": {"auth": {"mode": "none"}, "rules": [{"name": "clean", "actions": [
+            {"kind": "command", "argv": [sys.executable, str(script), name, str(pids_file)], "timeout": "5m"}]}]},
+    }))  # fmt: skip
+    port = free_port()
+    argv = [*MEMWARDEN, "responder", "-p", str(policy), "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path / "state")]
+    url = f"http://127.0.0.1:{port}"
+    responder = RealProcess(argv, tmp_path / "responder.log", ready_url=f"{url}/-/ready")
+    command = grandchild = 0
+    try:
+        request = urllib.request.Request(
+            f"{url}/alerts", data=json.dumps(notification(alert())).encode(), headers={"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        command, grandchild = map(int, wait_until(lambda: pids_file.exists() and pids_file.read_text().split(), what="the command"))
+        responder.process.kill()  # SIGKILL: no cleanup code of ours runs
+        responder.process.wait()
+        wait_until(lambda: not _running(command), timeout=5, what="the command to die with the responder")
+        assert _running(grandchild)  # PR_SET_PDEATHSIG reaches the child only: the next start ends the rest
+        responder.stop()
+        responder = RealProcess(argv, tmp_path / "responder2.log", ready_url=f"{url}/-/ready")
+        wait_until(lambda: not _running(grandchild), timeout=5, what="the leftover to be killed at start")
+        (cleaned,) = [r for r in read_audit(tmp_path / "state" / "audit.jsonl") if r["event"] == "cleaned"]
+        assert cleaned["pids"] == [grandchild] and "earlier responder" in cleaned["reason"]
+        assert http_get(f"{url}/-/ready")[0] == 200
+    finally:
+        responder.stop()
+        for pid in (command, grandchild):
+            if pid and _running(pid):
+                os.kill(pid, signal.SIGKILL)

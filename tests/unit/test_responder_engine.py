@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -430,7 +431,7 @@ def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
     steps = [{"kind": "log", "grace": "0s"}, {"kind": "command", "argv": _recorder(out), "cooldown": "0s"}]
     engine = make_engine(_policy(tmp_path, steps), tmp_path)
     _send(engine, alert(component="api"))  # the log step, on record
-    healthy, engine.audit._handle = engine.audit._handle, open("/dev/full", "w")
+    healthy, engine.audit._fd = engine.audit._fd, os.open("/dev/full", os.O_WRONLY)
     try:
         async def recheck():
             try:
@@ -444,11 +445,8 @@ def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
         assert [step.kind for step in engine.store.steps(_parsed(alert()).alerts[0].episode, "test")] == ["log"]
         assert not out.exists()
     finally:
-        broken, engine.audit._handle = engine.audit._handle, healthy
-        try:
-            broken.close()
-        except OSError:
-            pass
+        broken, engine.audit._fd = engine.audit._fd, healthy
+        os.close(broken)
     run(recheck())
     close_engine(engine)
     assert len(_runs(out)) == 1

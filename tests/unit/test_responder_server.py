@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 
 import pytest
@@ -110,8 +111,8 @@ def test_while_the_audit_log_fails_nothing_is_remembered_or_run_and_the_sender_g
     import urllib.request
 
     audit = live.engine.audit
-    healthy = audit._handle
-    audit._handle = open("/dev/full", "w")  # every write now fails as on a full disk
+    healthy = audit._fd
+    audit._fd = os.open("/dev/full", os.O_WRONLY)  # every write now fails as on a full disk
     try:
         status, answer = live.post(notification(alert()))
         assert status == 503 and "nothing was run" in answer["reason"], answer
@@ -124,11 +125,8 @@ def test_while_the_audit_log_fails_nothing_is_remembered_or_run_and_the_sender_g
             urllib.request.urlopen(f"{live.url}/-/ready", timeout=10)
         assert not_ready.value.code == 503
     finally:
-        broken, audit._handle = audit._handle, healthy
-        try:
-            broken.close()
-        except OSError:
-            pass  # its buffered line cannot be flushed to /dev/full either
+        broken, audit._fd = audit._fd, healthy
+        os.close(broken)
     status, answer = live.post(notification(alert()))  # Alertmanager's retry, once the disk has room
     live.drain()
     assert status == 200 and live.canary.read_text() == "ran"

@@ -32,7 +32,11 @@ def _timestamp(seconds: float) -> str:
 
 
 class AuditLog:
-    """Appends decisions as JSON lines: flushed at once, fsynced in the same event-loop turn."""
+    """Appends decisions as JSON lines: one write() each, fsynced in the same event-loop turn.
+
+    Unbuffered on purpose: a line the disk refused (ENOSPC) must not linger in a buffer and
+    land later, half or twice; a line cut short by a full disk is cut back off.
+    """
 
     def __init__(self, path: str | Path, *, fsync: bool = True, max_bytes: int = DEFAULT_MAX_BYTES, clock=time.time):
         self.path = Path(path)
@@ -41,23 +45,23 @@ class AuditLog:
         self._max_bytes = max_bytes
         self._clock = clock
         self._lock = threading.Lock()  # actions finish in worker threads as well as the loop
-        self._handle = open(self.path, "a", encoding="utf-8")
+        self._fd: int | None = self._open()
         self._sync_scheduled = False
         # Why the last write failed (disk full, I/O error); None once a write succeeds again.
         # The engine claims no step while it is set: nothing may run that is not on record.
         self.failure: str | None = None
 
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         """Record one decision; fields that are None are left out."""
         record = {"time": _timestamp(self._clock()), "event": event}
         record.update((key, value) for key, value in fields.items() if value is not None)
-        line = json.dumps(record, sort_keys=False, default=str, ensure_ascii=False) + "\n"
+        line = (json.dumps(record, sort_keys=False, default=str, ensure_ascii=False) + "\n").encode("utf-8", "replace")
         with self._lock:
             try:
-                self._handle.write(line)
-                self._handle.flush()
-                if self._handle.tell() > self._max_bytes:
-                    self._rotate()
+                self._append(line)
             except OSError as error:
                 self.failure = f"cannot write {self.path}: {error.strerror or error}"
                 raise
@@ -65,6 +69,23 @@ class AuditLog:
         if self._fsync:
             self._schedule_sync()
         return record
+
+    def _append(self, line: bytes) -> None:
+        if self._fd is None:
+            raise OSError(9, "the audit log is closed")
+        size = os.fstat(self._fd).st_size
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                raise OSError(28, "No space left on device (the line was cut short)")
+        except OSError:
+            try:
+                os.ftruncate(self._fd, size)  # no half line for the next one to follow
+            except OSError:
+                pass
+            raise
+        if size + len(line) > self._max_bytes:
+            self._rotate()
 
     def _schedule_sync(self) -> None:
         try:
@@ -80,24 +101,29 @@ class AuditLog:
         """fsync what has been written."""
         with self._lock:
             self._sync_scheduled = False
-            if not self._handle.closed:
+            if self._fd is not None:
                 try:
-                    os.fsync(self._handle.fileno())
+                    os.fsync(self._fd)
                 except OSError as error:
                     self.failure = f"cannot sync {self.path}: {error.strerror or error}"
                     raise
 
     def _rotate(self) -> None:
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        assert self._fd is not None
+        os.fsync(self._fd)
         os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        self._handle = open(self.path, "a", encoding="utf-8")
+        os.close(self._fd)
+        self._fd = self._open()
 
     def close(self) -> None:
         with self._lock:
-            if not self._handle.closed:
-                os.fsync(self._handle.fileno())
-                self._handle.close()
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass  # a failing disk: what reached the kernel stays there
+                os.close(self._fd)
+                self._fd = None
 
 
 def read_audit(path: str | Path, since: float | None = None) -> Iterator[dict[str, Any]]:

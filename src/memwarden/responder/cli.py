@@ -155,6 +155,13 @@ def main_audit(argv: list[str]) -> int:
     return 0
 
 
+def _record_release(audit: AuditLog, name: str, target: str, result: str, detail: str) -> None:
+    try:
+        audit.write("undone", action=name, target=target, result=result, detail=detail, reason="memwarden responder release")
+    except OSError as error:
+        print(f"warning: cannot record it in the audit log: {error.strerror or error}", file=sys.stderr)
+
+
 def main_release(argv: list[str]) -> int:
     """Thaw and un-throttle everything the responder holds, e.g. before removing it."""
     parser = argparse.ArgumentParser(
@@ -169,11 +176,22 @@ def main_release(argv: list[str]) -> int:
         print(error.render(), file=sys.stderr)
         print(f"error: {error.filename} has errors", file=sys.stderr)
         return 1
+    path = Path(args.state_dir) / STATE_FILE
+    failed = 0
     try:
-        store = StateStore(Path(args.state_dir) / STATE_FILE)
+        store = StateStore(path)
     except StateError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        if not path.exists() or "cannot open" not in str(error):
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        # A full disk: the undos still happen; the holds stay listed until the state can be written.
+        try:
+            store = StateStore(path, read_only=True)
+        except StateError:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"error: {error}; undoing from a read-only look at it, the holds stay on record", file=sys.stderr)
+        failed += 1
     try:
         audit = AuditLog(Path(args.state_dir) / AUDIT_FILE)
     except OSError as error:
@@ -181,32 +199,23 @@ def main_release(argv: list[str]) -> int:
         print(f"error: cannot open the audit log in {args.state_dir}: {error.strerror or error}", file=sys.stderr)
         return 1
     host = Host(policy)
-    failed = 0
     for undo in store.undos():
-        store.release_target(undo.kind, undo.target)
         name = UNDO_NAMES[undo.kind]
         try:
             detail = thaw(undo.restore, host.proc_root) if undo.kind == "freeze" else unthrottle(undo.restore, host)
-            print(f"{name} {undo.target}: {detail}")
-            audit.write(
-                "undone",
-                action=name,
-                target=undo.target,
-                result="ok",
-                detail=detail,
-                reason="memwarden responder release",
-            )
         except Exception as error:  # noqa: BLE001 - report and carry on with the rest
+            # The hold stays in the state: a second `release` (or the responder) tries again.
             failed += 1
-            print(f"error: {name} {undo.target}: {error}", file=sys.stderr)
-            audit.write(
-                "undone",
-                action=name,
-                target=undo.target,
-                result="failed",
-                detail=str(error),
-                reason="memwarden responder release",
-            )
+            print(f"error: {name} {undo.target}: {error}; it is still held, run release again", file=sys.stderr)
+            _record_release(audit, name, undo.target, "failed", str(error))
+            continue
+        print(f"{name} {undo.target}: {detail}")
+        try:
+            store.release_target(undo.kind, undo.target)  # only once it is undone
+        except Exception as error:  # noqa: BLE001 - done, but the state still lists it
+            failed += 1
+            print(f"error: {name} {undo.target} is done but the state cannot record it: {error}", file=sys.stderr)
+        _record_release(audit, name, undo.target, "ok", detail)
     store.close()
     audit.close()
     return 1 if failed else 0

@@ -41,12 +41,14 @@ from .actions import (
     thaw,
     unthrottle,
 )
+from .actions.command import kill_leftovers
 from .alertmanager import AlertmanagerView
 from .audit import AuditLog
 from .host import Host
 from .metrics import ResponderMetrics
 from .payload import Alert, Notification
 from .state import Episode, StateStore, Undo
+from .unrecorded import Unrecorded
 
 LOGGER = logging.getLogger("memwarden.responder")
 NEEDS_COMPONENT = ("signal", "freeze", "throttle")
@@ -69,6 +71,10 @@ AUDIT_PIDS = 100
 class Target:
     name: str
     component: Component | None
+
+
+class StateUnwritable(Exception):
+    """The state refuses writes; nothing new is decided until it takes them again."""
 
 
 class TargetError(Exception):
@@ -132,6 +138,7 @@ class Engine:
         self.started = 0  # steps started by this process (the HTTP side tells a caller what ran)
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
+        self._unrecorded = Unrecorded()  # state writes a full disk refused, written once it can
         self._refresh_holds()
 
     @property
@@ -150,6 +157,7 @@ class Engine:
         bound): run by any other process, this would mark a live responder's running step
         interrupted and let its episode escalate while the action still runs.
         """
+        self._end_leftover_commands()
         for episode, rule, step, kind, target in self.store.interrupt_running():
             self.metrics.responses.labels(kind, INTERRUPTED).inc()
             LOGGER.warning(
@@ -173,7 +181,9 @@ class Engine:
     def handle(self, notification: Notification) -> list[dict[str, Any]]:
         """Decide on every alert of a notification; return the decisions (actions run on)."""
         decisions: list[dict[str, Any]] = []
-        for alert in notification.alerts:
+        # Resolved alerts first: their undos must happen even when a firing one of the same
+        # notification then fails (a full disk refuses the state write its step needs).
+        for alert in sorted(notification.alerts, key=lambda alert: alert.status == "firing"):
             self.metrics.alerts.labels(alert.status).inc()
             facts = facts_of(alert, notification.receiver)
             if alert.status == "firing":
@@ -184,6 +194,9 @@ class Engine:
 
     def _on_firing(self, facts: AlertFacts, *, source: str) -> list[dict[str, Any]]:
         now = self.clock()
+        if not self._unrecorded.flush():
+            # What was undone while the disk was full must be on record before anything new is claimed.
+            raise StateUnwritable("the state cannot be written (disk full?); releases of undone holds are waiting")
         rules = self.responses.rules_for(facts.labels)
         if source == "notification":
             # On record before it is remembered: if the audit log cannot take it, the request
@@ -293,7 +306,8 @@ class Engine:
             return self._limited(decision, facts, rule, index, "concurrency", reason, quiet)
         dry_run = self.dry_run or action.dry_run
         ctx = ActionContext(
-            action, rule.name, facts, target.name, target.component, self.host, dry_run, on_undo=self._record_undo
+            action, rule.name, facts, target.name, target.component, self.host, dry_run,
+            on_undo=self._record_undo, on_process_group=self._note_process_group,
         )
         # Nothing runs that is not on record: the record is written before the step is claimed
         # (no await in between), so an audit log that cannot take it stops the step right here.
@@ -419,7 +433,11 @@ class Engine:
         duration = loop.time() - started
         # A step that did nothing counts against no cooldown or cap (a retry must be able to run).
         forget = run_key if outcome.result in NO_EFFECT else None
-        self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result, forget_run=forget)
+        self._unrecorded.write(
+            self.store,
+            lambda: self.store.finish_step(ctx.alert.episode, ctx.rule, index, outcome.result, forget_run=forget),
+            f"how step {index} of rule {ctx.rule} ended ({outcome.result})",
+        )
         self._in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if outcome.restore is not None:
             self._record_undo(ctx, outcome.restore)
@@ -482,23 +500,59 @@ class Engine:
         self.store.hold(ctx.action.kind, ctx.target, ctx.alert.episode, restore, deadline, now)
         self._refresh_holds()
 
+    def _note_process_group(self, ctx: ActionContext, session: int, leader_started: int | None) -> None:
+        """Keep a running `command`'s session in the state, so a restart after a crash can end it."""
+        if leader_started is not None:
+            self.store.add_command_group(session, leader_started, list(ctx.action.argv), ctx.alert.episode)
+        else:
+            self._unrecorded.write(self.store, lambda: self.store.drop_command_group(session), f"the end of session {session}")
+
+    def _end_leftover_commands(self) -> None:
+        """Kill what `command` actions of an earlier, crashed responder left running, and say so."""
+        for session, leader_started, argv, episode in self.store.command_groups():
+            killed = kill_leftovers(self.host.proc_root, session, leader_started)
+            self.store.drop_command_group(session)
+            if killed:
+                LOGGER.warning("killed %d process(es) left by %s of an earlier responder", len(killed), argv[0])
+                self.audit.write(
+                    "cleaned", episode=episode, action="command", target=argv[0], pids=killed[:AUDIT_PIDS],
+                    reason=f"left running by a command of an earlier responder (session {session}); SIGKILL sent",
+                )  # fmt: skip
+
     def _undo_if_resolved(self, ctx: ActionContext) -> None:
         episode = self.store.episode(ctx.alert.episode)
         if episode is not None and episode.resolved_at is not None:
             # The alert resolved while the action ran: undo at once rather than at undo_after.
-            for undo in self.store.release_episode(ctx.alert.episode):
+            for undo in self._unrecorded.release_episode(self.store, ctx.alert.episode):
                 self._spawn_undo(undo, "the alert resolved while the action ran", self.store)
 
     def _on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[dict[str, Any]]:
         now = self.clock()
-        first = self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
-        if self.live_store is not None and self.live_store.episode(facts.episode) is not None:
-            self.live_store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
-        # Undo before recording: a failing audit log must not keep a component frozen.
-        undos = [(undo, store) for store in self.undo_stores for undo in store.release_episode(facts.episode)]
+        # Undo first, and whatever the state can take: a full disk must not keep a component frozen.
+        undos = [
+            (undo, store) for store in self.undo_stores for undo in self._unrecorded.release_episode(store, facts.episode)
+        ]
         for undo, store in undos:
             self._spawn_undo(undo, reason, store)
             self.started += 1
+        resolved: list[bool] = []
+        self._unrecorded.write(
+            self.store,
+            lambda: resolved.append(
+                self.store.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed)
+            ),
+            f"the resolve of episode {facts.episode}",
+            episode=facts.episode,
+        )
+        first = resolved[0] if resolved else True
+        live = self.live_store
+        if live is not None and live.episode(facts.episode) is not None:
+            self._unrecorded.write(
+                live,
+                lambda: live.record_resolved(facts.episode, facts.fingerprint, facts.labels, now, presumed=presumed),
+                f"the resolve of episode {facts.episode} in the live state",
+                episode=facts.episode,
+            )
         if presumed:
             self._write("resolved", facts, reason=reason)
         else:
@@ -524,12 +578,19 @@ class Engine:
             if attempts < UNDO_ATTEMPTS:
                 now = self.clock()
                 restore = {**undo.restore, "attempts": attempts}
-                store.hold(undo.kind, undo.target, f"retry:{undo.kind}:{undo.target}", restore, now, now)
+                self._unrecorded.write(
+                    store,
+                    lambda: store.hold(undo.kind, undo.target, f"retry:{undo.kind}:{undo.target}", restore, now, now),
+                    f"the retry of {name} {undo.target}",
+                )
                 detail += f"; will retry ({attempts}/{UNDO_ATTEMPTS})"
         self._refresh_holds()
         self.metrics.responses.labels(name, result).inc()
-        self.audit.write("undone", action=name, target=undo.target, result=result, detail=detail, reason=reason)
         LOGGER.info("%s %s (%s): %s %s", name, undo.target, reason, result, detail)
+        try:
+            self.audit.write("undone", action=name, target=undo.target, result=result, detail=detail, reason=reason)
+        except OSError as error:  # the undo is done; the log line above is its record
+            LOGGER.error("cannot record the %s of %s in the audit log: %s", name, undo.target, error)
 
     async def _thaw_before_kill(self, ctx: ActionContext) -> None:
         """A frozen process cannot act on SIGTERM; thaw what we froze before killing it."""
@@ -553,10 +614,13 @@ class Engine:
         for store in self.undo_stores:
             for undo in store.undos():
                 if undo.deadline <= now:
-                    taken = store.release_target(undo.kind, undo.target)
+                    taken = self._unrecorded.release_target(store, undo)
                     if taken is not None:
                         reason = f"undo_after passed ({undo.kind} held since {_ago(now, undo.since)})"
                         self._spawn_undo(taken, reason, store)
+        if not self._unrecorded.flush():
+            LOGGER.warning("the state cannot be written: escalation waits; undos go on")
+            return
         if self.alertmanager is not None:
             states = await self.alertmanager.states()
             if states is None:

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .state_check import damage, is_damage
+
 STATE_FILE = "state.sqlite"
 DRY_RUN_STATE_FILE = "state.dry-run.sqlite"
-SCHEMA_VERSION = 2  # 2: steps.attempts
+SCHEMA_VERSION = 3  # 2: steps.attempts; 3: command_groups
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
     key TEXT PRIMARY KEY,
@@ -51,6 +53,12 @@ CREATE TABLE IF NOT EXISTS undo (
     since REAL NOT NULL,
     deadline REAL NOT NULL,
     PRIMARY KEY (kind, target)
+);
+CREATE TABLE IF NOT EXISTS command_groups (
+    pgid INTEGER PRIMARY KEY,
+    started INTEGER NOT NULL,
+    argv TEXT NOT NULL,
+    episode TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS holds (
     kind TEXT NOT NULL,
@@ -101,32 +109,60 @@ class Undo:
 class StateStore:
     """The responder's memory. Every method is one short transaction."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """Open (or create) the state; `read_only` reads a state a full disk will not let us open for writing."""
         self.path = Path(path)
+        existed = self.path.exists()
+        if existed and self.path.stat().st_size == 0 and not _has_content(Path(f"{self.path}-wal")):
+            raise StateError(
+                f"the state file {self.path} cannot be used: it is empty (0 bytes), so what it held (cooldowns, caps, "
+                f"episodes, what is frozen or throttled) is lost. {_AFTER_DAMAGE}"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = self._connect(read_only)
         except (OSError, sqlite3.Error) as error:
             raise StateError(f"cannot open the state file {self.path}: {_why(error)}") from None
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
-            # (so a restarted responder never runs a step twice); only a power cut may lose the
-            # last commits, and after a reboot the processes and alert episodes are new anyway.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
-            if "attempts" not in columns:  # a state file of schema 1
-                self._db.execute("ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            problems = damage(self._db) if existed else []
+            if problems:
+                raise StateError(f"the state file {self.path} cannot be used: {'; '.join(problems)}. {_AFTER_DAMAGE}")
+            if not read_only:
+                self._create_schema()
         except sqlite3.DatabaseError as error:
             self._db.close()
-            raise StateError(
-                f"the state file {self.path} cannot be used: {error}. If it is damaged, move it aside "
-                "(the responder starts afresh: cooldowns, caps and episodes are forgotten, and what it "
-                "holds frozen or throttled must be released by hand) or restore it from a backup"
-            ) from None
+            if not is_damage(error):
+                raise StateError(f"cannot open the state file {self.path}: {error}") from None
+            raise StateError(f"the state file {self.path} cannot be used: {error}. {_AFTER_DAMAGE}") from None
+        except StateError:
+            self._db.close()
+            raise
+
+    def _connect(self, read_only: bool) -> sqlite3.Connection:
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # mode=ro still needs a -shm file; on a full disk read the file as it is
+            db.close()
+            return sqlite3.connect(f"file:{self.path}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+    def _create_schema(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
+        # (so a restarted responder never runs a step twice); only a power cut may lose the
+        # last commits, and after a reboot the processes and alert episodes are new anyway.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
+        if "attempts" not in columns:  # a state file of schema 1
+            self._db.execute("ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # not rewritten: a full disk refuses it
 
     def close(self) -> None:
         self._db.close()
@@ -309,6 +345,20 @@ class StateStore:
                     freed.extend(self._take_undo(db, kind, target))
             return freed
 
+    def freed_by(self, episode: str, released: frozenset[str] = frozenset()) -> list[Undo]:
+        """The undos that releasing `episode` would free, read without writing (for a full disk).
+
+        `released`: episodes already let go of in memory, whose holds the state still lists.
+        """
+        rows = self._db.execute("SELECT kind, target FROM holds WHERE episode = ?", (episode,)).fetchall()
+        freed: list[Undo] = []
+        for kind, target in rows:
+            others = {holder for holder in self.holders(kind, target) if holder != episode} - released
+            undo = self.undo_for(kind, target)
+            if not others and undo is not None:
+                freed.append(undo)
+        return freed
+
     def release_target(self, kind: str, target: str) -> Undo | None:
         """Drop every hold on a target; return its undo (removed), if there was one."""
         with self._transaction() as db:
@@ -331,6 +381,25 @@ class StateStore:
         rows = self._db.execute("SELECT episode FROM holds WHERE kind = ? AND target = ?", (kind, target)).fetchall()
         return [row[0] for row in rows]
 
+    # command process groups ------------------------------------------------------------------
+
+    def add_command_group(self, pgid: int, started: int, argv: list[str], episode: str) -> None:
+        """Note a `command` action's process group (its session), started at `started` clock ticks since boot."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO command_groups (pgid, started, argv, episode) VALUES (?, ?, ?, ?)",
+                (pgid, started, json.dumps(argv), episode),
+            )
+
+    def drop_command_group(self, pgid: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM command_groups WHERE pgid = ?", (pgid,))
+
+    def command_groups(self) -> list[tuple[int, int, list[str], str]]:
+        """Every process group a `command` left running: (pgid, started, argv, episode)."""
+        rows = self._db.execute("SELECT pgid, started, argv, episode FROM command_groups ORDER BY pgid").fetchall()
+        return [(pgid, started, json.loads(argv), episode) for pgid, started, argv, episode in rows]
+
     # housekeeping ----------------------------------------------------------------------------
 
     def prune(self, now: float) -> None:
@@ -344,6 +413,20 @@ class StateStore:
                 (old,),
             )
             db.execute("DELETE FROM episodes WHERE last_firing < ? AND key NOT IN (SELECT episode FROM holds)", (old,))
+
+
+_AFTER_DAMAGE = (
+    "If it is damaged, move it aside: the responder then starts afresh (cooldowns, caps and episodes are forgotten; what it "
+    "holds frozen or throttled must be released by hand: look for stopped processes with `ps -eo pid,stat,cmd`) "
+    "or restore it from a backup"
+)
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _why(error: BaseException) -> str:

@@ -63,10 +63,17 @@ class ActionContext:
     # Called with the restore record *before* a freeze or throttle changes anything, so the
     # undo is on record even if the action times out while its write still lands.
     on_undo: Callable[[ActionContext, dict[str, Any]], None] | None = None
+    # Called with (session id, its leader's start time) when a `command` starts and with
+    # (session id, None) when it ends, so a crash of the responder leaves a record of it.
+    on_process_group: Callable[[ActionContext, int, int | None], None] | None = None
 
     def record_undo(self, restore: dict[str, Any]) -> None:
         if self.on_undo is not None and not self.dry_run:
             self.on_undo(self, restore)
+
+    def note_process_group(self, session: int, leader_started: int | None) -> None:
+        if self.on_process_group is not None:
+            self.on_process_group(self, session, leader_started)
 
 
 @dataclass

@@ -3,19 +3,47 @@
 The alert reaches the program only as environment variables (MEMWARDEN_ALERTNAME,
 MEMWARDEN_LABEL_<NAME>, MEMWARDEN_LABELS_JSON, ...), never spliced into its arguments,
 so a label value like `; rm -rf /` is just text the program may read.
+
+The program must not outlive the responder: it runs in a session of its own (a timeout
+stops the whole group), asks the kernel to SIGKILL it when the responder dies
+(PR_SET_PDEATHSIG, which covers SIGKILL and OOM kills of the responder), and its session
+is noted in the state while it runs, so a responder starting after a crash kills what is
+left of it (grandchildren that PR_SET_PDEATHSIG does not reach).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import signal
+from collections.abc import Callable
 
-from .base import DRY_RUN, FAILED, OK, ActionContext, Outcome
+from ..host import ProcessIdentity, identity
+from .base import DRY_RUN, FAILED, OK, ActionContext, Outcome, boot_ticks, signal_process
 
 OUTPUT_LIMIT = 2048  # bytes of the program's output kept in the audit record
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child must not have to load it
+
+
+def die_with_parent(parent: int) -> Callable[[], None]:
+    """Return a preexec_fn that has the kernel SIGKILL the child when `parent` dies.
+
+    It only calls prctl and getppid (no allocation worth the name, no locks), which is
+    what keeps a preexec_fn safe in a process with threads. The check after prctl closes
+    the window in which the parent died before the request took hold.
+    """
+    prctl = _LIBC.prctl
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(127)
+
+    return preexec
 
 
 def command_environment(ctx: ActionContext, pids: tuple[int, ...] = ()) -> dict[str, str]:
@@ -66,6 +94,7 @@ async def run_command(ctx: ActionContext) -> Outcome:
     pids = tuple((await asyncio.to_thread(ctx.host.resolve, ctx.component)).pids) if ctx.component else ()
     if ctx.dry_run:
         return Outcome(DRY_RUN, f"would run {argv}")
+    before = boot_ticks()
     process = await asyncio.create_subprocess_exec(
         *argv,
         env=command_environment(ctx, pids),
@@ -73,14 +102,19 @@ async def run_command(ctx: ActionContext) -> Outcome:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # its own process group, so a timeout stops its children too
+        preexec_fn=die_with_parent(os.getpid()),
         cwd="/",
     )
     try:
+        leader = identity(ctx.host.proc_root, process.pid)
+        ctx.note_process_group(process.pid, leader.start_time if leader is not None else before)
         output, _ = await process.communicate()
-    except asyncio.CancelledError:
+    except BaseException:
         _stop_group(process.pid)
         await process.wait()
         raise
+    finally:
+        ctx.note_process_group(process.pid, None)
     text = output[-OUTPUT_LIMIT:].decode("utf-8", "replace").strip()
     result = OK if process.returncode == 0 else FAILED
     outcome = Outcome(result, f"{argv[0]} exited with {process.returncode}", pids=pids)
@@ -94,3 +128,35 @@ def _stop_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def kill_leftovers(proc_root: str, session: int, leader_started: int) -> list[int]:
+    """SIGKILL what is left of a session a `command` of an earlier responder led; return the pids.
+
+    The session id is its leader's pid, which the kernel does not hand out again while any
+    process of the session lives. So if a process holds that pid and is not our leader
+    (another start time), the id was reused and nothing is touched; otherwise the members
+    started since our leader are ours.
+    """
+    leader = _stat(proc_root, session)
+    if leader is not None and int(leader[19]) != leader_started:
+        return []
+    killed = []
+    for name in os.listdir(proc_root):
+        fields = _stat(proc_root, int(name)) if name.isdigit() else None
+        if fields is None or int(fields[3]) != session or int(fields[19]) < leader_started:
+            continue
+        if signal_process(proc_root, ProcessIdentity(int(name), int(fields[19])), signal.SIGKILL):
+            killed.append(int(name))
+    return killed
+
+
+def _stat(proc_root: str, pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name; None when gone or short."""
+    try:
+        with open(f"{proc_root}/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return fields if len(fields) >= 20 else None

@@ -1,0 +1,1 @@
+"""Hostile, broken and large inputs, one module per surface (issue 12)."""
