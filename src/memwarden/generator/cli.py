@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _labels(pairs: list[str]) -> dict[str, str] | None:
+    """Return `NAME=VALUE` pairs as a dict; print an error and return None for a malformed one."""
+    labels = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
+            print(f"error: --label {pair!r}: write it as NAME=VALUE, e.g. --label cluster=prod", file=sys.stderr)
+            return None
+        labels[name] = value
+    return labels
+
+
 def main_alertmanager(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="memwarden alertmanager",
@@ -76,19 +89,31 @@ def main_alertmanager(argv: list[str]) -> int:
     merge = commands.add_parser(
         "merge",
         help="insert or replace memwarden's part of BASE.yml, leaving the rest as it is",
-        description="Insert memwarden's route subtree (first under route.routes), receivers, inhibit rules, "
-        "time intervals and template into BASE.yml, or replace them when they are there already. "
+        description="Insert memwarden's routes (first under route.routes, and a fall-through last), receivers, "
+        "inhibit rules, time intervals and template into BASE.yml, or replace them when they are there already. "
+        "It prints who hears of each tier and refuses a result in which a tier's alerts reach no person. "
         "Running it again on its own output changes nothing.",
     )
     merge.add_argument("base", metavar="BASE.yml", help="your Alertmanager config")
     merge.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
     merge.add_argument("-o", "--output", default="-", help="where to write the merged config; - is stdout (default)")
     merge.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a label Prometheus adds to every alert (external_labels, target labels) that your routes match on; "
+        "used when working out who hears of each tier (repeatable)",
+    )
+    merge.add_argument(
         "--template",
         help="path of memwarden's notification template as your config should list it (default: the path your "
         f"config lists already, else {TEMPLATE_FILE}, beside the config); copy alertmanager/memwarden.tmpl there",
     )
     args = parser.parse_args(argv)
+    labels = _labels(args.label)
+    if labels is None:
+        return 1
     loaded = load_or_report(args.policy, "nothing was written")
     if loaded is None:
         return 1
@@ -101,7 +126,7 @@ def main_alertmanager(argv: list[str]) -> int:
         print(f"error: cannot read {args.base}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
         return 1
     try:
-        result = merge_config(base, policy, args.template)
+        result = merge_config(base, policy, args.template, labels)
         check_with_amtool(result.text)
     except MergeError as error:
         print(f"error: {args.base} {error}; nothing was written", file=sys.stderr)
@@ -109,6 +134,9 @@ def main_alertmanager(argv: list[str]) -> int:
     merged = result.text
     for note in result.notes:
         print(note, file=sys.stderr)
+    print("who hears of memwarden's alerts, per tier:", file=sys.stderr)
+    for line in result.reach:
+        print(line, file=sys.stderr)
     if args.output == "-":
         sys.stdout.write(merged)
         return 0

@@ -7,9 +7,9 @@ policy or in a generated file.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from .units import Duration, DurationField
 
@@ -85,31 +85,67 @@ class Receiver(_Section):
 
 
 class TierRouting(_Section):
-    """Who hears about one tier, at what pace, and who is told when it is not resolved in time."""
+    """Who hears about one tier, at what pace, and who is told when it is not resolved in time.
+
+    Pacing left out (or null) is the tier's default, as `thresholds.for` is per tier, so
+    `critical: {receivers: [oncall]}` changes who is told and nothing else.
+    """
 
     receivers: list[str] = Field(default_factory=list)
-    group_wait: DurationField
-    group_interval: DurationField
-    repeat_interval: DurationField
+    group_wait: DurationField | None = Field(default=None, description="default: the tier's (warning 2m … emergency 5s)")
+    group_interval: DurationField | None = Field(default=None, description="default: the tier's (warning 10m … emergency 1m)")
+    repeat_interval: DurationField | None = Field(default=None, description="default: the tier's (warning 24h … emergency 15m)")
     escalate_after: DurationField | None = Field(
         default=None, description="still firing after this long: also notify `escalate_to`"
     )
     escalate_to: list[str] = Field(default_factory=list)
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
-
-
-def _tier(wait: str, interval: str, repeat: str) -> TierRouting:
-    return TierRouting(
-        group_wait=Duration(wait), group_interval=Duration(interval), repeat_interval=Duration(repeat)
+    responder_only: bool = Field(
+        default=False,
+        description="only the responder hears of this tier, on purpose: memwarden's routes keep it from "
+        "yours, and `merge` does not refuse a config where no person is told of it",
     )
+
+    @property
+    def routed_by_policy(self) -> bool:
+        """True when memwarden's routes decide who hears of the tier; else the config's own routes do."""
+        return bool(self.receivers) or self.responder_only
+
+
+# group_wait, group_interval, repeat_interval of each tier when the policy leaves them out.
+TIER_PACING = {
+    "warning": ("2m", "10m", "24h"),
+    "high": ("1m", "5m", "12h"),
+    "critical": ("30s", "2m", "1h"),
+    "emergency": ("5s", "1m", "15m"),
+}
+_PACING_KEYS = ("group_wait", "group_interval", "repeat_interval")
+
+
+def _tier(name: str) -> TierRouting:
+    return TierRouting(**dict(zip(_PACING_KEYS, map(Duration, TIER_PACING[name]))))
 
 
 class Routing(_Section):
-    warning: TierRouting = Field(default_factory=lambda: _tier("2m", "10m", "24h"))
-    high: TierRouting = Field(default_factory=lambda: _tier("1m", "5m", "12h"))
-    critical: TierRouting = Field(default_factory=lambda: _tier("30s", "2m", "1h"))
-    emergency: TierRouting = Field(default_factory=lambda: _tier("5s", "1m", "15m"))
+    warning: TierRouting = Field(default_factory=lambda: _tier("warning"))
+    high: TierRouting = Field(default_factory=lambda: _tier("high"))
+    critical: TierRouting = Field(default_factory=lambda: _tier("critical"))
+    emergency: TierRouting = Field(default_factory=lambda: _tier("emergency"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tier_defaults(cls, data: Any) -> Any:
+        """Fill the pacing a tier leaves out with that tier's own defaults."""
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for tier, pacing in TIER_PACING.items():
+            given = filled.get(tier)
+            if isinstance(given, dict):
+                defaults = dict(zip(_PACING_KEYS, pacing))
+                filled[tier] = {**defaults, **{key: value for key, value in given.items() if not (key in defaults and value is None)}}
+        return filled
 
     def tier(self, name: str) -> TierRouting:
         return getattr(self, name)

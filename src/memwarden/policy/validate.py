@@ -388,6 +388,20 @@ def _check_escalation(section: AlertmanagerSection, path: Path) -> Iterator[Prob
             )
 
 
+def _check_responder_only(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
+    """A tier meant for the responder alone must reach it, and nobody else may be named for it."""
+    for tier in TIERS:
+        routing, where = section.routing.tier(tier), path + ("routing", tier, "responder_only")
+        if not routing.responder_only:
+            continue
+        if routing.receivers or routing.escalate_to:
+            yield _error(where, "true, but the tier names receivers or escalate_to; drop one or the other")
+        if not section.responder.enabled or tier not in section.responder.severities:
+            yield _error(where, f"true, but the responder does not hear of {tier} (alertmanager.responder); nobody would")
+        if section.continue_:
+            yield _error(where, "true, but alertmanager.continue: true passes every memwarden alert on to your routes")
+
+
 def _check_time_intervals(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
     for name, ranges in section.time_intervals.items():
         for index, time_range in enumerate(ranges):
@@ -436,6 +450,7 @@ def check_alertmanager(raw: Any, raw_components: Any) -> Iterator[Problem]:
     yield from _check_receiver_names(section, path)
     yield from _check_receiver_references(section, _component_names(raw_components), path)
     yield from _check_escalation(section, path)
+    yield from _check_responder_only(section, path)
     yield from _check_time_intervals(section, path)
     yield from _check_unused(section, path)
     if section.responder.enabled and not section.responder.url.startswith(("http://", "https://")):

@@ -10,9 +10,9 @@ import yaml
 from ...policy import Policy
 from .inhibitions import render_inhibit_rules
 from .intervals import render_time_intervals
-from .names import TEMPLATE_FILE
+from .names import TEMPLATE_FILE, UNROUTED
 from .receivers import render_receivers
-from .routes import root, subtree, used_names
+from .routes import memwarden_routes, root, used_names
 
 
 class _Dumper(yaml.SafeDumper):
@@ -30,17 +30,18 @@ def dump(document: dict[str, Any]) -> str:
 
 
 def fragment(policy: Policy, template_path: str = TEMPLATE_FILE) -> dict[str, Any]:
-    """Return memwarden's part of a config: `route` is the subtree to place under route.routes.
+    """Return memwarden's part of a config: `routes` go first under route.routes.
 
-    Only receivers and time intervals the subtree uses are written: what memwarden owns in
-    a merged config is then exactly what its subtree uses, which is how a later merge
-    tells memwarden's entries from an operator's.
+    Only receivers and time intervals those routes use are written: what memwarden owns
+    in a merged config is then exactly what its routes use, which is how a later merge
+    tells memwarden's entries from an operator's. (The fall-through route that `merge`
+    adds last names the config's own receiver, so it is not part of the fragment.)
     """
-    route = subtree(policy)
-    receivers = set(used_names(route, "receiver"))
-    intervals = set(used_names(route, "mute_time_intervals") + used_names(route, "active_time_intervals"))
+    routes = memwarden_routes(policy)
+    receivers = set(used_names(routes, "receiver"))
+    intervals = set(used_names(routes, "mute_time_intervals") + used_names(routes, "active_time_intervals"))
     document: dict[str, Any] = {
-        "route": route,
+        "routes": routes,
         "receivers": [entry for entry in render_receivers(policy) if entry["name"] in receivers],
         "inhibit_rules": render_inhibit_rules(),
     }
@@ -52,7 +53,11 @@ def fragment(policy: Policy, template_path: str = TEMPLATE_FILE) -> dict[str, An
 
 def standalone(policy: Policy) -> dict[str, Any]:
     """Return a complete config that routes memwarden's alerts and discards everything else."""
-    return {**fragment(policy), "route": root(policy)}
+    part = fragment(policy)
+    del part["routes"]
+    if not any(entry["name"] == UNROUTED for entry in part["receivers"]):
+        part["receivers"].insert(0, render_receivers(policy)[0])  # the root route's
+    return {"route": root(policy), **part}
 
 
 def notification_template() -> str:
