@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .fileio import write_atomic
+from .generator.alertmanager.reach import policy_summary
 from .policy import Policy, PolicyError, default_policy_text, load_policy
 
 
@@ -35,7 +36,7 @@ def main_check(argv: list[str]) -> int:
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
     args = parser.parse_args(argv)
     try:
-        _, warnings, name = load_policy(args.policy)
+        policy, warnings, name = load_policy(args.policy)
     except PolicyError as error:
         print(error.render(), file=sys.stderr)
         count = sum(problem.level == "error" for problem in error.problems)
@@ -47,6 +48,9 @@ def main_check(argv: list[str]) -> int:
         print(f"error: {name}: {len(warnings)} warning(s) with --strict", file=sys.stderr)
         return 1
     print(f"{name}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    print("who hears of memwarden's alerts, per tier (`memwarden alertmanager merge` prints it for your config):")
+    for line in policy_summary(policy):
+        print(line)
     return 0
 
 

@@ -147,7 +147,8 @@ def test_merge_into_an_existing_config_passes_check_config_and_keeps_it_intact(a
     for line in BASE_CONFIG.splitlines():
         assert line in merged.splitlines(), line
     document = yaml.safe_load(merged)
-    assert [r.get("receiver") for r in document["route"]["routes"]] == ["memwarden-unrouted", "db-pager"]
+    # The head and the tiers route first; every tier has receivers, so nothing falls through.
+    assert [r.get("receiver") for r in document["route"]["routes"]] == ["memwarden-unrouted", "memwarden-unrouted", "db-pager"]
     assert document["receivers"][:2] == yaml.safe_load(BASE_CONFIG)["receivers"]
     assert document["templates"] == ["/etc/alertmanager/ours/*.tmpl", "memwarden.tmpl"]
     # memwarden's routes work inside the merged config as in the standalone one.
@@ -173,14 +174,17 @@ def test_merge_replaces_memwarden_entries_when_the_policy_changes(rich: Policy) 
     assert merged.count("memwarden-unrouted") == 2  # the subtree's receiver and its definition
 
 
-def test_merge_finds_the_subtree_where_the_operator_moved_it(rich: Policy) -> None:
+def test_merge_finds_memwardens_routes_where_the_operator_moved_them(rich: Policy) -> None:
     document = yaml.safe_load(merge_text(BASE_CONFIG, rich))
-    subtree = document["route"]["routes"].pop(0)
-    document["route"]["routes"][0]["routes"] = [subtree]
+    ours = [document["route"]["routes"].pop(0), document["route"]["routes"].pop(0)]
+    document["route"]["routes"][0]["routes"] = ours
     moved = yaml.safe_dump(document, sort_keys=False)
     again = yaml.safe_load(merge_text(moved, load_policy()[0]))
     assert [r["receiver"] for r in again["route"]["routes"]] == ["db-pager"]
-    assert again["route"]["routes"][0]["routes"][0]["receiver"] == "memwarden-unrouted"
+    # The default policy's head, then the fall-through to that route's own receiver.
+    nested = again["route"]["routes"][0]["routes"]
+    assert [(r["receiver"], r["matchers"]) for r in nested] == [
+        ("memwarden-unrouted", ['generator="memwarden"']), ("db-pager", ['generator="memwarden"'])]
 
 
 def test_merge_into_memwardens_own_standalone_file_is_a_no_op(rich: Policy) -> None:
@@ -251,6 +255,8 @@ route:
     receiver: memwarden-oncall
 receivers:
 - name: default
+  webhook_configs:
+  - url: http://127.0.0.1:9/default
 - name: memwarden-oncall
   webhook_configs:
   - url: http://127.0.0.1:9/oncall
@@ -328,7 +334,7 @@ def test_merge_keeps_the_operators_entries_even_with_memwardens_prefix(amtool: s
 
 def test_merge_refuses_to_drop_a_receiver_a_route_of_the_operators_still_uses(rich: Policy) -> None:
     merged = merge_text(OPERATOR_CONFIG, rich).replace("    receiver: db-chat\n", "    receiver: memwarden-oncall\n")
-    with pytest.raises(MergeError, match=r"route.routes\[2\] of yours uses memwarden.s receiver .memwarden-oncall., which the policy no longer makes"):
+    with pytest.raises(MergeError, match=r"route.routes\[3\] of yours uses memwarden.s receiver .memwarden-oncall., which the policy no longer makes"):
         merge_text(merged, load_policy()[0])
 
 

@@ -23,6 +23,10 @@ route:
     receiver: dba-pager
 receivers:
 - name: default
+  email_configs:
+  - to: ops@example.com
+    from: am@example.com
+    smarthost: mail.example.com:25
 - name: dba-pager
   webhook_configs:
   - url: http://127.0.0.1:9/dba
@@ -37,7 +41,7 @@ def policy() -> Policy:
 def _hand_add_route(merged: str, receiver: str) -> str:
     """Add a child route of the operator's first among memwarden's subtree's own routes."""
     lines = merged.splitlines(keepends=True)
-    root = lines.index("  - receiver: memwarden-unrouted\n")
+    root = lines.index("  - receiver: memwarden-unrouted\n")  # the head
     under = next(i for i in range(root + 1, len(lines)) if lines[i] == "    routes:\n")
     lines.insert(under + 1, f'    - matchers: [service="postgres"]\n      receiver: {receiver}\n')
     return "".join(lines)
@@ -50,7 +54,7 @@ def test_an_operator_receiver_used_by_a_hand_added_route_in_memwardens_subtree_i
     names = [r["name"] for r in yaml.safe_load(result.text)["receivers"]]
     assert "dba-pager" in names
     assert not [note for note in result.notes if "removed receiver dba-pager" in note]
-    assert any("routes memwarden did not write (using dba-pager)" in note for note in result.notes)
+    assert any("routes memwarden did not write inside them (using dba-pager)" in note for note in result.notes)
     assert merge_text(result.text, policy) == result.text
 
 
@@ -90,7 +94,7 @@ def test_an_in_place_merge_keeps_the_files_owner_and_group(tmp_path: Path) -> No
 @pytest.mark.parametrize("key", ["receivers", "inhibit_rules", "time_intervals", "templates"])
 def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
     rich = load_policy(RICH)[0]
-    base = "route:\n  receiver: default\nreceivers:\n- name: default\n" if key != "receivers" else "route:\n  receiver: default\n"
+    base = "route:\n  receiver: default\nreceivers:\n- name: default\n  webhook_configs: [{url: 'http://127.0.0.1:9/d'}]\n" if key != "receivers" else "route:\n  receiver: default\n"
     base += f"{key}: []   # none yet\n"
     if key == "receivers":
         base = base.replace("  receiver: default\n", "  receiver: memwarden-unrouted\n")
@@ -100,7 +104,7 @@ def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
 
 
 def test_sections_are_added_before_a_document_end_marker(policy: Policy) -> None:
-    merged = merge_text("---\nroute:\n  receiver: default\nreceivers:\n  - name: default\n...\n", policy)
+    merged = merge_text("---\nroute:\n  receiver: default\nreceivers:\n  - name: default\n    webhook_configs: [{url: 'http://127.0.0.1:9/d'}]\n...\n", policy)
     assert merged.startswith("---\n") and merged.endswith("...\n")
     assert yaml.safe_load(merged)["inhibit_rules"]
     assert merge_text(merged, policy) == merged
@@ -156,7 +160,7 @@ def test_the_operators_path_to_memwardens_template_is_kept_unless_another_is_ask
 def test_leftovers_of_a_deleted_subtree_get_a_message_that_says_how_to_clear_them(policy: Policy) -> None:
     merged = yaml.safe_load(merge_text(BASE, policy))
     merged["route"]["routes"] = [r for r in merged["route"]["routes"] if r["receiver"] != "memwarden-unrouted"]
-    with pytest.raises(MergeError, match=r"delete the old memwarden-… receivers and time intervals too, or restore the subtree"):
+    with pytest.raises(MergeError, match=r"delete the old memwarden-… receivers and time intervals too, or restore those routes"):
         merge_text(yaml.safe_dump(merged, sort_keys=False), policy)
 
 

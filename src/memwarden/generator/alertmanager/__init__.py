@@ -11,8 +11,22 @@ from ...policy import Policy
 from .config import dump, fragment, notification_template, standalone
 from .names import TEMPLATE_FILE
 from .route_tests import render_script
+from .routes import passed_on_tiers
 
 __all__ = ["fragment", "render"]
+
+
+def _standalone_note(policy: Policy) -> str:
+    """Say in the standalone file which tiers nobody but memwarden's receivers hears of there."""
+    passed_on = [tier for tier in passed_on_tiers(policy) if not policy.alertmanager.routing.tier(tier).receivers]
+    if not passed_on:
+        return ""
+    who = "only the responder hears" if policy.alertmanager.responder.enabled else "nobody hears"
+    return (
+        f"# {', '.join(passed_on)}: the policy names no receivers, so in this file {who}\n"
+        "# of them. Merged into your config (`memwarden alertmanager merge`), they go on to\n"
+        "# your own routes; or name receivers under alertmanager.routing in the policy.\n"
+    )
 
 
 def render(policy: Policy, source_name: str) -> dict[str, str]:
@@ -22,12 +36,14 @@ def render(policy: Policy, source_name: str) -> dict[str, str]:
     banner = header(source_name)
     fragment_note = (
         "# memwarden's part of an Alertmanager config. Not a config on its own: put it into yours\n"
-        "# with `memwarden alertmanager merge alertmanager.yml`, which places `route` first\n"
-        "# under route.routes and adds the rest, replacing memwarden's entries on later runs.\n"
+        "# with `memwarden alertmanager merge alertmanager.yml`, which places `routes` first\n"
+        "# under route.routes (and, last, a route that passes alerts of tiers left to your\n"
+        "# routes that none of them took to your root receiver) and adds the rest, replacing\n"
+        "# memwarden's entries on later runs.\n"
     )
     template_banner = "{{/*\n" + header(source_name, " ") + "*/}}\n"
     return {
-        "alertmanager/alertmanager.yml": banner + dump(standalone(policy)),
+        "alertmanager/alertmanager.yml": banner + _standalone_note(policy) + dump(standalone(policy)),
         "alertmanager/fragment.yml": banner + fragment_note + dump(fragment(policy)),
         f"alertmanager/{TEMPLATE_FILE}": template_banner + notification_template(),
         "alertmanager/test-routes.sh": render_script(policy, banner),

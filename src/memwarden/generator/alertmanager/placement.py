@@ -46,7 +46,8 @@ class _Place:
 
 def _find(route: CommentedMap, inherited: str | None, where: str) -> _Place | None:
     """Return the route whose `routes` hold memwarden's, searching the whole tree."""
-    receiver = route.get("receiver") or inherited
+    # str(): ruamel keeps a quoted name ('null') as its own string type, which the writer cannot dump.
+    receiver = str(route["receiver"]) if route.get("receiver") else inherited
     children = route.get("routes")
     if not isinstance(children, list):
         return None
@@ -84,7 +85,7 @@ def _new_list(document: CommentedMap, text: Text, root: CommentedMap, entries: l
 def routes_edit(document: CommentedMap, text: Text, policy: Policy, routes: list[dict[str, Any]]) -> RoutesEdit:
     """Return the edits that put `routes` first and the fall-through last, replacing memwarden's old ones."""
     root = _root(document)
-    place = _find(root, None, "route") or _Place(root, root.get("receiver"), "route")
+    place = _find(root, None, "route") or _Place(root, str(root["receiver"]) if root.get("receiver") else None, "route")
     last = fall_through(policy, place.receiver) if place.receiver else None
     children = place.parent.get("routes")
     if not isinstance(children, CommentedSeq) or not children:

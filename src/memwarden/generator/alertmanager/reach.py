@@ -191,3 +191,24 @@ def unheard(results: list[Reach], config: dict[str, Any], policy: Policy) -> str
         "labels Prometheus adds, such as external_labels, pass them with --label NAME=VALUE); or set "
         "alertmanager.routing.<tier>.responder_only: true where only the responder is meant to hear of them"
     )
+
+
+def policy_summary(policy: Policy) -> list[str]:
+    """One line per tier: who hears of it in the standalone config, and whether it goes on to a merged config's routes."""
+    from .config import standalone  # config renders the routes this module reads; import late to keep the layers plain
+
+    results = reach(standalone(policy), policy)
+    lines = []
+    width = max(len(tier) for tier in TIERS) + 1
+    for tier in TIERS:
+        cases = [result for result in results if result.case.severity == tier]
+        names = list(dict.fromkeys(name for result in cases for name in result.receivers if name != UNROUTED))
+        passes_on = any(result.case.passes_on for result in cases)
+        if policy.alertmanager.routing.tier(tier).responder_only:
+            told = f"{', '.join(names)} only, as responder_only says"
+        elif passes_on:
+            told = (", ".join(names) + ", then" if names else "in the standalone alertmanager.yml nobody; merged,") + " your config's own routes"
+        else:
+            told = ", ".join(names)
+        lines.append(f"  {tier + ':':<{width}} {told}")
+    return lines

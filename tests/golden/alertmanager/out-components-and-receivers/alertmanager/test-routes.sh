@@ -3,10 +3,13 @@
 # Change the policy and run `memwarden generate` instead.
 #
 # Proves that each alert memwarden's rules can fire, for the host and for each component,
-# reaches exactly the intended receivers,
-# in order, using Alertmanager's own routing code:
+# reaches exactly the intended receivers, in order, using Alertmanager's own routing code:
 #   sh test-routes.sh [CONFIG]     (CONFIG defaults to alertmanager.yml beside this script;
 #                                   AMTOOL=/path/to/amtool picks another amtool)
+# An alert of a tier the policy leaves to the config's own routes must reach memwarden's
+# receivers and then at least one of the config's: in a merged config of yours, someone
+# of yours hears of it. (In the standalone file, whose root receiver is memwarden's empty
+# memwarden-unrouted, there is nobody else.)
 # Exits non-zero and names each case that routes differently.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +17,16 @@ config=${1:-$here/alertmanager.yml}
 amtool=${AMTOOL:-amtool}
 passed=0
 failed=0
+root=$("$amtool" config routes --config.file="$config" 2>/dev/null | sed -n 's/.*default-route.*receiver: *//p' | head -n 1)
+
+receivers_of() {
+  "$amtool" config routes test --config.file="$config" "$@" 2>/dev/null | head -n 1
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  failed=$((failed + 1))
+}
 
 check() {
   expected=$1
@@ -21,9 +34,31 @@ check() {
   if "$amtool" config routes test --config.file="$config" --verify.receivers="$expected" "$@" >/dev/null 2>&1; then
     passed=$((passed + 1))
   else
-    got=$("$amtool" config routes test --config.file="$config" "$@" 2>/dev/null | head -n 1)
-    echo "FAIL: $* -> expected $expected, got ${got:-an error}" >&2
-    failed=$((failed + 1))
+    got=$(receivers_of "$@")
+    fail "$* -> expected $expected, got ${got:-an error}"
+  fi
+}
+
+# check_then_yours EXPECTED LABELS…: memwarden's receivers (maybe none), then the config's own.
+check_then_yours() {
+  expected=$1
+  shift
+  got=$(receivers_of "$@")
+  case "$got" in
+    "$expected") rest= ;;
+    "$expected",*) rest=${got#"$expected",} ;;
+    *) if [ -z "$expected" ]; then rest=$got; else fail "$* -> expected $expected, then yours; got ${got:-an error}"; return; fi ;;
+  esac
+  if [ "$root" = memwarden-unrouted ]; then
+    case "$rest" in
+      ""|memwarden-unrouted) passed=$((passed + 1)) ;;
+      *) fail "$* -> expected ${expected:-nobody} in the standalone file, got $got" ;;
+    esac
+  else
+    case ",$rest," in
+      ,,|*,memwarden-unrouted,*) fail "$* -> expected ${expected:-memwarden's receivers} and then one of yours, got ${got:-nobody}" ;;
+      *) passed=$((passed + 1)) ;;
+    esac
   fi
 }
 

@@ -3,10 +3,13 @@
 # Change the policy and run `memwarden generate` instead.
 #
 # Proves that each alert memwarden's rules can fire, for the host and for each component,
-# reaches exactly the intended receivers,
-# in order, using Alertmanager's own routing code:
+# reaches exactly the intended receivers, in order, using Alertmanager's own routing code:
 #   sh test-routes.sh [CONFIG]     (CONFIG defaults to alertmanager.yml beside this script;
 #                                   AMTOOL=/path/to/amtool picks another amtool)
+# An alert of a tier the policy leaves to the config's own routes must reach memwarden's
+# receivers and then at least one of the config's: in a merged config of yours, someone
+# of yours hears of it. (In the standalone file, whose root receiver is memwarden's empty
+# memwarden-unrouted, there is nobody else.)
 # Exits non-zero and names each case that routes differently.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +17,16 @@ config=${1:-$here/alertmanager.yml}
 amtool=${AMTOOL:-amtool}
 passed=0
 failed=0
+root=$("$amtool" config routes --config.file="$config" 2>/dev/null | sed -n 's/.*default-route.*receiver: *//p' | head -n 1)
+
+receivers_of() {
+  "$amtool" config routes test --config.file="$config" "$@" 2>/dev/null | head -n 1
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  failed=$((failed + 1))
+}
 
 check() {
   expected=$1
@@ -21,64 +34,86 @@ check() {
   if "$amtool" config routes test --config.file="$config" --verify.receivers="$expected" "$@" >/dev/null 2>&1; then
     passed=$((passed + 1))
   else
-    got=$("$amtool" config routes test --config.file="$config" "$@" 2>/dev/null | head -n 1)
-    echo "FAIL: $* -> expected $expected, got ${got:-an error}" >&2
-    failed=$((failed + 1))
+    got=$(receivers_of "$@")
+    fail "$* -> expected $expected, got ${got:-an error}"
   fi
 }
 
-# MemoryUsageWarning severity=warning
-check memwarden-responder 'alertname="MemoryUsageWarning"' 'severity="warning"' 'tier="1"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryUsageHigh severity=high
-check memwarden-responder 'alertname="MemoryUsageHigh"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryUsageCritical severity=critical
-check memwarden-responder 'alertname="MemoryUsageCritical"' 'severity="critical"' 'tier="3"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryUsageEmergency severity=emergency
-check memwarden-responder 'alertname="MemoryUsageEmergency"' 'severity="emergency"' 'tier="4"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentWarning severity=warning component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentWarning"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentHigh severity=high component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentHigh"' 'severity="high"' 'tier="2"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentCritical severity=critical component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentCritical"' 'severity="critical"' 'tier="3"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentEmergency severity=emergency component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentEmergency"' 'severity="emergency"' 'tier="4"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryExhaustionPredicted severity=high
-check memwarden-responder 'alertname="MemoryExhaustionPredicted"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentExhaustionPredicted severity=high component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentExhaustionPredicted"' 'severity="high"' 'tier="2"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryPressureStalls severity=warning
-check memwarden-responder 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryPressureStalls severity=warning component=unlisted.service
-check memwarden-responder 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryPressureStallsFull severity=critical
-check memwarden-responder 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryPressureStallsFull severity=critical component=unlisted.service
-check memwarden-responder 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemorySwapThrashing severity=high
-check memwarden-responder 'alertname="MemorySwapThrashing"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryOOMKills severity=critical
-check memwarden-responder 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryOOMKills severity=critical component=unlisted.service
-check memwarden-responder 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryErrorBudgetBurn severity=critical window=page
-check memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'window="page"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryErrorBudgetBurn severity=critical window=page component=unlisted.service
-check memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'window="page"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryErrorBudgetBurn severity=warning window=ticket
-check memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'window="ticket"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryErrorBudgetBurn severity=warning window=ticket component=unlisted.service
-check memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'window="ticket"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemorySourceDown severity=high
-check memwarden-responder 'alertname="MemorySourceDown"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemorySourceAbsent severity=high
-check memwarden-responder 'alertname="MemorySourceAbsent"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemorySourceCollectorFailed severity=high
-check memwarden-responder 'alertname="MemorySourceCollectorFailed"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentNotFound severity=warning component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryComponentBudgetUnknown severity=warning component=unlisted.service
-check memwarden-responder 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# check_then_yours EXPECTED LABELS…: memwarden's receivers (maybe none), then the config's own.
+check_then_yours() {
+  expected=$1
+  shift
+  got=$(receivers_of "$@")
+  case "$got" in
+    "$expected") rest= ;;
+    "$expected",*) rest=${got#"$expected",} ;;
+    *) if [ -z "$expected" ]; then rest=$got; else fail "$* -> expected $expected, then yours; got ${got:-an error}"; return; fi ;;
+  esac
+  if [ "$root" = memwarden-unrouted ]; then
+    case "$rest" in
+      ""|memwarden-unrouted) passed=$((passed + 1)) ;;
+      *) fail "$* -> expected ${expected:-nobody} in the standalone file, got $got" ;;
+    esac
+  else
+    case ",$rest," in
+      ,,|*,memwarden-unrouted,*) fail "$* -> expected ${expected:-memwarden's receivers} and then one of yours, got ${got:-nobody}" ;;
+      *) passed=$((passed + 1)) ;;
+    esac
+  fi
+}
+
+# MemoryUsageWarning severity=warning (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryUsageWarning"' 'severity="warning"' 'tier="1"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryUsageHigh severity=high (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryUsageHigh"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryUsageCritical severity=critical (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryUsageCritical"' 'severity="critical"' 'tier="3"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryUsageEmergency severity=emergency (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryUsageEmergency"' 'severity="emergency"' 'tier="4"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentWarning severity=warning component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentWarning"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentHigh severity=high component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentHigh"' 'severity="high"' 'tier="2"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentCritical severity=critical component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentCritical"' 'severity="critical"' 'tier="3"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentEmergency severity=emergency component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentEmergency"' 'severity="emergency"' 'tier="4"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryExhaustionPredicted severity=high (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryExhaustionPredicted"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentExhaustionPredicted severity=high component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentExhaustionPredicted"' 'severity="high"' 'tier="2"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryPressureStalls severity=warning (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryPressureStalls severity=warning component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryPressureStalls"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryPressureStallsFull severity=critical (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryPressureStallsFull severity=critical component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryPressureStallsFull"' 'severity="critical"' 'tier="3"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemorySwapThrashing severity=high (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemorySwapThrashing"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryOOMKills severity=critical (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryOOMKills severity=critical component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryOOMKills"' 'severity="critical"' 'tier="3"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryErrorBudgetBurn severity=critical window=page (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'window="page"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryErrorBudgetBurn severity=critical window=page component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'window="page"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryErrorBudgetBurn severity=warning window=ticket (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'window="ticket"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryErrorBudgetBurn severity=warning window=ticket component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'window="ticket"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemorySourceDown severity=high (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemorySourceDown"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemorySourceAbsent severity=high (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemorySourceAbsent"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemorySourceCollectorFailed severity=high (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemorySourceCollectorFailed"' 'severity="high"' 'tier="2"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentNotFound severity=warning component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentNotFound"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryComponentBudgetUnknown severity=warning component=unlisted.service (then the config's own routes)
+check_then_yours memwarden-responder 'alertname="MemoryComponentBudgetUnknown"' 'severity="warning"' 'tier="1"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
