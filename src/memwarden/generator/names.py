@@ -18,6 +18,20 @@ INSTANCE_LABELS = ("instance", "job")
 COMPONENT_LABELS = ("instance", "job", "component")
 
 
+def instance_labels(policy: Policy) -> tuple[str, ...]:
+    """Labels host series keep: instance and job, and the policy's host label (source.host_label).
+
+    The host label is what makes node_exporter's target and memwarden's exporter on one
+    machine one host; a series without it aggregates as before (`by` drops a missing label).
+    """
+    return tuple(dict.fromkeys((*INSTANCE_LABELS, policy.source.host_label)))
+
+
+def component_labels(policy: Policy) -> tuple[str, ...]:
+    """Labels per-component series keep: the host's, and `component`."""
+    return (*instance_labels(policy), "component")
+
+
 @dataclass(frozen=True)
 class SourceMetrics:
     """The raw metric names of one source profile."""

@@ -251,7 +251,7 @@ def _usage_series(policy: Policy, subject: Subject, used: Timeline, flat_trend: 
 
 def _scope_for(policy: Policy, subject: Subject) -> rules.Scope:
     if subject.level == "instance":
-        return rules.INSTANCE_SCOPE
+        return rules.instance_scope(policy)
     component = subject.labels["component"]
     for scope, _ in rules.component_scopes(policy):
         if _scope_covers(scope, component):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, selector_job
 from . import names
-from .names import COMPONENT, COMPONENT_LABELS, INSTANCE, INSTANCE_LABELS, PROFILES
+from .names import COMPONENT, INSTANCE, PROFILES, component_labels, instance_labels
 from .promql import by, number, on, ratio, regex_alternatives, series
 from .yamlfmt import dump
 
@@ -61,7 +61,8 @@ class Scope:
         return f"{series_}{{{self.filter}}}"
 
 
-INSTANCE_SCOPE = Scope("instance", INSTANCE_LABELS, INSTANCE)
+def instance_scope(policy: Policy) -> Scope:
+    return Scope("instance", instance_labels(policy), INSTANCE)
 
 
 def _host(policy: Policy, metric: str) -> str:
@@ -86,7 +87,7 @@ def _record(name: str, expr: str, labels: tuple[tuple[str, str], ...] = ()) -> d
 def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
     """Normalise the profile's raw host series into memwarden's recorded series."""
     raw = PROFILES[policy.source.profile]
-    labels = by(INSTANCE_LABELS)
+    labels = by(instance_labels(policy))
     window = policy.pressure.rate_window
     prediction = policy.prediction
     reserve = prediction.guards.reserve
@@ -126,7 +127,7 @@ def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
 
 def component_recordings(policy: Policy) -> list[dict[str, Any]]:
     """Per-component series: working set against budget, its trend, stalls and OOM kills."""
-    labels = by(COMPONENT_LABELS)
+    labels = by(component_labels(policy))
     memory = _component_raw(policy, names.COMPONENT_MEMORY)
     window = policy.pressure.rate_window
     prediction = policy.prediction
@@ -517,8 +518,8 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
                 policy,
                 "MemoryOOMKills",
                 _with_components(
-                    f"sum {by(INSTANCE_LABELS)} (increase({host}[{oom.window}])) > 0",
-                    f"sum {by(COMPONENT_LABELS)} (increase({scope.sel(component)}[{oom.window}])) > 0",
+                    f"sum {by(instance_labels(policy))} (increase({host}[{oom.window}])) > 0",
+                    f"sum {by(component_labels(policy))} (increase({scope.sel(component)}[{oom.window}])) > 0",
                     scope,
                 ),
                 oom.severity,
@@ -541,7 +542,7 @@ def swap_alert(policy: Policy) -> list[dict[str, Any]]:
         _alert(
             policy,
             "MemorySwapThrashing",
-            f"{INSTANCE.swap_in_rate} >= {rate}\nand {on(INSTANCE_LABELS)}\n{INSTANCE.swap_out_rate} >= {rate}",
+            f"{INSTANCE.swap_in_rate} >= {rate}\nand {on(instance_labels(policy))}\n{INSTANCE.swap_out_rate} >= {rate}",
             thrash.severity,
             "The host is swapping in and out at the same time: its working set no longer fits.",
             f"{{{{ $labels.instance }}}} swaps in {{{{ $value | humanize }}}} pages/s while also swapping out "
@@ -559,10 +560,10 @@ def _any_of(exprs: list[str]) -> str:
 def _scraped_but_empty(policy: Policy, selectors: list[str]) -> list[str]:
     """A target that is up but publishes none of the series its alerts need."""
     raw = PROFILES[policy.source.profile]
-    checks = [f"{series('up', selectors[0])} == 1\n  unless {on(INSTANCE_LABELS)}\n  {_host(policy, raw.memory_available)}"]
+    checks = [f"{series('up', selectors[0])} == 1\n  unless {on(instance_labels(policy))}\n  {_host(policy, raw.memory_available)}"]
     if len(selectors) > 1:
         processes = series(names.COMPONENT_PROCESSES, selectors[1])
-        checks.append(f"{series('up', selectors[1])} == 1\n  unless {on(INSTANCE_LABELS)}\n  {processes}")
+        checks.append(f"{series('up', selectors[1])} == 1\n  unless {on(instance_labels(policy))}\n  {processes}")
     return checks
 
 
@@ -659,7 +660,7 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
             _alert(
                 policy,
                 "MemoryComponentBudgetUnknown",
-                f"{scope.sel(COMPONENT.working_set_bytes)}\nunless {on(COMPONENT_LABELS)}\n{COMPONENT.limit_bytes}",
+                f"{scope.sel(COMPONENT.working_set_bytes)}\nunless {on(component_labels(policy))}\n{COMPONENT.limit_bytes}",
                 "warning",
                 "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
                 "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
@@ -689,7 +690,7 @@ def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]
     budget = 1 - policy.slo.target / 100
     default_component, *overrides = [scope for scope, _ in component_scopes_]
     rules = []
-    for scope_set in ([INSTANCE_SCOPE, default_component], *([scope] for scope in overrides)):
+    for scope_set in ([instance_scope(policy), default_component], *([scope] for scope in overrides)):
         for window_name, pairs in BURN_WINDOWS.items():
             exprs = [_burn_expr(scope, pairs, budget) for scope in scope_set]
             expr = exprs[0] if len(exprs) == 1 else _either(*(e.replace("\n", "\n  ") for e in exprs))
@@ -735,10 +736,10 @@ def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
     ]
     overridden = sorted(component.name for component in special)
     default_filter = f'component!~"{regex_alternatives(overridden)}"' if overridden else ""
-    scopes = [(Scope("component", COMPONENT_LABELS, COMPONENT, default_filter), policy.thresholds)]
+    scopes = [(Scope("component", component_labels(policy), COMPONENT, default_filter), policy.thresholds)]
     for component in sorted(special, key=lambda c: c.name):
         labels = (("component", component.name), *sorted(component.labels.items()))
-        scope = Scope("component", COMPONENT_LABELS, COMPONENT, f'component="{component.name}"', labels)
+        scope = Scope("component", component_labels(policy), COMPONENT, f'component="{component.name}"', labels)
         scopes.append((scope, policy.component_thresholds(component)))
     return scopes
 
@@ -767,12 +768,12 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
     slo_slow: list[dict[str, Any]] = []
     health: list[dict[str, Any]] = []
     if policy.slo.enabled:
-        for scope, thresholds in [(INSTANCE_SCOPE, policy.thresholds), *scopes]:
+        for scope, thresholds in [(instance_scope(policy), policy.thresholds), *scopes]:
             fast, slow = slo_recordings(policy, scope, thresholds)
             slo += fast
             slo_slow += slow
     if policy.health.enabled:
-        health.append(health_recording(policy, INSTANCE_SCOPE, policy.thresholds))
+        health.append(health_recording(policy, instance_scope(policy), policy.thresholds))
         health += [health_recording(policy, scope, thresholds) for scope, thresholds in scopes]
     if slo:
         groups.append(_group("memwarden.slo.recording", slo, policy))
@@ -784,12 +785,12 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
 
 def alert_groups(policy: Policy) -> list[dict[str, Any]]:
     scopes = component_scopes(policy)
-    tiers = tier_alerts(policy, INSTANCE_SCOPE, policy.thresholds)
+    tiers = tier_alerts(policy, instance_scope(policy), policy.thresholds)
     for scope, thresholds in scopes:
         tiers += tier_alerts(policy, scope, thresholds)
     groups = [_group("memwarden.tiers", tiers, policy)]
     if policy.prediction.enabled:
-        predictions = [prediction_alert(policy, INSTANCE_SCOPE, policy.thresholds)]
+        predictions = [prediction_alert(policy, instance_scope(policy), policy.thresholds)]
         predictions += [prediction_alert(policy, scope, thresholds) for scope, thresholds in scopes]
         groups.append(_group("memwarden.prediction", predictions, policy))
     pressure = pressure_alerts(policy) + swap_alert(policy) + oom_alerts(policy)

@@ -29,6 +29,8 @@ ComponentName = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$")
 ]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+# Labels with a meaning of their own on memwarden's series and alerts: none can name the host.
+NOT_HOST_LABELS = ("job", "component", "alertname", "severity", "tier", "window", "collector", GENERATOR_LABEL[0])
 # Percent of memory (or of time). The range is checked in validate.py with messages of
 # our own; here it only tells editors (yaml-language-server) what fits.
 Percent = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0, "maximum": 100})]
@@ -289,6 +291,18 @@ class Source(Section):
     evaluation_interval: DurationField | None = Field(
         default=None, description="rule group interval; unset follows Prometheus' global evaluation_interval"
     )
+    host_label: LabelName = Field(
+        default="host",
+        description="target label naming the host, the same on every job scraped from it (set by relabeling); "
+        "the rules keep it, inhibitions compare it, the responder knows its own alerts by it",
+    )
+
+    @field_validator("host_label")
+    @classmethod
+    def _host_label_is_free(cls, label: str) -> str:
+        if label in NOT_HOST_LABELS or label.startswith("__"):
+            raise ValueError(f"'{label}' cannot name the host: memwarden or Prometheus gives it another meaning")
+        return label
 
     @field_validator("selector", "component_selector")
     @classmethod

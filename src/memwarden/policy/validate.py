@@ -35,6 +35,8 @@ from .units import Duration
 
 RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "job", "window", GENERATOR_LABEL[0])
 URL_PLACEHOLDERS = {"runbook_url": {"alertname", "anchor"}, "dashboard_url": {"uid"}}
+# One value on every alert would make every host's alerts one host's (inhibitions, responders).
+_NAMES_THE_HOST = "is source.host_label, which names the host each alert is about; choose another label name"
 # Below this lead a person cannot act on a prediction before the ceiling is hit.
 MIN_USEFUL_LEAD_SECONDS = 15 * 60
 
@@ -131,7 +133,7 @@ def _check_for_against_leak(thresholds: Thresholds, path: Path) -> Iterator[Prob
             )
 
 
-def check_components(raw: Any, base: Thresholds | None) -> Iterator[Problem]:
+def check_components(raw: Any, base: Thresholds | None, host_label: str = "host") -> Iterator[Problem]:
     """Check each component part by part, so a broken budget does not hide a broken match."""
     if not isinstance(raw, list):
         return
@@ -170,6 +172,8 @@ def check_components(raw: Any, base: Thresholds | None) -> Iterator[Problem]:
             for label in labels:
                 if label in RESERVED_LABELS:
                     yield _error(path + ("labels", label), "is set by memwarden itself; choose another label name")
+                elif label == host_label:
+                    yield _error(path + ("labels", label), _NAMES_THE_HOST)
         overrides = _parsed(ThresholdOverrides, item.get("thresholds"))
         if base is not None and overrides is not None:
             # Report only what the component's own overrides cause, not the base's problems again.
@@ -289,12 +293,14 @@ def check_health(health: Health) -> Iterator[Problem]:
         yield _error(("health", "weights"), "at least one weight must be above 0")
 
 
-def check_top_level(raw: dict[str, Any]) -> Iterator[Problem]:
+def check_top_level(raw: dict[str, Any], host_label: str = "host") -> Iterator[Problem]:
     labels = raw.get("labels")
     if isinstance(labels, dict):
         for label in labels:
             if label in RESERVED_LABELS:
                 yield _error(("labels", label), "is set by memwarden itself; choose another label name")
+            elif label == host_label:
+                yield _error(("labels", label), _NAMES_THE_HOST)
     for key, allowed in URL_PLACEHOLDERS.items():
         value = raw.get(key)
         if not isinstance(value, str):
@@ -482,12 +488,13 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
     """Run every cross-field check on the sections that parsed; return what they found."""
     source = _parsed(Source, raw.get("source"))
     thresholds = _parsed(Thresholds, raw.get("thresholds"))
-    checks: list[Callable[[], Iterator[Problem]]] = [lambda: check_top_level(raw)]
+    host_label = (source or Source()).host_label
+    checks: list[Callable[[], Iterator[Problem]]] = [lambda: check_top_level(raw, host_label)]
     if source is not None:
         checks.append(lambda: check_source(source))
     if thresholds is not None:
         checks.append(lambda: check_thresholds(thresholds, ("thresholds",)))
-    checks.append(lambda: check_components(raw.get("components"), thresholds))
+    checks.append(lambda: check_components(raw.get("components"), thresholds, host_label))
     if (prediction := _parsed(Prediction, raw.get("prediction"))) is not None:
         checks.append(lambda: check_prediction(prediction, source, thresholds))
     if (pressure := _parsed(Pressure, raw.get("pressure"))) is not None:

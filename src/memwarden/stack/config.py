@@ -133,6 +133,20 @@ def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:
     return Policy.model_validate(data)
 
 
+# The target's address without its port: host-1.example:9105, [::1]:9100 -> host-1.example, ::1.
+HOST_FROM_ADDRESS = r";\[?(.*?)\]?(?::\d+)?"
+
+
+def host_relabeling(policy: Policy) -> list[dict[str, Any]]:
+    """Give a target the policy's host label (its address without the port) unless it has one.
+
+    Every job scraped from one host gets the same value, so node_exporter's target and
+    memwarden's exporter on it are one host to the rules, inhibitions and responders.
+    """
+    label = policy.source.host_label
+    return [{"source_labels": [label, "__address__"], "regex": HOST_FROM_ADDRESS, "target_label": label}]
+
+
 def prometheus_config(policy: Policy, ports: Ports, layout: Layout) -> dict[str, Any]:
     interval = str(scrape_interval(policy))
     evaluation = str(policy.source.evaluation_interval or scrape_interval(policy))
@@ -142,11 +156,14 @@ def prometheus_config(policy: Policy, ports: Ports, layout: Layout) -> dict[str,
         {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ports.prometheus}"]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]},
     ]
+    relabel = host_relabeling(policy)
     if runs_exporter(policy):
-        scrape_configs.insert(0, {"job_name": memwarden_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.exporter}"]}]})
+        exporter = {"targets": [f"127.0.0.1:{ports.exporter}"]}
+        scrape_configs.insert(0, {"job_name": memwarden_job, "static_configs": [exporter], "relabel_configs": relabel})
     if policy.source.profile == "node_exporter":
         node_job = job_of(policy.source.effective_selector(), "node")
-        scrape_configs.insert(0, {"job_name": node_job, "static_configs": [{"targets": [f"127.0.0.1:{ports.node_exporter}"]}]})
+        node = {"targets": [f"127.0.0.1:{ports.node_exporter}"]}
+        scrape_configs.insert(0, {"job_name": node_job, "static_configs": [node], "relabel_configs": relabel})
     return {
         "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": evaluation},
         "rule_files": [str(layout.bundle / "rules" / "*.yaml")],

@@ -43,7 +43,7 @@ def fragment(policy: Policy, template_path: str = TEMPLATE_FILE) -> dict[str, An
     document: dict[str, Any] = {
         "routes": routes,
         "receivers": [entry for entry in render_receivers(policy) if entry["name"] in receivers],
-        "inhibit_rules": render_inhibit_rules(),
+        "inhibit_rules": render_inhibit_rules(policy),
     }
     if defined := [entry for entry in render_time_intervals(policy) if entry["name"] in intervals]:
         document["time_intervals"] = defined

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...policy import TIERS
+from ...policy import TIERS, Policy, parse_selector
 from ..rules import tier_alert_name
 from .names import GENERATED, matcher
 
@@ -19,7 +19,7 @@ def _names(tiers: list[str] | tuple[str, ...]) -> str:
     return "|".join(tier_alert_name(level, tier) for level in FAMILIES for tier in tiers)
 
 
-def render_inhibit_rules() -> list[dict[str, Any]]:
+def render_inhibit_rules(policy: Policy) -> list[dict[str, Any]]:
     """Return the rules; each matches generator="memwarden" on both sides, which marks them as memwarden's."""
     rules: list[dict[str, Any]] = []
     for index in range(len(TIERS) - 1, 0, -1):
@@ -39,4 +39,27 @@ def render_inhibit_rules() -> list[dict[str, Any]]:
             "equal": ["instance"],
         }
     )
+    rules += _host_source_down(policy)
     return rules
+
+
+def _host_source_down(policy: Policy) -> list[dict[str, Any]]:
+    """Under node_exporter, its target down hides the alerts of the same host's components too.
+
+    node_exporter (host:9100) and memwarden's exporter (host:9105) are two instances of one
+    host; the host label (source.host_label) is what they share. Only the host source
+    inhibits this way: memwarden's exporter down must not hide what node_exporter still
+    sees. The source must carry the label (`=~".+"`): Alertmanager takes a missing label
+    as equal to a missing label, and one host's outage must never hide every host's alerts.
+    """
+    label = policy.source.host_label
+    if policy.source.profile != "node_exporter" or label == "instance":
+        return []
+    selector = [matcher(name, operator, value) for name, operator, value in parse_selector(policy.source.effective_selector())]
+    return [
+        {
+            "source_matchers": [GENERATED, matcher("alertname", "=", SOURCE_DOWN), *selector, matcher(label, "=~", ".+")],
+            "target_matchers": [GENERATED, matcher("alertname", "!=", SOURCE_DOWN)],
+            "equal": [label],
+        }
+    ]
