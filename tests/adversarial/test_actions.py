@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 from support.crowd import Crowd, cgroup_in, memory_v1_root, unified_root
-from support.responder import alert, audit_records, close_engine, make_engine, make_policy, notification, run
+from support.responder import TEST_HOST, alert, audit_records, close_engine, make_engine, make_policy, notification, run
 
 from memwarden.responder.actions.base import targets_of
 from memwarden.responder.audit import read_audit
@@ -146,7 +146,7 @@ def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_nex
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({
         "version": "memwarden/v1",
-        "responses": {"auth": {"mode": "none"}, "rules": [{"name": "clean", "actions": [
+        "responses": {"auth": {"mode": "none"}, "identity": {"names": [TEST_HOST]}, "rules": [{"name": "clean", "actions": [
             {"kind": "command", "argv": [sys.executable, str(script), name, str(pids_file)], "timeout": "5m"}]}]},
     }))  # fmt: skip
     port = free_port()

@@ -40,6 +40,7 @@ alertmanager:
     group_wait: 1s
     group_interval: 1s
 responses:
+  identity: {{names: [h]}}
   recheck_interval: 500ms
   outcome_delay: 0s
 {extra}  rules:

@@ -14,7 +14,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from support.responder import SLEEPER, alert, marker, notification, python_child, resolved, state_of, stop_child
+from support.responder import SLEEPER, TEST_HOST, alert, marker, notification, python_child, resolved, state_of, stop_child
 from support.servers import RealProcess, free_port
 
 from memwarden.responder.audit import read_audit
@@ -29,6 +29,7 @@ def _policy(name: str, record: Path) -> str:
             "version": "memwarden/v1",
             "components": [{"name": "batch", "match": {"cmdline": name}, "budget": "1GiB"}],
             "responses": {
+                "identity": {"names": [TEST_HOST]},  # the host the test alerts are about
                 "outcome_delay": "0s",
                 "rules": [
                     {
@@ -147,6 +148,7 @@ def _cut_off_policy() -> str:
         {
             "version": "memwarden/v1",
             "responses": {
+                "identity": {"names": [TEST_HOST]},  # the host the test alerts are about
                 "outcome_delay": "0s",
                 "rules": [
                     {
@@ -265,6 +267,7 @@ def _freeze_policy(slow: str, quick: str) -> str:
                 {"name": "quick", "match": {"cmdline": quick}, "budget": "1GiB"},
             ],
             "responses": {
+                "identity": {"names": [TEST_HOST]},  # the host the test alerts are about
                 "outcome_delay": "0s",
                 "recheck_interval": "1s",
                 "rules": [

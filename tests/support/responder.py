@@ -26,9 +26,18 @@ from memwarden.responder.state import StateStore
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
+# The host the test alerts are about (instance host:9106); make_policy makes it the responder's own.
+TEST_HOST = "host"
+
+
 def make_policy(responses: dict[str, Any] | None = None, components: list[dict[str, Any]] | None = None) -> Policy:
-    """Return a checked policy with these responses and components (fails the test on errors)."""
-    data = {"version": "memwarden/v1", "components": components or [], "responses": responses or {}}
+    """Return a checked policy with these responses and components (fails the test on errors).
+
+    Unless the responses name an identity, the responder's host is TEST_HOST, which the
+    alerts of `alert()` are about.
+    """
+    responses = {"identity": {"names": [TEST_HOST]}, **(responses or {})}
+    data = {"version": "memwarden/v1", "components": components or [], "responses": responses}
     policy, problems = check_text(yaml.safe_dump(data, sort_keys=False), "test-policy.yaml")
     errors = [problem.render("test-policy.yaml") for problem in problems if problem.level == "error"]
     assert policy is not None, "\n".join(errors)
@@ -50,7 +59,7 @@ def alert(
             "alertname": name,
             "severity": "high",
             "tier": "2",
-            "instance": "host:9106",
+            "instance": f"{TEST_HOST}:9106",
             "job": "memwarden",
             **labels,
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -58,8 +59,16 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
 class RealProcess:
     """A child process with its log in a file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, argv: list[str], log_path: Path, ready_url: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        argv: list[str],
+        log_path: Path,
+        ready_url: str | None = None,
+        timeout: float = 30.0,
+        ready_headers: dict[str, str] | None = None,
+    ):
         self.argv = argv
+        self._ready_headers = ready_headers
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -73,7 +82,7 @@ class RealProcess:
     def _ready(self, url: str) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"{self.argv[0]} exited with {self.process.returncode}:\n{self.log()}")
-        status, _ = http_get(url, timeout=1.0)
+        status, _ = http_get(url, timeout=1.0, headers=self._ready_headers)
         return status == 200
 
     def log(self) -> str:
@@ -126,21 +135,34 @@ class Prometheus(RealProcess):
 
 
 class Alertmanager(RealProcess):
-    """A real Alertmanager, clustering off, with the given config file."""
+    """A real Alertmanager with the given config file; clustering off unless `cluster` gives its flags."""
 
-    def __init__(self, workdir: Path, config_path: Path, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        config_path: Path,
+        extra_args: list[str] | None = None,
+        *,
+        cluster: list[str] | None = None,
+        ready_auth: tuple[str, str] | None = None,
+        port: int | None = None,
+    ):
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
             program("alertmanager"),
             f"--config.file={config_path}",
             f"--storage.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
-            "--cluster.listen-address=",
+            *(cluster if cluster is not None else ["--cluster.listen-address="]),
             *(extra_args or []),
         ]
-        super().__init__(argv, workdir / "alertmanager.log", ready_url=f"{self.url}/-/ready")
+        headers = None
+        if ready_auth is not None:
+            token = base64.b64encode(f"{ready_auth[0]}:{ready_auth[1]}".encode()).decode()
+            headers = {"Authorization": f"Basic {token}"}
+        super().__init__(argv, workdir / "alertmanager.log", ready_url=f"{self.url}/-/ready", ready_headers=headers)
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         request = urllib.request.Request(

@@ -364,12 +364,13 @@ def test_command_gets_the_alert_as_environment_and_shell_text_stays_inert(tmp_pa
     canary = tmp_path / "canary"
     hostile = f'x\'; touch {canary}; echo "$(touch {canary})" `touch {canary}` | && $HOME *'
     engine = make_engine(_policy(tmp_path, [{"kind": "command", "argv": _recorder(out)}]), tmp_path)
-    _send(engine, alert(component="api", team=hostile, instance=hostile))
+    # The instance still names this host (its host part is "host"); the rest is hostile text.
+    _send(engine, alert(component="api", team=hostile, instance=f"host:{hostile}"))
     close_engine(engine)
     (record,) = _runs(out)
     assert record["argv"] == [str(out)], "labels never become arguments"
     assert record["env"]["MEMWARDEN_LABEL_TEAM"] == hostile
-    assert record["env"]["MEMWARDEN_INSTANCE"] == hostile
+    assert record["env"]["MEMWARDEN_INSTANCE"] == f"host:{hostile}"
     assert json.loads(record["env"]["MEMWARDEN_LABELS_JSON"])["team"] == hostile
     assert record["env"]["MEMWARDEN_COMPONENT"] == "api"
     assert not canary.exists()
@@ -383,6 +384,9 @@ class _AlertmanagerDouble:
 
     async def states(self):
         return self.listed
+
+    def pulled(self):
+        return []  # it notifies by webhook; pulling is tested against real Alertmanagers
 
 
 def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_states(tmp_path):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from .alertmanager import AlertmanagerSection
 from .dashboards import DashboardsSection
+from .fleet import NOT_IDENTITY_LABELS
 from .kubernetes import KubernetesSection
 from .responses import ResponsesSection
 from .units import Budget, Duration, DurationField
@@ -30,7 +31,7 @@ ComponentName = Annotated[
 ]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 # Labels with a meaning of their own on memwarden's series and alerts: none can name the host.
-NOT_HOST_LABELS = ("job", "component", "alertname", "severity", "tier", "window", "collector", GENERATOR_LABEL[0])
+NOT_HOST_LABELS = NOT_IDENTITY_LABELS
 # Percent of memory (or of time). The range is checked in validate.py with messages of
 # our own; here it only tells editors (yaml-language-server) what fits.
 Percent = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0, "maximum": 100})]

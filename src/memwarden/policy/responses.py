@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .fleet import AlertmanagerCluster, IdentitySection
 from .units import ByteSize, DurationField, parse_bytes
 
 # Kept in step with model.ComponentName; model.py imports this module, not the reverse.
@@ -389,6 +390,12 @@ class ResponsesSection(_Section):
     alertmanager_url: str | None = Field(
         default=None, description="asked before escalating whether the alert is still active"
     )
+    alertmanagers: AlertmanagerCluster | None = Field(
+        default=None,
+        description="the replicas of an Alertmanager cluster, asked instead of alertmanager_url "
+        "(and, with pull, where this host's alerts are taken from)",
+    )
+    identity: IdentitySection = Field(default_factory=IdentitySection)
     outcome_delay: DurationField = Field(
         default="3s", description="wait after an action before re-reading the component's memory"
     )
@@ -405,6 +412,14 @@ class ResponsesSection(_Section):
         if url is not None and not re.match(r"^https?://[^\s/]+/?\S*$", url):
             raise ValueError(f"{url!r} is not an http:// or https:// address")
         return url
+
+    @model_validator(mode="after")
+    def _one_alertmanager_setting(self) -> ResponsesSection:
+        if self.alertmanager_url is not None and self.alertmanagers is not None:
+            raise ValueError(
+                "give alertmanager_url (one Alertmanager) or alertmanagers.urls (every replica), not both"
+            )
+        return self
 
     def rules_for(self, labels: dict[str, str]) -> list[Rule]:
         """Return the rules that take an alert: the first that fits, and more while they say `continue`."""

@@ -6,7 +6,7 @@ import logging
 
 import aiohttp
 
-from .payload import PayloadError, episode_key, parse_time
+from .payload import Alert, PayloadError, episode_key, parse_time
 
 LOGGER = logging.getLogger("memwarden.responder")
 TIMEOUT_SECONDS = 5.0
@@ -41,3 +41,10 @@ class AlertmanagerView:
             except (KeyError, TypeError, AttributeError, PayloadError):
                 continue
         return states
+
+    def pulled(self) -> list[Alert]:
+        """Alerts to take as if notified: none, one Alertmanager notifies by webhook (see pull.ClusterView)."""
+        return []
+
+    async def close(self) -> None:
+        """Nothing to close: each round opens its own session."""

@@ -121,6 +121,13 @@ async def _serve(
     LOGGER.info(
         "memwarden responder on %s/alerts (%sauth %s, state in %s)", responder.url, mode, auth.mode, args.state_dir
     )
+    identity = responder.engine.identity
+    LOGGER.info(
+        "acting only on alerts whose %s name this host: %s%s",
+        " and ".join(identity.labels),
+        identity.describe(),
+        " (and on alerts that name no host: single_host)" if identity.single_host else "",
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):

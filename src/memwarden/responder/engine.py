@@ -45,8 +45,10 @@ from .actions.command import kill_leftovers
 from .alertmanager import AlertmanagerView
 from .audit import AuditLog
 from .host import Host
+from .identity import HostIdentity, Verdict
 from .metrics import ResponderMetrics
 from .payload import Alert, Notification
+from .pull import ClusterView
 from .state import Episode, StateStore, Undo
 from .unrecorded import Unrecorded
 
@@ -115,10 +117,12 @@ class Engine:
         *,
         dry_run: bool = False,
         clock: Callable[[], float] = time.time,
-        alertmanager: AlertmanagerView | None = None,
+        alertmanager: AlertmanagerView | ClusterView | None = None,
         live_store: StateStore | None = None,
+        identity: HostIdentity | None = None,
     ) -> None:
         self.policy = policy
+        self.identity = identity or HostIdentity.of_policy(policy)
         self.responses = policy.responses
         self.store = store
         self.audit = audit
@@ -139,6 +143,7 @@ class Engine:
         self._quiet: dict[tuple[str, str], str] = {}  # last re-check skip per (episode, rule), not repeated
         self._last_prune = 0.0
         self._unrecorded = Unrecorded()  # state writes a full disk refused, written once it can
+        self._foreign_pulled: set[str] = set()  # pulled episodes already recorded as another host's
         self._refresh_holds()
 
     @property
@@ -186,11 +191,21 @@ class Engine:
         for alert in sorted(notification.alerts, key=lambda alert: alert.status == "firing"):
             self.metrics.alerts.labels(alert.status).inc()
             facts = facts_of(alert, notification.receiver)
+            verdict = self.identity.judge(alert.labels)
+            if not verdict.own:
+                decisions.append(self._foreign(facts, verdict))
+                continue
             if alert.status == "firing":
                 decisions += self._on_firing(facts, source="notification")
             else:
                 decisions += self._on_resolved(facts, reason="resolved notification")
         return decisions
+
+    def _foreign(self, facts: AlertFacts, verdict: Verdict) -> dict[str, Any]:
+        """An alert that is not (or may not be) this host's: counted, recorded, nothing else."""
+        self.metrics.foreign.labels(verdict.kind).inc()
+        self._write("foreign", facts, status=facts.status, result=verdict.kind, reason=verdict.reason)
+        return {"alert": facts.episode, "decision": "ignored", "result": verdict.kind, "reason": verdict.reason}
 
     def _on_firing(self, facts: AlertFacts, *, source: str) -> list[dict[str, Any]]:
         now = self.clock()
@@ -198,7 +213,7 @@ class Engine:
             # What was undone while the disk was full must be on record before anything new is claimed.
             raise StateUnwritable("the state cannot be written (disk full?); releases of undone holds are waiting")
         rules = self.responses.rules_for(facts.labels)
-        if source == "notification":
+        if source != "recheck":
             # On record before it is remembered: if the audit log cannot take it, the request
             # fails (503, Alertmanager retries) and no re-check acts on an unrecorded episode.
             self._write(
@@ -208,12 +223,13 @@ class Engine:
                 rules=[rule.name for rule in rules],
                 reason=None if rules else "no rule takes this alert",
                 labels=facts.labels,
+                via=None if source == "notification" else source,
             )
         episode = self.store.record_firing(facts.episode, facts.fingerprint, facts.labels, now)
         if episode.resolved_at is not None:
             self._write("skipped", facts, reason="this episode has already resolved; a late firing notification")
             return [{"alert": facts.episode, "decision": "skipped", "reason": "already resolved"}]
-        return [self._advance(rule, facts, now, quiet=source != "notification") for rule in rules]
+        return [self._advance(rule, facts, now, quiet=source == "recheck") for rule in rules]
 
     def _advance(self, rule: Rule, facts: AlertFacts, now: float, *, quiet: bool) -> dict[str, Any]:
         steps = self.store.steps(facts.episode, rule.name)
@@ -625,6 +641,7 @@ class Engine:
             states = await self.alertmanager.states()
             if states is None:
                 return  # cannot tell what still fires: escalate nothing this round
+            self._take_pulled(self.alertmanager.pulled())
             episodes = self.store.open_episodes(fired_since=0)
             self._forget_quiet_but(episodes)
             for episode in episodes:
@@ -644,6 +661,26 @@ class Engine:
         if now - self._last_prune > PRUNE_EVERY_SECONDS:
             self.store.prune(now)
             self._last_prune = now
+
+    def _take_pulled(self, alerts: list[Alert]) -> None:
+        """Alerts the Alertmanager cluster holds for this host: a new episode is taken as if notified.
+
+        Known episodes move on through the re-check that follows; another host's alert (the
+        filter is by name, the verdict by every identity label) is recorded once per episode.
+        """
+        seen = {alert.episode for alert in alerts}
+        self._foreign_pulled &= seen
+        for alert in alerts:
+            if self.store.episode(alert.episode) is not None or alert.episode in self._foreign_pulled:
+                continue
+            self.metrics.alerts.labels(alert.status).inc()
+            facts = facts_of(alert, "pull")
+            verdict = self.identity.judge(alert.labels)
+            if not verdict.own:
+                self._foreign_pulled.add(alert.episode)
+                self._foreign(facts, verdict)
+                continue
+            self._on_firing(facts, source="pull")
 
     def _forget_quiet_but(self, episodes: list[Episode]) -> None:
         """Keep the re-check's "already said" memory to the episodes it still looks at."""

@@ -37,6 +37,12 @@ class ResponderMetrics:
             ["status"],
             registry=self.registry,
         )
+        self.foreign = Counter(
+            "memwarden_responder_foreign_alerts",
+            "Alerts left alone because they are not this host's, by reason (other_host, conflict, no_identity).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.reclaimed = Counter(
             "memwarden_reclaimed_bytes",
             "Memory reclaimed after actions: the target's working set before minus after.",

@@ -20,7 +20,9 @@ from .audit import AUDIT_FILE, AuditLog
 from .auth import AuthConfigError, Authenticator, is_loopback
 from .engine import Engine
 from .host import Host
+from .identity import HostIdentity
 from .metrics import ResponderMetrics
+from .pull import ClusterView
 from .state import DRY_RUN_STATE_FILE, STATE_FILE, StateError, StateStore
 
 DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
@@ -65,6 +67,8 @@ class RunningResponder:
         await self.runner.cleanup()
         # Whatever still runs after the wait is recorded as interrupted before the state closes.
         await self.engine.stop(drain_seconds)
+        if self.engine.alertmanager is not None:
+            await self.engine.alertmanager.close()
         self.engine.store.close()
         if self.engine.live_store is not None:
             self.engine.live_store.close()
@@ -96,6 +100,16 @@ def lock_state_dir(state_dir: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _alertmanager_view(
+    policy: Policy, identity: HostIdentity, metrics: ResponderMetrics
+) -> AlertmanagerView | ClusterView | None:
+    """What the re-check asks: every replica of a cluster, one Alertmanager, or nothing."""
+    responses = policy.responses
+    if responses.alertmanagers is not None:
+        return ClusterView(responses.alertmanagers, identity, metrics.registry)
+    return AlertmanagerView(responses.alertmanager_url) if responses.alertmanager_url else None
 
 
 async def start_responder(
@@ -165,16 +179,19 @@ async def _start_locked(
             "the responder acts only on record, so fix the file's permissions or attributes (chattr -i) "
             "or give another --state-dir"
         ) from None
+    metrics = ResponderMetrics()
+    identity = HostIdentity.of_policy(policy)
     engine = Engine(
         policy,
         store,
         audit,
-        ResponderMetrics(),
+        metrics,
         host_view or Host(policy),
         dry_run=dry_run,
         clock=clock,
-        alertmanager=AlertmanagerView(responses.alertmanager_url) if responses.alertmanager_url else None,
+        alertmanager=_alertmanager_view(policy, identity, metrics),
         live_store=live_store,
+        identity=identity,
     )
     runner = web.AppRunner(create_app(engine, auth, max_body_bytes=responses.max_body_bytes), access_log=None)
     await runner.setup()
@@ -191,7 +208,13 @@ async def _start_locked(
         raise
     bound = runner.addresses[0][1] if runner.addresses else port  # the port picked when port=0
     shown = f"[{host}]" if ":" in host else host
-    audit.write("started", reason=f"listening on {shown}:{bound}", dry_run=engine.dry_run or None)
+    audit.write(
+        "started",
+        reason=f"listening on {shown}:{bound}",
+        dry_run=engine.dry_run or None,
+        identity=f"{', '.join(identity.labels)} naming {identity.describe()}"
+        + ("; alerts that name no host too (single_host)" if identity.single_host else ""),
+    )
     # Now that this process owns the state (lock held, port bound), what an earlier one left running is over.
     engine.recover_interrupted()
     recheck = asyncio.get_running_loop().create_task(engine.run_rechecks())

@@ -127,7 +127,10 @@ def wire_policy(policy: Policy, ports: Ports, layout: Layout) -> Policy:
     # A local run lasts minutes: day-long SLO windows recorded every 5m would leave their
     # dashboard panels empty for most of it.
     data["slo"]["long_window_interval"] = str(policy.source.evaluation_interval or scrape_interval(policy))
-    if data["responses"].get("alertmanager_url") is None:
+    # Everything of a local run is scraped on 127.0.0.1, which names no host in particular:
+    # its responder serves this one host, so alerts about loopback are its own.
+    data["responses"]["identity"]["single_host"] = True
+    if data["responses"].get("alertmanager_url") is None and data["responses"].get("alertmanagers") is None:
         # Escalation asks this Alertmanager whether an alert is still firing.
         data["responses"]["alertmanager_url"] = f"http://127.0.0.1:{ports.alertmanager}"
     return Policy.model_validate(data)
