@@ -164,7 +164,17 @@ def test_node_exporter_down_inhibits_that_hosts_component_alerts_and_no_others(t
             found = {a["labels"]["instance"] + " " + a["labels"]["alertname"]: a["status"]["state"] for a in alerts}
             return found if len(found) == 7 and "unprocessed" not in found.values() else None
 
-        found = wait_until(states, what="Alertmanager to process seven alerts")
+        # Alertmanager's inhibitor takes the source alerts in from a subscription of its own,
+        # so just after they are posted a target can still read as active: wait until the
+        # states hold still for a second.
+        settled: list[dict[str, str] | None] = [None]
+
+        def steady() -> dict[str, str] | None:
+            now = states()
+            before, settled[0] = settled[0], now
+            return now if now is not None and now == before else None
+
+        found = wait_until(steady, interval=1.0, what="Alertmanager to process seven alerts")
     finally:
         alertmanager.stop()
     assert found == {
