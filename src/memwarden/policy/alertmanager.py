@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from .units import Duration, DurationField
+from .base import SECTION_CONFIG
+from .units import Duration, DurationField, IntervalField
 
 TierName = Literal["warning", "high", "critical", "emergency"]
 # Receiver and time-interval names become `memwarden-<name>` in Alertmanager.
@@ -19,7 +20,7 @@ EntryName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    model_config = SECTION_CONFIG
 
 
 class ResponderReceiver(_Section):
@@ -34,8 +35,8 @@ class ResponderReceiver(_Section):
         description="which severities reach the responder; it still acts only on allow-listed responses",
     )
     group_wait: DurationField = "5s"
-    group_interval: DurationField = "1m"
-    repeat_interval: DurationField = "1h"
+    group_interval: IntervalField = "1m"
+    repeat_interval: IntervalField = "1h"
 
 
 class SlackReceiver(_Section):
@@ -93,8 +94,8 @@ class TierRouting(_Section):
 
     receivers: list[str] = Field(default_factory=list)
     group_wait: DurationField | None = Field(default=None, description="default: the tier's (warning 2m … emergency 5s)")
-    group_interval: DurationField | None = Field(default=None, description="default: the tier's (warning 10m … emergency 1m)")
-    repeat_interval: DurationField | None = Field(default=None, description="default: the tier's (warning 24h … emergency 15m)")
+    group_interval: IntervalField | None = Field(default=None, description="default: the tier's (warning 10m … emergency 1m)")
+    repeat_interval: IntervalField | None = Field(default=None, description="default: the tier's (warning 24h … emergency 15m)")
     escalate_after: DurationField | None = Field(
         default=None, description="still firing after this long: also notify `escalate_to`"
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from .base import SECTION_CONFIG
 
 _UID = r"^[a-zA-Z0-9_-]{1,40}$"
 
@@ -10,7 +12,7 @@ _UID = r"^[a-zA-Z0-9_-]{1,40}$"
 class DashboardsSection(BaseModel):
     """Grafana dashboards rendered into dashboards/."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    model_config = SECTION_CONFIG
 
     overview_uid: str = Field(default="memwarden-overview", pattern=_UID)
     component_uid: str = Field(default="memwarden-component", pattern=_UID)

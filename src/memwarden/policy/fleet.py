@@ -12,9 +12,10 @@ import ipaddress
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
-from .units import DurationField
+from .base import SECTION_CONFIG
+from .units import PositiveDurationField
 
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 # Labels with a meaning of their own on memwarden's series and alerts (model.GENERATOR_LABEL's
@@ -28,7 +29,7 @@ LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-lo
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    model_config = SECTION_CONFIG
 
 
 def is_loopback_name(name: str) -> bool:
@@ -140,7 +141,7 @@ class AlertmanagerCluster(_Section):
         description="take this host's alerts from the replicas every recheck_interval, filtered by the "
         "identity, so no Alertmanager route or receiver per host is needed",
     )
-    timeout: DurationField = Field(default="5s", description="how long one replica may take to answer")
+    timeout: PositiveDurationField = Field(default="5s", description="how long one replica may take to answer")
     credentials_file: str | None = Field(
         default=None, description="bearer token sent to the replicas (a proxy in front of Alertmanager)"
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
+
+from .base import SECTION_CONFIG
 
 # RFC 1123 labels, as Kubernetes requires of namespaces and Secret names.
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -21,7 +23,7 @@ LabelValue = Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-
 class KubernetesSection(BaseModel):
     """Objects rendered into kubernetes/ for clusters that run the Prometheus Operator."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    model_config = SECTION_CONFIG
 
     namespace: DnsLabel = Field(default="monitoring", description="namespace every object is rendered into")
     labels: dict[LabelKey, LabelValue] = Field(

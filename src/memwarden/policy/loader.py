@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .model import API_VERSION, Policy
 from .problems import Path, PolicyError, Problem
 from .validate import semantic_problems
+from .yamlsafe import compose_and_load
 
 DEFAULT_POLICY_NAME = "<built-in default policy>"
 
@@ -45,8 +46,7 @@ def _walk_lines(node: yaml.Node, path: Path, lines: dict[Path, int], problems: l
 def parse_yaml(text: str) -> tuple[Any, dict[Path, int], list[Problem]]:
     """Return the document, the line of every path in it, and syntax problems."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = compose_and_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from ..cmdline_pattern import compile_cmdline
 from .alertmanager import AlertmanagerSection
+from .base import SECTION_CONFIG
 from .dashboards import DashboardsSection
 from .fleet import NOT_IDENTITY_LABELS
 from .kubernetes import KubernetesSection
 from .responses import ResponsesSection
-from .units import Budget, Duration, DurationField
+from .units import Budget, Duration, DurationField, IntervalField, PositiveDurationField
 
 API_VERSION = "memwarden/v1"
 TIERS: tuple[str, ...] = ("warning", "high", "critical", "emergency")
@@ -40,7 +42,7 @@ Percent = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0, "maxi
 class Section(BaseModel):
     """Base of every policy section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    model_config = SECTION_CONFIG
 
 
 class TierDurations(Section):
@@ -65,7 +67,7 @@ class Thresholds(Section):
         description="percentage points usage must fall below a tier's threshold before it clears",
     )
     keep_firing_for: DurationField = "5m"
-    leak_reference: DurationField = Field(
+    leak_reference: PositiveDurationField = Field(
         default="1h",
         description="a leak that fills all memory in this long is what `for` values are checked against",
     )
@@ -118,7 +120,7 @@ class PredictionGuards(Section):
         default=60,
         description="percent in use below which no prediction fires: a leak far from the ceiling is not urgent",
     )
-    confirm_window: DurationField = Field(
+    confirm_window: PositiveDurationField = Field(
         default="10m",
         description="a second, shorter window that must also predict exhaustion, so a trend that has already stopped is dropped",
     )
@@ -137,8 +139,8 @@ class Prediction(Section):
     """Time-to-exhaustion: warn ahead of the ceiling, not at it."""
 
     enabled: bool = True
-    lookback: DurationField = "20m"
-    horizon: DurationField = "45m"
+    lookback: PositiveDurationField = "20m"
+    horizon: PositiveDurationField = "45m"
     for_: DurationField = Field(default="4m", alias="for")
     severity: SEVERITIES = "high"
     guards: PredictionGuards = Field(default_factory=PredictionGuards)
@@ -177,14 +179,14 @@ class OOMKills(Section):
     """The kernel (or a cgroup) OOM killer has run."""
 
     enabled: bool = True
-    window: DurationField = Field(default="10m", description="how long one kill keeps the alert up")
+    window: PositiveDurationField = Field(default="10m", description="how long one kill keeps the alert up")
     severity: SEVERITIES = "critical"
 
 
 class Pressure(Section):
     """Pressure stall information, swap thrashing and OOM kills."""
 
-    rate_window: DurationField = Field(
+    rate_window: PositiveDurationField = Field(
         default="5m", description="window of the rate() over PSI, swap and fault counters"
     )
     some: SomeStalls = Field(default_factory=SomeStalls)
@@ -205,10 +207,7 @@ class ComponentMatch(Section):
     @classmethod
     def _compiles(cls, pattern: str | None) -> str | None:
         if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"not a valid regular expression: {error}") from None
+            compile_cmdline(pattern)  # PatternError is a ValueError: pydantic reports it at the path
         return pattern
 
     def kind(self) -> str | None:
@@ -282,14 +281,14 @@ class Source(Section):
         default='{job="memwarden"}',
         description="selector of the memwarden exporter that publishes per-component series",
     )
-    scrape_interval: DurationField = Field(
+    scrape_interval: IntervalField = Field(
         default="15s", description="how often Prometheus scrapes the target; sizes rate windows and tests"
     )
     component_missing_for: DurationField = Field(
         default="10m",
         description="how long a component may have no process before MemoryComponentNotFound fires; 0s turns it off",
     )
-    evaluation_interval: DurationField | None = Field(
+    evaluation_interval: IntervalField | None = Field(
         default=None, description="rule group interval; unset follows Prometheus' global evaluation_interval"
     )
     host_label: LabelName = Field(
@@ -325,7 +324,7 @@ class ServiceLevel(Section):
     target: Percent = Field(default=99.5, description="percent of time usage stays below the critical tier over 30 days")
     page_severity: SEVERITIES = "critical"
     ticket_severity: SEVERITIES = "warning"
-    long_window_interval: DurationField = Field(
+    long_window_interval: IntervalField = Field(
         default="2m",
         description="how often the windows of a day or more are recorded (under 5m, Prometheus' lookback); "
         "each reads up to 30 days of samples",

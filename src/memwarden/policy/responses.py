@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -25,8 +24,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .base import SECTION_CONFIG
 from .fleet import AlertmanagerCluster, IdentitySection
-from .units import ByteSize, DurationField, parse_bytes
+from .units import ByteSize, DurationField, IntervalField, PositiveDurationField, parse_bytes
 
 # Kept in step with model.ComponentName; model.py imports this module, not the reverse.
 _COMPONENT_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"
@@ -45,7 +45,7 @@ SYSTEMCTL_TIMEOUT_SECONDS = 10.0
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    model_config = SECTION_CONFIG
 
 
 def _regex(pattern: str) -> str:
@@ -94,7 +94,7 @@ class _Action(_Section):
     max_per_hour: int | None = Field(
         default=6, ge=1, description="most runs of this kind on the same target in any hour; null for no cap"
     )
-    timeout: DurationField = Field(default="30s", description="the action is abandoned after this long")
+    timeout: PositiveDurationField = Field(default="30s", description="the action is abandoned after this long")
     dry_run: bool = Field(default=False, description="record what would run without doing it")
     grace: DurationField = Field(
         default="2m",
@@ -118,7 +118,7 @@ class LogAction(_Action):
     message: str = Field(default="", description="fixed text added to the record")
     cooldown: DurationField = "0s"
     max_per_hour: int | None = Field(default=None, ge=1)
-    timeout: DurationField = "5s"
+    timeout: PositiveDurationField = "5s"
     grace: DurationField = "0s"
 
     @property
@@ -136,7 +136,7 @@ class HttpAction(_Action):
     component: ComponentRef | None = Field(
         default=None, description="measured before and after; unset: the alert's component label"
     )
-    timeout: DurationField = "10s"
+    timeout: PositiveDurationField = "10s"
 
     @field_validator("url")
     @classmethod
@@ -152,7 +152,7 @@ class SignalAction(_Action):
     kind: Literal["signal"]
     signal: SignalName = "SIGUSR1"
     component: ComponentRef | None = Field(default=None, description="unset: the alert's component label")
-    timeout: DurationField = "10s"
+    timeout: PositiveDurationField = "10s"
 
     @property
     def signal_number(self) -> int:
@@ -166,7 +166,7 @@ class CommandAction(_Action):
     argv: list[str] = Field(min_length=1, description="program and arguments, one list item each")
     env: dict[str, str] = Field(default_factory=dict, description="fixed extra environment variables")
     component: ComponentRef | None = Field(default=None, description="measured before and after; unset: the alert's")
-    timeout: DurationField = "60s"
+    timeout: PositiveDurationField = "60s"
     cooldown: DurationField = "10m"
 
     @field_validator("argv", mode="before")
@@ -193,7 +193,7 @@ class FreezeAction(_Action):
     method: Literal["auto", "cgroup", "sigstop"] = Field(
         default="auto", description="auto: the cgroup freezer when the component has its own cgroup, else SIGSTOP"
     )
-    undo_after: DurationField = Field(
+    undo_after: PositiveDurationField = Field(
         default="10m", description="thawed after this long even if no resolved notification arrives"
     )
     cooldown: DurationField = "30m"
@@ -231,7 +231,7 @@ class ThrottleAction(_Action):
     kind: Literal["throttle"]
     component: ComponentRef | None = Field(default=None, description="unset: the alert's component label")
     memory_high: Annotated[str, Field(description="a size (1GiB) or a share of the current working set (90%)")] = "90%"
-    undo_after: DurationField = Field(
+    undo_after: PositiveDurationField = Field(
         default="30m", description="restored after this long even if no resolved notification arrives"
     )
     cooldown: DurationField = "30m"
@@ -268,7 +268,7 @@ class KillAction(_Action):
         description="when no component applies, kill the largest process that is not protected",
     )
     sigkill_after: DurationField = Field(default="10s", description="SIGKILL what survives SIGTERM this long")
-    timeout: DurationField = "30s"
+    timeout: PositiveDurationField = "30s"
     cooldown: DurationField = "30m"
     max_per_hour: int | None = Field(default=2, ge=1)
 
@@ -303,7 +303,7 @@ def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     if not isinstance(value, dict):
         return handler(value)
     kind = value.get("kind")
-    if kind not in ACTION_MODELS:
+    if not isinstance(kind, str) or kind not in ACTION_MODELS:
         found = "no kind" if kind is None else f"kind {kind!r}"
         raise PydanticCustomError(
             "action_kind", "{found}; give kind: one of {kinds}", {"found": found, "kinds": ", ".join(ACTION_KINDS)}
@@ -379,7 +379,7 @@ class ResponsesSection(_Section):
     max_concurrent: int = Field(
         default=2, ge=1, description="actions touching processes or cgroups that may run at the same time"
     )
-    recheck_interval: DurationField = Field(
+    recheck_interval: IntervalField = Field(
         default="15s",
         description="how often firing episodes are looked at for escalation and expired freezes and throttles",
     )
@@ -399,7 +399,12 @@ class ResponsesSection(_Section):
     outcome_delay: DurationField = Field(
         default="3s", description="wait after an action before re-reading the component's memory"
     )
-    max_body_bytes: ByteSize = Field(default=1024 * 1024, description="larger webhook bodies get 413")
+    max_body_bytes: ByteSize = Field(
+        default=1024 * 1024,
+        ge=4096,
+        le=64 * 1024 * 1024,
+        description="larger webhook bodies get 413 (4KiB to 64MiB: 0 would turn the limit off in aiohttp)",
+    )
     protected_processes: list[str] = Field(
         default_factory=list, description="process names never signalled, frozen, throttled or killed"
     )

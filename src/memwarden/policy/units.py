@@ -49,6 +49,11 @@ class Duration(str):
         return cls("".join(parts))
 
 
+# Prometheus parses durations into int64 nanoseconds (about 292 years) and promtool
+# rejects longer ones; no window, wait or cooldown of memwarden's needs more than a year.
+MAX_DURATION_SECONDS = 365 * 86400.0
+
+
 def _to_duration(value: Any) -> Duration:
     if isinstance(value, Duration):
         return value
@@ -59,20 +64,49 @@ def _to_duration(value: Any) -> Duration:
         raise ValueError(f"{value} has no unit; write it like {value}s or {value}m")
     if not isinstance(value, str):
         raise ValueError("expected a duration like 5m")
-    return Duration(value.strip())
+    duration = Duration(value.strip())
+    if duration.seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{duration} is longer than a year (1y), the longest duration memwarden takes")
+    return duration
 
+
+def _at_least(minimum: float, why: str) -> Any:
+    def check(value: Any) -> Duration:
+        duration = _to_duration(value)
+        if duration.seconds < minimum:
+            raise ValueError(f"{duration} is too short: {why}")
+        return duration
+
+    return check
+
+
+_DURATION_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(?!$)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$",
+    "description": "Prometheus duration, e.g. 30s, 5m, 1h30m",
+}
 
 DurationField = Annotated[
     Duration,
     PlainValidator(_to_duration),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^(?!$)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$",
-            "description": "Prometheus duration, e.g. 30s, 5m, 1h30m",
-        }
-    ),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+# A window or wait something is divided by or measured over: 0s would divide by zero or
+# measure nothing.
+PositiveDurationField = Annotated[
+    Duration,
+    PlainValidator(_at_least(0.001, "this window or wait must be above 0s")),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+# How often something repeats (scrapes, evaluations, re-checks): under a second is a busy
+# loop (recheck_interval: 0s burnt 4.85 CPU-seconds every 5 s).
+IntervalField = Annotated[
+    Duration,
+    PlainValidator(_at_least(1.0, "an interval of repeated work must be at least 1s")),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA),
 ]
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]i?B?|[kKMGTP]B|B)?\s*$")

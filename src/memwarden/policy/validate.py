@@ -39,6 +39,8 @@ URL_PLACEHOLDERS = {"runbook_url": {"alertname", "anchor"}, "dashboard_url": {"u
 _NAMES_THE_HOST = "is source.host_label, which names the host each alert is about; choose another label name"
 # Below this lead a person cannot act on a prediction before the ceiling is hit.
 MIN_USEFUL_LEAD_SECONDS = 15 * 60
+# A horizon of this many scrapes (83h at 15s) renders its rule test in about a second.
+MAX_HORIZON_SCRAPES = 20_000
 
 
 def _error(path: Path, message: str) -> Problem:
@@ -202,6 +204,15 @@ def check_prediction(prediction: Prediction, source: Source | None, thresholds: 
         yield _error(
             path + ("guards", "confirm_window"),
             f"{confirm} holds fewer than 4 scrapes at source.scrape_interval {source.scrape_interval}",
+        )
+    if source is not None and horizon > MAX_HORIZON_SCRAPES * source.scrape_interval.seconds:
+        # The generated promtool test plays a leak out over the horizon one scrape at a
+        # time: 1y at 1s scrapes took 88 s and 3.3 GB to render (74 MB of tests).
+        most = Duration.of_seconds(MAX_HORIZON_SCRAPES * source.scrape_interval.seconds)
+        yield _error(
+            path + ("horizon",),
+            f"{prediction.horizon} is over {MAX_HORIZON_SCRAPES} scrapes at source.scrape_interval "
+            f"{source.scrape_interval} ({most}); shorten it or lengthen the scrape interval",
         )
     if horizon > 4 * lookback:
         yield _warning(

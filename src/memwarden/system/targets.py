@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
+from ..cmdline_pattern import compile_cmdline
 from . import procfs
 from .cgroupfs import Cgroup, Hierarchy, normalise, read_memory
 from .spec import ComponentSpec
@@ -137,7 +138,7 @@ class Resolver:
         self.hierarchy = Hierarchy.detect(cgroup_root)
         self._exclude = set(exclude_pids) if exclude_pids is not None else {procfs.own_pid(proc_root)}
         self._patterns = [
-            (component.name, re.compile(component.value)) for component in self.components if component.kind == "cmdline"
+            (component.name, compile_cmdline(component.value)) for component in self.components if component.kind == "cmdline"
         ]
         self._clock = clock
         self._read = read  # for files re-read every scrape (children); the exporter passes a FileReader's
