@@ -16,10 +16,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .auth import Authenticator
 from .engine import Engine
 from .payload import PayloadError, parse_notification
+from .rejections import Rejections
 
 LOGGER = logging.getLogger("memwarden.responder")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 STARTED_BEFORE: web.RequestKey[int] = web.RequestKey("started_before", int)
+REJECTIONS: web.AppKey[Rejections] = web.AppKey("rejections", Rejections)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -29,10 +31,8 @@ class Limits:
 
 
 def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
-    engine = request.app[ENGINE]
     peer = request.remote or "?"
-    LOGGER.warning("refused %s %s from %s: %d %s", request.method, request.path, peer, status, reason)
-    engine.audit.write("rejected", status=status, reason=reason, peer=peer, path=request.path)
+    request.app[REJECTIONS].refused(status, reason, peer, f"{request.method} {request.path}")
     headers = {"WWW-Authenticate": 'Bearer realm="memwarden"'} if status == 401 else None
     return web.json_response({"status": "refused", "reason": reason}, status=status, headers=headers)
 
@@ -147,6 +147,12 @@ def create_app(engine: Engine, auth: Authenticator, *, max_body_bytes: int) -> w
     # aiohttp refuses larger bodies itself (413) before our handler reads them.
     app = web.Application(client_max_size=max_body_bytes, middlewares=[count_status, contain_errors])
     app[ENGINE] = engine
+    rejections = app[REJECTIONS] = Rejections(engine.audit.write)
+
+    async def summarise_refusals(_: web.Application) -> None:
+        rejections.flush()  # the counts of the last window, before the audit log closes
+
+    app.on_shutdown.append(summarise_refusals)
     app.router.add_post("/alerts", make_alerts_handler(auth, Limits(max_body_bytes)))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)

@@ -12,7 +12,11 @@ import binascii
 import hmac
 import ipaddress
 import os
+import logging
 from dataclasses import dataclass, field
+from typing import Any
+
+LOGGER = logging.getLogger("memwarden.responder")
 
 
 class AuthConfigError(Exception):
@@ -35,7 +39,7 @@ class SecretFile:
 
     path: str
     _value: bytes = b""
-    _stamp: tuple[int, int] | None = field(default=None, repr=False)
+    _stamp: tuple[Any, ...] | None = field(default=None, repr=False)
 
     def value(self) -> bytes:
         try:
@@ -45,7 +49,14 @@ class SecretFile:
                 with open(self.path, "rb") as handle:
                     secret = handle.read().strip()
                 if not secret:
-                    raise AuthConfigError(f"{self.path} is empty; write the secret into it")
+                    if not self._value:
+                        raise AuthConfigError(f"{self.path} is empty; write the secret into it")
+                    # A rotation that truncates before it writes: refusing every request
+                    # meanwhile (they were 503s) helps nobody; keep the last good secret.
+                    if self._stamp != ("empty", stamp):
+                        LOGGER.warning("%s is empty; keeping the last good secret until it holds one", self.path)
+                    self._stamp = ("empty", stamp)
+                    return self._value
                 self._value, self._stamp = secret, stamp
         except OSError as error:
             if not self._value:
@@ -95,11 +106,15 @@ class Authenticator:
             if scheme.lower() != "bearer":
                 return f"expected a Bearer token, got {scheme[:20]!r}"
             assert self._token is not None
-            return None if hmac.compare_digest(credentials.encode(), self._token.value()) else "wrong token"
+            # aiohttp decodes header bytes as UTF-8 with surrogateescape: encoding the same way
+            # gives back the bytes sent (non-UTF-8 ones were a UnicodeEncodeError, a 503).
+            given = credentials.encode("utf-8", "surrogateescape")
+            return None if hmac.compare_digest(given, self._token.value()) else "wrong token"
         if scheme.lower() != "basic":
             return f"expected Basic credentials, got {scheme[:20]!r}"
         try:
-            user, _, password = base64.b64decode(credentials, validate=True).partition(b":")
+            raw = credentials.encode("utf-8", "surrogateescape")
+            user, _, password = base64.b64decode(raw, validate=True).partition(b":")
         except (binascii.Error, ValueError):
             return "Basic credentials are not base64"
         assert self._password is not None

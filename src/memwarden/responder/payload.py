@@ -13,10 +13,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 WEBHOOK_VERSION = "4"
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,64}$")
+# Used with fullmatch(): `$` also matches before a final newline, so `abcdef\n` passed as a
+# fingerprint of its own (a new episode: the action ran again) and `team\n` as a label name.
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_FINGERPRINT = re.compile(r"[0-9a-fA-F]{1,64}")
 # Go's RFC 3339 with up to nanoseconds: 2024-05-01T10:00:00.123456789Z or +02:00
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
 MAX_LABELS = 128  # per alert; real alerts carry a dozen
 MAX_LABEL_VALUE = 8192
 
@@ -68,7 +70,7 @@ def parse_time(text: Any, where: str) -> datetime:
     """Return an aware datetime from Go's RFC 3339 text (nanoseconds are cut to microseconds)."""
     if not isinstance(text, str):
         raise PayloadError(f"{where} must be an RFC 3339 time string")
-    match = _TIMESTAMP.match(text)
+    match = _TIMESTAMP.fullmatch(text)
     if match is None:
         raise PayloadError(f"{where} {text[:40]!r} is not an RFC 3339 time")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
@@ -91,7 +93,16 @@ def _string(value: Any, where: str, *, max_length: int = 4096) -> str:
         raise PayloadError(f"{where} must be a string")
     if len(value) > max_length:
         raise PayloadError(f"{where} is longer than {max_length} characters")
+    _utf8(value, where)
     return value
+
+
+def _utf8(value: str, where: str) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no file, database or argv can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{where} is not UTF-8 text (it holds a lone surrogate)") from None
 
 
 def _label_map(value: Any, where: str) -> dict[str, str]:
@@ -101,7 +112,7 @@ def _label_map(value: Any, where: str) -> dict[str, str]:
         raise PayloadError(f"{where} has more than {MAX_LABELS} entries")
     result: dict[str, str] = {}
     for key, item in value.items():
-        if not _LABEL_NAME.match(key):
+        if not _LABEL_NAME.fullmatch(key):
             raise PayloadError(f"{where}: {key[:40]!r} is not a label name")
         text = _string(item, f"{where}.{key}", max_length=MAX_LABEL_VALUE)
         if "\0" in text:
@@ -124,7 +135,7 @@ def _alert(raw: Any, index: int) -> Alert:
     ends_raw = raw.get("endsAt")
     ends_at = None if ends_raw in (None, "", "0001-01-01T00:00:00Z") else parse_time(ends_raw, f"{where}.endsAt")
     fingerprint = raw.get("fingerprint")
-    if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
+    if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
         raise PayloadError(f"{where}.fingerprint must be Alertmanager's hexadecimal fingerprint")
     generator = _string(raw.get("generatorURL", ""), f"{where}.generatorURL")
     return Alert(status, labels, annotations, starts_at, ends_at, fingerprint.lower(), generator)
@@ -134,7 +145,9 @@ def parse_notification(body: bytes) -> Notification:
     """Return the notification in `body`, or raise PayloadError saying what is wrong."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and Python's own limit on
+        # integers of more than 4,300 digits, which json.loads raises as a plain ValueError.
         raise PayloadError(f"body is not JSON: {error}") from None
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object (Alertmanager's webhook payload)")
