@@ -50,6 +50,10 @@ def _closed(schema: Any) -> Any:
             and not schema.get("x-kubernetes-preserve-unknown-fields")
         ):
             closed["additionalProperties"] = False
+        if isinstance(schema.get("pattern"), str) and "(?i)" in schema["pattern"][1:]:
+            # Go's RE2 takes `(?i)` inside a group (the time intervals' weekdays, months);
+            # Python only at the start. Case-insensitive throughout is what those mean.
+            closed["pattern"] = "(?i)" + schema["pattern"].replace("(?i)", "")
         return closed
     if isinstance(schema, list):
         return [_closed(item) for item in schema]
