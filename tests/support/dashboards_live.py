@@ -31,8 +31,11 @@ def host_has_swap() -> bool:
 
 def substitute(expr: str) -> str:
     """Grafana's variables as a query over everything would see them."""
+    # cluster and env as All (.*), which also matches series without those labels.
     return (
-        expr.replace("$instance", ".+")
+        expr.replace("$cluster", ".*")
+        .replace("$env", ".*")
+        .replace("$instance", ".+")
         .replace("$component", ".+")
         .replace("$__rate_interval", "1m")
         .replace("$__interval", "5s")
@@ -85,14 +88,23 @@ def empty_panel_queries(prometheus: str, dashboards: dict[str, Any], start: floa
     return empty
 
 
+# Values only where the targets carry these labels (many clusters, relabeled environments);
+# one Prometheus of `memwarden up` has neither, and their All matches series without them.
+SCOPE_VARIABLES = {"cluster", "env"}
+
+
 def empty_variable_queries(prometheus: str, dashboards: dict[str, Any], start: float, end: float) -> list[tuple[str, str, str]]:
-    """Template variables whose label_values() query finds no value; a query that is no label_values() fails."""
+    """Template variables whose label_values() query finds no value; a query that is no label_values() fails.
+
+    cluster and env are checked to be label_values() queries but may be empty.
+    """
     empty = []
     for board, name, query in variable_queries(dashboards):
         match = LABEL_VALUES.match(query)
         assert match, f"{board}: variable {name} is not a label_values() query: {query!r}"
         selector, label = substitute(match.group("selector") or "{__name__=~\".+\"}"), match.group("label")
         params = [("match[]", selector), ("start", str(start)), ("end", str(end))]
-        if not any(label in series for series in _get(prometheus, "/api/v1/series", params)):
+        found = _get(prometheus, "/api/v1/series", params)
+        if name not in SCOPE_VARIABLES and not any(label in series for series in found):
             empty.append((board, name, query))
     return empty

@@ -34,7 +34,7 @@ CONTRACT = {
 }
 PROMETHEUS_OWN = {"up", "ALERTS"}
 # What Grafana puts in place of its variables when it runs a query.
-VARIABLES = {"$__rate_interval": "1m", "$__range": "6h", "$__interval": "30s", "$instance": ".*", "$component": ".*"}
+VARIABLES = {"$__rate_interval": "1m", "$__range": "6h", "$__interval": "30s", "$instance": ".*", "$component": ".*", "$cluster": ".*", "$env": ".*"}
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"}
 
 

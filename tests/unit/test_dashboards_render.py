@@ -65,11 +65,11 @@ def test_uids_titles_and_options_come_from_the_policy(default: Policy, fleet: Po
     assert (datasource["type"], datasource["query"], datasource["current"]["value"]) == ("datasource", "prometheus", "Mimir")
 
 
-def test_variables_are_datasource_instance_and_component(default: Policy) -> None:
+def test_variables_are_datasource_cluster_env_instance_and_component(default: Policy) -> None:
     overview, component = _dashboards(default)
     for dashboard, many in ((overview, True), (component, False)):
         variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-        assert list(variables) == ["datasource", "instance", "component"]
+        assert list(variables) == ["datasource", "cluster", "env", "instance", "component"]
         assert variables["instance"]["multi"] is many and variables["component"]["includeAll"] is many
         assert 'instance=~"$instance"' in variables["component"]["query"]
 
@@ -93,7 +93,9 @@ def test_overview_has_every_panel_the_operator_needs(default: Policy) -> None:
     }
     assert expected <= set(panels)
     assert any("ALERTS{" in expr for expr in _exprs(panels["Memory alerts"]))
-    assert _exprs(panels["Responder actions"]) == ["sum by (action, result) (increase(memwarden_responses_total[$__rate_interval]))"]
+    assert _exprs(panels["Responder actions"]) == [
+        'sum by (action, result) (increase(memwarden_responses_total{cluster=~"$cluster", env=~"$env"}[$__rate_interval]))'
+    ]
     assert "memwarden_collector_duration_seconds" in _exprs(panels["Collector duration"])[0]
     assert any(expr.startswith("min by (job, instance) (up{") for expr in _exprs(panels["Targets up"]))
 
@@ -257,6 +259,6 @@ def test_alert_panels_select_memwarden_alerts_by_the_generator_label(default: Po
 def test_drill_down_lists_only_instances_that_run_a_component(default: Policy) -> None:
     overview, component = _dashboards(default)
     variables = {v["name"]: v["query"] for v in component["templating"]["list"]}
-    assert variables["instance"] == "label_values(component:memwarden_memory_usage:ratio, instance)"
+    assert variables["instance"] == 'label_values(component:memwarden_memory_usage:ratio{cluster=~"$cluster", env=~"$env"}, instance)'
     overview_instances = {v["name"]: v["query"] for v in overview["templating"]["list"]}["instance"]
     assert "instance:memwarden_memory_usage:ratio" in overview_instances

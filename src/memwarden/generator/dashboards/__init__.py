@@ -15,7 +15,8 @@ from grafanalib._gen import DashboardEncoder
 
 from ...policy import Policy
 from . import component, overview
-from .queries import component_instance_values, component_values, instance_values
+from .grafana_model import current_model
+from .queries import cluster_values, component_instance_values, component_values, env_values, instance_values
 
 # Grafana 10's dashboard schema: every panel here is written in its current JSON form.
 SCHEMA_VERSION = 39
@@ -25,7 +26,11 @@ PROVISIONING_FILE = "dashboards/provisioning.yaml"
 
 
 def _variables(policy: Policy, many: bool) -> core.Templating:
-    """datasource, instance and component; the overview takes several of each, the drill-down one."""
+    """datasource, cluster, env, instance and component; the overview takes several instances and components, the drill-down one.
+
+    cluster and env are the labels operators add per Prometheus and per environment; their
+    All is `.*`, which matches series without them too, so a single cluster needs neither.
+    """
     datasource = core.Template(
         name="datasource", label="Data source", query="prometheus", type="datasource", default=policy.dashboards.datasource
     )
@@ -38,7 +43,10 @@ def _variables(policy: Policy, many: bool) -> core.Templating:
     component_variable = core.Template(
         name="component", label="Component", query=component_values(), default="$__all" if many else None, **common
     )
-    return core.Templating(list=[datasource, instance, component_variable])
+    scopes = {"dataSource": common["dataSource"], "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "default": "$__all"}
+    cluster = core.Template(name="cluster", label="Cluster", query=cluster_values(), **scopes)
+    env = core.Template(name="env", label="Environment", query=env_values(), **scopes)
+    return core.Templating(list=[datasource, cluster, env, instance, component_variable])
 
 
 def _dashboard(policy: Policy, source_name: str, title: str, uid: str, panels: list, many: bool) -> core.Dashboard:
@@ -62,7 +70,7 @@ def _dashboard(policy: Policy, source_name: str, title: str, uid: str, panels: l
 
 
 def to_json(dashboard: core.Dashboard) -> str:
-    data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    data = current_model(json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder)))
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -1,7 +1,8 @@
 """Every PromQL query the dashboards show, built apart from their layout.
 
 Queries read the recording rules (the same names for both source profiles) and the
-exporter's contract metrics; `$instance` and `$component` are the dashboard variables.
+exporter's contract metrics; `$cluster`, `$env`, `$instance` and `$component` are the
+dashboard variables.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from ..promql import matchers, ratio, regex_alternatives
 
 INSTANCE_VAR = 'instance=~"$instance"'
 COMPONENT_VAR = 'component=~"$component"'
-HOST = "{" + INSTANCE_VAR + "}"
+# Every query is narrowed by the cluster and env variables, then the instance.
+CLUSTER_VARS = ('cluster=~"$cluster"', 'env=~"$env"')
+SCOPE_VARS = ", ".join([*CLUSTER_VARS, INSTANCE_VAR])
+HOST = "{" + SCOPE_VARS + "}"
+SCOPE = (*CLUSTER_VARS, INSTANCE_VAR)
+CLUSTER_SCOPE = "{" + ", ".join(CLUSTER_VARS) + "}"
 # Every alert memwarden renders carries this label, so it selects memwarden's alerts and no one else's.
 MEMORY_ALERTS = f'{GENERATOR_LABEL[0]}="{GENERATOR_LABEL[1]}", alertstate="firing"'
 
@@ -33,17 +39,28 @@ def _host(name: str) -> str:
 
 
 def _component(name: str, *narrower: str) -> str:
-    return name + "{" + ", ".join([INSTANCE_VAR, COMPONENT_VAR, *narrower]) + "}"
+    return name + "{" + ", ".join([SCOPE_VARS, COMPONENT_VAR, *narrower]) + "}"
 
 
 # The variables' own queries: Grafana's label_values() over recorded series.
+_USAGE = f'__name__=~"{INSTANCE.usage_ratio}|{COMPONENT.usage_ratio}"'
+
+
+def cluster_values() -> str:
+    return f"label_values({{{_USAGE}}}, cluster)"
+
+
+def env_values() -> str:
+    return f"label_values({{{_USAGE}, {CLUSTER_VARS[0]}}}, env)"
+
+
 def instance_values() -> str:
-    return f'label_values({{__name__=~"{INSTANCE.usage_ratio}|{COMPONENT.usage_ratio}"}}, instance)'
+    return f"label_values({{{_USAGE}, {', '.join(CLUSTER_VARS)}}}, instance)"
 
 
 def component_instance_values() -> str:
     """Only instances that run a component: the drill-down has nothing to show for the others."""
-    return f"label_values({COMPONENT.usage_ratio}, instance)"
+    return f"label_values({COMPONENT.usage_ratio}{CLUSTER_SCOPE}, instance)"
 
 
 def component_values() -> str:
@@ -96,12 +113,12 @@ class ComponentQueries:
 
     @staticmethod
     def processes(policy: Policy) -> Query:
-        selector = matchers(policy.source.component_selector, INSTANCE_VAR, COMPONENT_VAR)
+        selector = matchers(policy.source.component_selector, *SCOPE, COMPONENT_VAR)
         return Query(f"{COMPONENT_PROCESSES}{selector}", "{{component}} processes")
 
     @staticmethod
     def swap(policy: Policy) -> Query:
-        selector = matchers(policy.source.component_selector, INSTANCE_VAR, COMPONENT_VAR)
+        selector = matchers(policy.source.component_selector, *SCOPE, COMPONENT_VAR)
         return Query(f"{COMPONENT_SWAP}{selector}", "{{component}} swap")
 
 
@@ -161,7 +178,7 @@ def alert_states(extra: str = "") -> list[Query]:
     `window` stays: the error-budget burn alert fires once per window (page, ticket), and
     without it the two would share a row.
     """
-    scope = f", {INSTANCE_VAR}{extra}"
+    scope = f", {SCOPE_VARS}{extra}"
     return [
         Query(
             f'max by (alertname, window, instance, component) (ALERTS{{{MEMORY_ALERTS}, severity="{tier}"{scope}}})'
@@ -173,20 +190,20 @@ def alert_states(extra: str = "") -> list[Query]:
 
 
 def firing_alerts() -> Query:
-    return Query(f"count(ALERTS{{{MEMORY_ALERTS}, {INSTANCE_VAR}}}) or vector(0)")
+    return Query(f"count(ALERTS{{{MEMORY_ALERTS}, {SCOPE_VARS}}}) or vector(0)")
 
 
 def responses() -> Query:
-    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}[$__rate_interval]))", "{{action}} {{result}}")
+    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}{CLUSTER_SCOPE}[$__rate_interval]))", "{{action}} {{result}}")
 
 
 def responses_in_range() -> Query:
-    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}[$__range]))", "{{action}} {{result}}", instant=True)
+    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}{CLUSTER_SCOPE}[$__range]))", "{{action}} {{result}}", instant=True)
 
 
 def targets_up(policy: Policy) -> list[Query]:
     return [
-        Query(f"min by (job, instance) (up{matchers(selector, INSTANCE_VAR)})", "{{job}} {{instance}}")
+        Query(f"min by (job, instance) (up{matchers(selector, *SCOPE)})", "{{job}} {{instance}}")
         for selector in source_selectors(policy)
     ]
 
@@ -203,10 +220,10 @@ def collector_success(policy: Policy) -> list[Query]:
     queries = []
     if policy.source.profile != "memwarden":
         metric = PROFILES[policy.source.profile].collector_success
-        selector = matchers(policy.source.effective_selector(), INSTANCE_VAR, 'collector=~"meminfo|vmstat|pressure"')
+        selector = matchers(policy.source.effective_selector(), *SCOPE, 'collector=~"meminfo|vmstat|pressure"')
         queries.append(Query(f"min by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
     for selector in _memwarden_selectors(policy):
-        full = matchers(selector, INSTANCE_VAR)
+        full = matchers(selector, *SCOPE)
         queries.append(Query(f"min by (instance, collector) (memwarden_collector_success{full})", "{{instance}} {{collector}}"))
     return queries
 
@@ -216,9 +233,9 @@ def collector_duration(policy: Policy) -> list[Query]:
     queries = []
     if policy.source.profile != "memwarden":
         metric = PROFILES[policy.source.profile].collector_duration
-        selector = matchers(policy.source.effective_selector(), INSTANCE_VAR, 'collector=~"meminfo|vmstat|pressure"')
+        selector = matchers(policy.source.effective_selector(), *SCOPE, 'collector=~"meminfo|vmstat|pressure"')
         queries.append(Query(f"max by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
     metric = PROFILES["memwarden"].collector_duration
     for selector in _memwarden_selectors(policy):
-        queries.append(Query(f"max by (instance, collector) ({metric}{matchers(selector, INSTANCE_VAR)})", "{{instance}} {{collector}}"))
+        queries.append(Query(f"max by (instance, collector) ({metric}{matchers(selector, *SCOPE)})", "{{instance}} {{collector}}"))
     return queries
