@@ -142,7 +142,7 @@ def test_the_responder_signals_node_processes_with_its_token_from_the_secret_and
     daemonset = _kind(bundle, "DaemonSet", "memwarden-responder")
     pod = daemonset["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert pod["hostPID"] is True
+    assert pod["hostPID"] is True and pod["hostNetwork"] is True  # the node's processes and names
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["KILL", "DAC_OVERRIDE", "DAC_READ_SEARCH", "SYS_PTRACE"]}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
@@ -160,6 +160,8 @@ def test_the_responder_signals_node_processes_with_its_token_from_the_secret_and
     service = _kind(bundle, "Service", "memwarden-responder")
     assert webhook["url"] == f"http://memwarden-responder.{service['metadata']['namespace']}.svc:{service['spec']['ports'][0]['port']}/alerts"
     assert policy.alertmanager.responder.url == webhook["url"]
+    # It knows its node by the host label alone: instance is the exporter pod's address.
+    assert policy.responses.identity.labels == [policy.source.host_label]
 
 
 def test_service_monitors_give_the_job_the_rules_select_and_the_node_as_host(bundle: dict[str, str]) -> None:
@@ -172,3 +174,17 @@ def test_service_monitors_give_the_job_the_rules_select_and_the_node_as_host(bun
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     pod_labels = _kind(bundle, "DaemonSet", "memwarden-exporter")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_a_responder_that_pulls_its_alerts_runs_without_a_webhook_route(tmp_path: Path) -> None:
+    text = (
+        "version: memwarden/v1\nalertmanager:\n  responder: {enabled: false}\n"
+        "responses:\n  alertmanagers: {urls: ['http://alertmanager-main-0.alertmanager-operated.monitoring.svc:9093'], pull: true}\n"
+    )
+    (tmp_path / "policy.yaml").write_text(text)
+    bundle = render_bundle(load_policy(tmp_path / "policy.yaml")[0], "policy.yaml")
+    assert "kubernetes/responder.yaml" in bundle
+    receivers = [item["name"] for item in _kind(bundle, "AlertmanagerConfig")["spec"]["receivers"]]
+    assert "memwarden-responder" not in receivers
+    (tmp_path / "policy.yaml").write_text("version: memwarden/v1\nalertmanager:\n  responder: {enabled: false}\n")
+    assert "kubernetes/responder.yaml" not in render_bundle(load_policy(tmp_path / "policy.yaml")[0], "policy.yaml")

@@ -31,6 +31,7 @@ def render(policy: Policy, source_name: str) -> dict[str, str]:
         "kubernetes/policy.yaml": documents(banner, [policy_configmap(policy)]),
         "kubernetes/exporter.yaml": documents(banner, exporter_objects(policy)),
     }
-    if policy.alertmanager.responder.enabled:
+    pulls = policy.responses.alertmanagers is not None and policy.responses.alertmanagers.pull
+    if policy.alertmanager.responder.enabled or pulls:  # notified by Alertmanager, or asking it
         files["kubernetes/responder.yaml"] = documents(banner, responder_objects(policy))
     return files

@@ -44,6 +44,9 @@ def wired_policy(policy: Policy) -> Policy:
     data["alertmanager"]["responder"].update({"url": responder_url(policy), "credentials_file": token})
     if data["responses"]["auth"]["mode"] == "bearer":
         data["responses"]["auth"]["token_file"] = token
+    if data["responses"]["identity"]["labels"] is None:
+        # instance is the exporter pod's address, which no node has; the host label names the node.
+        data["responses"]["identity"]["labels"] = [policy.source.host_label]
     return Policy.model_validate(data)
 
 
@@ -154,6 +157,10 @@ def responder_daemonset(policy: Policy) -> dict[str, Any]:
     pod = {
         # The node's processes, so signal, freeze and kill reach them by pid.
         "hostPID": True,
+        # The node's network, so the responder finds itself by the node's hostname and
+        # addresses (its identity) and acts only on alerts about its own node.
+        "hostNetwork": True,
+        "dnsPolicy": "ClusterFirstWithHostNet",
         # Stopping waits out running actions (a kill's sigkill_after) like the systemd unit.
         "terminationGracePeriodSeconds": 90,
         "containers": [container],
