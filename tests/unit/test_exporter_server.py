@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import http.client
@@ -10,45 +9,17 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 import pytest
+from support.exporter import BODY, running
 
 from memwarden.exporter import server as server_module
 from memwarden.exporter.server import MetricsServer, accepts_gzip
 from memwarden.exporter.webconfig import WebConfig, load_web_config
 
-BODY = b"# HELP x_total X.\n# TYPE x_total counter\nx_total 1.0\n"
 HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4))
-
-
-@contextmanager
-def running(web: WebConfig, render: Callable[[], bytes] = lambda: BODY, **options: Any) -> Iterator[MetricsServer]:
-    """Run a MetricsServer on 127.0.0.1 in a thread with its own event loop."""
-    server = MetricsServer(render, web, landing=b"<html>memwarden</html>\n", **options)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start("127.0.0.1", 0))
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def port_of(server: MetricsServer) -> int:

@@ -123,7 +123,9 @@ class BasicAuth:
             return False
         hashed = self.users.get(user)
         try:
-            matches = bcrypt.checkpw(password.encode(), hashed or _DUMMY_HASH)
+            # bcrypt reads only the first 72 bytes; Go's (node_exporter) compares those and
+            # accepts a longer password, where bcrypt 5 raises. Do as node_exporter does.
+            matches = bcrypt.checkpw(password.encode()[:72], hashed or _DUMMY_HASH)
         except ValueError:
             matches = False
         return hashed is not None and matches

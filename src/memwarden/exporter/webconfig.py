@@ -19,6 +19,7 @@ silently served with a different meaning.
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,14 @@ _TLS_KEYS = {
     "min_version", "max_version", "prefer_server_cipher_suites", "client_allowed_sans",
 }  # fmt: skip
 _HTTP_KEYS = {"http2", "headers"}
+# A bcrypt hash as htpasswd and Go write it: cost, then 22 characters of salt and 31 of hash.
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+# bcrypt's own floor is 4. Each step doubles the work of every check: cost 31 took the one
+# auth thread for days (SIGTERM no longer stopped the exporter); 14 is about 1 s here.
+MIN_BCRYPT_COST, MAX_BCRYPT_COST = 4, 14
+# Printable ASCII only in a header value: CR/LF would start a header of the client's own
+# (`\r\nSet-Cookie:` was injected into responses), and `’` made every response fail to encode.
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 
 
 class WebConfigError(Exception):
@@ -98,13 +107,15 @@ def read_web_config(path: str | Path) -> Any:
     """Return the parsed YAML of a web config file (not checked yet)."""
     import yaml  # here, not above: the serving process gets the parsed file and never loads yaml
 
+    from memwarden.policy.yamlsafe import safe_load
+
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise WebConfigError(f"{path}: cannot read the web config: {error.strerror or error}") from None
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)  # the policy's limits: size, depth, aliases
     except yaml.YAMLError as error:
         raise WebConfigError(f"{path}: not valid YAML: {error}") from None
 
@@ -167,6 +178,11 @@ def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tup
     context.minimum_version = _version(path, "min_version", config.get("min_version") or "TLS12")
     if config.get("max_version"):
         context.maximum_version = _version(path, "max_version", config["max_version"])
+        if context.maximum_version < context.minimum_version:
+            raise WebConfigError(
+                f"{path}: tls_server_config.max_version: {config['max_version']} is below min_version "
+                f"{config.get('min_version') or 'TLS12'}; no client could connect"
+            )
     base = path.parent
     try:
         context.load_cert_chain(base / cert, base / key)
@@ -196,8 +212,8 @@ def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tup
     return context, tuple(str(san) for san in sans)
 
 
-def _version(path: Path, key: str, value: str) -> ssl.TLSVersion:
-    if value not in TLS_VERSIONS:
+def _version(path: Path, key: str, value: Any) -> ssl.TLSVersion:
+    if not isinstance(value, str) or value not in TLS_VERSIONS:
         raise WebConfigError(f"{path}: tls_server_config.{key}: {value!r} is not one of {', '.join(TLS_VERSIONS)}")
     return TLS_VERSIONS[value]
 
@@ -207,10 +223,17 @@ def _users(path: Path, users: dict[str, Any]) -> dict[str, bytes]:
         raise WebConfigError(f"{path}: basic_auth_users: expected a mapping of user name to bcrypt hash")
     checked: dict[str, bytes] = {}
     for user, hashed in users.items():
-        text = str(hashed or "")
-        if not (text.startswith(("$2a$", "$2b$", "$2y$")) and len(text) == 60):
+        text = hashed if isinstance(hashed, str) else ""
+        match = _BCRYPT.fullmatch(text)
+        if match is None:
             raise WebConfigError(
                 f"{path}: basic_auth_users.{user}: not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+            )
+        cost = int(match.group(1))
+        if not MIN_BCRYPT_COST <= cost <= MAX_BCRYPT_COST:
+            raise WebConfigError(
+                f"{path}: basic_auth_users.{user}: bcrypt cost {cost} is outside {MIN_BCRYPT_COST}..{MAX_BCRYPT_COST} "
+                "(each step doubles the work of every login); make a hash of cost 10 with htpasswd -nBC 10"
             )
         checked[str(user)] = text.encode()
     return checked
@@ -221,9 +244,16 @@ def _headers(path: Path, config: dict[str, Any]) -> dict[str, str]:
         raise WebConfigError(f"{path}: http_server_config: expected a mapping")
     _no_unknown(path, "http_server_config.", config, _HTTP_KEYS)
     headers = config.get("headers") or {}
-    for name in headers:
+    if not isinstance(headers, dict):
+        raise WebConfigError(f"{path}: http_server_config.headers: expected a mapping of header name to value")
+    for name, value in headers.items():
         if name not in ALLOWED_HEADERS:
             raise WebConfigError(
                 f"{path}: http_server_config.headers.{name}: not allowed; allowed are {', '.join(ALLOWED_HEADERS)}"
             )
-    return {str(name): str(value) for name, value in headers.items()}
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise WebConfigError(
+                f"{path}: http_server_config.headers.{name}: {str(value)[:60]!r} must be printable ASCII text "
+                "(no line breaks, control or non-ASCII characters)"
+            )
+    return {str(name): value for name, value in headers.items()}
