@@ -9,6 +9,7 @@ default because of a held-out curve turns it into a tuned one: draw new held-out
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -64,12 +65,13 @@ def _approach_to_cap(r: random.Random, seed: int) -> Curve:
 
 def _chunked_fill(r: random.Random, seed: int) -> Curve:
     base, cap, at = r.uniform(30, 50), r.uniform(70, 88), r.uniform(10, 40)
-    chunk, every = r.uniform(2, 5), r.uniform(1, 4)
-    fill_minutes = (cap - base) / chunk * every
+    chunk, every, slowing = r.uniform(2, 5), r.uniform(1, 4), r.uniform(1.15, 1.5)
+    chunks = math.ceil((cap - base) / chunk)
+    fill_minutes = sum(every * slowing**index for index in range(1, chunks + 1))
     return Curve(
-        f"cache filling to {cap:.0f} % in {chunk:.1f} % chunks every {every:.1f} min",
-        at + fill_minutes + 40,
-        c.chunked_fill(base, cap, at, chunk, every),
+        f"cache filling to {cap:.0f} % in {chunk:.1f} % chunks, {every:.1f} min apart, each x{slowing:.2f} later",
+        at + min(fill_minutes, 300) + 40,
+        c.chunked_fill(base, cap, at, chunk, every, slowing),
         "chunked fill to a cap",
     )
 
@@ -126,7 +128,7 @@ def _wave_leak(r: random.Random, seed: int) -> Curve:
     minutes, amplitude, period = r.uniform(60, 150), r.uniform(3, 8), r.uniform(60, 180)
     return Curve(
         f"leak under a slow wave, {minutes:.0f} min (± {amplitude:.0f} %, {period:.0f} min)",
-        minutes + 5,
+        minutes + period / 2,
         c.leak_under_wave(minutes, amplitude, period),
         "leak under a slow wave",
         leak_minutes=minutes,

@@ -92,8 +92,9 @@ def stair_step_leak(minutes: float, step_minutes: float, start: float = 40.0) ->
 
 
 def leak_under_wave(minutes: float, amplitude: float, period_minutes: float, start: float = 45.0) -> Usage:
-    trend = linear_leak(minutes, start=start)
-    return lambda t: _clip(trend(t) + amplitude * math.sin(2 * math.pi * t / (period_minutes * 60)))
+    """A leak riding a slow wave: the trend is not capped at 100 %, so the sum does reach it."""
+    pace = (100.0 - start) / (minutes * 60)
+    return lambda t: _clip(start + pace * max(t, 0.0) + amplitude * math.sin(2 * math.pi * t / (period_minutes * 60)))
 
 
 def leak_after_batch(minutes: float, peak: float = 85.0, start: float = 50.0, released_minutes: float = 5.0) -> Usage:
@@ -170,14 +171,22 @@ def approach_to_cap(base: float, cap: float, at_minutes: float, tau_minutes: flo
     return usage
 
 
-def chunked_fill(base: float, cap: float, at_minutes: float, chunk: float, every_minutes: float) -> Usage:
-    """A cache that fills in chunks of a few percent to a fixed size, then stays there."""
+def chunked_fill(base: float, cap: float, at_minutes: float, chunk: float, every_minutes: float, slowing: float = 1.3) -> Usage:
+    """A cache that fills in chunks of a few percent to a fixed size, then stays there.
+
+    As it fills, more lookups hit and fewer misses insert: each chunk comes `slowing` times
+    later than the one before (the deceleration that tells a fill from a stair-step leak).
+    """
+    arrivals, when, level = [], 0.0, base
+    while level < cap:
+        arrivals.append(when)
+        level += chunk
+        when += every_minutes * slowing ** len(arrivals)
 
     def usage(t: float) -> float:
         minutes = t / 60 - at_minutes
-        if minutes < 0:
-            return base
-        return min(cap, base + chunk * (1 + math.floor(minutes / every_minutes)))
+        done = sum(1 for arrival in arrivals if minutes >= arrival)
+        return min(cap, base + chunk * done)
 
     return usage
 

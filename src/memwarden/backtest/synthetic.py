@@ -41,7 +41,8 @@ class Outcome:
         return "cold" if self.cold else "warm"
 
     def first(self, *alerts: str) -> float | None:
-        starts = [self.episodes[name][0][0] for name in alerts if self.episodes.get(name)]
+        """When the first of `alerts` began firing in the replayed part (not carried over from its past)."""
+        starts = [start for name in alerts for start, _ in self.episodes.get(name, []) if start > 0]
         return min(starts) if starts else None
 
     def time_to(self, percent: float) -> float | None:
@@ -62,6 +63,10 @@ class Outcome:
         """Episodes of `alert` that began within 30 minutes of its previous episode's end."""
         runs = self.episodes.get(alert, [])
         return sum(1 for before, after in zip(runs, runs[1:]) if after[0] - before[1] <= REFIRE_WITHIN)
+
+    def new_episodes(self, alert: str) -> int:
+        """Episodes that began in the replayed part, not carried over firing from its history."""
+        return sum(1 for start, _ in self.episodes.get(alert, []) if start > 0)
 
     @property
     def steps(self) -> int:
@@ -95,8 +100,8 @@ def verdicts(policy: Policy, outcome: Outcome) -> list[str]:
         if lead is None or lead < needed:
             shown = "never" if lead is None else f"{lead:.1f} min"
             problems.append(f"{where}: critical-or-prediction lead before 99 % is {shown}, needs {needed:g} min")
-        if len(outcome.episodes.get(PREDICTION, [])) > 1:
-            problems.append(f"{where}: {PREDICTION} had {len(outcome.episodes[PREDICTION])} episodes on one leak")
+        if outcome.new_episodes(PREDICTION) > 1:
+            problems.append(f"{where}: {PREDICTION} had {outcome.new_episodes(PREDICTION)} episodes on one leak")
         return problems
     if outcome.episodes.get(PREDICTION):
         problems.append(f"{where}: {PREDICTION} fired on a benign curve")

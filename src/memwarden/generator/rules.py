@@ -452,6 +452,10 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
             f"  (max_over_time({usage}[{prediction.guards.new_high_over}] offset {confirm})"
             f" < {ratio(thresholds.percent('emergency'))})\n)"
         )
+    guards = prediction.guards
+    steady = [_steady_rise(usage, scope.labels, window, guards.steady_step, guards.steady_ratio) for window in guards.steady_windows]
+    if steady:
+        expr += f"\nand {on(scope.labels)}\n(\n" + f"\n  or\n".join(steady) + "\n)"
     return _alert(
         policy,
         name,
@@ -461,9 +465,35 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
         description,
         subject=scope.level,
         for_=prediction.for_,
+        keep_firing_for=prediction.keep_firing_for,
         extra_labels=scope.own_labels,
         value="{{ $value | humanizeDuration }} left",
         exhaustion="{{ $value | humanizeDuration }}",
+    )
+
+
+def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, steady_ratio: float) -> str:
+    """Usage, averaged over three back-to-back windows, rose in both steps, and not towards a cap.
+
+    What separates a leak from what only looks like one while it climbs:
+    - a one-off step (a deploy, a cache loaded at start, a restart's warm-up) leaves one of
+      the two rises flat, or far smaller than the other (`steady_ratio`);
+    - a fill towards a cap (a heap growing to -Xmx, a cache filling more slowly as it
+      hits more) decelerates. Continued as a geometric series, the two rises r_before and
+      r_now level off at usage + r_now * q / (1 - q), q = r_now / r_before; a fill whose
+      limit stays below the ceiling is not predicted: r_now^2 >= (1 - usage) * (r_before - r_now).
+      A leak (linear, accelerating, stair-step or under a sawtooth: the averages smooth the
+      chunks) does not decelerate, so its limit is past the ceiling.
+    It also needs three windows of history: a host too new to have them does not predict.
+    """
+    now = f"avg_over_time({usage}[{window}])"
+    before = f"avg_over_time({usage}[{window}] offset {step})"
+    earlier = f"avg_over_time({usage}[{window}] offset {Duration.of_seconds(2 * Duration(step).seconds)})"
+    rise_now, rise_before = f"({now} - {before})", f"({before} - {earlier})"
+    join = f"\n  and {on(labels)}\n  "
+    return (
+        f"(\n  {rise_before} > 0{join}{rise_before} >= {number(steady_ratio)} * {rise_now}"
+        f"{join}{rise_now} ^ 2 >= (1 - {now}) * ({rise_before} - {rise_now})\n)"
     )
 
 

@@ -133,6 +133,21 @@ class PredictionGuards(Section):
         description="usage must top its peak of this long before the confirm window: recurring "
         "batch ramps repeat old peaks, leaks set new ones; 0s turns the guard off",
     )
+    steady_windows: list[DurationField] = Field(
+        default_factory=lambda: [Duration("10m")],
+        description="usage averaged over three back-to-back windows of one of these lengths must rise in both "
+        "steps (the earlier at least steady_ratio of the later) and not level off below the ceiling: a one-off "
+        "step leaves one rise flat, a fill to a cap decelerates, a leak does neither. The short window lets a "
+        "fast leak through early, the long one a leak under a coarse sawtooth or in chunks; [] turns the guard off",
+    )
+    steady_step: DurationField = Field(
+        default="5m",
+        description="how far apart the averaging windows are: shorter reacts sooner, to a stop as to a leak",
+    )
+    steady_ratio: float = Field(
+        default=0.5,
+        description="how unequal the two rises may be (0.5: neither more than twice the other)",
+    )
 
 
 class Prediction(Section):
@@ -142,6 +157,11 @@ class Prediction(Section):
     lookback: PositiveDurationField = "20m"
     horizon: PositiveDurationField = "45m"
     for_: DurationField = Field(default="4m", alias="for")
+    keep_firing_for: DurationField = Field(
+        default="10m",
+        description="how long the prediction keeps firing after its condition stops: one episode per leak, "
+        "not one per pause in it",
+    )
     severity: SEVERITIES = "high"
     guards: PredictionGuards = Field(default_factory=PredictionGuards)
 

@@ -1,0 +1,98 @@
+"""Recorded traces through the rules: true and false predictions and re-fires per 100 host-days.
+
+A prediction (ours or the naive predict_linear) came true when usage reached 97 % within
+60 minutes of its start; otherwise it was false. A re-fire is an episode that began within
+30 minutes of the same alert's previous episode on the same host. memwarden's alerts are
+counted by family (the prediction, the four tiers, the error-budget burn), the peers each
+on their own, all from the same promtool run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..policy import Policy
+from .engine import replay_hosts
+from .peers import AWESOME, NAIVE_PREDICTION, NODE_MIXIN
+from .traces import Trace, TraceOutcome, chunks, stitch
+
+CAME_TRUE_AT, CAME_TRUE_WITHIN = 97.0, 60 * 60
+REFIRE_WITHIN = 30 * 60
+PREDICTIONS = {"memwarden prediction": "MemoryExhaustionPredicted", "naive predict_linear": NAIVE_PREDICTION}
+FAMILIES = {
+    "memwarden prediction": ("MemoryExhaustionPredicted",),
+    "memwarden tiers": ("MemoryUsageWarning", "MemoryUsageHigh", "MemoryUsageCritical", "MemoryUsageEmergency"),
+    "memwarden error-budget burn": ("MemoryErrorBudgetBurn",),
+    "node-mixin NodeMemoryHighUtilization": (NODE_MIXIN,),
+    "awesome HostOutOfMemory": (AWESOME,),
+    "naive predict_linear": (NAIVE_PREDICTION,),
+}
+
+
+def replay(
+    policy: Policy,
+    trace_list: Sequence[Trace],
+    promtool: str,
+    *,
+    chunk_hours: float = 24,
+    overlap_hours: float = 3,
+    workers: int | None = None,
+) -> list[TraceOutcome]:
+    """Replay every trace in chunks (evaluated at the traces' own step) and stitch them back."""
+    if not trace_list:
+        return []
+    step = trace_list[0].step
+    cut = chunks(trace_list, int(chunk_hours * 3600 / step), int(overlap_hours * 3600 / step))
+    fired = replay_hosts(policy, [chunk.host for chunk in cut], promtool, step, workers)
+    return stitch(cut, fired)
+
+
+@dataclass(frozen=True)
+class Counts:
+    host_days: float
+    episodes: dict[str, int]
+    refires: dict[str, int]
+    came_true: dict[str, int]
+    false: dict[str, int]
+
+    def per_100(self, count: int) -> float:
+        return 100 * count / self.host_days if self.host_days else 0.0
+
+
+def count(outcomes: Sequence[TraceOutcome]) -> Counts:
+    episodes = {family: 0 for family in FAMILIES}
+    refires = {family: 0 for family in FAMILIES}
+    came_true = {name: 0 for name in PREDICTIONS}
+    false = {name: 0 for name in PREDICTIONS}
+    for outcome in outcomes:
+        step = outcome.trace.step
+        for family, alerts in FAMILIES.items():
+            for alert in alerts:
+                runs = outcome.episodes.get(alert, [])
+                episodes[family] += len(runs)
+                refires[family] += sum(1 for a, b in zip(runs, runs[1:]) if (b[0] - a[1]) * step <= REFIRE_WITHIN)
+        for name, alert in PREDICTIONS.items():
+            for start, _ in outcome.episodes.get(alert, []):
+                ahead = outcome.trace.used[start : start + int(CAME_TRUE_WITHIN / step) + 1]
+                if max((value for value in ahead if value is not None), default=0.0) >= CAME_TRUE_AT:
+                    came_true[name] += 1
+                else:
+                    false[name] += 1
+    days = sum(outcome.trace.days for outcome in outcomes)
+    return Counts(days, episodes, refires, came_true, false)
+
+
+def table(counts: Counts) -> str:
+    """Per 100 host-days: episodes and re-fires of each family; predictions that came true and false ones."""
+    lines = [f"{counts.host_days:.1f} host-days", "", "| alert family | episodes | re-fires (30 min) | came true | false predictions |", "|---|---|---|---|---|"]
+    for family in FAMILIES:
+        true_cell = f"{counts.per_100(counts.came_true[family]):.1f}" if family in PREDICTIONS else ""
+        false_cell = f"{counts.per_100(counts.false[family]):.1f}" if family in PREDICTIONS else ""
+        lines.append(
+            f"| {family} | {counts.per_100(counts.episodes[family]):.1f} | {counts.per_100(counts.refires[family]):.1f} "
+            f"| {true_cell} | {false_cell} |"
+        )
+    lines.append("")
+    lines.append("(per 100 host-days)")
+    return "\n".join(lines)
