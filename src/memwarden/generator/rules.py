@@ -453,7 +453,10 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
             f" < {ratio(thresholds.percent('emergency'))})\n)"
         )
     guards = prediction.guards
-    steady = [_steady_rise(usage, scope.labels, window, guards.steady_step, guards.steady_ratio) for window in guards.steady_windows]
+    # A rise faster than (100 % - min_usage) per fastest_leak, over one steady step, is a burst.
+    fastest = guards.fastest_leak.seconds
+    cap = (1 - guards.min_usage / 100) * guards.steady_step.seconds / fastest if fastest > 0 else None
+    steady = [_steady_rise(usage, scope.labels, window, guards.steady_step, guards.steady_ratio, cap) for window in guards.steady_windows]
     if steady:
         expr += f"\nand {on(scope.labels)}\n(\n" + f"\n  or\n".join(steady) + "\n)"
     return _alert(
@@ -472,7 +475,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     )
 
 
-def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, steady_ratio: float) -> str:
+def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, steady_ratio: float, cap: float | None) -> str:
     """Usage, averaged over three back-to-back windows, rose in both steps, and not towards a cap.
 
     What separates a leak from what only looks like one while it climbs:
@@ -493,7 +496,9 @@ def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, st
     join = f"\n  and {on(labels)}\n  "
     return (
         f"(\n  {rise_before} > 0{join}{rise_before} >= {number(steady_ratio)} * {rise_now}"
-        f"{join}{rise_now} ^ 2 >= (1 - {now}) * ({rise_before} - {rise_now})\n)"
+        f"{join}{rise_now} ^ 2 >= (1 - {now}) * ({rise_before} - {rise_now})"
+        + (f"{join}{rise_now} <= {number(round(cap, 6))}" if cap is not None else "")
+        + "\n)"
     )
 
 

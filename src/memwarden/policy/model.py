@@ -144,6 +144,12 @@ class PredictionGuards(Section):
         default="5m",
         description="how far apart the averaging windows are: shorter reacts sooner, to a stop as to a leak",
     )
+    fastest_leak: DurationField = Field(
+        default="10m",
+        description="a climb that would take memory from min_usage to exhausted faster than this is a burst "
+        "(a batch allocating, a spike), not a leak: it is over before a prediction could help, and the "
+        "critical and emergency tiers catch the ones that do not stop; 0s turns the cap off",
+    )
     steady_ratio: float = Field(
         default=0.5,
         description="how unequal the two rises may be (0.5: neither more than twice the other)",
