@@ -23,6 +23,7 @@ from .model import (
     ComponentMatch,
     Health,
     Prediction,
+    PredictionGuards,
     Pressure,
     ServiceLevel,
     Source,
@@ -238,6 +239,28 @@ def check_prediction(prediction: Prediction, source: Source | None, thresholds: 
         )
     if not 0 <= guards.reserve < 50:
         yield _error(path + ("guards", "reserve"), f"{_pct(guards.reserve)} must be a percentage from 0 to below 50")
+    yield from _check_steady(guards, source, path + ("guards",))
+
+
+def _check_steady(guards: PredictionGuards, source: Source | None, path: Path) -> Iterator[Problem]:
+    """The steady-rise guard's windows must hold enough scrapes, and its ratio must mean something."""
+    if not 0 < guards.steady_ratio <= 1:
+        yield _error(path + ("steady_ratio",), f"{guards.steady_ratio:g} must be above 0 and at most 1 (1: both rises equal)")
+    if guards.steady_windows and guards.steady_step.seconds <= 0:
+        yield _error(path + ("steady_step",), f"{guards.steady_step} must be longer than 0s")
+    if len(set(guards.steady_windows)) != len(guards.steady_windows):
+        yield _error(path + ("steady_windows",), "each window may be named once")
+    for index, window in enumerate(guards.steady_windows):
+        if source is not None and window.seconds < 4 * source.scrape_interval.seconds:
+            yield _error(
+                path + ("steady_windows", index),
+                f"{window} holds fewer than 4 scrapes at source.scrape_interval {source.scrape_interval}",
+            )
+        if window.seconds < guards.steady_step.seconds:
+            yield _warning(
+                path + ("steady_windows", index),
+                f"{window} is shorter than steady_step ({guards.steady_step}): the averages leave gaps between them",
+            )
 
 
 def check_pressure(pressure: Pressure, source: Source | None) -> Iterator[Problem]:
