@@ -363,7 +363,35 @@ def prediction_tests(policy: Policy) -> dict[str, Any]:
             {"expr": rules.INSTANCE.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
         ],
     }
-    return promtool_test_file(policy, [leak_case, plateau_case])
+    cases = [leak_case, plateau_case]
+    if guards.steady_windows:
+        cases += [_quiet_prediction(policy, subject, name, shape) for name, shape in _NOT_LEAKS.items()]
+    return promtool_test_file(policy, cases)
+
+
+# Shapes that climb like a leak for a while and then stop (minutes -> percent in use), after
+# 30 minutes flat at 30 %: the steady-rise guard keeps the prediction quiet on each.
+_NOT_LEAKS: dict[str, Any] = {
+    "a level shift (30 % to 85 % in 6 minutes, then flat)": lambda m: 30 + 55 * min(max(m - 30, 0) / 6, 1),
+    "a burst (30 % to 95 % in 12 minutes, held 5, released)": lambda m: (
+        30 + 65 * min(max(m - 30, 0) / 12, 1) if m < 47 else 30
+    ),
+}
+
+
+def _quiet_prediction(policy: Policy, subject: Subject, name: str, shape: Any) -> dict[str, Any]:
+    interval = policy.source.scrape_interval.seconds
+    minutes = 100
+    used = [TOTAL * shape(index * interval / 60) / 100 for index in range(int(minutes * 60 / interval) + 1)]
+    query = 'ALERTS{alertname="MemoryExhaustionPredicted"}'
+    return {
+        "name": f"MemoryExhaustionPredicted stays quiet on {name}",
+        "interval": _ts(interval),
+        "input_series": _usage_series(policy, subject, Timeline(interval, [(round(value), 1) for value in used])),
+        "promql_expr_test": [
+            {"expr": query, "eval_time": _ts(minute * 60), "exp_samples": []} for minute in range(30, minutes + 1)
+        ],
+    }
 
 
 def pressure_tests(policy: Policy) -> dict[str, Any]:

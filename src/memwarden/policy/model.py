@@ -117,7 +117,7 @@ class PredictionGuards(Section):
     """What keeps the exhaustion prediction quiet on patterns that only look like leaks."""
 
     min_usage: Percent = Field(
-        default=60,
+        default=70,
         description="percent in use below which no prediction fires: a leak far from the ceiling is not urgent",
     )
     confirm_window: PositiveDurationField = Field(
