@@ -3,13 +3,13 @@
 Prints, for the synthetic corpus (the tuned half and the held-out half, each warm and cold)
 and for the recorded traces in ../shared/traces/bitbrains (tuned and held-out halves, split
 by file name), memwarden's default policy beside the node-mixin, awesome-prometheus-alerts
-and a naive predict_linear from the same promtool run — and the same policy with the
-steady-rise guard and the prediction's keep_firing_for off (the guards before issue 10), so
-what the guard buys is measured in the same run.
+and a naive predict_linear from the same promtool run — and, with --compare, the same
+policy with the steady-rise guard and the prediction's keep_firing_for off (the guards
+before it), so what the guard buys is measured in the same run.
 
-    python benchmarks/backtest.py [POLICY] [--traces DIR] [--quick]
+    python benchmarks/backtest.py [POLICY] [--traces DIR] [--quick] [--compare]
 
---quick replays the synthetic corpus only.
+--quick replays the synthetic corpus only; --compare adds the run with the guard off.
 """
 
 from __future__ import annotations
@@ -60,11 +60,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("policy", nargs="?")
     parser.add_argument("--traces", type=Path, default=TRACES)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="the synthetic corpus only")
+    parser.add_argument("--compare", action="store_true", help="also replay everything with the steady-rise guard off")
     args = parser.parse_args()
     promtool = binaries.require("promtool")
     policy, _, _ = load_policy(args.policy)
-    for label, chosen in (("default guards", policy), ("steady-rise guard off (the guards before)", without_steady_guard(policy))):
+    variants = [("default guards", policy)]
+    if args.compare:
+        variants.append(("steady-rise guard off (the guards before)", without_steady_guard(policy)))
+    for label, chosen in variants:
         synthetic_part(label, chosen, promtool)
         if not args.quick and args.traces.is_dir():
             traces_part(label, chosen, promtool, args.traces)
