@@ -26,10 +26,21 @@ def outcomes(promtool: str) -> list[Outcome]:
     return synthetic.replay(policy, corpus.standard_curves(), promtool)
 
 
-def test_default_policy_meets_every_backtest_requirement_on_the_standard_curves(outcomes: list[Outcome]) -> None:
+# A target the defaults do not meet, with its figure (docs/prediction.md): the price of the
+# 70 % floor that halved the false predictions on recorded traces. strict: if a change meets
+# it, this test says so and the mark goes.
+SHORT_OF_TARGET = {"accelerating leak, 60 min": "lead 13.0 min before 99 %, the target is 15 (min_usage 70)"}
+
+
+@pytest.mark.parametrize("name", [curve.name for curve in corpus.standard_curves()])
+def test_default_policy_meets_every_backtest_requirement_on_the_standard_curves(
+    outcomes: list[Outcome], name: str, request: pytest.FixtureRequest
+) -> None:
+    if name in SHORT_OF_TARGET:
+        request.applymarker(pytest.mark.xfail(reason=SHORT_OF_TARGET[name], strict=True))
     policy, _, _ = load_policy()
-    broken = [problem for outcome in outcomes for problem in synthetic.verdicts(policy, outcome)]
-    assert broken == []
+    (outcome,) = [outcome for outcome in outcomes if outcome.curve.name == name]
+    assert synthetic.verdicts(policy, outcome) == []
 
 
 def test_memwarden_warns_earlier_than_the_peers_on_every_leak(outcomes: list[Outcome]) -> None:
@@ -37,10 +48,12 @@ def test_memwarden_warns_earlier_than_the_peers_on_every_leak(outcomes: list[Out
         if not outcome.curve.is_leak:
             continue
         ours = outcome.lead_before(99.0, *synthetic.CRITICAL_OR_HIGHER)
-        for peer in ("NodeMemoryHighUtilization", "HostOutOfMemory", "NaivePredictLinear"):
+        # The naive predict_linear is not in this comparison: it is early because it fires on
+        # everything (docs/prediction.md counts its false predictions).
+        for peer in ("NodeMemoryHighUtilization", "HostOutOfMemory"):
             theirs = outcome.lead_before(99.0, peer)
             assert ours is not None
-            assert theirs is None or ours >= theirs - 1.0, (outcome.curve.name, peer, ours, theirs)
+            assert theirs is None or ours >= theirs, (outcome.curve.name, peer, ours, theirs)
 
 
 def test_the_replay_sees_what_it_is_fed(promtool: str) -> None:
