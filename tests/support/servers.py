@@ -101,9 +101,12 @@ class RealProcess:
 
 
 class Prometheus(RealProcess):
-    """A real Prometheus with a config and rule files of the test's making."""
+    """A real Prometheus with a config and rule files of the test's making (`headers`: its web config's credentials)."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], extra_args: list[str] | None = None):
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], extra_args: list[str] | None = None, headers: dict[str, str] | None = None
+    ):
+        self.headers = headers or {}
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -117,11 +120,11 @@ class Prometheus(RealProcess):
             "--web.enable-lifecycle",
             *(extra_args or []),
         ]
-        super().__init__(argv, workdir / "prometheus.log", ready_url=f"{self.url}/-/ready")
+        super().__init__(argv, workdir / "prometheus.log", ready_url=f"{self.url}/-/ready", ready_headers=self.headers)
 
     def api(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
-        status, body = http_get(f"{self.url}/api/v1/{path}?{query}")
+        status, body = http_get(f"{self.url}/api/v1/{path}?{query}", headers=self.headers)
         payload = json.loads(body)
         if status != 200 or payload.get("status") != "success":
             raise AssertionError(f"Prometheus {path} {params} failed: {status} {payload}")

@@ -1,0 +1,321 @@
+"""`memwarden backtest --prometheus URL`: the policy's rules replayed over a Prometheus' own history.
+
+Usage per host is read with the series and the grouping the recording rules use (the
+profile's total and available memory under source.selector, summed by the host labels),
+one value per replay step, none where the step holds no sample. The range is read and
+replayed a window at a time (a day by default), each window carrying the last `overlap`
+steps of the one before, so memory holds one window of the fleet, never the whole range.
+The chunks are laid out exactly as recorded.replay lays out one long trace (cut every
+chunk, warmed by the overlap), so a windowed replay counts what one replay of the whole
+range would; a prediction's "came true" looks ahead across windows through the runs of
+steps at or above 97 %, kept per host instead of the series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..generator.names import PROFILES, instance_labels
+from ..generator.promql import matchers
+from ..policy import Duration, Policy, parse_selector
+from .engine import Host, replay_hosts
+from .peers import PEERS
+from .prometheus_api import Client, HistoryError, Labels, pieces
+from .recorded import CAME_TRUE_AT, CAME_TRUE_WITHIN, FAMILIES, PREDICTIONS, REFIRE_WITHIN, Counts, table
+from .traces import Chunk, Trace, stitch
+
+# As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
+# (new_high_over 2h before the confirm window, three steady-rise windows).
+CHUNK_HOURS, OVERLAP_HOURS = 24, 3
+PIECE_HOURS = 6
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --prometheus mode's options, on the backtest's parser."""
+    group = parser.add_argument_group("your own history (--prometheus)")
+    group.add_argument("--prometheus", metavar="URL", help="replay the history this Prometheus holds (http://host:9090)")
+    group.add_argument("--since", default="7d", help="how far back to replay (default 7d)")
+    group.add_argument("--until", default="now", help="end of the range: now (default), Unix seconds or 2026-12-01T00:00:00Z")
+    group.add_argument("--match", metavar="SELECTOR", help='only these hosts, e.g. {env="prod"} (added to source.selector)')
+    group.add_argument("--user", help="basic auth user name")
+    group.add_argument("--password-file", metavar="FILE", help="basic auth password, read from this file")
+    group.add_argument("--bearer-token-file", metavar="FILE", help="send this file's token as Authorization: Bearer")
+    group.add_argument("--window", default=f"{CHUNK_HOURS}h", help="replay this much of the fleet at a time; memory grows with it (default 24h)")
+    group.add_argument("--timeout", default="60s", help="per request to Prometheus (default 60s)")
+    if "--step" not in parser._option_string_actions:  # the backtest's parser may already have it, for traces
+        parser.add_argument("--step", default="60s", help="replay step (default 60s)")
+    if "--workers" not in parser._option_string_actions:
+        parser.add_argument("--workers", type=int, default=None, help="promtool processes in parallel (default: one per core)")
+
+
+def usage_query(policy: Policy, step: float, match: str | None = None) -> tuple[str, list[str]]:
+    """The percent-in-use query, and the two raw selectors it reads (to name the one that matched nothing)."""
+    profile = PROFILES[policy.source.profile]
+    extra = [f'{label}{operator}"{value}"' for label, operator, value in parse_selector(match)] if match else []
+    selector = matchers(policy.source.effective_selector(), profile.host_matcher, *extra)
+    total, available = profile.memory_total + selector, profile.memory_available + selector
+    labels = ", ".join(instance_labels(policy))
+    window = Duration.of_seconds(step)
+    # last_over_time over one step: a step without a sample stays empty, as a failed scrape.
+    query = (
+        f"100 * (1 - sum by ({labels}) (last_over_time({available}[{window}]))"
+        f" / (sum by ({labels}) (last_over_time({total}[{window}])) > 0))"
+    )
+    return query, [total, available]
+
+
+@dataclass
+class Tally:
+    """One host over the whole range: what fired, and where usage stood at or above 97 %."""
+
+    number: int
+    samples: int = 0
+    hits: list[tuple[int, int]] = field(default_factory=list)
+    episodes: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def came_true(self, start: int, ahead: int) -> bool:
+        return any(first <= start + ahead and last >= start for first, last in self.hits)
+
+
+class WindowedReplay:
+    """Feed the fleet's usage a window at a time; each window is replayed as soon as it is fed."""
+
+    def __init__(self, policy: Policy, promtool: str, step: float, *, chunk_steps: int, overlap_steps: int, workers: int | None = None):
+        self.policy = replayable(policy)
+        self.promtool, self.step, self.workers = promtool, step, workers
+        self.chunk_steps, self.overlap_steps = chunk_steps, overlap_steps
+        self.tallies: dict[Labels, Tally] = {}
+        self._carry: dict[Labels, list[float | None]] = {}
+        self._next = 0  # index of the next window's first step
+
+    def feed(self, window: dict[Labels, list[float | None]], length: int) -> None:
+        """Replay the next `length` steps (a whole number of chunks, but for the last window)."""
+        first_step, cut = self._next, []
+        for key in sorted(set(self._carry) | set(window)):
+            new = window.get(key) or [None] * length
+            carry = self._carry.pop(key, [None] * min(self.overlap_steps, first_step))
+            if key not in window and all(value is None for value in carry):
+                continue  # a host gone for longer than the overlap: nothing to carry any more
+            tally = self.tallies.setdefault(key, Tally(len(self.tallies)))
+            self._note(tally, first_step, new)
+            values = carry + new
+            base = first_step - len(carry)
+            trace = Trace(str(tally.number), self.step, [])
+            for first in range(first_step, first_step + length, self.chunk_steps):
+                warm_from = max(0, first - self.overlap_steps)
+                used = values[warm_from - base : first + self.chunk_steps - base]
+                if all(value is None for value in used[first - warm_from :]):
+                    continue
+                cut.append(Chunk(trace, first, Host(f"host-{tally.number}-{first}:9105", used, warmup=first - warm_from)))
+            if self.overlap_steps:
+                self._carry[key] = values[-self.overlap_steps :]
+        self._next += length
+        if not cut:
+            return
+        fired = replay_hosts(self.policy, [chunk.host for chunk in cut], self.promtool, self.step, self.workers)
+        by_number = {tally.number: tally for tally in self.tallies.values()}
+        for outcome in stitch(cut, fired):
+            tally = by_number[int(outcome.trace.name)]
+            for alert, runs in outcome.episodes.items():
+                _join(tally.episodes.setdefault(alert, []), runs)
+
+    @staticmethod
+    def _note(tally: Tally, first_step: int, values: Sequence[float | None]) -> None:
+        for offset, value in enumerate(values):
+            if value is None:
+                continue
+            tally.samples += 1
+            if value >= CAME_TRUE_AT:
+                _join(tally.hits, [(first_step + offset, first_step + offset)])
+
+
+def replayable(policy: Policy) -> Policy:
+    """The policy as the replay can evaluate it (as recorded.replay does).
+
+    The replayed series carry the default job of the profile, not the user's target
+    labels, so the rules must select them by it; and the error budget's 30-day windows
+    cannot be replayed in chunks of a day.
+    """
+    source = policy.source.model_copy(update={"selector": None})
+    return policy.model_copy(update={"source": source, "slo": policy.slo.model_copy(update={"enabled": False})})
+
+
+def _join(runs: list[tuple[int, int]], more: Sequence[tuple[int, int]]) -> None:
+    """Append runs in order; one that starts right after (or inside) the last is the same run."""
+    for start, end in more:
+        if runs and start <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(end, runs[-1][1]))
+        else:
+            runs.append((start, end))
+
+
+def counts(tallies: Sequence[Tally], step: float) -> Counts:
+    """The fleet's recorded.Counts, as recorded.count counts whole traces."""
+    ahead = int(CAME_TRUE_WITHIN / step)
+    episodes = {family: 0 for family in FAMILIES}
+    refires = {family: 0 for family in FAMILIES}
+    came_true = {name: 0 for name in PREDICTIONS}
+    false = {name: 0 for name in PREDICTIONS}
+    for tally in tallies:
+        for family, alerts in FAMILIES.items():
+            for alert in alerts:
+                episodes[family] += len(tally.episodes.get(alert, []))
+                refires[family] += _refires(tally.episodes.get(alert, []), step)
+        for name, alert in PREDICTIONS.items():
+            for start, _ in tally.episodes.get(alert, []):
+                if tally.came_true(start, ahead):
+                    came_true[name] += 1
+                else:
+                    false[name] += 1
+    days = sum(tally.samples for tally in tallies) * step / 86_400
+    return Counts(days, episodes, refires, came_true, false)
+
+
+def _refires(runs: list[tuple[int, int]], step: float) -> int:
+    return sum(1 for a, b in zip(runs, runs[1:]) if (b[0] - a[1]) * step <= REFIRE_WITHIN)
+
+
+def per_instance(tallies: dict[Labels, Tally], step: float) -> str:
+    """A row per host and memwarden alert that fired, noisiest hosts first."""
+    ahead, predictions = int(CAME_TRUE_WITHIN / step), set(PREDICTIONS.values())
+    names = _names(list(tallies))
+    rows = []
+    for key, tally in tallies.items():
+        for alert in sorted(tally.episodes):
+            runs = tally.episodes[alert]
+            if alert in PEERS or not runs:
+                continue
+            true = sum(1 for start, _ in runs if tally.came_true(start, ahead))
+            truth = (str(true), str(len(runs) - true)) if alert in predictions else ("", "")
+            minutes = sum(end - start + 1 for start, end in runs) * step / 60
+            noise = _refires(runs, step) + (len(runs) - true if alert in predictions else 0)
+            rows.append((-noise, -len(runs), names[key], alert, len(runs), _refires(runs, step), *truth, minutes))
+    quiet = len(tallies) - len({row[2] for row in rows})
+    lines = ["| instance | alert | episodes | re-fires (30 min) | came true | false predictions | minutes firing |", "|---|---|---|---|---|---|---|"]
+    for _, _, name, alert, episodes, refires, true, false, minutes in sorted(rows):
+        lines.append(f"| {name} | {alert} | {episodes} | {refires} | {true} | {false} | {minutes:.0f} |")
+    if not rows:
+        lines = ["no memwarden alert would have fired"]
+    lines.append("")
+    lines.append(f"{quiet} of {len(tallies)} instances: no memwarden alert would have fired")
+    return "\n".join(lines)
+
+
+def _names(keys: list[Labels]) -> dict[Labels, str]:
+    """A host's instance label, or all its labels where two hosts share one."""
+    instance = {key: dict(key).get("instance", "") for key in keys}
+    shared = {name for name in instance.values() if list(instance.values()).count(name) > 1}
+    return {
+        key: name if name and name not in shared else "{" + ", ".join(f'{k}="{v}"' for k, v in key) + "}"
+        for key, name in instance.items()
+    }
+
+
+class Progress:
+    """`read 12/28 requests` on stderr, rewritten in place; silent when stderr is not a terminal."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+        self.enabled = sys.stderr.isatty()
+
+    def advance(self, what: str) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = width * self.done // max(1, self.total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {what:<40}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+            sys.stderr.flush()
+
+
+def read_window(client: Client, query: str, start: float, length: int, step: float, progress: Progress) -> dict[Labels, list[float | None]]:
+    """`length` steps of every host from `start`, in requests of PIECE_HOURS."""
+    window: dict[Labels, list[float | None]] = {}
+    for first, last in pieces(start, start + (length - 1) * step, step, PIECE_HOURS * 3600):
+        for labels, samples in client.query_range(query, first, last, step):
+            row = window.setdefault(labels, [None] * length)
+            for stamp, value in samples:
+                index = round((stamp - start) / step)
+                if 0 <= index < length:
+                    row[index] = value
+        progress.advance(f"read up to {time.strftime('%Y-%m-%d %H:%M', time.gmtime(last))} UTC")
+    return window
+
+
+def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
+    """Replay the history of args.prometheus; print per host and for the fleet. 1 on any error."""
+    try:
+        step, since, window, timeout = (_duration(name, getattr(args, name)) for name in ("step", "since", "window", "timeout"))
+        try:
+            query, selectors = usage_query(policy, step, args.match)
+        except ValueError as error:
+            raise HistoryError(f"--match {args.match}: {error}") from None
+        client = Client.create(
+            args.prometheus, user=args.user, password_file=args.password_file, bearer_token_file=args.bearer_token_file, timeout=timeout
+        )
+        chunk_steps = int(CHUNK_HOURS * 3600 / step)
+        window_steps = chunk_steps * max(1, math.ceil(window / step / chunk_steps))
+        end = math.floor(_moment(args.until) / step) * step
+        start = end - math.floor(since / step) * step
+        total = int((end - start) / step) + 1
+        progress = Progress(sum(len(list(pieces(0, (min(window_steps, total - f) - 1) * step, step, PIECE_HOURS * 3600))) for f in range(0, total, window_steps)))
+        replay = WindowedReplay(policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers)
+        try:
+            for first in range(0, total, window_steps):
+                length = min(window_steps, total - first)
+                replay.feed(read_window(client, query, start + first * step, length, step, progress), length)
+        finally:
+            progress.close()
+        if not any(tally.samples for tally in replay.tallies.values()):
+            raise HistoryError(_nothing_matched(client, selectors, start, end, args.since))
+    except HistoryError as error:
+        print(f"error: {error}; nothing was replayed", file=sys.stderr)
+        return 1
+    except RuntimeError as error:  # promtool could not run the replay
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"# {args.prometheus}: {len(replay.tallies)} instances, {args.since} up to {time.strftime('%Y-%m-%d %H:%M', time.gmtime(end))} UTC at {args.step} (query: {query})\n")
+    print(per_instance(replay.tallies, step))
+    print("\n## fleet\n")
+    print(table(counts(list(replay.tallies.values()), step)))
+    return 0
+
+
+def _duration(name: str, text: str) -> float:
+    try:
+        seconds = Duration(text).seconds
+    except ValueError as error:
+        raise HistoryError(f"--{name} {text}: {error}") from None
+    if seconds <= 0:
+        raise HistoryError(f"--{name} must be longer than 0s")
+    return seconds
+
+
+def _moment(text: str) -> float:
+    if text == "now":
+        return time.time()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise HistoryError(f"--until {text}: give now, Unix seconds or a time like 2026-12-01T00:00:00Z") from None
+
+
+def _nothing_matched(client: Client, selectors: list[str], start: float, end: float, since: str) -> str:
+    missing = [selector for selector in selectors if not client.series_exist(selector, start, end)]
+    if missing:
+        return f"no series matched {' nor '.join(missing)} in the last {since} (check --match and the policy's source.profile and source.selector)"
+    return f"{' and '.join(selectors)} exist but never pair up by instance with a total above 0 in the last {since}"
