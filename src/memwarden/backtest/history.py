@@ -17,23 +17,22 @@ import argparse
 import math
 import sys
 import time
-from datetime import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..generator.names import PROFILES, instance_labels
 from ..generator.promql import matchers
 from ..policy import Duration, Policy, parse_selector
 from .engine import Host, replay_hosts
 from .peers import PEERS
-from .prometheus_api import Client, HistoryError, Labels, pieces
+from .prometheus_api import PIECE_HOURS, Client, HistoryError, Labels, Progress, pieces, read_window
 from .recorded import CAME_TRUE_AT, CAME_TRUE_WITHIN, FAMILIES, PREDICTIONS, REFIRE_WITHIN, Counts, table
 from .traces import Chunk, Trace, stitch
 
 # As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
 # (new_high_over 2h before the confirm window, three steady-rise windows).
 CHUNK_HOURS, OVERLAP_HOURS = 24, 3
-PIECE_HOURS = 6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,41 +216,6 @@ def _names(keys: list[Labels]) -> dict[Labels, str]:
     }
 
 
-class Progress:
-    """`read 12/28 requests` on stderr, rewritten in place; silent when stderr is not a terminal."""
-
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
-        self.enabled = sys.stderr.isatty()
-
-    def advance(self, what: str) -> None:
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = width * self.done // max(1, self.total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {what:<40}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 90 + "\r")
-            sys.stderr.flush()
-
-
-def read_window(client: Client, query: str, start: float, length: int, step: float, progress: Progress) -> dict[Labels, list[float | None]]:
-    """`length` steps of every host from `start`, in requests of PIECE_HOURS."""
-    window: dict[Labels, list[float | None]] = {}
-    for first, last in pieces(start, start + (length - 1) * step, step, PIECE_HOURS * 3600):
-        for labels, samples in client.query_range(query, first, last, step):
-            row = window.setdefault(labels, [None] * length)
-            for stamp, value in samples:
-                index = round((stamp - start) / step)
-                if 0 <= index < length:
-                    row[index] = value
-        progress.advance(f"read up to {time.strftime('%Y-%m-%d %H:%M', time.gmtime(last))} UTC")
-    return window
-
-
 def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
     """Replay the history of args.prometheus; print per host and for the fleet. 1 on any error."""
     try:
@@ -268,11 +232,11 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         end = math.floor(_moment(args.until) / step) * step
         start = end - math.floor(since / step) * step
         total = int((end - start) / step) + 1
-        progress = Progress(sum(len(list(pieces(0, (min(window_steps, total - f) - 1) * step, step, PIECE_HOURS * 3600))) for f in range(0, total, window_steps)))
+        windows = [(first, min(window_steps, total - first)) for first in range(0, total, window_steps)]
+        progress = Progress(sum(len(list(pieces(0, (length - 1) * step, step, PIECE_HOURS * 3600))) for _, length in windows))
         replay = WindowedReplay(policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers)
         try:
-            for first in range(0, total, window_steps):
-                length = min(window_steps, total - first)
+            for first, length in windows:
                 replay.feed(read_window(client, query, start + first * step, length, step, progress), length)
         finally:
             progress.close()
