@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--user", help="basic auth user name")
     group.add_argument("--password-file", metavar="FILE", help="basic auth password, read from this file")
     group.add_argument("--bearer-token-file", metavar="FILE", help="send this file's token as Authorization: Bearer")
-    group.add_argument("--window", default=f"{CHUNK_HOURS}h", help="replay this much of the fleet at a time; memory grows with it (default 24h)")
+    group.add_argument("--window", default=f"{CHUNK_HOURS}h", help="replay this much of the fleet at a time; memory grows with it, and below a day so does the replay's cost (default 24h)")
     group.add_argument("--timeout", default="60s", help="per request to Prometheus (default 60s)")
     if "--step" not in parser._option_string_actions:  # the backtest's parser may already have it, for traces
         parser.add_argument("--step", default="60s", help="replay step (default 60s)")
@@ -227,11 +227,14 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         client = Client.create(
             args.prometheus, user=args.user, password_file=args.password_file, bearer_token_file=args.bearer_token_file, timeout=timeout
         )
-        chunk_steps = int(CHUNK_HOURS * 3600 / step)
+        # A window holds whole chunks; one shorter than a day shrinks the chunks with it
+        # (more replay: each chunk is warmed by the overlap again).
+        chunk_steps = max(1, int(min(CHUNK_HOURS * 3600, window) / step))
         window_steps = chunk_steps * max(1, math.ceil(window / step / chunk_steps))
+        # The steps in (until - since, until]: a week is 7 whole days, not a day's chunk and a step.
+        total = max(1, math.floor(since / step))
         end = math.floor(_moment(args.until) / step) * step
-        start = end - math.floor(since / step) * step
-        total = int((end - start) / step) + 1
+        start = end - (total - 1) * step
         windows = [(first, min(window_steps, total - first)) for first in range(0, total, window_steps)]
         progress = Progress(sum(len(list(pieces(0, (length - 1) * step, step, PIECE_HOURS * 3600))) for _, length in windows))
         replay = WindowedReplay(policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers)
