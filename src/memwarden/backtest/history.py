@@ -27,7 +27,7 @@ from ..policy import Duration, Policy, parse_selector
 from .engine import Host, replay_hosts
 from .peers import PEERS
 from .prometheus_api import PIECE_HOURS, Client, HistoryError, Labels, Progress, pieces, read_window
-from .recorded import CAME_TRUE_AT, CAME_TRUE_WITHIN, FAMILIES, PREDICTIONS, REFIRE_WITHIN, Counts, table
+from .recorded import CAME_TRUE_AT, CAME_TRUE_WITHIN, FAMILIES, PREDICTIONS, REFIRE_WITHIN, Counts, table, without_slo
 from .traces import Chunk, Trace, stitch
 
 # As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
@@ -135,14 +135,13 @@ class WindowedReplay:
 
 
 def replayable(policy: Policy) -> Policy:
-    """The policy as the replay can evaluate it (as recorded.replay does).
+    """The policy as the replay can evaluate it: without the error budget, as recorded.replay.
 
     The replayed series carry the default job of the profile, not the user's target
-    labels, so the rules must select them by it; and the error budget's 30-day windows
-    cannot be replayed in chunks of a day.
+    labels (read with source.selector), so the rules must select them by that job.
     """
     source = policy.source.model_copy(update={"selector": None})
-    return policy.model_copy(update={"source": source, "slo": policy.slo.model_copy(update={"enabled": False})})
+    return without_slo(policy.model_copy(update={"source": source}))
 
 
 def _join(runs: list[tuple[int, int]], more: Sequence[tuple[int, int]]) -> None:
