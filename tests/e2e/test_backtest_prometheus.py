@@ -19,6 +19,7 @@ import bcrypt
 import pytest
 import yaml
 
+from memwarden import cli
 from memwarden.backtest import history, recorded
 from memwarden.backtest.prometheus_api import Client
 from memwarden.backtest.traces import Trace
@@ -101,14 +102,12 @@ def backtest(capsys: pytest.CaptureFixture[str], policy_file: Path, promtool: st
 
 @pytest.fixture(scope="module")
 def report(prometheus: servers.Prometheus, policy_file: Path, password_file: Path, promtool: str) -> str:
-    parser = argparse.ArgumentParser()
-    history.add_arguments(parser)
-    argv = ["--prometheus", prometheus.url, "--match", '{env="prod"}', "--user", USER, "--password-file", str(password_file)]
-    args = parser.parse_args([*argv, "--until", str(END), "--since", f"{DAYS}d"])
-    policy, _, _ = load_policy(policy_file)
+    """The whole command, as an operator runs it: `memwarden backtest -p policy.yaml --prometheus …`."""
+    argv = ["backtest", "-p", str(policy_file), "--prometheus", prometheus.url, "--match", '{env="prod"}']
+    argv += ["--user", USER, "--password-file", str(password_file), "--until", str(END), "--since", f"{DAYS}d"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert history.run(args, policy, promtool) == 0
+        assert cli.main(argv) == 0
     return out.getvalue()
 
 
