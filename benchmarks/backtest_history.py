@@ -3,8 +3,8 @@
 Writes N hosts x D days of node_exporter memory (60-second samples; flat, noisy, waves,
 level shifts and a few leaks, from a fixed seed) as OpenMetrics, backfills them with
 `promtool tsdb create-blocks-from openmetrics`, starts a real Prometheus on 127.0.0.1 and
-runs the backtest twice in the same run: a day per window (the default) and the whole
-range as one window (what holding all of it at once costs). Each run is a child process;
+runs the backtest three times in the same run: a day per window, `--window auto` (the
+default) and the whole range as one window (what holding all of it at once costs). Each run is a child process;
 its own peak RSS and its promtool children's are printed, with the ratio of the two runs.
 
     python benchmarks/backtest_history.py [--hosts 20] [--days 7]
@@ -105,7 +105,7 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=7)
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--end", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--window", default="24h", help=argparse.SUPPRESS)
+    parser.add_argument("--window", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.days, args.end, args.window)
@@ -134,20 +134,25 @@ def main() -> int:
                     time.sleep(0.1)
             else:
                 raise SystemExit("prometheus did not become ready")
-            windowed = measure(url, args.days, end, "24h")
-            whole = measure(url, args.days, end, f"{int(args.days * 24)}h")
+            runs = {
+                "a day per window": measure(url, args.days, end, "24h"),
+                "--window auto (the default)": measure(url, args.days, end, "auto"),
+                "the whole range as one window": measure(url, args.days, end, f"{int(args.days * 24)}h"),
+            }
         finally:
             prometheus.terminate()
             prometheus.wait(timeout=30)
     print(f"{args.hosts} hosts x {args.days:g} days at {STEP}s ({args.hosts * args.days:g} host-days)\n")
     print("| run | seconds | peak RSS, backtest (MiB) | peak RSS, one promtool (MiB) |")
     print("|---|---|---|---|")
-    for name, (seconds, own, promtool, _) in (("a day per window (default)", windowed), ("the whole range as one window", whole)):
+    for name, (seconds, own, promtool, _) in runs.items():
         print(f"| {name} | {seconds:.0f} | {own:.0f} | {promtool:.0f} |")
-    print(f"\nwhole range / windowed: time x{whole[0] / windowed[0]:.2f}, backtest RSS x{whole[1] / windowed[1]:.2f}, promtool RSS x{whole[2] / windowed[2]:.2f}")
-    same = windowed[3].split("## fleet", 1)[1] == whole[3].split("## fleet", 1)[1]
-    print(f"fleet totals identical in both runs: {'yes' if same else 'NO'}")
-    print("\n" + windowed[3].split("## fleet", 1)[1].strip())
+    windowed, whole = runs["a day per window"], runs["the whole range as one window"]
+    print(f"\nwhole range / a day per window: time x{whole[0] / windowed[0]:.2f}, backtest RSS x{whole[1] / windowed[1]:.2f}, promtool RSS x{whole[2] / windowed[2]:.2f}")
+    fleets = {run[3].split("## fleet", 1)[1] for run in runs.values()}
+    same = len(fleets) == 1
+    print(f"fleet totals identical in all runs: {'yes' if same else 'NO'}")
+    print("\n" + fleets.pop().strip())
     return 0 if same else 1
 
 

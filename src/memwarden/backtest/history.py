@@ -3,7 +3,7 @@
 Usage per host is read with the series and the grouping the recording rules use (the
 profile's total and available memory under source.selector, summed by the host labels),
 one value per replay step, none where the step holds no sample. The range is read and
-replayed a window at a time (a day by default), each window carrying the last `overlap`
+replayed a window at a time (whole days, fewer the more hosts), each window carrying the last `overlap`
 steps of the one before, so memory holds one window of the fleet, never the whole range.
 The chunks are laid out exactly as recorded.replay lays out one long trace (cut every
 chunk, warmed by the overlap), so a windowed replay counts what one replay of the whole
@@ -33,6 +33,10 @@ from .traces import Chunk, Trace, stitch
 # As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
 # (new_high_over 2h before the confirm window, three steady-rise windows).
 CHUNK_HOURS, OVERLAP_HOURS = 24, 3
+# What an automatic window holds: about 64 host-days at 60 s. promtool's cost is mostly per
+# evaluation step, so a few hosts replay fastest in one long window, while a fleet of
+# thousands still replays a day at a time (a promtool of 35 hosts x 27 h peaked at 109 MiB).
+WINDOW_HOST_STEPS = 64 * 1440
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--user", help="basic auth user name")
     group.add_argument("--password-file", metavar="FILE", help="basic auth password, read from this file")
     group.add_argument("--bearer-token-file", metavar="FILE", help="send this file's token as Authorization: Bearer")
-    group.add_argument("--window", default=f"{CHUNK_HOURS}h", help="replay this much of the fleet at a time; memory grows with it, and below a day so does the replay's cost (default 24h)")
+    group.add_argument(
+        "--window", default="auto",
+        help="replay this much of the range at a time: memory grows with it, and below a day so does the replay's cost "
+        "(default auto: whole days, fewer the more hosts, about 64 host-days at 60s)",
+    )
     group.add_argument("--timeout", default="60s", help="per request to Prometheus (default 60s)")
     if "--step" not in parser._option_string_actions:  # the backtest's parser may already have it, for traces
         parser.add_argument("--step", default="60s", help="replay step (default 60s)")
@@ -218,7 +226,7 @@ def _names(keys: list[Labels]) -> dict[Labels, str]:
 def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
     """Replay the history of args.prometheus; print per host and for the fleet. 1 on any error."""
     try:
-        step, since, window, timeout = (_duration(name, getattr(args, name)) for name in ("step", "since", "window", "timeout"))
+        step, since, timeout = (_duration(name, getattr(args, name)) for name in ("step", "since", "timeout"))
         try:
             query, selectors = usage_query(policy, step, args.match)
         except ValueError as error:
@@ -226,14 +234,15 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         client = Client.create(
             args.prometheus, user=args.user, password_file=args.password_file, bearer_token_file=args.bearer_token_file, timeout=timeout
         )
-        # A window holds whole chunks; one shorter than a day shrinks the chunks with it
-        # (more replay: each chunk is warmed by the overlap again).
-        chunk_steps = max(1, int(min(CHUNK_HOURS * 3600, window) / step))
-        window_steps = chunk_steps * max(1, math.ceil(window / step / chunk_steps))
         # The steps in (until - since, until]: a week is 7 whole days, not a day's chunk and a step.
         total = max(1, math.floor(since / step))
         end = math.floor(_moment(args.until) / step) * step
         start = end - (total - 1) * step
+        window = _window(args.window, client, query, end, step)
+        # A window holds whole chunks; one shorter than a day shrinks the chunks with it
+        # (more replay: each chunk is warmed by the overlap again).
+        chunk_steps = max(1, int(min(CHUNK_HOURS * 3600, window) / step))
+        window_steps = chunk_steps * max(1, math.ceil(window / step / chunk_steps))
         windows = [(first, min(window_steps, total - first)) for first in range(0, total, window_steps)]
         progress = Progress(sum(len(list(pieces(0, (length - 1) * step, step, PIECE_HOURS * 3600))) for _, length in windows))
         replay = WindowedReplay(policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers)
@@ -265,6 +274,14 @@ def _duration(name: str, text: str) -> float:
     if seconds <= 0:
         raise HistoryError(f"--{name} must be longer than 0s")
     return seconds
+
+
+def _window(text: str, client: Client, query: str, end: float, step: float) -> float:
+    """--window in seconds; `auto`: whole days, as many as keep a window near WINDOW_HOST_STEPS for the hosts there now."""
+    if text != "auto":
+        return _duration("window", text)
+    hosts = len(client.query_range(query, end, end, step))
+    return 86_400 * max(1, WINDOW_HOST_STEPS // (max(1, hosts) * int(86_400 / step)))
 
 
 def _moment(text: str) -> float:
