@@ -47,7 +47,7 @@ thresholds:
   for: {warning: 2s, high: 2s, critical: 1s, emergency: 1s}
   keep_firing_for: 4s
   leak_reference: 2m
-prediction: {lookback: 1m, horizon: 2m, for: 5s, guards: {confirm_window: 20s, new_high_over: 0s}}
+prediction: {lookback: 1m, horizon: 2m, for: 5s, keep_firing_for: 4s, guards: {confirm_window: 20s, new_high_over: 0s, steady_windows: [20s], steady_step: 10s}}
 pressure: {rate_window: 10s}
 alertmanager:
   responder: {group_wait: 1s, group_interval: 1s, repeat_interval: 1m}
