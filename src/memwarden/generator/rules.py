@@ -476,7 +476,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
 
 
 def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, steady_ratio: float, cap: float | None) -> str:
-    """Usage, averaged over three back-to-back windows, rose in both steps, and not towards a cap.
+    """Usage, averaged over three overlapping windows `step` apart, rose in both steps, and not towards a cap.
 
     What separates a leak from what only looks like one while it climbs:
     - a one-off step (a deploy, a cache loaded at start, a restart's warm-up) leaves one of
