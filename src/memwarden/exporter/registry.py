@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 
 from memwarden import __version__
+from memwarden.contract import BUILD_INFO, COLLECTOR_DURATION, COLLECTOR_SUCCESS, MEMORY_SCOPE_INFO, Metric
 from memwarden.system import ComponentSpec, FileReader, Hierarchy, Resolver
 from memwarden.system.procfs import PAGE_SIZE, read_bytes
 
@@ -31,14 +32,6 @@ from .scope import MemoryScope, ScopeMode
 
 log = logging.getLogger("memwarden.exporter")
 
-SUCCESS = ("memwarden_collector_success", "1 when the collector's last scrape read its source without error, else 0.")
-DURATION = ("memwarden_collector_duration_seconds", "How long the collector's last scrape took.")
-BUILD_INFO = ("memwarden_build_info", "Version of the memwarden exporter; always 1.")
-SCOPE_INFO = (
-    "memwarden_memory_scope_info",
-    "Whose memory the host-level series describe: scope=host (/proc/meminfo) or scope=cgroup "
-    "(the exporter's memory-limited cgroup, named by `cgroup`); always 1.",
-)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -66,8 +59,8 @@ class ExporterCollector:
         if self.scope is not None:
             self.scope.begin_scrape()
         families: dict[str, Metric] = {}
-        success = GaugeMetricFamily(*SUCCESS, labels=["collector"])
-        duration = GaugeMetricFamily(*DURATION, labels=["collector"])
+        success = GaugeMetricFamily(COLLECTOR_SUCCESS.name, COLLECTOR_SUCCESS.help, labels=COLLECTOR_SUCCESS.labels)
+        duration = GaugeMetricFamily(COLLECTOR_DURATION.name, COLLECTOR_DURATION.help, labels=COLLECTOR_DURATION.labels)
         for source in self.sources:
             problems: list[str] = []
             started = self.timer()
@@ -110,7 +103,7 @@ class ExporterCollector:
             except OSError:
                 state = None
             if state is not None:
-                yield _info(SCOPE_INFO, scope=state.scope, cgroup=state.name if state.scope == "cgroup" else "")
+                yield _info(MEMORY_SCOPE_INFO, scope=state.scope, cgroup=state.name if state.scope == "cgroup" else "")
         try:
             raw = (self.reader.read if self.reader is not None else read_bytes)(f"{self.proc_root}/self/stat")
         except OSError:
@@ -132,8 +125,8 @@ class ExporterCollector:
             )
 
 
-def _info(what: tuple[str, str], **labels: str) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(*what, labels=list(labels))
+def _info(what: Metric, **labels: str) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(what.name, what.help, labels=list(labels))
     family.add_metric(list(labels.values()), 1)
     return family
 

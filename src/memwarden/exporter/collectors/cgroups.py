@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from memwarden.contract import CGROUP_COLLECTOR
 from memwarden.system import Cgroup, CgroupMemory, Hierarchy, read_memory
 from memwarden.system.cgroupfs import read_mountinfo
 from memwarden.system.procfs import Read, read_bytes
@@ -63,7 +64,7 @@ def _children(directory: Path, depth: int) -> Iterable[str]:
 class CgroupCollector(Source):
     """memwarden_cgroup_* for the top-level cgroups, our own and the components'."""
 
-    name = "cgroup"
+    name = CGROUP_COLLECTOR
 
     def __init__(
         self,

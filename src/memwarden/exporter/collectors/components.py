@@ -14,6 +14,14 @@ from collections.abc import Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from memwarden.contract import (
+    COMPONENT_LIMIT,
+    COMPONENT_MEMORY,
+    COMPONENT_PROCESSES,
+    COMPONENT_SWAP,
+    COMPONENTS_COLLECTOR,
+    PROCESS_MATCH_KINDS,
+)
 from memwarden.system import ComponentSpec, ComponentTarget, Hierarchy, Resolver, process_memory_bytes, read_memory
 from memwarden.system.cgroupfs import CgroupMemory, tightest_limit
 from memwarden.system.procfs import Read, read_bytes, swap_bytes
@@ -23,10 +31,6 @@ from .base import Source
 from .pressure import pressure_families
 from .vmstat import cgroup_counters, counter_families
 
-MEMORY = ("memwarden_component_memory_bytes", "Working set of the component: cgroup usage minus inactive file cache, or its processes' RSS (PSS when set).")
-LIMIT = ("memwarden_component_limit_bytes", "The component's budget: the policy's bytes, or its cgroup's limit for `budget: cgroup`; absent when unlimited.")
-SWAP = ("memwarden_component_swap_bytes", "Swap used by the component.")
-PROCESSES = ("memwarden_component_processes", "Live processes of the component.")
 
 
 def host_has_swap(proc_root: str, read: Read = read_bytes) -> bool:
@@ -40,7 +44,7 @@ def host_has_swap(proc_root: str, read: Read = read_bytes) -> bool:
 class ComponentsCollector(Source):
     """memwarden_component_* and per-component PSI and counters (label `component`)."""
 
-    name = "components"
+    name = COMPONENTS_COLLECTOR
 
     def __init__(
         self,
@@ -63,10 +67,10 @@ class ComponentsCollector(Source):
         targets = self.resolver.resolve_all()
         self.cgroup_paths = tuple(t.cgroup_path for t in targets.values() if t.cgroup_path and t.cgroup)
         swap_on = None
-        memory_f = GaugeMetricFamily(*MEMORY, labels=["component"])
-        limit_f = GaugeMetricFamily(*LIMIT, labels=["component"])
-        swap_f = GaugeMetricFamily(*SWAP, labels=["component"])
-        processes_f = GaugeMetricFamily(*PROCESSES, labels=["component"])
+        memory_f, limit_f, swap_f, processes_f = (
+            GaugeMetricFamily(m.name, m.help, labels=m.labels)
+            for m in (COMPONENT_MEMORY, COMPONENT_LIMIT, COMPONENT_SWAP, COMPONENT_PROCESSES)
+        )
         extra: list[Metric] = []
         for component in self.components:
             target = targets[component.name]
@@ -83,7 +87,7 @@ class ComponentsCollector(Source):
                     swap_f.add_metric(labels, memory.swap)
                 extra += pressure_families(memory.pressure or {}, {"component": component.name})
                 extra += counter_families(cgroup_counters(memory.stat, memory.events), {"component": component.name})
-            elif target.pids or target.kind in ("cmdline", "pidfile"):
+            elif target.pids or target.kind in PROCESS_MATCH_KINDS:
                 used, alive = process_memory_bytes(self.proc_root, target.pids, pss=component.pss, read=self.read)
                 memory_f.add_metric(labels, used)
                 processes_f.add_metric(labels, alive)

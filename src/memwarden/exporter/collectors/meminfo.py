@@ -4,34 +4,27 @@ from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from memwarden.contract import MEMINFO, MEMINFO_COLLECTOR
 from memwarden.system.procfs import Read, pick
 
 from ..scope import ScopeState
 from .base import HostSource, single_sample_families
 
-# metric suffix -> (/proc/meminfo field, help text)
-MEMINFO_FIELDS: dict[str, tuple[str, str]] = {
-    "memory_total_bytes": ("MemTotal", "Usable RAM (MemTotal)."),
-    "memory_available_bytes": ("MemAvailable", "Memory available for new work without swapping (MemAvailable)."),
-    "memory_free_bytes": ("MemFree", "Memory not used at all (MemFree)."),
-    "memory_cached_bytes": ("Cached", "Page cache, without buffers (Cached)."),
-    "memory_buffers_bytes": ("Buffers", "Block device buffers (Buffers)."),
-    "memory_shared_bytes": ("Shmem", "Shared memory and tmpfs (Shmem)."),
-    "memory_slab_reclaimable_bytes": ("SReclaimable", "Kernel slab that can be reclaimed (SReclaimable)."),
-    "memory_anon_bytes": ("AnonPages", "Anonymous memory of processes (AnonPages)."),
-    "memory_committed_bytes": ("Committed_AS", "Memory promised to processes (Committed_AS)."),
-    "memory_commit_limit_bytes": ("CommitLimit", "Limit of committed memory under strict overcommit (CommitLimit)."),
-    "swap_total_bytes": ("SwapTotal", "Swap space (SwapTotal)."),
-    "swap_free_bytes": ("SwapFree", "Unused swap space (SwapFree)."),
-}
-
-
-_FIELDS = tuple(field for field, _ in MEMINFO_FIELDS.values())
+# metric suffix (its name without `memwarden_`) -> /proc/meminfo field; names and help are the contract's.
+MEMINFO_FIELDS: dict[str, str] = dict(
+    zip(
+        (metric.name.removeprefix("memwarden_") for metric in MEMINFO),
+        ("MemTotal", "MemAvailable", "MemFree", "Cached", "Buffers", "Shmem", "SReclaimable", "AnonPages",
+         "Committed_AS", "CommitLimit", "SwapTotal", "SwapFree"),
+        strict=True,
+    )
+)
+_FIELDS = tuple(MEMINFO_FIELDS.values())
 
 
 def _host(proc_root: str, read: Read) -> dict[str, int]:
     kib = pick(read(f"{proc_root}/meminfo"), _FIELDS, b":")
-    return {suffix: kib[field] * 1024 for suffix, (field, _) in MEMINFO_FIELDS.items() if field in kib}
+    return {suffix: kib[field] * 1024 for suffix, field in MEMINFO_FIELDS.items() if field in kib}
 
 
 def _cgroup(state: ScopeState, proc_root: str, read: Read) -> dict[str, int]:
@@ -77,10 +70,10 @@ def _swap_limit(state: ScopeState, proc_root: str, read: Read) -> int | None:
 class MeminfoCollector(HostSource):
     """memwarden_memory_*_bytes and memwarden_swap_*_bytes, host-level (no `component` label)."""
 
-    name = "meminfo"
+    name = MEMINFO_COLLECTOR
 
     def scrape(self, problems: list[str]) -> list[Metric]:
         state = self.cgroup_scope()
         values = _cgroup(state, self.proc_root, self.read) if state is not None else _host(self.proc_root, self.read)
-        metrics = ((f"memwarden_{suffix}", doc, values.get(suffix)) for suffix, (_, doc) in MEMINFO_FIELDS.items())
+        metrics = ((m.name, m.help, values.get(m.name.removeprefix("memwarden_"))) for m in MEMINFO)
         return single_sample_families(GaugeMetricFamily, metrics)

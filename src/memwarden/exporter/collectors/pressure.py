@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from memwarden.contract import PRESSURE_COLLECTOR, PRESSURE_STALLED, PRESSURE_WAITING
 from memwarden.system import read_pressure
 
 from .base import HostSource, single_sample_families
 
-WAITING = ("memwarden_pressure_waiting_seconds", "Time some tasks were stalled waiting for memory (PSI some).")
-STALLED = ("memwarden_pressure_stalled_seconds", "Time all non-idle tasks were stalled on memory at once (PSI full).")
-
 
 def pressure_families(totals: dict[str, float], labels: dict[str, str] | None = None) -> list[Metric]:
     """Build the PSI counters from {"some": s, "full": s}, optionally labelled (per component)."""
-    metrics = ((name, doc, totals.get(kind)) for kind, (name, doc) in (("some", WAITING), ("full", STALLED)))
+    metrics = ((m.family, m.help, totals.get(kind)) for kind, m in (("some", PRESSURE_WAITING), ("full", PRESSURE_STALLED)))
     return single_sample_families(CounterMetricFamily, metrics, labels)
 
 
 class PressureCollector(HostSource):
     """memwarden_pressure_{waiting,stalled}_seconds_total; absent, not zero, without PSI."""
 
-    name = "pressure"
+    name = PRESSURE_COLLECTOR
 
     def scrape(self, problems: list[str]) -> list[Metric]:
         state = self.cgroup_scope()

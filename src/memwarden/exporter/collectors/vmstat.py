@@ -4,34 +4,41 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from memwarden.contract import (
+    MAJOR_PAGE_FAULTS,
+    OOM_KILLS,
+    SWAP_IN_PAGES,
+    SWAP_OUT_PAGES,
+    VMSTAT_COLLECTOR,
+    WORKINGSET_REFAULTS,
+    Metric as ContractMetric,
+)
 from memwarden.system.procfs import pick
 
 from .base import HostSource, single_sample_families
 
-# metric -> (help text, /proc/vmstat keys summed, cgroup key: memory.stat, or "events:" memory.events)
-VMSTAT_COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "memwarden_oom_kills_total": ("Processes killed by the OOM killer.", ("oom_kill",), "events:oom_kill"),
-    "memwarden_major_page_faults_total": ("Page faults that needed disk I/O.", ("pgmajfault",), "pgmajfault"),
-    "memwarden_swap_in_pages_total": ("Pages read in from swap.", ("pswpin",), "pswpin"),
-    "memwarden_swap_out_pages_total": ("Pages written out to swap.", ("pswpout",), "pswpout"),
-    "memwarden_workingset_refaults_total": (
-        "Evicted pages faulted back in soon after (thrashing).",
-        ("workingset_refault_anon", "workingset_refault_file"),
-        "workingset_refault",
-    ),
+# metric -> (/proc/vmstat keys summed, cgroup key: memory.stat, or "events:" memory.events)
+VMSTAT_COUNTERS: dict[ContractMetric, tuple[tuple[str, ...], str]] = {
+    OOM_KILLS: (("oom_kill",), "events:oom_kill"),
+    MAJOR_PAGE_FAULTS: (("pgmajfault",), "pgmajfault"),
+    SWAP_IN_PAGES: (("pswpin",), "pswpin"),
+    SWAP_OUT_PAGES: (("pswpout",), "pswpout"),
+    WORKINGSET_REFAULTS: (("workingset_refault_anon", "workingset_refault_file"), "workingset_refault"),
 }
 
 
-_KEYS = tuple(sorted({key for _, keys, _ in VMSTAT_COUNTERS.values() for key in keys} | {"workingset_refault"}))
+_KEYS = tuple(sorted({key for keys, _ in VMSTAT_COUNTERS.values() for key in keys} | {"workingset_refault"}))
 
 
 def host_counters(vmstat: dict[str, int]) -> dict[str, int]:
+    """Counter values by exposed name (`memwarden_oom_kills_total`, …) from /proc/vmstat's keys."""
     values: dict[str, int] = {}
-    for name, (_, keys, _) in VMSTAT_COUNTERS.items():
+    for metric, (keys, _) in VMSTAT_COUNTERS.items():
+        name = metric.name
         present = [vmstat[key] for key in keys if key in vmstat]
         if present:
             values[name] = sum(present)
-        elif name == "memwarden_workingset_refaults_total" and "workingset_refault" in vmstat:
+        elif metric is WORKINGSET_REFAULTS and "workingset_refault" in vmstat:
             values[name] = vmstat["workingset_refault"]  # kernels before 5.9 had one counter
     return values
 
@@ -39,23 +46,23 @@ def host_counters(vmstat: dict[str, int]) -> dict[str, int]:
 def cgroup_counters(stat: dict[str, int], events: dict[str, int]) -> dict[str, int]:
     """The same counters from a cgroup's memory.stat and memory.events, where it has them."""
     values: dict[str, int] = {}
-    for name, (_, _, key) in VMSTAT_COUNTERS.items():
+    for metric, (_, key) in VMSTAT_COUNTERS.items():
         source, _, field = key.rpartition(":")
         table = events if source == "events" else stat
         if field in table:
-            values[name] = table[field]
+            values[metric.name] = table[field]
     return values
 
 
 def counter_families(values: dict[str, int], labels: dict[str, str] | None = None) -> list[Metric]:
-    metrics = ((name.removesuffix("_total"), doc, values.get(name)) for name, (doc, _, _) in VMSTAT_COUNTERS.items())
+    metrics = ((metric.family, metric.help, values.get(metric.name)) for metric in VMSTAT_COUNTERS)
     return single_sample_families(CounterMetricFamily, metrics, labels)
 
 
 class VmstatCollector(HostSource):
     """memwarden_oom_kills_total and friends, host-level; absent where the kernel lacks a counter."""
 
-    name = "vmstat"
+    name = VMSTAT_COLLECTOR
 
     def scrape(self, problems: list[str]) -> list[Metric]:
         state = self.cgroup_scope()

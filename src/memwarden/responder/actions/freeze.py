@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from memwarden.contract import CGROUP_MATCH_KINDS
 from memwarden.policy.responses import FREEZE_SETTLE_SECONDS
 from memwarden.system import ComponentTarget
 
@@ -35,13 +36,12 @@ from .base import (
     signal_process,
 )
 
-OWN_CGROUP_KINDS = ("cgroup", "systemd_unit")
 SETTLE_SECONDS = FREEZE_SETTLE_SECONDS  # how long a freeze may take to take hold before it counts as failed
 
 
 def cgroup_freezer(host: Host, target: ComponentTarget) -> tuple[str, Path] | None:
     """Return (method, control file) of the component's own cgroup freezer, if it has one."""
-    if target.kind not in OWN_CGROUP_KINDS or not target.cgroup_path or target.cgroup_path == "/":
+    if target.kind not in CGROUP_MATCH_KINDS or not target.cgroup_path or target.cgroup_path == "/":
         return None
     if target.unified is not None and (target.unified / "cgroup.freeze").exists():
         return "cgroup2", target.unified / "cgroup.freeze"
