@@ -46,7 +46,8 @@ def test_default_policy_tells_the_responder_and_passes_every_alert_on() -> None:
     config = _config(load_policy()[0])
     (head,) = config["route"]["routes"]
     assert head["matchers"] == ['generator="memwarden"']
-    assert head["group_by"] == ["alertname", "instance", "component"]
+    # The cluster labels follow alertname: the same instance in two clusters is two hosts.
+    assert head["group_by"] == ["alertname", "cluster", "region", "env", "instance", "component"]
     assert head["continue"] is True
     assert [child["receiver"] for child in head["routes"]] == ["memwarden-responder"]
     responder = next(r for r in config["receivers"] if r["name"] == "memwarden-responder")["webhook_configs"][0]
@@ -126,7 +127,7 @@ def test_resolved_notifications_follow_each_receiver(rich: Policy) -> None:
 
 def test_higher_tiers_inhibit_lower_tiers_of_their_own_family_only() -> None:
     rules = _config(load_policy()[0])["inhibit_rules"]
-    tiers = [r for r in rules if r["equal"] == ["instance", "component"]]
+    tiers = [r for r in rules if r["equal"] == ["cluster", "region", "env", "instance", "component"]]
     pairs = {(r["source_matchers"][1], r["target_matchers"][1]) for r in tiers}
     assert pairs == {
         ('alertname=~"MemoryUsageEmergency|MemoryComponentEmergency"',
@@ -137,7 +138,7 @@ def test_higher_tiers_inhibit_lower_tiers_of_their_own_family_only() -> None:
     }
     down = [r for r in rules if 'alertname="MemorySourceDown"' in r["source_matchers"]]
     assert down == [{"source_matchers": ['generator="memwarden"', 'alertname="MemorySourceDown"'],
-                     "target_matchers": ['generator="memwarden"', 'alertname!="MemorySourceDown"'], "equal": ["instance"]}]
+                     "target_matchers": ['generator="memwarden"', 'alertname!="MemorySourceDown"'], "equal": ["cluster", "region", "env", "instance"]}]
 
 
 def test_fragment_holds_memwardens_routes_not_a_root(rich: Policy) -> None:

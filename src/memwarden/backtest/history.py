@@ -1,7 +1,7 @@
 """`memwarden backtest --prometheus URL`: the policy's rules replayed over a Prometheus' own history.
 
 Usage per host is read with the series and the grouping the recording rules use (the
-profile's total and available memory under source.selector, summed by the host labels),
+profile's total and available memory under source.selector, summed without the labels source.aggregate_away names),
 one value per replay step, none where the step holds no sample. The range is read and
 replayed a window at a time (whole days, fewer the more hosts), each window carrying the last `overlap`
 steps of the one before, so memory holds one window of the fleet, never the whole range.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..generator.names import PROFILES, instance_labels
+from ..generator.names import PROFILES, aggregated_away
 from ..generator.promql import matchers
 from ..policy import Duration, Policy, parse_selector
 from .engine import Host, replay_hosts
@@ -67,12 +67,12 @@ def usage_query(policy: Policy, step: float, match: str | None = None) -> tuple[
     extra = [f'{label}{operator}"{value}"' for label, operator, value in parse_selector(match)] if match else []
     selector = matchers(policy.source.effective_selector(), profile.host_matcher, *extra)
     total, available = profile.memory_total + selector, profile.memory_available + selector
-    labels = ", ".join(instance_labels(policy))
+    labels = ", ".join(aggregated_away(policy))
     window = Duration.of_seconds(step)
     # last_over_time over one step: a step without a sample stays empty, as a failed scrape.
     query = (
-        f"100 * (1 - sum by ({labels}) (last_over_time({available}[{window}]))"
-        f" / (sum by ({labels}) (last_over_time({total}[{window}])) > 0))"
+        f"100 * (1 - sum without ({labels}) (last_over_time({available}[{window}]))"
+        f" / (sum without ({labels}) (last_over_time({total}[{window}])) > 0))"
     )
     return query, [total, available]
 

@@ -13,23 +13,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..policy import Policy
 
-# Labels every host series is aggregated to, and the extra one for components.
-INSTANCE_LABELS = ("instance", "job")
-COMPONENT_LABELS = ("instance", "job", "component")
+def aggregated_away(policy: Policy) -> tuple[str, ...]:
+    """Labels the recording rules drop: only those the policy names (source.aggregate_away).
 
-
-def instance_labels(policy: Policy) -> tuple[str, ...]:
-    """Labels host series keep: instance and job, and the policy's host label (source.host_label).
-
-    The host label is what makes node_exporter's target and memwarden's exporter on one
-    machine one host; a series without it aggregates as before (`by` drops a missing label).
+    The rules aggregate `without` them, as the node-mixin does, rather than `by` a fixed
+    list: every other target label (cluster, region, env, team, whatever relabeling or a
+    Prometheus' external_labels add) reaches the recorded series and the alerts, so the
+    same `ip:port` in two clusters stays two hosts, and rules evaluated centrally
+    (federation, Thanos, Mimir) still route on the labels the operator gave.
     """
-    return tuple(dict.fromkeys((*INSTANCE_LABELS, policy.source.host_label)))
+    return tuple(policy.source.aggregate_away)
 
 
-def component_labels(policy: Policy) -> tuple[str, ...]:
-    """Labels per-component series keep: the host's, and `component`."""
-    return (*instance_labels(policy), "component")
+def identity_labels(policy: Policy) -> tuple[str, ...]:
+    """Labels that name a host's alerts when Prometheus looks one up: the clusters', the host label, instance, job."""
+    return (*policy.source.identity_labels(), "job")
 
 
 @dataclass(frozen=True)

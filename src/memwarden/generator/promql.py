@@ -24,6 +24,14 @@ def by(labels: tuple[str, ...]) -> str:
     return f"by ({', '.join(labels)})"
 
 
+def without(labels: tuple[str, ...]) -> str:
+    return f"without ({', '.join(labels)})"
+
+
+def ignoring(labels: tuple[str, ...]) -> str:
+    return f"ignoring ({', '.join(labels)})"
+
+
 def on(labels: tuple[str, ...]) -> str:
     return f"on ({', '.join(labels)})"
 

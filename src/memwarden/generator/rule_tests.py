@@ -273,7 +273,7 @@ def _scope_covers(scope: rules.Scope, component: str) -> bool:
 
 def _instance_subject(policy: Policy) -> Subject:
     labels = {**_selector_labels(policy.source.effective_selector()), "instance": INSTANCE}
-    alert_labels = {key: labels[key] for key in ("instance", "job") if key in labels}
+    alert_labels = dict(labels)  # every target label reaches the alert
     return Subject("instance", labels, alert_labels)
 
 
@@ -286,7 +286,7 @@ def _component_subjects(policy: Policy) -> list[tuple[Subject, Thresholds]]:
         members = sorted(name for name in named if _scope_covers(scope, name))
         name = members[0] if members else next(n for n in ("example", "example-2") if _scope_covers(scope, n))
         labels = {**base, "component": name}
-        alert_labels = {key: labels[key] for key in ("instance", "job", "component") if key in labels}
+        alert_labels = dict(labels)
         subjects.append((Subject("component", labels, alert_labels), thresholds))
     return subjects
 
@@ -479,7 +479,7 @@ def pressure_tests(policy: Policy) -> dict[str, Any]:
         labelled = next((c for c in sorted(policy.components, key=lambda c: c.name) if c.labels), None)
         if labelled is not None:
             component_labels = {**_selector_labels(policy.source.component_selector), "instance": INSTANCE, "component": labelled.name}
-            expected = {key: component_labels[key] for key in ("instance", "job", "component") if key in component_labels}
+            expected = dict(component_labels)
             component_oom = _series(names.PROFILES["memwarden"].oom_kills, component_labels)
             cases.append(
                 {
@@ -595,7 +595,7 @@ def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
         if optional is not None:
             inputs.append({"series": _series(names.COMPONENT_PROCESSES, {**base, "component": optional}), "values": f"0x{steps}"})
         query = 'ALERTS{alertname="MemoryComponentNotFound", alertstate="firing"}'
-        alert_labels = {key: value for key, value in {**base, "component": watched}.items() if key in ("instance", "job", "component")}
+        alert_labels = {**base, "component": watched}
         cases.append(
             {
                 "name": f"MemoryComponentNotFound fires after {_ts(wait)} without a process"
@@ -619,7 +619,7 @@ def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
     limited = {**base, "component": watched}
     no_limit = {**base, "component": unlimited}
     query = 'ALERTS{alertname="MemoryComponentBudgetUnknown", alertstate="firing"}'
-    alert_labels = {key: value for key, value in no_limit.items() if key in ("instance", "job", "component")}
+    alert_labels = dict(no_limit)
     cases.append(
         {
             "name": "MemoryComponentBudgetUnknown fires for a working set without a limit, not for one with a limit",

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, selector_job
 from . import names
-from .names import COMPONENT, INSTANCE, PROFILES, component_labels, instance_labels
-from .promql import by, number, on, ratio, regex_alternatives, series
+from .names import COMPONENT, INSTANCE, PROFILES, aggregated_away, identity_labels
+from .promql import ignoring, number, ratio, regex_alternatives, series, without
 from .yamlfmt import dump
 
 RECORDING_FILE = "rules/memwarden.rules.yaml"
@@ -34,7 +34,6 @@ class Scope:
     """One level rules are written at: the instance, or components (optionally some of them)."""
 
     level: str  # "instance" or "component"
-    labels: tuple[str, ...]
     recorded: names.Recorded
     filter: str = ""  # extra matcher on recorded series, e.g. component=~"api|db"
     extra_labels: tuple[tuple[str, str], ...] = ()  # the components' own alert labels
@@ -62,7 +61,7 @@ class Scope:
 
 
 def instance_scope(policy: Policy) -> Scope:
-    return Scope("instance", instance_labels(policy), INSTANCE)
+    return Scope("instance", INSTANCE)
 
 
 def _host(policy: Policy, metric: str) -> str:
@@ -87,7 +86,7 @@ def _record(name: str, expr: str, labels: tuple[tuple[str, str], ...] = ()) -> d
 def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
     """Normalise the profile's raw host series into memwarden's recorded series."""
     raw = PROFILES[policy.source.profile]
-    labels = by(instance_labels(policy))
+    labels = without(aggregated_away(policy))
     window = policy.pressure.rate_window
     prediction = policy.prediction
     reserve = prediction.guards.reserve
@@ -127,7 +126,7 @@ def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
 
 def component_recordings(policy: Policy) -> list[dict[str, Any]]:
     """Per-component series: working set against budget, its trend, stalls and OOM kills."""
-    labels = by(component_labels(policy))
+    labels = without(aggregated_away(policy))
     memory = _component_raw(policy, names.COMPONENT_MEMORY)
     window = policy.pressure.rate_window
     prediction = policy.prediction
@@ -232,9 +231,9 @@ def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
         (
             weights.pressure,
             f"(clamp({scope.sel(recorded.pressure_some_ratio)} / {ratio(policy.pressure.some.percent)}, 0, 1) "
-            f"or {on(scope.labels)} {zero})",
+            f"or {zero})",
         ),
-        (weights.oom_kills, f"(clamp({scope.sel(recorded.oom_kills_increase1h)}, 0, 1) or {on(scope.labels)} {zero})"),
+        (weights.oom_kills, f"(clamp({scope.sel(recorded.oom_kills_increase1h)}, 0, 1) or {zero})"),
     ]
     if scope.level == "instance":
         parts.insert(
@@ -242,7 +241,7 @@ def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
             (
                 weights.swap,
                 f"(clamp({recorded.swap_in_rate} / {number(policy.pressure.swap_thrash.pages_per_second)}, 0, 1) "
-                f"or {on(scope.labels)} {zero})",
+                f"or {zero})",
             ),
         )
     active = [(weight, term) for weight, term in parts if weight > 0]
@@ -262,11 +261,18 @@ SUBJECT = {
 }
 
 
+def _link_vars(policy: Policy) -> str:
+    """The alert's cluster labels as dashboard variables: an empty value selects series without the label."""
+    return "".join(f"&var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in policy.source.cluster_labels)
+
+
 def _dashboard_link(policy: Policy, subject: str) -> str:
-    overview = policy.dashboard_url.format(uid=policy.dashboards.overview_uid) + "?var-instance={{ $labels.instance | urlquery }}"
+    instance = "?var-instance={{ $labels.instance | urlquery }}" + _link_vars(policy)
+    overview = policy.dashboard_url.format(uid=policy.dashboards.overview_uid) + instance
     component = (
         policy.dashboard_url.format(uid=policy.dashboards.component_uid)
-        + "?var-instance={{ $labels.instance | urlquery }}&var-component={{ $labels.component | urlquery }}"
+        + instance
+        + "&var-component={{ $labels.component | urlquery }}"
     )
     if subject == "instance":
         return overview
@@ -275,12 +281,15 @@ def _dashboard_link(policy: Policy, subject: str) -> str:
     return f"{{{{ if $labels.component }}}}{component}{{{{ else }}}}{overview}{{{{ end }}}}"
 
 
-def exhaustion_template(level: str) -> str:
-    """Look up the subject's time to exhaustion when the notification is rendered."""
-    if level == "instance":
-        selector = 'instance=%q, job=%q}" $labels.instance $labels.job'
-    else:
-        selector = 'instance=%q, job=%q, component=%q}" $labels.instance $labels.job $labels.component'
+def exhaustion_template(policy: Policy, level: str) -> str:
+    """Look up the subject's time to exhaustion when the notification is rendered.
+
+    The lookup names the host by every label that tells hosts apart (cluster labels, host
+    label, instance, job): the same instance in another cluster is another series. A label
+    the alert lacks is looked up as empty, which matches the series that lack it too.
+    """
+    labels = [*identity_labels(policy), *(["component"] if level == "component" else [])]
+    selector = ", ".join(f"{label}=%q" for label in labels) + '}" ' + " ".join(f"$labels.{label}" for label in labels)
     recorded = INSTANCE.exhaustion_seconds if level == "instance" else COMPONENT.exhaustion_seconds
     return (
         f'{{{{ with printf "{recorded}{{{selector} | query }}}}'
@@ -347,6 +356,16 @@ def _either(host: str, component: str) -> str:
     return f"(\n  {host}\n)\nor\n(\n  {component}\n)"
 
 
+def _added_by_alert(policy: Policy, scope: Scope) -> tuple[str, ...]:
+    """Labels an alert adds to (or sets over) its series: ignored when its ALERTS series is matched to them.
+
+    Matching on everything else keeps every target label apart (two clusters' same
+    instance are two alerts) without naming those labels here.
+    """
+    added = {"alertname", "alertstate", *alert_labels(policy, "warning", scope.own_labels)} - {"component"}
+    return tuple(sorted(added))
+
+
 def tier_alert_name(level: str, tier: str) -> str:
     return f"Memory{'Usage' if level == 'instance' else 'Component'}{TIER_TITLE[tier]}"
 
@@ -367,7 +386,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
         if thresholds.hysteresis > 0:
             expr = (
                 f"{usage} >= {ratio(threshold)}\nor\n"
-                f"(\n  {usage} >= {ratio(clear)}\n  and {on(scope.labels)}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
+                f"(\n  {usage} >= {ratio(clear)}\n  and {ignoring(_added_by_alert(policy, scope))}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
             )
         else:
             expr = f"{usage} >= {ratio(threshold)}"
@@ -395,7 +414,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
                 keep_firing_for=thresholds.keep_firing_for,
                 extra_labels=scope.own_labels,
                 value=PERCENT,
-                exhaustion=exhaustion_template(scope.level),
+                exhaustion=exhaustion_template(policy, scope.level),
             )
         )
     return rules
@@ -416,7 +435,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     if scope.level == "instance":
         raw = _host(policy, PROFILES[policy.source.profile].memory_available)
         short_headroom = _headroom(INSTANCE.available_bytes, INSTANCE.total_bytes, prediction.guards.reserve)
-        short_slope = f"-sum {by(scope.labels)} (deriv({raw}[{confirm}]))"
+        short_slope = f"-sum {without(aggregated_away(policy))} (deriv({raw}[{confirm}]))"
         name = "MemoryExhaustionPredicted"
         summary = "Memory is predicted to run out soon."
         description = (
@@ -426,7 +445,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     else:
         raw = scope.sel(_component_raw(policy, names.COMPONENT_MEMORY))
         short_headroom = f"{scope.sel(COMPONENT.limit_bytes)} - {scope.sel(COMPONENT.working_set_bytes)}"
-        short_slope = f"sum {by(scope.labels)} (deriv({raw}[{confirm}]))"
+        short_slope = f"sum {without(aggregated_away(policy))} (deriv({raw}[{confirm}]))"
         name = "MemoryComponentExhaustionPredicted"
         summary = "A component is predicted to exceed its memory budget soon."
         description = (
@@ -436,9 +455,9 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     usage = scope.sel(recorded.usage_ratio)
     expr = (
         f"{scope.sel(recorded.exhaustion_seconds)} <= {horizon}\n"
-        f"and {on(scope.labels)}\n"
+        "and\n"
         f"(\n  ({short_headroom})\n  / ({short_slope} > 0)\n) <= {horizon}\n"
-        f"and {on(scope.labels)}\n"
+        "and\n"
         f"{usage} >= {ratio(prediction.guards.min_usage)}"
     )
     if prediction.guards.new_high_over.seconds > 0:
@@ -447,8 +466,8 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
         # leak that reached it, was restarted or OOM-killed and now leaks again must warn.
         # `unless` (not `and`) so a series without that much history is not silenced.
         expr += (
-            f"\nunless {on(scope.labels)}\n"
-            f"(\n  max_over_time({usage}[{confirm}])\n  <= {on(scope.labels)}\n"
+            "\nunless\n"
+            f"(\n  max_over_time({usage}[{confirm}])\n  <=\n"
             f"  (max_over_time({usage}[{prediction.guards.new_high_over}] offset {confirm})"
             f" < {ratio(thresholds.percent('emergency'))})\n)"
         )
@@ -456,9 +475,9 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     # A rise faster than (100 % - min_usage) per fastest_leak, over one steady step, is a burst.
     fastest = guards.fastest_leak.seconds
     cap = (1 - guards.min_usage / 100) * guards.steady_step.seconds / fastest if fastest > 0 else None
-    steady = [_steady_rise(usage, scope.labels, window, guards.steady_step, guards.steady_ratio, cap) for window in guards.steady_windows]
+    steady = [_steady_rise(usage, window, guards.steady_step, guards.steady_ratio, cap) for window in guards.steady_windows]
     if steady:
-        expr += f"\nand {on(scope.labels)}\n(\n" + f"\n  or\n".join(steady) + "\n)"
+        expr += "\nand\n(\n" + f"\n  or\n".join(steady) + "\n)"
     return _alert(
         policy,
         name,
@@ -475,7 +494,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     )
 
 
-def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, steady_ratio: float, cap: float | None) -> str:
+def _steady_rise(usage: str, window: str, step: str, steady_ratio: float, cap: float | None) -> str:
     """Usage, averaged over three overlapping windows `step` apart, rose in both steps, and not towards a cap.
 
     What separates a leak from what only looks like one while it climbs:
@@ -493,7 +512,7 @@ def _steady_rise(usage: str, labels: tuple[str, ...], window: str, step: str, st
     before = f"avg_over_time({usage}[{window}] offset {step})"
     earlier = f"avg_over_time({usage}[{window}] offset {Duration.of_seconds(2 * Duration(step).seconds)})"
     rise_now, rise_before = f"({now} - {before})", f"({before} - {earlier})"
-    join = f"\n  and {on(labels)}\n  "
+    join = "\n  and\n  "
     return (
         f"(\n  {rise_before} > 0{join}{rise_before} >= {number(steady_ratio)} * {rise_now}"
         f"{join}{rise_now} ^ 2 >= (1 - {now}) * ({rise_before} - {rise_now})"
@@ -553,8 +572,8 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
                 policy,
                 "MemoryOOMKills",
                 _with_components(
-                    f"sum {by(instance_labels(policy))} (increase({host}[{oom.window}])) > 0",
-                    f"sum {by(component_labels(policy))} (increase({scope.sel(component)}[{oom.window}])) > 0",
+                    f"sum {without(aggregated_away(policy))} (increase({host}[{oom.window}])) > 0",
+                    f"sum {without(aggregated_away(policy))} (increase({scope.sel(component)}[{oom.window}])) > 0",
                     scope,
                 ),
                 oom.severity,
@@ -577,7 +596,7 @@ def swap_alert(policy: Policy) -> list[dict[str, Any]]:
         _alert(
             policy,
             "MemorySwapThrashing",
-            f"{INSTANCE.swap_in_rate} >= {rate}\nand {on(instance_labels(policy))}\n{INSTANCE.swap_out_rate} >= {rate}",
+            f"{INSTANCE.swap_in_rate} >= {rate}\nand\n{INSTANCE.swap_out_rate} >= {rate}",
             thrash.severity,
             "The host is swapping in and out at the same time: its working set no longer fits.",
             f"{{{{ $labels.instance }}}} swaps in {{{{ $value | humanize }}}} pages/s while also swapping out "
@@ -595,10 +614,11 @@ def _any_of(exprs: list[str]) -> str:
 def _scraped_but_empty(policy: Policy, selectors: list[str]) -> list[str]:
     """A target that is up but publishes none of the series its alerts need."""
     raw = PROFILES[policy.source.profile]
-    checks = [f"{series('up', selectors[0])} == 1\n  unless {on(instance_labels(policy))}\n  {_host(policy, raw.memory_available)}"]
+    # `up` carries the target's labels, as its series do; the component ones add `component`.
+    checks = [f"{series('up', selectors[0])} == 1\n  unless\n  {_host(policy, raw.memory_available)}"]
     if len(selectors) > 1:
         processes = series(names.COMPONENT_PROCESSES, selectors[1])
-        checks.append(f"{series('up', selectors[1])} == 1\n  unless {on(instance_labels(policy))}\n  {processes}")
+        checks.append(f"{series('up', selectors[1])} == 1\n  unless {ignoring(('component',))}\n  {processes}")
     return checks
 
 
@@ -695,7 +715,7 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
             _alert(
                 policy,
                 "MemoryComponentBudgetUnknown",
-                f"{scope.sel(COMPONENT.working_set_bytes)}\nunless {on(component_labels(policy))}\n{COMPONENT.limit_bytes}",
+                f"{scope.sel(COMPONENT.working_set_bytes)}\nunless\n{COMPONENT.limit_bytes}",
                 "warning",
                 "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
                 "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
@@ -715,7 +735,7 @@ def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: 
         limit = number(round(factor * budget, 10))
         branches.append(
             f"(\n  {scope.sel(scope.recorded.slo_error_ratio(short))} > {limit}\n"
-            f"  and {on(scope.labels)}\n  {scope.sel(scope.recorded.slo_error_ratio(long))} > {limit}\n)"
+            f"  and\n  {scope.sel(scope.recorded.slo_error_ratio(long))} > {limit}\n)"
         )
     return "\nor\n".join(branches)
 
@@ -771,10 +791,10 @@ def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
     ]
     overridden = sorted(component.name for component in special)
     default_filter = f'component!~"{regex_alternatives(overridden)}"' if overridden else ""
-    scopes = [(Scope("component", component_labels(policy), COMPONENT, default_filter), policy.thresholds)]
+    scopes = [(Scope("component", COMPONENT, default_filter), policy.thresholds)]
     for component in sorted(special, key=lambda c: c.name):
         labels = (("component", component.name), *sorted(component.labels.items()))
-        scope = Scope("component", component_labels(policy), COMPONENT, f'component="{component.name}"', labels)
+        scope = Scope("component", COMPONENT, f'component="{component.name}"', labels)
         scopes.append((scope, policy.component_thresholds(component)))
     return scopes
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from ..cmdline_pattern import compile_cmdline
 from .alertmanager import AlertmanagerSection
@@ -323,12 +323,53 @@ class Source(Section):
         "the rules keep it, inhibitions compare it, the responder knows its own alerts by it",
     )
 
+    cluster_labels: list[LabelName] = Field(
+        default_factory=lambda: ["cluster", "region", "env"],
+        description="labels that tell one cluster's (region's, environment's) hosts from another's, as a "
+        "Prometheus' external_labels or relabeling set them; inhibitions compare them, Alertmanager groups "
+        "by them, notifications and dashboards select by them (a series without one matches an empty value)",
+    )
+    aggregate_away: list[LabelName] = Field(
+        default_factory=list,
+        description="target labels the recording rules drop (ones that vary among one host's series); "
+        "every other label reaches the recorded series and alerts",
+    )
+
     @field_validator("host_label")
     @classmethod
     def _host_label_is_free(cls, label: str) -> str:
         if label in NOT_HOST_LABELS or label.startswith("__"):
             raise ValueError(f"'{label}' cannot name the host: memwarden or Prometheus gives it another meaning")
         return label
+
+    @field_validator("cluster_labels")
+    @classmethod
+    def _cluster_labels_are_free(cls, labels: list[str]) -> list[str]:
+        for label in labels:
+            if label in NOT_HOST_LABELS or label == "instance" or label.startswith("__"):
+                raise ValueError(f"'{label}' cannot name a cluster: memwarden or Prometheus gives it another meaning")
+        if len(set(labels)) != len(labels):
+            raise ValueError("a label is listed twice")
+        return labels
+
+    @model_validator(mode="after")
+    def _labels_keep_hosts_apart(self) -> Source:
+        if self.host_label in self.cluster_labels:
+            raise ValueError(
+                f"'{self.host_label}' is source.host_label and in cluster_labels; a label names the host or its cluster, not both"
+            )
+        kept = {"instance", "job", "component", self.host_label, *self.cluster_labels}
+        for label in self.aggregate_away:
+            if label in kept or label.startswith("__"):
+                raise ValueError(
+                    f"aggregate_away: '{label}' tells hosts, clusters or components apart; dropping it would sum "
+                    "different hosts' memory into one series"
+                )
+        return self
+
+    def identity_labels(self) -> tuple[str, ...]:
+        """Labels that tell one host's alerts from another's: the clusters', the host label, instance."""
+        return tuple(dict.fromkeys((*self.cluster_labels, self.host_label, "instance")))
 
     @field_validator("selector", "component_selector")
     @classmethod
@@ -403,3 +444,12 @@ class Policy(Section):
 
     def component_thresholds(self, component: Component) -> Thresholds:
         return component.thresholds.apply_to(self.thresholds)
+
+    def group_by(self) -> list[str]:
+        """alertmanager.group_by with the cluster labels after alertname: an instance name repeats across clusters."""
+        labels = list(self.alertmanager.group_by)
+        if labels == ["..."]:
+            return labels
+        at = labels.index("alertname") + 1 if "alertname" in labels else 0
+        missing = [label for label in self.source.cluster_labels if label not in labels]
+        return labels[:at] + missing + labels[at:]

@@ -38,6 +38,10 @@ RESERVED_LABELS = ("alertname", "severity", "tier", "component", "instance", "jo
 URL_PLACEHOLDERS = {"runbook_url": {"alertname", "anchor"}, "dashboard_url": {"uid"}}
 # One value on every alert would make every host's alerts one host's (inhibitions, responders).
 _NAMES_THE_HOST = "is source.host_label, which names the host each alert is about; choose another label name"
+_NAMES_THE_CLUSTER = (
+    "is in source.cluster_labels: one value on every alert would make the same instance in two clusters "
+    "one host; choose another label name"
+)
 # Below this lead a person cannot act on a prediction before the ceiling is hit.
 MIN_USEFUL_LEAD_SECONDS = 15 * 60
 # A horizon of this many scrapes (83h at 15s) renders its rule test in about a second.
@@ -136,7 +140,9 @@ def _check_for_against_leak(thresholds: Thresholds, path: Path) -> Iterator[Prob
             )
 
 
-def check_components(raw: Any, base: Thresholds | None, host_label: str = "host") -> Iterator[Problem]:
+def check_components(
+    raw: Any, base: Thresholds | None, host_label: str = "host", cluster_labels: tuple[str, ...] = ()
+) -> Iterator[Problem]:
     """Check each component part by part, so a broken budget does not hide a broken match."""
     if not isinstance(raw, list):
         return
@@ -177,6 +183,8 @@ def check_components(raw: Any, base: Thresholds | None, host_label: str = "host"
                     yield _error(path + ("labels", label), "is set by memwarden itself; choose another label name")
                 elif label == host_label:
                     yield _error(path + ("labels", label), _NAMES_THE_HOST)
+                elif label in cluster_labels:
+                    yield _error(path + ("labels", label), _NAMES_THE_CLUSTER)
         overrides = _parsed(ThresholdOverrides, item.get("thresholds"))
         if base is not None and overrides is not None:
             # Report only what the component's own overrides cause, not the base's problems again.
@@ -327,7 +335,7 @@ def check_health(health: Health) -> Iterator[Problem]:
         yield _error(("health", "weights"), "at least one weight must be above 0")
 
 
-def check_top_level(raw: dict[str, Any], host_label: str = "host") -> Iterator[Problem]:
+def check_top_level(raw: dict[str, Any], host_label: str = "host", cluster_labels: tuple[str, ...] = ()) -> Iterator[Problem]:
     labels = raw.get("labels")
     if isinstance(labels, dict):
         for label in labels:
@@ -335,6 +343,8 @@ def check_top_level(raw: dict[str, Any], host_label: str = "host") -> Iterator[P
                 yield _error(("labels", label), "is set by memwarden itself; choose another label name")
             elif label == host_label:
                 yield _error(("labels", label), _NAMES_THE_HOST)
+            elif label in cluster_labels:
+                yield _error(("labels", label), _NAMES_THE_CLUSTER)
     for key, allowed in URL_PLACEHOLDERS.items():
         value = raw.get(key)
         if not isinstance(value, str):
@@ -523,12 +533,13 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
     source = _parsed(Source, raw.get("source"))
     thresholds = _parsed(Thresholds, raw.get("thresholds"))
     host_label = (source or Source()).host_label
-    checks: list[Callable[[], Iterator[Problem]]] = [lambda: check_top_level(raw, host_label)]
+    cluster_labels = tuple((source or Source()).cluster_labels)
+    checks: list[Callable[[], Iterator[Problem]]] = [lambda: check_top_level(raw, host_label, cluster_labels)]
     if source is not None:
         checks.append(lambda: check_source(source))
     if thresholds is not None:
         checks.append(lambda: check_thresholds(thresholds, ("thresholds",)))
-    checks.append(lambda: check_components(raw.get("components"), thresholds, host_label))
+    checks.append(lambda: check_components(raw.get("components"), thresholds, host_label, cluster_labels))
     if (prediction := _parsed(Prediction, raw.get("prediction"))) is not None:
         checks.append(lambda: check_prediction(prediction, source, thresholds))
     if (pressure := _parsed(Pressure, raw.get("pressure"))) is not None:

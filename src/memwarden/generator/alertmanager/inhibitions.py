@@ -29,14 +29,15 @@ def render_inhibit_rules(policy: Policy) -> list[dict[str, Any]]:
                 "target_matchers": [GENERATED, matcher("alertname", "=~", _names(TIERS[:index]))],
                 # Host tier alerts have no component label: they inhibit host tiers only, and
                 # a component's tiers inhibit only that component's lower tiers.
-                "equal": ["instance", "component"],
+                # The cluster labels too: the same instance in another cluster is another host.
+                "equal": [*policy.source.cluster_labels, "instance", "component"],
             }
         )
     rules.append(
         {
             "source_matchers": [GENERATED, matcher("alertname", "=", SOURCE_DOWN)],
             "target_matchers": [GENERATED, matcher("alertname", "!=", SOURCE_DOWN)],
-            "equal": ["instance"],
+            "equal": [*policy.source.cluster_labels, "instance"],
         }
     )
     rules += _host_source_down(policy)
@@ -60,6 +61,6 @@ def _host_source_down(policy: Policy) -> list[dict[str, Any]]:
         {
             "source_matchers": [GENERATED, matcher("alertname", "=", SOURCE_DOWN), *selector, matcher(label, "=~", ".+")],
             "target_matchers": [GENERATED, matcher("alertname", "!=", SOURCE_DOWN)],
-            "equal": [label],
+            "equal": [*policy.source.cluster_labels, label],
         }
     ]

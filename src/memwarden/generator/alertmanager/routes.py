@@ -128,7 +128,7 @@ def _container(policy: Policy, tiers: list[str], children: list[dict[str, Any]],
         # Only generator="memwarden": policy and component labels can differ per alert (a
         # component's own team label wins), and the operator's own Memory… alerts lack it.
         "matchers": [GENERATED, *_severities(tiers)],
-        "group_by": list(policy.alertmanager.group_by),
+        "group_by": policy.group_by(),
         "continue": carry_on,
         "routes": children,
     }
@@ -178,7 +178,7 @@ def fall_through(policy: Policy, receiver: str) -> dict[str, Any] | None:
 
 def root(policy: Policy) -> dict[str, Any]:
     """Return the root route of the standalone file: memwarden's routes, nothing else routed."""
-    route: dict[str, Any] = {"receiver": UNROUTED, "group_by": list(policy.alertmanager.group_by)}
+    route: dict[str, Any] = {"receiver": UNROUTED, "group_by": policy.group_by()}
     if routes := memwarden_routes(policy):
         route["routes"] = routes
     return route

@@ -132,7 +132,7 @@ def alertmanager_config(policy: Policy) -> dict[str, Any]:
     """
     part = fragment(policy)
     routes = part["routes"]
-    route: dict[str, Any] = {"receiver": "memwarden-unrouted", "groupBy": list(policy.alertmanager.group_by)}
+    route: dict[str, Any] = {"receiver": "memwarden-unrouted", "groupBy": policy.group_by()}
     if routes:
         # The head and the tiers route each match generator="memwarden" already.
         route["routes"] = [_route(child) for child in routes]
