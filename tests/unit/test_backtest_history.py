@@ -27,7 +27,7 @@ def test_the_query_reads_the_profiles_series_under_the_policys_selector_and_matc
         'memwarden_memory_total_bytes{job="memwarden", component="", env=~"prod.*"}',
         'memwarden_memory_available_bytes{job="memwarden", component="", env=~"prod.*"}',
     ]
-    assert "sum by (instance, job, host)" in query and "last_over_time(" in query and "[1m]" in query
+    assert "sum without (" in query and "by (" not in query and "last_over_time(" in query and "[1m]" in query
     with pytest.raises(ValueError):
         history.usage_query(policy, 60, "env=prod")
 
