@@ -23,7 +23,7 @@ MAX_NODES = 50_000  # scalars, lists and mappings, counting each alias as what i
 class YAMLLimitError(yaml.YAMLError):
     """A document over one of the limits; carries the mark where it was found."""
 
-    def __init__(self, problem: str, mark: yaml.Mark | None = None):
+    def __init__(self, problem: str, mark: Any = None):  # a PyYAML or a ruamel.yaml mark
         super().__init__(problem)
         self.problem = problem
         self.problem_mark = mark
@@ -54,15 +54,23 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
+def _children(node: Any) -> list[Any]:
+    # By the node's `id` rather than its class: ruamel.yaml's nodes (the Alertmanager
+    # base-file merge) have the same shape and ids as PyYAML's, so one check serves both.
+    if node.id == "mapping":
         return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
+    if node.id == "sequence":
         return list(node.value)
     return []
 
 
-def check_graph(root: yaml.Node) -> None:
+def check_size(text: str) -> None:
+    """Raise YAMLLimitError for a text over MAX_BYTES."""
+    if len(text) > MAX_BYTES:
+        raise YAMLLimitError(f"is {len(text)} characters; the limit is {MAX_BYTES} (1 MiB)")
+
+
+def check_graph(root: Any) -> None:
     """Raise YAMLLimitError for a cycle, or an expansion over MAX_DEPTH or MAX_NODES.
 
     Sizes and depths are memoised per node, so each node is looked at once however many
@@ -107,8 +115,7 @@ def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
     document within the limits, including scalars Python cannot build (an integer of
     5,000 digits is over Python's own int limit).
     """
-    if len(text) > MAX_BYTES:
-        raise YAMLLimitError(f"is {len(text)} characters; the limit is {MAX_BYTES} (1 MiB)")
+    check_size(text)
     loader = _BoundedLoader(text)
     try:
         root = loader.get_single_node()

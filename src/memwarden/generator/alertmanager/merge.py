@@ -30,6 +30,8 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from ... import binaries
 from ...policy import Policy
+from ...policy.yamlsafe import YAMLLimitError
+from .bounded import check_limits
 from .config import dump, fragment
 from .names import GENERATED, PREFIX, TEMPLATE_FILE, UNROUTED
 from .mergetext import MergeError, Text, list_edits, plain, reader
@@ -229,6 +231,12 @@ def merge(base_text: str, policy: Policy, template_path: str | None = None, labe
     if crlf:
         result = merge(base_text.replace("\r\n", "\n"), policy, template_path, labels)
         return Merged(result.text.replace("\n", "\r\n"), result.notes, result.reach)
+    try:
+        check_limits(base_text)  # before either load below walks an alias bomb or recurses 5,000 levels
+    except YAMLLimitError as error:
+        raise MergeError(f"cannot be read: {error}") from None
+    except YAMLError:
+        pass  # not YAML at all: the load below says so with its hint
     try:
         _, indent, sequence_offset = load_yaml_guess_indent(base_text)
         document = reader().load(base_text)
