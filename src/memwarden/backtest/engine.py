@@ -8,6 +8,7 @@ one promtool run per core, not one per host. Every firing alert is a failed expe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ..generator import rules
-from ..generator.rule_tests import promtool_test_file
+from ..generator.names import PROFILES
+from ..generator.rule_tests import _selector_labels, promtool_test_file
 from ..generator.yamlfmt import dump
 from ..policy import Duration, Policy
-from .peers import PEER_GROUP, PEER_RULES
+from .peers import PEER_AVAILABLE, PEER_GROUP, PEER_JOB, PEER_RULES, PEER_TOTAL
 
 TOTAL = 1_000_000
-JOB_MEMWARDEN, JOB_NODE = "memwarden", "node"
 
 # alert name -> firing episodes as (first, last) seconds after the host's reported start
 Episodes = dict[str, list[tuple[float, float]]]
@@ -85,27 +86,41 @@ def replay_hosts(
 def _run(policy: Policy, hosts: list[Host], warmup: int, step: float, promtool: str, path: Path) -> dict[str, Episodes]:
     path.write_text(dump(_test_file(policy, hosts, warmup, step)))
     result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=3600)
-    output = result.stdout + result.stderr
-    if "SUCCESS" not in output and "got:" not in output:
-        raise RuntimeError(f"promtool could not run the replay:\n{output[-3000:]}")
-    return _parse(output, [host.instance for host in hosts], warmup * step, step)
+    _check_run(result.returncode, result.stdout + result.stderr)
+    return _parse(result.stdout + result.stderr, [host.instance for host in hosts], warmup * step, step)
+
+
+def _check_run(returncode: int, output: str) -> None:
+    """Raise unless promtool ran the whole replay: 0 (nothing fired) or 1 with failed expectations.
+
+    Every firing alert is a failed expectation, so 1 is the usual answer; a signal (negative
+    code: killed, out of memory), any other code, or a 1 without a single failed
+    expectation (a rule or test file promtool refused) means the timeline is missing or
+    cut short, and reading it as "no alerts" would report a silent policy.
+    """
+    tail = output[-3000:]
+    if returncode < 0:
+        raise RuntimeError(f"promtool was killed by signal {-returncode} during the replay:\n{tail}")
+    if returncode == 0 and "SUCCESS" in output:
+        return
+    if returncode == 1 and "got:" in output:
+        return
+    raise RuntimeError(f"promtool could not run the replay (exit code {returncode}):\n{tail}")
 
 
 def _test_file(policy: Policy, hosts: list[Host], warmup: int, step: float) -> dict[str, Any]:
     length = max(warmup - host.warmup + len(host.used) for host in hosts)
+    sources = input_sources(policy)
     series = []
     for host in hosts:
         padding = [None] * (warmup - host.warmup)
         used = padding + list(host.used)
         available = [None if value is None else TOTAL - TOTAL * value / 100 for value in used]
         total = [None if value is None else TOTAL for value in used]
-        for job, total_name, available_name in (
-            (JOB_MEMWARDEN, "memwarden_memory_total_bytes", "memwarden_memory_available_bytes"),
-            (JOB_NODE, "node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes"),
-        ):
-            labels = f'job="{job}", instance="{host.instance}"'
-            series.append({"series": f"{total_name}{{{labels}}}", "values": _values(total)})
-            series.append({"series": f"{available_name}{{{labels}}}", "values": _values(available)})
+        for total_name, available_name, labels in sources:
+            named = _labels({**labels, "instance": host.instance})
+            series.append({"series": f"{total_name}{named}", "values": _values(total)})
+            series.append({"series": f"{available_name}{named}", "values": _values(available)})
     checks = [
         {
             "expr": 'ALERTS{alertstate="firing", alertname!~"MemorySource.*"}',
@@ -120,6 +135,28 @@ def _test_file(policy: Policy, hosts: list[Host], warmup: int, step: float) -> d
     document["group_eval_order"] = document["group_eval_order"] + [PEER_GROUP]
     document["tests"] = [{"name": "replay", "interval": _promtool_time(step), "input_series": series, "promql_expr_test": checks}]
     return document
+
+
+def input_sources(policy: Policy) -> list[tuple[str, str, dict[str, str]]]:
+    """The series the replay writes: (total metric, available metric, labels) per reader.
+
+    The policy's rules read its profile's metrics through its `source.selector`, so their
+    series carry labels that selector matches (a custom `{job="prod-node", env="prod"}`
+    included — with fixed job labels it would match nothing and the replay would report a
+    silent policy); the peers read node_exporter's metrics under `job="node"`, as published.
+    When the peers' selector matches the policy's series (the node_exporter profile under
+    job="node") one set serves both.
+    """
+    profile = PROFILES[policy.source.profile]
+    own = (profile.memory_total, profile.memory_available, _selector_labels(policy.source.effective_selector()))
+    if own[:2] == (PEER_TOTAL, PEER_AVAILABLE) and own[2].get("job") == PEER_JOB:
+        return [own]  # the peers' {job="node"} matches these too: one set, not two alerts each
+    return [own, (PEER_TOTAL, PEER_AVAILABLE, {"job": PEER_JOB})]
+
+
+def _labels(labels: dict[str, str]) -> str:
+    body = ", ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
+    return f"{{{body}}}"
 
 
 def _values(values: list[float | None]) -> str:

@@ -13,6 +13,8 @@ NODE_MIXIN = "NodeMemoryHighUtilization"
 AWESOME = "HostOutOfMemory"
 NAIVE_PREDICTION = "NaivePredictLinear"
 PEERS = (NODE_MIXIN, AWESOME, NAIVE_PREDICTION)
+# What the peers read: node_exporter's series under the job name their projects assume.
+PEER_JOB, PEER_TOTAL, PEER_AVAILABLE = "node", "node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes"
 
 PEER_RULES = {
     "groups": [
