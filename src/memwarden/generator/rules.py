@@ -194,7 +194,11 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
     critical = ratio(thresholds.critical)
     five = recorded.slo_error_ratio("5m")
     labels = scope.static_labels
-    fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:])", labels)]
+    # An explicit step: without one, Prometheus takes its evaluation interval and vmalert its
+    # query step (5m), which turns the 5-minute share into 0 or 1. One step per scrape.
+    source = policy.source
+    step = source.evaluation_interval or source.scrape_interval
+    fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:{step}])", labels)]
     slow = []
     for window in names.SLO_WINDOWS[1:]:
         rule = _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
