@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test up bundle check-bundle bench venv tools clean
+.PHONY: test lint up bundle check-bundle bench venv tools clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { sh scripts/ensure-venv.sh $(PYTHON) && $(PYTHON) -m venv $(VENV); }
@@ -17,7 +17,11 @@ venv: $(STAMP)
 tools:
 	@sh scripts/ensure-tools.sh
 
-test: venv tools
+# Lint before the tests: a finding costs seconds to read, a suite run costs minutes.
+lint: venv
+	$(BIN)/ruff check src tests benchmarks scripts
+
+test: venv tools lint
 	$(BIN)/python -m pytest -q
 
 # `make up` runs the demo on the built-in default policy; `make up DEMO=` runs the policy alone.

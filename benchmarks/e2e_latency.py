@@ -172,7 +172,7 @@ def one_run(stack: Stack, rundir: Path, index: int) -> dict[str, float] | None:
         ),
         "firing": first_sample_time(
             stack,
-            f'ALERTS{{alertname="MemoryComponentEmergency", component="bench-hog", alertstate="firing"}}',
+            'ALERTS{alertname="MemoryComponentEmergency", component="bench-hog", alertstate="firing"}',
             crossed - 1,
             done,
         ),

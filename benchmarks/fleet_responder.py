@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import secrets
 import statistics
@@ -32,7 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +110,7 @@ def policy_for(host: str, *, pull: str | None, interval: str, token: Path) -> An
 
 
 def alert(host: str, name: str, **labels: str) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "labels": {"alertname": name, "host": host, "instance": f"{host}:9105", "generator": "memwarden", **labels},
         "annotations": {"summary": "benchmark"},

@@ -38,8 +38,8 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import queue
+import re
 import signal as signals
 import threading
 import time
@@ -49,7 +49,14 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 
 LOGGER = logging.getLogger("memwarden.instrument")

@@ -15,14 +15,23 @@ import time
 import urllib.request
 
 import pytest
-from support.crowd import Crowd, cgroup_in, memory_v1_root, unified_root
-from support.responder import TEST_HOST, alert, audit_records, close_engine, make_engine, make_policy, notification, run
 
 from memwarden.responder.actions.base import targets_of
 from memwarden.responder.audit import read_audit
 from memwarden.responder.payload import parse_notification
 from memwarden.system import resolve
 from memwarden.system.spec import ComponentSpec
+from support.crowd import Crowd, cgroup_in, memory_v1_root, unified_root
+from support.responder import (
+    TEST_HOST,
+    alert,
+    audit_records,
+    close_engine,
+    make_engine,
+    make_policy,
+    notification,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 CROWD = 1500
@@ -138,6 +147,7 @@ def _running(pid: int) -> bool:
 
 def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_next_start(tmp_path):
     import yaml
+
     from support.servers import RealProcess, free_port, http_get, wait_until
 
     name = f"mwcmd-{os.getpid()}-{time.monotonic_ns()}"

@@ -6,10 +6,10 @@ import os
 import threading
 
 import pytest
-from support.crowd import Crowd, cgroup_in, unified_root
 
 from memwarden.exporter.registry import build_registry
 from memwarden.system import ComponentSpec, process_memory_bytes
+from support.crowd import Crowd, cgroup_in, unified_root
 
 CROWD = 1500
 

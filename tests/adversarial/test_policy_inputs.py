@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.servers import free_port
 
 from memwarden.policy import check_text
 from memwarden.policy.yamlsafe import MAX_BYTES, MAX_DEPTH, MAX_NODES, safe_load
+from support.servers import free_port
 
 MEMWARDEN = [sys.executable, "-m", "memwarden.cli"]
 HEADER = "version: memwarden/v1\n"

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from memwarden.responder.cli import main as responder_main
+from memwarden.responder.payload import parse_notification
+from memwarden.responder.state import StateStore
 from support.responder import (
     SLEEPER,
     Clock,
@@ -28,11 +32,6 @@ from support.responder import (
     stop_child,
 )
 from support.servers import wait_until
-
-from memwarden.responder.cli import main as responder_main
-from memwarden.responder.payload import parse_notification
-from memwarden.responder.state import StateStore
-
 
 MEMWARDEN = (sys.executable, "-c", "import sys; from memwarden.cli import main; sys.exit(main())")
 

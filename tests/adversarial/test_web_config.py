@@ -16,10 +16,10 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from support.exporter import running
-from support.servers import free_port
 
 from memwarden.exporter.webconfig import load_web_config
+from support.exporter import running
+from support.servers import free_port
 
 GOOD_HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)).decode()
 # A bcrypt hash of cost 31 (the salt and hash parts are well-formed): checking one password

@@ -14,10 +14,10 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.responder import LiveResponder, alert, audit_records, make_policy, notification
 
 from memwarden.responder.payload import PayloadError, parse_notification
 from memwarden.responder.rejections import Rejections
+from support.responder import LiveResponder, alert, audit_records, make_policy, notification
 
 
 def _canary_policy(canary):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,7 @@ alertmanager:
 
 
 def _alert(name: str, severity: str, instance: str, component: str | None = None, ends_in: float = 300, started_ago: float = 0) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     labels = {"alertname": name, "severity": severity, "instance": instance, "job": "memwarden", "generator": "memwarden"}
     labels["tier"] = {"warning": "1", "high": "2", "critical": "3", "emergency": "4"}[severity]
     if component:

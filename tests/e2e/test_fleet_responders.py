@@ -15,19 +15,18 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support.responder import state_of
-from support.servers import Alertmanager, Prometheus, RealProcess, free_port, http_get, wait_until
 
 from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
 from memwarden.policy import check_text
 from memwarden.responder.audit import read_audit
+from support.responder import state_of
+from support.servers import Alertmanager, Prometheus, RealProcess, free_port, http_get, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -244,7 +243,7 @@ def test_a_leak_on_host_b_is_answered_on_host_b_alone_with_one_replica_down(tmp_
     finally:
         for process in reversed(started):
             process.stop()
-        for host, hog in hogs.items():
+        for hog in hogs.values():
             if hog.process.poll() is None:
                 hog.process.kill()
     for host in HOSTS:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.responder import SLEEPER, marker, python_child, state_of, stop_child
-from support.servers import Alertmanager, RealProcess, free_port, wait_until
 
 from memwarden.fileio import write_tree
 from memwarden.generator.alertmanager import render
 from memwarden.policy import check_text
 from memwarden.responder.audit import read_audit
+from support.responder import SLEEPER, marker, python_child, state_of, stop_child
+from support.servers import Alertmanager, RealProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
             tmp_path / "responder.log",
             ready_url=f"http://127.0.0.1:{port}/-/ready",
         )
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         alertmanager.post_alerts([_alert(started, started + timedelta(minutes=10))])
 
         # Alertmanager notifies once; the freeze comes from the responder's own re-check,
@@ -129,7 +129,7 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
             "Alertmanager's token was accepted"
         )
 
-        alertmanager.post_alerts([_alert(started, datetime.now(timezone.utc))])
+        alertmanager.post_alerts([_alert(started, datetime.now(UTC))])
         wait_until(lambda: state_of(child.pid) in ("S", "R"), timeout=20, what="the thaw on resolve")
         wait_until(lambda: any(e["event"] == "undone" for e in _events(state)), timeout=10, what="the thaw's audit record")
         undone = [event for event in _events(state) if event["event"] == "undone"]

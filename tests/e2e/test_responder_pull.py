@@ -9,15 +9,15 @@ and that selects this host's alerts only.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.servers import Alertmanager, http_get
 
 from memwarden.policy.fleet import AlertmanagerCluster
 from memwarden.responder.identity import HostIdentity
 from memwarden.responder.pull import ACTIVE, PARTIAL, SUPPRESSED, ClusterView
+from support.servers import Alertmanager, http_get
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ receivers: [{name: none}]
 
 
 def _alert(name: str, **labels: str) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "labels": {"alertname": name, "generator": "memwarden", **labels},
         "startsAt": (now - timedelta(minutes=1)).isoformat(),
@@ -40,7 +40,7 @@ def _silence(alertmanager: Alertmanager, alertname: str) -> None:
     import json
     import urllib.request
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = {
         "matchers": [{"name": "alertname", "value": alertname, "isRegex": False}],
         "startsAt": now.isoformat(),
@@ -141,13 +141,12 @@ def test_a_replica_behind_basic_auth_is_asked_with_the_password_read_from_its_fi
 
 
 def test_pulled_alerts_act_once_and_a_conflicting_one_is_recorded_once_however_often_it_is_pulled(tmp_path: Path):
-    from support.responder import audit_records, make_policy
-
     from memwarden.responder.audit import AuditLog
     from memwarden.responder.engine import Engine
     from memwarden.responder.host import Host
     from memwarden.responder.metrics import ResponderMetrics
     from memwarden.responder.state import StateStore
+    from support.responder import audit_records, make_policy
 
     config = tmp_path / "alertmanager.yml"
     config.write_text(CONFIG)

@@ -14,10 +14,19 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from support.responder import SLEEPER, TEST_HOST, alert, marker, notification, python_child, resolved, state_of, stop_child
-from support.servers import RealProcess, free_port
-
 from memwarden.responder.audit import read_audit
+from support.responder import (
+    SLEEPER,
+    TEST_HOST,
+    alert,
+    marker,
+    notification,
+    python_child,
+    resolved,
+    state_of,
+    stop_child,
+)
+from support.servers import RealProcess, free_port
 
 TOKEN = "restart-test-token"
 

@@ -223,8 +223,8 @@ def _first_firing(loop: dict[str, Any], alertname: str) -> float | None:
 
 def test_the_tiers_fire_in_order_in_prometheus(loop: dict[str, Any]) -> None:
     firsts = [_first_firing(loop, name) for name in TIER_ALERTS]
-    assert all(first is not None for first in firsts), dict(zip(TIER_ALERTS, firsts))
-    assert firsts == sorted(firsts), dict(zip(TIER_ALERTS, firsts))
+    assert all(first is not None for first in firsts), dict(zip(TIER_ALERTS, firsts, strict=True))
+    assert firsts == sorted(firsts), dict(zip(TIER_ALERTS, firsts, strict=True))
 
 
 def test_alertmanager_inhibition_held_the_lower_tiers_back(loop: dict[str, Any]) -> None:

@@ -17,7 +17,12 @@ import pytest
 
 from memwarden.policy import check_text
 from memwarden.stack.run import Stack
-from support.dashboards_live import empty_panel_queries, empty_variable_queries, host_has_swap, load_dashboards
+from support.dashboards_live import (
+    empty_panel_queries,
+    empty_variable_queries,
+    host_has_swap,
+    load_dashboards,
+)
 from support.servers import http_get, program, wait_until
 
 pytestmark = pytest.mark.slow

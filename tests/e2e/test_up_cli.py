@@ -17,7 +17,13 @@ import yaml
 
 from memwarden.policy import load_policy
 from memwarden.stack import status
-from memwarden.stack.config import Layout, Ports, prometheus_config, set_aside_earlier_run, wire_policy
+from memwarden.stack.config import (
+    Layout,
+    Ports,
+    prometheus_config,
+    set_aside_earlier_run,
+    wire_policy,
+)
 from memwarden.stack.processes import StackError, Supervisor
 from memwarden.stack.run import allocate_ports
 from support.servers import program, wait_until

@@ -10,18 +10,18 @@ other host's).
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from support.servers import Alertmanager, Prometheus, wait_until
 
 from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
 from memwarden.generator.alertmanager import render
 from memwarden.policy import check_text
 from memwarden.stack.config import host_relabeling
+from support.servers import Alertmanager, Prometheus, wait_until
 
 NODE_POLICY = """\
 version: memwarden/v1
@@ -133,7 +133,7 @@ def test_the_rules_keep_the_host_label(tmp_path: Path, promtool: str) -> None:
 
 
 def _alert(name: str, **labels: str) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "labels": {"alertname": name, "generator": "memwarden", "severity": "high", **labels},
         "startsAt": (now - timedelta(minutes=1)).isoformat(),

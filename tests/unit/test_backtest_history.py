@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from itertools import pairwise
 
 import pytest
 
@@ -15,7 +16,7 @@ from memwarden.policy import load_policy
 def test_pieces_cover_the_range_on_the_grid_without_overlap() -> None:
     cut = list(pieces(600, 600 + 86_400, 60, 6 * 3600))
     assert cut[0][0] == 600 and cut[-1][1] == 600 + 86_400
-    assert all(b[0] == a[1] + 60 for a, b in zip(cut, cut[1:]))
+    assert all(b[0] == a[1] + 60 for a, b in pairwise(cut))
     assert all(last - first <= 6 * 3600 for first, last in cut)
     assert len(list(pieces(0, 10 * 86_400, 1, 10 * 86_400))) == -(-(10 * 86_400 + 1) // MAX_POINTS)
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from support.exporter import BODY, running
 
 from memwarden.exporter import server as server_module
 from memwarden.exporter.server import MetricsServer, accepts_gzip
 from memwarden.exporter.webconfig import WebConfig, load_web_config
+from support.exporter import BODY, running
 
 HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4))
 

@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from support.responder import python_child, stop_child
-from support.servers import wait_until
 
 from memwarden import instrument
+from support.responder import python_child, stop_child
+from support.servers import wait_until
 
 MiB = 1024 * 1024
 

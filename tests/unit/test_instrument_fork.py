@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from support.responder import python_child, stop_child
 from support.servers import wait_until
 

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from memwarden.responder.host import Host
+from memwarden.responder.payload import parse_notification
 from support.responder import (
     SLEEPER,
     STUBBORN,
@@ -29,9 +32,6 @@ from support.responder import (
     stop_child,
 )
 from support.servers import wait_until
-
-from memwarden.responder.host import Host
-from memwarden.responder.payload import parse_notification
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MiB = 1024 * 1024

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from support.responder import SLEEPER, marker, python_child, state_of, stop_child
-from support.servers import wait_until
 
 from memwarden.responder.audit import AuditLog, format_table, read_audit
 from memwarden.responder.cli import main, parse_listen, parse_since
 from memwarden.responder.state import StateStore
+from support.responder import SLEEPER, marker, python_child, state_of, stop_child
+from support.servers import wait_until
 
 
 @pytest.mark.parametrize(

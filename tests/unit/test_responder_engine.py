@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from memwarden.responder.payload import parse_notification
+from memwarden.responder.state import StateStore
 from support.responder import (
     SLEEPER,
     Clock,
@@ -23,9 +25,6 @@ from support.responder import (
     state_of,
     stop_child,
 )
-
-from memwarden.responder.payload import parse_notification
-from memwarden.responder.state import StateStore
 
 
 def _parsed(*alerts):

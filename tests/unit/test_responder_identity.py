@@ -9,6 +9,17 @@ import sys
 
 import pytest
 import yaml
+
+from memwarden.policy import check_text
+from memwarden.responder.identity import (
+    CONFLICT,
+    NO_IDENTITY,
+    OTHER_HOST,
+    HostIdentity,
+    discover_names,
+    host_part,
+)
+from memwarden.responder.payload import parse_notification
 from support.responder import (
     SLEEPER,
     LiveResponder,
@@ -22,10 +33,6 @@ from support.responder import (
     python_child,
     stop_child,
 )
-
-from memwarden.policy import check_text
-from memwarden.responder.identity import CONFLICT, NO_IDENTITY, OTHER_HOST, HostIdentity, discover_names, host_part
-from memwarden.responder.payload import parse_notification
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.responder import EDGE_TIMES, alert, notification, rfc3339_times
 
 from memwarden.responder.payload import PayloadError, parse_notification
+from support.responder import EDGE_TIMES, alert, notification, rfc3339_times
 
 # What Alertmanager 0.25 posts, byte for byte in shape (taken from its webhook notifier).
 REAL_PAYLOAD = {
@@ -49,7 +49,7 @@ def test_a_real_alertmanager_payload_is_read():
     (item,) = parsed.alerts
     assert parsed.receiver == "memwarden-responder"
     assert item.name == "MemoryComponentCritical" and item.labels["component"] == "api"
-    assert item.starts_at == datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    assert item.starts_at == datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
     assert item.ends_at is None
     assert item.episode == "c0ffee0123456789@2024-05-01T10:00:00.123+00:00"
 

@@ -10,9 +10,16 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.responder import LiveResponder, alert, audit_records, make_policy, notification, rfc3339_times
 
 from memwarden.responder import AuthConfigError, authenticator_for
+from support.responder import (
+    LiveResponder,
+    alert,
+    audit_records,
+    make_policy,
+    notification,
+    rfc3339_times,
+)
 
 
 def _canary_policy(canary):

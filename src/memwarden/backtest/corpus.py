@@ -182,7 +182,7 @@ KINDS: dict[str, Draw] = {
 
 def _variants(seed: int, count: int) -> list[Curve]:
     drawn = []
-    for number, (kind, draw) in enumerate(KINDS.items()):
+    for number, draw in enumerate(KINDS.values()):
         generator = random.Random(seed * 1000 + number)
         drawn += [draw(generator, seed * 1000 + number * 10 + index) for index in range(count)]
     return drawn

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 from ..generator.names import PROFILES, aggregated_away
 from ..generator.promql import matchers
@@ -27,7 +28,16 @@ from ..policy import Duration, Policy, parse_selector
 from .engine import Host, replay_hosts
 from .peers import PEERS
 from .prometheus_api import PIECE_HOURS, Client, HistoryError, Labels, Progress, pieces, read_window
-from .recorded import CAME_TRUE_AT, CAME_TRUE_WITHIN, FAMILIES, PREDICTIONS, REFIRE_WITHIN, Counts, table, without_slo
+from .recorded import (
+    CAME_TRUE_AT,
+    CAME_TRUE_WITHIN,
+    FAMILIES,
+    PREDICTIONS,
+    REFIRE_WITHIN,
+    Counts,
+    table,
+    without_slo,
+)
 from .traces import Chunk, Trace, stitch
 
 # As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
@@ -184,7 +194,7 @@ def counts(tallies: Sequence[Tally], step: float) -> Counts:
 
 
 def _refires(runs: list[tuple[int, int]], step: float) -> int:
-    return sum(1 for a, b in zip(runs, runs[1:]) if (b[0] - a[1]) * step <= REFIRE_WITHIN)
+    return sum(1 for a, b in pairwise(runs) if (b[0] - a[1]) * step <= REFIRE_WITHIN)
 
 
 def per_instance(tallies: dict[Labels, Tally], step: float) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from ..policy import Policy
 from .engine import replay_hosts
@@ -77,7 +78,7 @@ def count(outcomes: Sequence[TraceOutcome]) -> Counts:
             for alert in alerts:
                 runs = outcome.episodes.get(alert, [])
                 episodes[family] += len(runs)
-                refires[family] += sum(1 for a, b in zip(runs, runs[1:]) if (b[0] - a[1]) * step <= REFIRE_WITHIN)
+                refires[family] += sum(1 for a, b in pairwise(runs) if (b[0] - a[1]) * step <= REFIRE_WITHIN)
         for name, alert in PREDICTIONS.items():
             for start, _ in outcome.episodes.get(alert, []):
                 ahead = outcome.trace.used[start : start + int(CAME_TRUE_WITHIN / step) + 1]

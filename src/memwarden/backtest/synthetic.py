@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from ..policy import Policy
 from .curves import Curve
@@ -62,7 +63,7 @@ class Outcome:
     def refires(self, alert: str) -> int:
         """Episodes of `alert` that began within 30 minutes of its previous episode's end."""
         runs = self.episodes.get(alert, [])
-        return sum(1 for before, after in zip(runs, runs[1:]) if after[0] - before[1] <= REFIRE_WITHIN)
+        return sum(1 for before, after in pairwise(runs) if after[0] - before[1] <= REFIRE_WITHIN)
 
     def new_episodes(self, alert: str) -> int:
         """Episodes that began in the replayed part, not carried over firing from its history."""
@@ -86,7 +87,7 @@ def replay(policy: Policy, curves: Sequence[Curve], promtool: str, *, cold: bool
         used = [curve.usage(step * interval) for step in range(-lead_in, steps)]
         hosts.append(Host(f"curve-{index}:9105", used, warmup=lead_in))
     fired = replay_hosts(policy, hosts, promtool, interval, workers)
-    return [Outcome(curve, cold, fired[host.instance], interval) for curve, host in zip(curves, hosts)]
+    return [Outcome(curve, cold, fired[host.instance], interval) for curve, host in zip(curves, hosts, strict=True)]
 
 
 def verdicts(policy: Policy, outcome: Outcome) -> list[str]:
@@ -187,6 +188,6 @@ def summary(policy: Policy, outcomes: Sequence[Outcome]) -> str:
 
 def render_rows(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -16,7 +16,13 @@ from typing import Any
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 
 from memwarden import __version__
-from memwarden.contract import BUILD_INFO, COLLECTOR_DURATION, COLLECTOR_SUCCESS, MEMORY_SCOPE_INFO, Metric
+from memwarden.contract import (
+    BUILD_INFO,
+    COLLECTOR_DURATION,
+    COLLECTOR_SUCCESS,
+    MEMORY_SCOPE_INFO,
+)
+from memwarden.contract import Metric as MetricName
 from memwarden.system import ComponentSpec, FileReader, Hierarchy, Resolver
 from memwarden.system.procfs import PAGE_SIZE, read_bytes
 
@@ -125,7 +131,7 @@ class ExporterCollector:
             )
 
 
-def _info(what: Metric, **labels: str) -> GaugeMetricFamily:
+def _info(what: MetricName, **labels: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(what.name, what.help, labels=list(labels))
     family.add_metric(list(labels.values()), 1)
     return family

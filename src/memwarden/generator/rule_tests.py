@@ -14,7 +14,15 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, parse_selector
+from ..policy import (
+    GENERATOR_LABEL,
+    TIER_NUMBER,
+    TIERS,
+    Duration,
+    Policy,
+    Thresholds,
+    parse_selector,
+)
 from . import names, rules
 from .names import PROFILES
 from .promql import ratio

@@ -481,7 +481,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
     cap = (1 - guards.min_usage / 100) * guards.steady_step.seconds / fastest if fastest > 0 else None
     steady = [_steady_rise(usage, window, guards.steady_step, guards.steady_ratio, cap) for window in guards.steady_windows]
     if steady:
-        expr += "\nand\n(\n" + f"\n  or\n".join(steady) + "\n)"
+        expr += "\nand\n(\n" + "\n  or\n".join(steady) + "\n)"
     return _alert(
         policy,
         name,

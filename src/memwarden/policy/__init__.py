@@ -1,7 +1,23 @@
 """The policy: model, loading with every problem at once, and the built-in default."""
 
-from .loader import DEFAULT_POLICY_NAME, check_text, default_policy_text, load_or_report, load_policy
-from .model import API_VERSION, GENERATOR_LABEL, TIER_NUMBER, TIERS, Component, Policy, Thresholds, parse_selector, selector_job
+from .loader import (
+    DEFAULT_POLICY_NAME,
+    check_text,
+    default_policy_text,
+    load_or_report,
+    load_policy,
+)
+from .model import (
+    API_VERSION,
+    GENERATOR_LABEL,
+    TIER_NUMBER,
+    TIERS,
+    Component,
+    Policy,
+    Thresholds,
+    parse_selector,
+    selector_job,
+)
 from .problems import PolicyError, Problem, format_path
 from .units import Duration, human_bytes, parse_bytes
 

@@ -125,7 +125,7 @@ _PACING_KEYS = ("group_wait", "group_interval", "repeat_interval")
 
 
 def _tier(name: str) -> TierRouting:
-    return TierRouting(**dict(zip(_PACING_KEYS, map(Duration, TIER_PACING[name]))))
+    return TierRouting(**dict(zip(_PACING_KEYS, map(Duration, TIER_PACING[name]), strict=True)))
 
 
 class Routing(_Section):
@@ -144,7 +144,7 @@ class Routing(_Section):
         for tier, pacing in TIER_PACING.items():
             given = filled.get(tier)
             if isinstance(given, dict):
-                defaults = dict(zip(_PACING_KEYS, pacing))
+                defaults = dict(zip(_PACING_KEYS, pacing, strict=True))
                 filled[tier] = {**defaults, **{key: value for key, value in given.items() if not (key in defaults and value is None)}}
         return filled
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 import signal as _signal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -331,7 +331,7 @@ def _explained(detail: Any, kind: str, model: type[_Action]) -> Any:
 
 
 Action = Annotated[
-    Union[LogAction, HttpAction, SignalAction, CommandAction, FreezeAction, ThrottleAction, KillAction],
+    LogAction | HttpAction | SignalAction | CommandAction | FreezeAction | ThrottleAction | KillAction,
     Field(discriminator="kind"),
     WrapValidator(_by_kind),
 ]

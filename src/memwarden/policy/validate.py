@@ -11,6 +11,7 @@ import re
 import string
 import zoneinfo
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -95,7 +96,7 @@ def _pct(value: float) -> str:
 
 
 def _check_tier_order(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
-    for lower, upper in zip(TIERS, TIERS[1:]):
+    for lower, upper in pairwise(TIERS):
         low, high = thresholds.percent(lower), thresholds.percent(upper)
         if high <= low:
             yield _error(path + (upper,), f"{_pct(high)} must be above {format_path(path + (lower,))} ({_pct(low)})")
@@ -108,7 +109,7 @@ def check_thresholds(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
         # Range, hysteresis and `for` checks would only restate the same mistake in other words.
         yield from _check_tier_order(thresholds, path)
         return
-    for tier, value in zip(TIERS, values):
+    for tier, value in zip(TIERS, values, strict=True):
         if not 0 < value <= 100:
             yield _error(path + (tier,), f"{_pct(value)} must be a percentage above 0 and at most 100")
     yield from _check_tier_order(thresholds, path)
@@ -127,7 +128,7 @@ def _check_for_against_leak(thresholds: Thresholds, path: Path) -> Iterator[Prob
     """Warn when a tier's `for` outlasts the climb to the next tier at the reference leak rate."""
     rate = 100.0 / thresholds.leak_reference.seconds  # percentage points per second
     ceilings = [thresholds.percent(tier) for tier in TIERS[1:]] + [100.0]
-    for tier, ceiling in zip(TIERS, ceilings):
+    for tier, ceiling in zip(TIERS, ceilings, strict=True):
         climb_seconds = (ceiling - thresholds.percent(tier)) / rate
         wait = thresholds.duration(tier)
         if climb_seconds > 0 and wait.seconds > climb_seconds:

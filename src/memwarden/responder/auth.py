@@ -11,8 +11,8 @@ import base64
 import binascii
 import hmac
 import ipaddress
-import os
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -438,7 +438,7 @@ class Engine:
                 await self._thaw_before_kill(ctx)
             with self.host.one_action():
                 outcome = await asyncio.wait_for(RUNNERS[action.kind](ctx), timeout=action.timeout.seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             outcome = Outcome(TIMEOUT, f"abandoned after its timeout of {action.timeout}")
         except Exception as error:  # noqa: BLE001 - an action's failure is recorded, never fatal
             outcome = Outcome(FAILED, f"{type(error).__name__}: {error}")

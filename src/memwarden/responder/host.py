@@ -17,8 +17,14 @@ from typing import TypeVar
 
 from memwarden.policy import Component, Policy
 from memwarden.policy.responses import BUILTIN_PROTECTED_PROCESSES
-from memwarden.system import DEFAULT_CGROUP_ROOT, DEFAULT_PROC_ROOT, ComponentTarget, resolve, working_set_bytes
-from memwarden.system import procfs
+from memwarden.system import (
+    DEFAULT_CGROUP_ROOT,
+    DEFAULT_PROC_ROOT,
+    ComponentTarget,
+    procfs,
+    resolve,
+    working_set_bytes,
+)
 
 COMM_LENGTH = 15  # the kernel cuts /proc/PID/comm to 15 characters
 PF_KTHREAD = 0x00200000  # the kernel's per-task flag for its own threads (/proc/PID/stat field 9)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 WEBHOOK_VERSION = "4"
@@ -63,7 +63,7 @@ class Notification:
 def episode_key(fingerprint: str, starts_at: datetime) -> str:
     """Return `fingerprint@startsAt`, the time in milliseconds: webhooks carry nanoseconds but
     Alertmanager's API milliseconds, and both must name the same episode."""
-    return f"{fingerprint.lower()}@{starts_at.astimezone(timezone.utc).isoformat(timespec='milliseconds')}"
+    return f"{fingerprint.lower()}@{starts_at.astimezone(UTC).isoformat(timespec='milliseconds')}"
 
 
 def parse_time(text: Any, where: str) -> datetime:
@@ -77,13 +77,13 @@ def parse_time(text: Any, where: str) -> datetime:
     micro = int((fraction or "0").ljust(6, "0")[:6])
     try:
         if zone in ("Z", "z"):
-            tz = timezone.utc
+            tz = UTC
         else:
             sign = 1 if zone[0] == "+" else -1
             tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
         value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
         # In UTC the time must still be a year from 1 to 9999: 0001-01-01T00:00:00+01:00 is not.
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise PayloadError(f"{where} {text[:40]!r} is not a valid time: {error}") from None
 

@@ -141,7 +141,7 @@ class ClusterView:
             LOGGER.warning("cannot read the Alertmanager credentials (%s); not asking this round", error)
             return None
         answers = await asyncio.gather(*(self._replica(url, headers) for url in self.cluster.urls))
-        for url, answer in zip(self.cluster.urls, answers):
+        for url, answer in zip(self.cluster.urls, answers, strict=True):
             self.up.labels(url).set(0 if answer is None else 1)
         answered = [answer for answer in answers if answer is not None]
         if not answered:

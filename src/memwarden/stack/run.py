@@ -32,7 +32,7 @@ def allocate_ports(start: int | None, *, node_exporter: bool = True) -> Ports:
             f"--ports {start} asks for ports {start}..{last}; START must be 1024..{65536 - len(roles)} "
             f"(`up` needs {len(roles)} consecutive unprivileged ports), or leave --ports out to pick free ports"
         )
-    for role, port in zip(roles, range(start, last + 1)):
+    for role, port in zip(roles, range(start, last + 1), strict=True):
         if role != "node_exporter" or node_exporter:
             ensure_port_free(port, role)
     return Ports(*range(start, last + 1))

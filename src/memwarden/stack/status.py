@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

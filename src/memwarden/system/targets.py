@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from ..cmdline_pattern import compile_cmdline
 from . import procfs
@@ -41,7 +41,7 @@ from .spec import ComponentSpec
 if TYPE_CHECKING:
     from memwarden.policy import Component
 
-    AnyComponent = Union[Component, ComponentSpec]
+    AnyComponent = Component | ComponentSpec
 
 DEFAULT_PROC_ROOT = "/proc"
 DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup"

@@ -114,7 +114,7 @@ class CgroupCollector(Source):
             if memory is None:
                 del self._located[path]  # look it up afresh next time
                 continue
-            for family, (_, _, value_of) in zip(gauges, GAUGES):
+            for family, (_, _, value_of) in zip(gauges, GAUGES, strict=True):
                 value = value_of(memory)
                 if value is not None:
                     family.add_metric([path], value)

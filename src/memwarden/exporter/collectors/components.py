@@ -22,7 +22,14 @@ from memwarden.contract import (
     COMPONENTS_COLLECTOR,
     PROCESS_MATCH_KINDS,
 )
-from memwarden.system import ComponentSpec, ComponentTarget, Hierarchy, Resolver, process_memory_bytes, read_memory
+from memwarden.system import (
+    ComponentSpec,
+    ComponentTarget,
+    Hierarchy,
+    Resolver,
+    process_memory_bytes,
+    read_memory,
+)
 from memwarden.system.cgroupfs import CgroupMemory, tightest_limit
 from memwarden.system.procfs import Read, read_bytes, swap_bytes
 from memwarden.system.psi import read_pressure
@@ -30,7 +37,6 @@ from memwarden.system.psi import read_pressure
 from .base import Source
 from .pressure import pressure_families
 from .vmstat import cgroup_counters, counter_families
-
 
 
 def host_has_swap(proc_root: str, read: Read = read_bytes) -> bool:

@@ -11,6 +11,8 @@ from memwarden.contract import (
     SWAP_OUT_PAGES,
     VMSTAT_COLLECTOR,
     WORKINGSET_REFAULTS,
+)
+from memwarden.contract import (
     Metric as ContractMetric,
 )
 from memwarden.system.procfs import pick

@@ -33,8 +33,8 @@ from ...policy import Policy
 from ...policy.yamlsafe import YAMLLimitError
 from .bounded import check_limits
 from .config import dump, fragment
-from .names import GENERATED, PREFIX, TEMPLATE_FILE, UNROUTED
 from .mergetext import MergeError, Text, list_edits, plain, reader
+from .names import GENERATED, PREFIX, TEMPLATE_FILE, UNROUTED
 from .placement import routes_edit
 from .reach import RouteError, reach, summary, unheard
 from .routes import used_names

@@ -195,7 +195,9 @@ def unheard(results: list[Reach], config: dict[str, Any], policy: Policy) -> str
 
 def policy_summary(policy: Policy) -> list[str]:
     """One line per tier: who hears of it in the standalone config, and whether it goes on to a merged config's routes."""
-    from .config import standalone  # config renders the routes this module reads; import late to keep the layers plain
+    from .config import (
+        standalone,  # config renders the routes this module reads; import late to keep the layers plain
+    )
 
     results = reach(standalone(policy), policy)
     lines = []

@@ -16,7 +16,13 @@ from grafanalib._gen import DashboardEncoder
 from ...policy import Policy
 from . import component, overview
 from .grafana_model import current_model
-from .queries import cluster_values, component_instance_values, component_values, env_values, instance_values
+from .queries import (
+    cluster_values,
+    component_instance_values,
+    component_values,
+    env_values,
+    instance_values,
+)
 
 # Grafana 10's dashboard schema: every panel here is written in its current JSON form.
 SCHEMA_VERSION = 39

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from ...policy import Policy
 from . import queries as q
-from .panels import Layout, budget_gauge, dashed, level_mappings, level_steps, stat, state_timeline, step, timeseries
+from .panels import (
+    Layout,
+    budget_gauge,
+    dashed,
+    level_mappings,
+    level_steps,
+    stat,
+    state_timeline,
+    step,
+    timeseries,
+)
 from .queries import COMPONENT_VAR, ComponentQueries
 
 

@@ -5,7 +5,20 @@ from __future__ import annotations
 from ...policy import Policy
 from ..promql import ratio
 from . import queries as q
-from .panels import Layout, budget_gauge, dashed, gauge, level_mappings, level_steps, stat, state_timeline, step, table, tier_steps, timeseries
+from .panels import (
+    Layout,
+    budget_gauge,
+    dashed,
+    gauge,
+    level_mappings,
+    level_steps,
+    stat,
+    state_timeline,
+    step,
+    table,
+    tier_steps,
+    timeseries,
+)
 from .queries import ComponentQueries, HostQueries
 
 

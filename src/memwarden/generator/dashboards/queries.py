@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Policy, Thresholds
-from ..names import COMPONENT, COMPONENT_PROCESSES, COMPONENT_SWAP, INSTANCE, PROFILES, RESPONSES_TOTAL, source_selectors
+from ..names import (
+    COMPONENT,
+    COMPONENT_PROCESSES,
+    COMPONENT_SWAP,
+    INSTANCE,
+    PROFILES,
+    RESPONSES_TOTAL,
+    source_selectors,
+)
 from ..promql import matchers, ratio, regex_alternatives
 
 INSTANCE_VAR = 'instance=~"$instance"'
