@@ -20,6 +20,8 @@ tools:
 # Lint before the tests: a finding costs seconds to read, a suite run costs minutes.
 lint: venv
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: venv tools lint
 	$(BIN)/python -m pytest -q

@@ -386,7 +386,7 @@ class Instrument:
                 LOGGER.debug(format, *args)
 
         self._server = _EndpointServer((host, int(port)), Handler)
-        bound_host, bound_port = self._server.server_address[:2]
+        bound_host, bound_port = self._server.socket.getsockname()[:2]
         self.url = f"http://{bound_host}:{bound_port}{CLEANUP_PATH}"
         threading.Thread(target=self._server.serve_forever, name="memwarden-endpoint", daemon=True).start()
 

@@ -85,13 +85,13 @@ class TextRenderer:
         families = self.registry.collect() if names is None else _only(self.registry.collect(), names)
         for family in families:
             if not _plain(family):
-                append(generate_latest(_Families(family)).decode("utf-8"))  # type: ignore[arg-type]
+                append(generate_latest(_Families(family)).decode("utf-8"))
                 continue
             header_key = (family.name, family.type, family.documentation)
             header = headers.get(header_key)
             if header is None:
                 empty = Metric(family.name, family.documentation, family.type)
-                header = headers[header_key] = generate_latest(_Families(empty)).decode("utf-8")  # type: ignore[arg-type]
+                header = headers[header_key] = generate_latest(_Families(empty)).decode("utf-8")
             append(header)
             for sample in family.samples:
                 key = (sample.name, tuple(sample.labels.items()))
@@ -108,6 +108,6 @@ class TextRenderer:
         """The `name{labels} ` part of a sample line, as generate_latest writes it."""
         probe = Metric(family.name, family.documentation, family.type)
         probe.samples.append(Sample(sample.name, sample.labels, 0.0))
-        text = generate_latest(_Families(probe)).decode("utf-8")  # type: ignore[arg-type]
+        text = generate_latest(_Families(probe)).decode("utf-8")
         line = text[: -1].rsplit("\n", 1)[-1]  # not splitlines(): label values may hold \x1e and kin
         return line[: line.rindex(" ") + 1]

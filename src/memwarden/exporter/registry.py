@@ -210,5 +210,5 @@ def build_registry(
     )
     registry = CollectorRegistry(auto_describe=False)
     collector = ExporterCollector(sources, scope=scope, proc_root=proc_root, timer=timer, reader=reader)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     return registry

@@ -28,7 +28,7 @@ def _indented_sequences(dumper: type[yaml.SafeDumper]) -> None:
     def increase_indent(self: Any, flow: bool = False, indentless: bool = False) -> Any:
         return yaml.SafeDumper.increase_indent(self, flow, False)
 
-    dumper.increase_indent = increase_indent  # type: ignore[method-assign]
+    dumper.increase_indent = increase_indent  # type: ignore[method-assign]  # PyYAML has no hook for it
 
 
 _indented_sequences(_Dumper)

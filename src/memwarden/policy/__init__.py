@@ -1,5 +1,8 @@
 """The policy: model, loading with every problem at once, and the built-in default."""
 
+# The shared names come from the contract leaf; the policy re-exports them for its users.
+from memwarden.contract import GENERATOR_LABEL, TIER_NUMBER, TIERS
+
 from .loader import (
     DEFAULT_POLICY_NAME,
     check_text,
@@ -9,9 +12,6 @@ from .loader import (
 )
 from .model import (
     API_VERSION,
-    GENERATOR_LABEL,
-    TIER_NUMBER,
-    TIERS,
     Component,
     Policy,
     Thresholds,

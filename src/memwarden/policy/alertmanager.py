@@ -7,14 +7,15 @@ policy or in a generated file.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from memwarden.contract import TIERS, Severity
 
 from .base import SECTION_CONFIG
 from .units import Duration, DurationField, IntervalField
 
-TierName = Literal["warning", "high", "critical", "emergency"]
 # Receiver and time-interval names become `memwarden-<name>` in Alertmanager.
 EntryName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
 
@@ -30,8 +31,8 @@ class ResponderReceiver(_Section):
     url: str = "http://127.0.0.1:9106/alerts"
     credentials_file: str = "/etc/memwarden/responder.token"
     send_resolved: bool = Field(default=True, description="the responder undoes freezes and throttles on resolve")
-    severities: list[TierName] = Field(
-        default_factory=lambda: ["warning", "high", "critical", "emergency"],
+    severities: list[Severity] = Field(
+        default_factory=lambda: list(TIERS),
         description="which severities reach the responder; it still acts only on allow-listed responses",
     )
     group_wait: DurationField = "5s"

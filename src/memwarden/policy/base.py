@@ -10,3 +10,7 @@ from pydantic import ConfigDict
 SECTION_CONFIG = ConfigDict(
     extra="forbid", frozen=True, populate_by_name=True, validate_default=True, strict=True, allow_inf_nan=False
 )
+
+# A component's name becomes a label value and part of rule names; the policy model and the
+# responses that refer to components both check it with this one pattern.
+COMPONENT_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"

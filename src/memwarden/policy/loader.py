@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Any
@@ -116,7 +117,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path:
     return tuple(path)
 
 
-def _describe(error: dict[str, Any], path: Path) -> str:
+def _describe(error: Mapping[str, Any], path: Path) -> str:
     kind = error["type"]
     given = error.get("input")
     if kind == "extra_forbidden":

@@ -7,13 +7,15 @@ values out with a comment per knob (a test keeps the two equal).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
+from memwarden.contract import TIERS, Severity
+
 from ..cmdline_pattern import compile_cmdline
 from .alertmanager import AlertmanagerSection
-from .base import SECTION_CONFIG
+from .base import COMPONENT_NAME_PATTERN, SECTION_CONFIG
 from .dashboards import DashboardsSection
 from .fleet import NOT_IDENTITY_LABELS
 from .kubernetes import KubernetesSection
@@ -21,15 +23,9 @@ from .responses import ResponsesSection
 from .units import Budget, Duration, DurationField, IntervalField, PositiveDurationField
 
 API_VERSION = "memwarden/v1"
-TIERS: tuple[str, ...] = ("warning", "high", "critical", "emergency")
-TIER_NUMBER = {name: number for number, name in enumerate(TIERS, start=1)}
-# Set on every alert memwarden renders, so Alertmanager routes and inhibitions select
-# memwarden's alerts and nothing else (an operator's own "MemoryHigh" alert included).
-GENERATOR_LABEL = ("generator", "memwarden")
-SEVERITIES = Literal["warning", "high", "critical", "emergency"]
 
 ComponentName = Annotated[
-    str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$")
+    str, StringConstraints(pattern=COMPONENT_NAME_PATTERN)
 ]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 # Labels with a meaning of their own on memwarden's series and alerts: none can name the host.
@@ -99,8 +95,8 @@ class ThresholdOverrides(Section):
 
     def apply_to(self, base: Thresholds) -> Thresholds:
         """Return `base` with these overrides laid over it."""
-        tiers = {tier: getattr(self, tier) for tier in TIERS if getattr(self, tier) is not None}
-        durations = {
+        tiers: dict[str, Any] = {tier: getattr(self, tier) for tier in TIERS if getattr(self, tier) is not None}
+        durations: dict[str, Any] = {
             tier: getattr(self.for_, tier) for tier in TIERS if getattr(self.for_, tier) is not None
         }
         extra = {
@@ -168,7 +164,7 @@ class Prediction(Section):
         description="how long the prediction keeps firing after its condition stops: one episode per leak, "
         "not one per pause in it",
     )
-    severity: SEVERITIES = "high"
+    severity: Severity = "high"
     guards: PredictionGuards = Field(default_factory=PredictionGuards)
 
 
@@ -178,7 +174,7 @@ class SomeStalls(Section):
     enabled: bool = True
     percent: Percent = 20
     for_: DurationField = Field(default="5m", alias="for")
-    severity: SEVERITIES = "warning"
+    severity: Severity = "warning"
 
 
 class FullStalls(Section):
@@ -187,7 +183,7 @@ class FullStalls(Section):
     enabled: bool = True
     percent: Percent = 5
     for_: DurationField = Field(default="5m", alias="for")
-    severity: SEVERITIES = "critical"
+    severity: Severity = "critical"
 
 
 class SwapThrash(Section):
@@ -198,7 +194,7 @@ class SwapThrash(Section):
         default=256, description="both swap-in and swap-out above this (256 pages of 4 KiB = 1 MiB/s)"
     )
     for_: DurationField = Field(default="5m", alias="for")
-    severity: SEVERITIES = "high"
+    severity: Severity = "high"
 
 
 class OOMKills(Section):
@@ -206,7 +202,7 @@ class OOMKills(Section):
 
     enabled: bool = True
     window: PositiveDurationField = Field(default="10m", description="how long one kill keeps the alert up")
-    severity: SEVERITIES = "critical"
+    severity: Severity = "critical"
 
 
 class Pressure(Section):
@@ -389,8 +385,8 @@ class ServiceLevel(Section):
 
     enabled: bool = True
     target: Percent = Field(default=99.5, description="percent of time usage stays below the critical tier over 30 days")
-    page_severity: SEVERITIES = "critical"
-    ticket_severity: SEVERITIES = "warning"
+    page_severity: Severity = "critical"
+    ticket_severity: Severity = "warning"
     long_window_interval: IntervalField = Field(
         default="2m",
         description="how often the windows of a day or more are recorded (under 5m, Prometheus' lookback); "

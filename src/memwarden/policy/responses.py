@@ -24,14 +24,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .base import SECTION_CONFIG
+from memwarden.contract import Severity
+
+from .base import COMPONENT_NAME_PATTERN, SECTION_CONFIG
 from .fleet import AlertmanagerCluster, IdentitySection
 from .units import ByteSize, DurationField, IntervalField, PositiveDurationField, parse_bytes
 
-# Kept in step with model.ComponentName; model.py imports this module, not the reverse.
-_COMPONENT_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"
-ComponentRef = Annotated[str, Field(pattern=_COMPONENT_PATTERN)]
-Severity = Literal["warning", "high", "critical", "emergency"]
+ComponentRef = Annotated[str, Field(pattern=COMPONENT_NAME_PATTERN)]
 # Signals a `signal` action may send. SIGKILL and SIGSTOP are left out on purpose: they
 # are `kill` and `freeze`, which carry their own protections, grace and undo.
 SignalName = Literal["SIGUSR1", "SIGUSR2", "SIGHUP", "SIGINT", "SIGTERM"]

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from memwarden.contract import GENERATOR_LABEL, TIERS
+
 from .alertmanager import AlertmanagerSection
 from .dashboards import DashboardsSection
 from .model import (
-    GENERATOR_LABEL,
-    TIERS,
     ComponentMatch,
     Health,
     Prediction,
@@ -77,7 +77,8 @@ def _prune(data: Any, locations: list[tuple[Any, ...]]) -> bool:
     """Delete the deepest mapping key named by each error location; return whether any went."""
     pruned = False
     for loc in locations:
-        node, parent, key = data, None, None
+        node, key = data, None
+        parent: Any = None
         for part in loc:
             if isinstance(node, dict) and part in node:
                 parent, key, node = node, part, node[part]
@@ -422,16 +423,21 @@ def _check_escalation(section: AlertmanagerSection, path: Path) -> Iterator[Prob
         routing, where = section.routing.tier(tier), path + ("routing", tier)
         if routing.escalate_after is None and routing.escalate_to:
             yield _error(where + ("escalate_after",), "set how long a group may fire before it goes to escalate_to")
-        if routing.escalate_after is not None:
+        if (escalate_after := routing.escalate_after) is not None:
             if not routing.escalate_to:
                 yield _error(where + ("escalate_to",), "name the receivers to escalate to after escalate_after")
-            if routing.escalate_after.seconds <= routing.group_wait.seconds:
+            # Routing fills every tier's pacing, so group_wait and the intervals are never None here.
+            if routing.group_wait is not None and escalate_after.seconds <= routing.group_wait.seconds:
                 yield _error(
                     where + ("escalate_after",),
-                    f"{routing.escalate_after} must be longer than group_wait ({routing.group_wait}); "
+                    f"{escalate_after} must be longer than group_wait ({routing.group_wait}); "
                     "otherwise escalation is just another receiver",
                 )
-        if routing.repeat_interval.seconds < routing.group_interval.seconds:
+        if (
+            routing.repeat_interval is not None
+            and routing.group_interval is not None
+            and routing.repeat_interval.seconds < routing.group_interval.seconds
+        ):
             yield _warning(
                 where + ("repeat_interval",),
                 f"{routing.repeat_interval} is shorter than group_interval ({routing.group_interval}); "

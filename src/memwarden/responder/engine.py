@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memwarden.policy import Component, Policy
-from memwarden.policy.responses import Rule
+from memwarden.policy.responses import LogAction, Rule
 
 from .actions import (
     FAILED,
@@ -327,7 +327,7 @@ class Engine:
         )
         # Nothing runs that is not on record: the record is written before the step is claimed
         # (no await in between), so an audit log that cannot take it stops the step right here.
-        if kind == "log":
+        if isinstance(action, LogAction):
             # Recording is all a log action does; do it now, in order, without a task.
             self._finish(ctx, index, Outcome(OK, action.message or "recorded"), 0.0, None, None)
         else:

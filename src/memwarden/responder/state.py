@@ -272,7 +272,7 @@ class StateStore:
                 "SELECT episode, rule, step, kind, target FROM steps WHERE result = 'running' ORDER BY at"
             ).fetchall()
             db.execute("UPDATE steps SET result = 'interrupted' WHERE result = 'running'")
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     def retry_step(self, episode: str, rule: str, step: int, now: float, *, run_key: str | None, after: str) -> bool:
         """Start a step again that ended with `after` (no_target); False if it has moved on meanwhile."""

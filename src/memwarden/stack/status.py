@@ -152,11 +152,11 @@ def render(snapshot: Snapshot, header: list[str]) -> str:
     if snapshot.components:
         lines.append("")
         lines.append("components                 working set   budget       usage    level")
-        for name, _instance, working, limit, ratio, level in snapshot.components:
+        for name, _instance, working, limit, budget_ratio, component_level in snapshot.components:
             budget = "-" if limit is None else human_bytes(limit)
-            share = "-" if ratio is None else f"{ratio * 100:5.1f} %"
+            share = "-" if budget_ratio is None else f"{budget_ratio * 100:5.1f} %"
             lines.append(
-                f"  {name:<24} {human_bytes(working):<13} {budget:<12} {share:<8} {'-' if level is None else int(level)}"
+                f"  {name:<24} {human_bytes(working):<13} {budget:<12} {share:<8} {'-' if component_level is None else int(component_level)}"
             )
     lines.append("")
     lines.append("firing alerts")

@@ -224,7 +224,8 @@ def _tree_mount(tree: Path | None, mounts: list[CgroupMount], version: int) -> C
         return None
     kind = [m for m in mounts if m.version == version and (version == 2 or "memory" in m.options)]
     there = [m for m in kind if m.mount_point == str(tree)]
-    return (there or kind or [None])[-1]
+    candidates = there or kind
+    return candidates[-1] if candidates else None
 
 
 def normalise(path: str) -> str:

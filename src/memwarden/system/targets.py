@@ -235,13 +235,13 @@ class Resolver:
         if entries is None:
             entries = list(procfs.process_entries(self.proc_root))
         children = self._parent_map(entries)
-        tree, queue = {root}, [root]
+        found, queue = {root}, [root]
         while queue:
             for child in children.get(queue.pop(), ()):
-                if child not in tree:
-                    tree.add(child)
+                if child not in found:
+                    found.add(child)
                     queue.append(child)
-        return tuple(sorted(tree))
+        return tuple(sorted(found))
 
     def _subtree(self, root: int) -> tuple[int, ...] | None:
         """The pidfile's process and its descendants through the children files; None without them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from memwarden.system.procfs import Read, read_bytes
 
@@ -45,7 +45,7 @@ class HostSource(Source):
 
 
 def single_sample_families(
-    kind: type[Metric], metrics: Iterable[tuple[str, str, float | None]], labels: dict[str, str] | None = None
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily], metrics: Iterable[tuple[str, str, float | None]], labels: dict[str, str] | None = None
 ) -> list[Metric]:
     """One family of `kind` per (name, help, value) with a value, each holding one sample with `labels`."""
     names, values = list(labels or {}), list((labels or {}).values())
@@ -53,6 +53,6 @@ def single_sample_families(
     for name, documentation, value in metrics:
         if value is not None:
             family = kind(name, documentation, labels=names)
-            family.add_metric(values, value)  # type: ignore[attr-defined]
+            family.add_metric(values, value)
             families.append(family)
     return families

@@ -106,7 +106,8 @@ class CgroupCollector(Source):
         paths = self.paths()
         for path in paths:
             if path not in self._located:
-                self._located[path] = self.hierarchy.locate(self._own[2] if path == self._own[1] else path)
+                _, own_name, own_path = self._own
+                self._located[path] = self.hierarchy.locate(own_path if path == own_name and own_path else path)
             cgroup = self._located[path]
             if cgroup is None or cgroup.memory is None:
                 continue  # gone since listed, or not in the memory hierarchy

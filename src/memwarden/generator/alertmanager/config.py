@@ -25,7 +25,7 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def dump(document: dict[str, Any]) -> str:
+def dump(document: dict[str, Any] | list[Any]) -> str:
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
 
 

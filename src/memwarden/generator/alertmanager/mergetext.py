@@ -11,7 +11,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -155,7 +155,8 @@ def list_edits(document: CommentedMap, text: Text, key: str, new: list[Any], our
         if current:
             raise MergeError(f"`{key}` is a flow-style list ([…]); write it as a block list (one `- ` item per line) to merge into it")
         return []  # `[]` spread over lines or with an anchor: leave the operator's text alone
-    spans = [text.item_span(current, index) for index in range(len(current))]
+    # A round-trip load makes every block list a CommentedSeq, which carries the line numbers.
+    spans = [text.item_span(cast(CommentedSeq, current), index) for index in range(len(current))]
     positions = [index for index, entry in enumerate(current) if ours(entry)]
     dash = spans[0][2] if spans else column + text.sequence_offset
     edits = [Edit(spans[index][0], spans[index][1], "") for index in positions]

@@ -33,6 +33,7 @@ fired the alert, and survives an Alertmanager restart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ...policy import TIERS, Policy
@@ -56,7 +57,7 @@ def _route(receiver: str, matchers: list[str], pacing: dict[str, str], extra: di
     return {"receiver": receiver, "matchers": matchers, **pacing, **extra, "continue": True}
 
 
-def _severities(tiers: list[str]) -> list[str]:
+def _severities(tiers: Sequence[str]) -> list[str]:
     """Return a severity matcher for these tiers, or none when they are all four."""
     ordered = [tier for tier in TIERS if tier in tiers]
     if len(ordered) == len(TIERS):
@@ -122,7 +123,7 @@ def tier_routes(policy: Policy, tier: str) -> list[dict[str, Any]]:
     return routes
 
 
-def _container(policy: Policy, tiers: list[str], children: list[dict[str, Any]], carry_on: bool) -> dict[str, Any]:
+def _container(policy: Policy, tiers: Sequence[str], children: list[dict[str, Any]], carry_on: bool) -> dict[str, Any]:
     return {
         "receiver": UNROUTED,
         # Only generator="memwarden": policy and component labels can differ per alert (a
@@ -141,7 +142,7 @@ def head(policy: Policy) -> dict[str, Any] | None:
     route takes the alert with a receiver, rather than with its own empty one.
     """
     children = responder_route(policy, [tier for tier in TIERS if tier not in _responder_only(policy)])
-    tiers = [tier for tier in TIERS if tier in policy.alertmanager.responder.severities and tier not in _responder_only(policy)] if children else []
+    tiers: list[str] = [tier for tier in TIERS if tier in policy.alertmanager.responder.severities and tier not in _responder_only(policy)] if children else []
     for tier in TIERS:
         if tier not in routed_tiers(policy) and (extras := tier_routes(policy, tier)):
             children += extras
