@@ -92,6 +92,32 @@ MEMORY_SCOPE_INFO = _gauge(
     ("scope", "cgroup"),
 )
 
+# Cgroups of the tree (cgroup collector): a bounded set of cgroups, labelled by their path.
+_CG = ("cgroup",)
+CGROUP_MEMORY_USAGE = _gauge("cgroup_memory_usage_bytes", "Memory charged to the cgroup (memory.current / usage_in_bytes).", _CG)
+CGROUP_MEMORY_LIMIT = _gauge(
+    "cgroup_memory_limit_bytes", "The cgroup's own memory limit (memory.max / limit_in_bytes); absent when unlimited.", _CG
+)
+CGROUP_MEMORY_WORKING_SET = _gauge(
+    "cgroup_memory_working_set_bytes", "Usage minus inactive file cache, as cAdvisor counts it.", _CG
+)
+CGROUP_MEMORY_ANON = _gauge("cgroup_memory_anon_bytes", "Anonymous memory (memory.stat anon / total_rss).", _CG)
+CGROUP_MEMORY_FILE = _gauge("cgroup_memory_file_bytes", "Page cache (memory.stat file / total_cache).", _CG)
+CGROUP_MEMORY_ACTIVE_FILE = _gauge("cgroup_memory_active_file_bytes", "Recently used page cache (active_file).", _CG)
+CGROUP_MEMORY_INACTIVE_FILE = _gauge(
+    "cgroup_memory_inactive_file_bytes", "Page cache reclaimed first (inactive_file).", _CG
+)
+CGROUP_SWAP = _gauge("cgroup_swap_bytes", "Swap used by the cgroup, where swap is accounted.", _CG)
+CGROUP_MEMORY_EVENTS = _counter(
+    "cgroup_memory_events", "Memory events of the cgroup (memory.events; v1: oom_kill, max=failcnt).", ("cgroup", "event")
+)
+CGROUP_PRESSURE_WAITING = _counter(
+    "cgroup_pressure_waiting_seconds", "Time some tasks of the cgroup waited for memory (PSI some).", _CG
+)
+CGROUP_PRESSURE_STALLED = _counter(
+    "cgroup_pressure_stalled_seconds", "Time all tasks of the cgroup stalled on memory (PSI full).", _CG
+)
+
 # The responder (dashboards and the stack's status read it).
 RESPONSES_TOTAL = _counter(
     "responses",
@@ -107,11 +133,17 @@ VMSTAT_COLLECTOR = "vmstat"
 CGROUP_COLLECTOR = "cgroup"
 COMPONENTS_COLLECTOR = "components"
 COLLECTORS = (MEMINFO_COLLECTOR, PRESSURE_COLLECTOR, VMSTAT_COLLECTOR, CGROUP_COLLECTOR, COMPONENTS_COLLECTOR)
-# The collectors whose failure MemorySourceCollectorFailed reports and the dashboards show,
-# per source profile. node_exporter's `pressure` collector reports success 0 on a kernel
+# The collectors whose failure MemorySourceCollectorFailed reports, per source profile. node_exporter's `pressure` collector reports success 0 on a kernel
 # without PSI (no data counts as failure there), so watching it would page on every such
 # host; memwarden's own pressure collector treats "no PSI" as no data, not as an error.
 WATCHED_COLLECTORS: dict[str, tuple[str, ...]] = {
     "memwarden": COLLECTORS,
     "node_exporter": (MEMINFO_COLLECTOR, VMSTAT_COLLECTOR),
+}
+# The collectors the dashboards show: the watched ones and, for node_exporter, `pressure`
+# too — on a host with PSI its panel is worth having; on one without, a red cell there is
+# information, where an alert would be a false page.
+SHOWN_COLLECTORS: dict[str, tuple[str, ...]] = {
+    "memwarden": COLLECTORS,
+    "node_exporter": (MEMINFO_COLLECTOR, VMSTAT_COLLECTOR, PRESSURE_COLLECTOR),
 }

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from memwarden.contract import metrics as contract
+
 if TYPE_CHECKING:
     from ..policy import Policy
 
@@ -53,18 +55,18 @@ class SourceMetrics:
 
 PROFILES = {
     "memwarden": SourceMetrics(
-        memory_total="memwarden_memory_total_bytes",
-        memory_available="memwarden_memory_available_bytes",
-        swap_total="memwarden_swap_total_bytes",
-        swap_free="memwarden_swap_free_bytes",
-        pressure_some="memwarden_pressure_waiting_seconds_total",
-        pressure_full="memwarden_pressure_stalled_seconds_total",
-        oom_kills="memwarden_oom_kills_total",
-        major_page_faults="memwarden_major_page_faults_total",
-        swap_in_pages="memwarden_swap_in_pages_total",
-        swap_out_pages="memwarden_swap_out_pages_total",
-        collector_success="memwarden_collector_success",
-        collector_duration="memwarden_collector_duration_seconds",
+        memory_total=contract.MEMORY_TOTAL.name,
+        memory_available=contract.MEMORY_AVAILABLE.name,
+        swap_total=contract.SWAP_TOTAL.name,
+        swap_free=contract.SWAP_FREE.name,
+        pressure_some=contract.PRESSURE_WAITING.name,
+        pressure_full=contract.PRESSURE_STALLED.name,
+        oom_kills=contract.OOM_KILLS.name,
+        major_page_faults=contract.MAJOR_PAGE_FAULTS.name,
+        swap_in_pages=contract.SWAP_IN_PAGES.name,
+        swap_out_pages=contract.SWAP_OUT_PAGES.name,
+        collector_success=contract.COLLECTOR_SUCCESS.name,
+        collector_duration=contract.COLLECTOR_DURATION.name,
         host_matcher='component=""',
     ),
     "node_exporter": SourceMetrics(
@@ -85,11 +87,11 @@ PROFILES = {
 }
 
 # Per-component raw series: always the memwarden exporter's, whatever the host profile.
-COMPONENT_MEMORY = "memwarden_component_memory_bytes"
-COMPONENT_LIMIT = "memwarden_component_limit_bytes"
-COMPONENT_SWAP = "memwarden_component_swap_bytes"
-COMPONENT_PROCESSES = "memwarden_component_processes"
-RESPONSES_TOTAL = "memwarden_responses_total"
+COMPONENT_MEMORY = contract.COMPONENT_MEMORY.name
+COMPONENT_LIMIT = contract.COMPONENT_LIMIT.name
+COMPONENT_SWAP = contract.COMPONENT_SWAP.name
+COMPONENT_PROCESSES = contract.COMPONENT_PROCESSES.name
+RESPONSES_TOTAL = contract.RESPONSES_TOTAL.name
 
 
 @dataclass(frozen=True)

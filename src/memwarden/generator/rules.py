@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from memwarden.contract import CGROUP_COLLECTOR, COMPONENTS_COLLECTOR, WATCHED_COLLECTORS
+
 from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, selector_job
 from . import names
 from .names import COMPONENT, INSTANCE, PROFILES, aggregated_away, identity_labels
@@ -641,11 +643,11 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
     raw = PROFILES[policy.source.profile]
     wait = max(60.0, 4 * policy.source.scrape_interval.seconds)
     for_ = _duration(wait)
-    collectors = "meminfo|pressure|vmstat|cgroup|components" if policy.source.profile == "memwarden" else "meminfo|vmstat"
+    collectors = "|".join(WATCHED_COLLECTORS[policy.source.profile])
     failing = [f"{series(raw.collector_success, selector, _collectors(collectors))} == 0"]
     if len(selectors) > 1:
         component_success = PROFILES["memwarden"].collector_success
-        failing.append(f"{series(component_success, selectors[1], _collectors('cgroup|components'))} == 0")
+        failing.append(f"{series(component_success, selectors[1], _collectors(f'{CGROUP_COLLECTOR}|{COMPONENTS_COLLECTOR}'))} == 0")
     return [
         _alert(
             policy,

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-# The metric contract (DESIGN.md): dashboards and alerts read this name and these labels.
-RESPONSES_TOTAL = "memwarden_responses_total"
+# The one series of the responder's that dashboards and the stack read: its name, help and
+# labels are the contract's (docs/design.md). The others are the responder's own.
+from memwarden.contract import RESPONSES_TOTAL
 
 
 class ResponderMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.responses = Counter(
-            RESPONSES_TOTAL.removesuffix("_total"),
-            "Responses decided, by action kind and result (ok, failed, timeout, dry_run, refused, "
-            "no_target, cooldown, hourly_cap, concurrency; thaw and unthrottle for undos).",
-            ["action", "result"],
-            registry=self.registry,
+            RESPONSES_TOTAL.family, RESPONSES_TOTAL.help, RESPONSES_TOTAL.labels, registry=self.registry
         )
         self.duration = Histogram(
             "memwarden_response_duration_seconds",

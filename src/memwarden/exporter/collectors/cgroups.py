@@ -15,33 +15,37 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from memwarden.contract import CGROUP_COLLECTOR
+from memwarden.contract.metrics import (
+    CGROUP_MEMORY_ACTIVE_FILE,
+    CGROUP_MEMORY_ANON,
+    CGROUP_MEMORY_EVENTS,
+    CGROUP_MEMORY_FILE,
+    CGROUP_MEMORY_INACTIVE_FILE,
+    CGROUP_MEMORY_LIMIT,
+    CGROUP_MEMORY_USAGE,
+    CGROUP_MEMORY_WORKING_SET,
+    CGROUP_PRESSURE_STALLED,
+    CGROUP_PRESSURE_WAITING,
+    CGROUP_SWAP,
+)
+from memwarden.contract.metrics import Metric as MetricName
 from memwarden.system import Cgroup, CgroupMemory, Hierarchy, read_memory
 from memwarden.system.cgroupfs import read_mountinfo
 from memwarden.system.procfs import Read, read_bytes
 
 from .base import Source
 
-GAUGES: tuple[tuple[str, str, Callable[[CgroupMemory], int | None]], ...] = (
-    ("memwarden_cgroup_memory_usage_bytes", "Memory charged to the cgroup (memory.current / usage_in_bytes).",
-     lambda m: m.usage),
-    ("memwarden_cgroup_memory_limit_bytes", "The cgroup's own memory limit (memory.max / limit_in_bytes); absent when unlimited.",
-     lambda m: m.limit),
-    ("memwarden_cgroup_memory_working_set_bytes", "Usage minus inactive file cache, as cAdvisor counts it.",
-     lambda m: m.working_set),
-    ("memwarden_cgroup_memory_anon_bytes", "Anonymous memory (memory.stat anon / total_rss).",
-     lambda m: m.stat.get("anon")),
-    ("memwarden_cgroup_memory_file_bytes", "Page cache (memory.stat file / total_cache).",
-     lambda m: m.stat.get("file")),
-    ("memwarden_cgroup_memory_active_file_bytes", "Recently used page cache (active_file).",
-     lambda m: m.stat.get("active_file")),
-    ("memwarden_cgroup_memory_inactive_file_bytes", "Page cache reclaimed first (inactive_file).",
-     lambda m: m.stat.get("inactive_file")),
-    ("memwarden_cgroup_swap_bytes", "Swap used by the cgroup, where swap is accounted.",
-     lambda m: m.swap),
+# Each gauge of the contract beside what it reads from a cgroup's memory files.
+GAUGES: tuple[tuple[MetricName, Callable[[CgroupMemory], int | None]], ...] = (
+    (CGROUP_MEMORY_USAGE, lambda m: m.usage),
+    (CGROUP_MEMORY_LIMIT, lambda m: m.limit),
+    (CGROUP_MEMORY_WORKING_SET, lambda m: m.working_set),
+    (CGROUP_MEMORY_ANON, lambda m: m.stat.get("anon")),
+    (CGROUP_MEMORY_FILE, lambda m: m.stat.get("file")),
+    (CGROUP_MEMORY_ACTIVE_FILE, lambda m: m.stat.get("active_file")),
+    (CGROUP_MEMORY_INACTIVE_FILE, lambda m: m.stat.get("inactive_file")),
+    (CGROUP_SWAP, lambda m: m.swap),
 )
-EVENTS = ("memwarden_cgroup_memory_events", "Memory events of the cgroup (memory.events; v1: oom_kill, max=failcnt).")
-WAITING = ("memwarden_cgroup_pressure_waiting_seconds", "Time some tasks of the cgroup waited for memory (PSI some).")
-STALLED = ("memwarden_cgroup_pressure_stalled_seconds", "Time all tasks of the cgroup stalled on memory (PSI full).")
 
 
 def _children(directory: Path, depth: int) -> Iterable[str]:
@@ -99,10 +103,11 @@ class CgroupCollector(Source):
         return sorted(found)
 
     def scrape(self, problems: list[str]) -> list[Metric]:
-        gauges = [GaugeMetricFamily(name, doc, labels=["cgroup"]) for name, doc, _ in GAUGES]
-        events = CounterMetricFamily(*EVENTS, labels=["cgroup", "event"])
-        waiting = CounterMetricFamily(*WAITING, labels=["cgroup"])
-        stalled = CounterMetricFamily(*STALLED, labels=["cgroup"])
+        gauges = [GaugeMetricFamily(metric.name, metric.help, labels=metric.labels) for metric, _ in GAUGES]
+        events, waiting, stalled = (
+            CounterMetricFamily(metric.family, metric.help, labels=metric.labels)
+            for metric in (CGROUP_MEMORY_EVENTS, CGROUP_PRESSURE_WAITING, CGROUP_PRESSURE_STALLED)
+        )
         paths = self.paths()
         for path in paths:
             if path not in self._located:
@@ -115,7 +120,7 @@ class CgroupCollector(Source):
             if memory is None:
                 del self._located[path]  # look it up afresh next time
                 continue
-            for family, (_, _, value_of) in zip(gauges, GAUGES, strict=True):
+            for family, (_, value_of) in zip(gauges, GAUGES, strict=True):
                 value = value_of(memory)
                 if value is not None:
                     family.add_metric([path], value)

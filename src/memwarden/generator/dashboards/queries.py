@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from memwarden.contract import SHOWN_COLLECTORS
+
 from ...policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Policy, Thresholds
 from ..names import (
     COMPONENT,
@@ -228,7 +230,7 @@ def collector_success(policy: Policy) -> list[Query]:
     queries = []
     if policy.source.profile != "memwarden":
         metric = PROFILES[policy.source.profile].collector_success
-        selector = matchers(policy.source.effective_selector(), *SCOPE, 'collector=~"meminfo|vmstat|pressure"')
+        selector = matchers(policy.source.effective_selector(), *SCOPE, f'collector=~"{"|".join(SHOWN_COLLECTORS[policy.source.profile])}"')
         queries.append(Query(f"min by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
     for selector in _memwarden_selectors(policy):
         full = matchers(selector, *SCOPE)
@@ -241,7 +243,7 @@ def collector_duration(policy: Policy) -> list[Query]:
     queries = []
     if policy.source.profile != "memwarden":
         metric = PROFILES[policy.source.profile].collector_duration
-        selector = matchers(policy.source.effective_selector(), *SCOPE, 'collector=~"meminfo|vmstat|pressure"')
+        selector = matchers(policy.source.effective_selector(), *SCOPE, f'collector=~"{"|".join(SHOWN_COLLECTORS[policy.source.profile])}"')
         queries.append(Query(f"max by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
     metric = PROFILES["memwarden"].collector_duration
     for selector in _memwarden_selectors(policy):
