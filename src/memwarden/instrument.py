@@ -175,7 +175,7 @@ class _TrackedSizes:
         for (component, name), size_fn in list(self.sizes.items()):
             try:
                 family.add_metric([component, name], float(size_fn()))
-            except Exception:  # noqa: BLE001 - a broken size function must not break the scrape
+            except Exception:  # a broken size function must not break the scrape
                 LOGGER.debug("size function of %s/%s failed", component, name, exc_info=True)
         yield family
 
@@ -224,7 +224,7 @@ class Instrument:
             for handler in self._cleanups:
                 try:
                     handler()
-                except Exception as error:  # noqa: BLE001 - one failing cleanup must not stop the others
+                except Exception as error:  # one failing cleanup must not stop the others
                     errors.append(f"{getattr(handler, '__qualname__', handler)!s}: {type(error).__name__}: {error}")
             collected = gc.collect()
             if self._trim is not None:
@@ -330,7 +330,7 @@ class Instrument:
         while (trigger := self._requests.get()) is not None:
             try:
                 self.cleanup(trigger)
-            except Exception:  # noqa: BLE001 - keep serving later requests
+            except Exception:  # keep serving later requests
                 LOGGER.exception("memwarden cleanup failed")
 
     # endpoint trigger ------------------------------------------------------------------------
@@ -345,7 +345,7 @@ class Instrument:
         instrument = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 if self.path != CLEANUP_PATH:
                     return self._answer(404, {"error": f"POST {CLEANUP_PATH}"})
                 if token and not hmac.compare_digest(
@@ -364,7 +364,7 @@ class Instrument:
                 report, shared = instrument.shared_cleanup("http")
                 self._answer(200, {**report.as_json(), "shared": shared})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path != "/metrics":
                     return self._answer(404, {"error": f"GET /metrics or POST {CLEANUP_PATH}"})
                 body = generate_latest(instrument._registry)
@@ -382,7 +382,7 @@ class Instrument:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+            def log_message(self, format: str, *args: Any) -> None:  # http.server's signature
                 LOGGER.debug(format, *args)
 
         self._server = _EndpointServer((host, int(port)), Handler)

@@ -34,7 +34,7 @@ class Inbox:
         inbox = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            def do_POST(self) -> None:  # the http.server name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with inbox.lock:
                     inbox.received.append({"path": self.path, "authorization": self.headers.get("Authorization"), "body": body})

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from memwarden import binaries
-from memwarden.stack.processes import free_port  # noqa: F401 - re-exported for the tests
+from memwarden.stack.processes import free_port  # the tests import it from here too
 
 
 def program(kind: str) -> str:
@@ -41,7 +41,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float 
             result = check()
             if result:
                 return result
-        except Exception as error:  # noqa: BLE001 - polling: remember and retry
+        except Exception as error:  # polling: remember and retry
             last_error = error
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f": {last_error}" if last_error else ""))

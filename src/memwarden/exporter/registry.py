@@ -72,7 +72,7 @@ class ExporterCollector:
             started = self.timer()
             try:
                 produced = source.scrape(problems)
-            except Exception as error:  # noqa: BLE001 - a failing source never fails the scrape
+            except Exception as error:  # a failing source never fails the scrape
                 produced = []
                 problems.append(f"{type(error).__name__}: {error}" if not isinstance(error, OSError) else str(error))
             elapsed = self.timer() - started

@@ -232,10 +232,6 @@ class ComponentMatch(Section):
             compile_cmdline(pattern)  # PatternError is a ValueError: pydantic reports it at the path
         return pattern
 
-    def kind(self) -> str | None:
-        given = [name for name in ("cmdline", "pidfile", "cgroup", "systemd_unit") if getattr(self, name)]
-        return given[0] if len(given) == 1 else None
-
 
 class Component(Section):
     """A service, process group or cgroup with its own memory budget."""

@@ -210,7 +210,7 @@ def main_release(argv: list[str]) -> int:
         name = UNDO_NAMES[undo.kind]
         try:
             detail = thaw(undo.restore, host.proc_root) if undo.kind == "freeze" else unthrottle(undo.restore, host)
-        except Exception as error:  # noqa: BLE001 - report and carry on with the rest
+        except Exception as error:  # report and carry on with the rest
             # The hold stays in the state: a second `release` (or the responder) tries again.
             failed += 1
             print(f"error: {name} {undo.target}: {error}; it is still held, run release again", file=sys.stderr)
@@ -219,7 +219,7 @@ def main_release(argv: list[str]) -> int:
         print(f"{name} {undo.target}: {detail}")
         try:
             store.release_target(undo.kind, undo.target)  # only once it is undone
-        except Exception as error:  # noqa: BLE001 - done, but the state still lists it
+        except Exception as error:  # done, but the state still lists it
             failed += 1
             print(f"error: {name} {undo.target} is done but the state cannot record it: {error}", file=sys.stderr)
         _record_release(audit, name, undo.target, "ok", detail)

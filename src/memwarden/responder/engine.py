@@ -53,7 +53,6 @@ from .state import Episode, StateStore, Undo
 from .unrecorded import Unrecorded
 
 LOGGER = logging.getLogger("memwarden.responder")
-NEEDS_COMPONENT = ("signal", "freeze", "throttle")
 # Steps that did nothing on the host: they count against no cooldown or cap, and once a
 # no_target step has had its attempts the next step need not wait out its grace.
 NO_EFFECT = (REFUSED, NO_TARGET)
@@ -440,7 +439,7 @@ class Engine:
                 outcome = await asyncio.wait_for(RUNNERS[action.kind](ctx), timeout=action.timeout.seconds)
         except TimeoutError:
             outcome = Outcome(TIMEOUT, f"abandoned after its timeout of {action.timeout}")
-        except Exception as error:  # noqa: BLE001 - an action's failure is recorded, never fatal
+        except Exception as error:  # an action's failure is recorded, never fatal
             outcome = Outcome(FAILED, f"{type(error).__name__}: {error}")
         finally:
             if action.touches_system:
@@ -588,7 +587,7 @@ class Engine:
             else:
                 detail = await asyncio.to_thread(unthrottle, undo.restore, self.host)
             result = OK
-        except Exception as error:  # noqa: BLE001 - recorded, and retried a few times
+        except Exception as error:  # recorded, and retried a few times
             result, detail = FAILED, f"{type(error).__name__}: {error}"
             attempts = int(undo.restore.get("attempts", 0)) + 1
             if attempts < UNDO_ATTEMPTS:
@@ -693,7 +692,7 @@ class Engine:
         while True:
             try:
                 await self.recheck()
-            except Exception:  # noqa: BLE001 - one bad round must not end the loop
+            except Exception:  # one bad round must not end the loop
                 LOGGER.exception("re-check failed")
             await asyncio.sleep(self.responses.recheck_interval.seconds)
 

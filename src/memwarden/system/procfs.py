@@ -138,19 +138,6 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8", "replace")
 
 
-def parse_keyed(text: str) -> dict[str, int]:
-    """Parse `key value [unit]` lines (memory.stat, vmstat, memory.events); skip odd lines."""
-    values: dict[str, int] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            try:
-                values[parts[0].rstrip(":")] = int(parts[1])
-            except ValueError:
-                continue
-    return values
-
-
 def pick(raw: bytes, keys: tuple[str, ...], separator: bytes = b" ") -> dict[str, int]:
     """Return the integer after each of `keys` at a line start of `raw` (those present).
 

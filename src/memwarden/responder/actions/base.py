@@ -265,4 +265,3 @@ async def wait_gone(proc_root: str, processes: list[ProcessIdentity], seconds: f
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SIGNAL_NAMES = {int(value): value.name for value in signal.Signals}
