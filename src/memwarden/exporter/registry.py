@@ -24,7 +24,7 @@ from memwarden.contract import (
 )
 from memwarden.contract import Metric as MetricName
 from memwarden.system import ComponentSpec, FileReader, Hierarchy, Resolver
-from memwarden.system.procfs import PAGE_SIZE, read_bytes
+from memwarden.system.procfs import PAGE_SIZE, read_bytes, stat_fields
 
 from .collectors import (
     CgroupCollector,
@@ -110,11 +110,9 @@ class ExporterCollector:
                 state = None
             if state is not None:
                 yield _info(MEMORY_SCOPE_INFO, scope=state.scope, cgroup=state.name if state.scope == "cgroup" else "")
-        try:
-            raw = (self.reader.read if self.reader is not None else read_bytes)(f"{self.proc_root}/self/stat")
-        except OSError:
+        fields = stat_fields(self.proc_root, "self", self.reader.read if self.reader is not None else read_bytes)
+        if fields is None:
             return
-        fields = raw[raw.rfind(b")") + 2 :].split()
         try:
             cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
             started = int(fields[19]) / _CLOCK_TICKS

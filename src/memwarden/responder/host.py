@@ -43,17 +43,8 @@ class ProcessIdentity:
     start_time: int
 
 
-def _stat_fields(proc_root: str, pid: int) -> list[bytes] | None:
-    try:
-        raw = procfs.read_bytes(f"{proc_root}/{pid}/stat")
-    except OSError:
-        return None
-    # Fields after the command name, which sits in parentheses and may hold spaces or ')'.
-    return raw[raw.rfind(b")") + 2 :].split()
-
-
 def identity(proc_root: str, pid: int) -> ProcessIdentity | None:
-    fields = _stat_fields(proc_root, pid)
+    fields = procfs.stat_fields(proc_root, pid)
     if fields is None or len(fields) < 20:
         return None
     return ProcessIdentity(pid, int(fields[19]))
@@ -61,7 +52,7 @@ def identity(proc_root: str, pid: int) -> ProcessIdentity | None:
 
 def is_alive(proc_root: str, process: ProcessIdentity) -> bool:
     """Return whether the very same process still runs (a zombie has finished running)."""
-    fields = _stat_fields(proc_root, process.pid)
+    fields = procfs.stat_fields(proc_root, process.pid)
     if fields is None or len(fields) < 20:
         return False
     return int(fields[19]) == process.start_time and fields[0] not in (b"Z", b"X")
@@ -69,7 +60,7 @@ def is_alive(proc_root: str, process: ProcessIdentity) -> bool:
 
 def is_kernel_thread(proc_root: str, pid: int) -> bool:
     """Return whether pid is a kernel thread, by the kernel's own flag (a process may blank its cmdline)."""
-    fields = _stat_fields(proc_root, pid)
+    fields = procfs.stat_fields(proc_root, pid)
     try:
         return fields is not None and bool(int(fields[6]) & PF_KTHREAD)
     except (IndexError, ValueError):
@@ -77,7 +68,7 @@ def is_kernel_thread(proc_root: str, pid: int) -> bool:
 
 
 def process_state(proc_root: str, pid: int) -> str | None:
-    fields = _stat_fields(proc_root, pid)
+    fields = procfs.stat_fields(proc_root, pid)
     return fields[0].decode() if fields else None
 
 

@@ -189,14 +189,27 @@ def cmdline(proc_root: str, pid: int) -> str | None:
     return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
 
 
-def parent_pid(proc_root: str, pid: int) -> int | None:
-    """Return the parent pid from /proc/<pid>/stat, or None when the process is gone."""
+def split_stat(raw: bytes) -> list[bytes]:
+    """The fields of a /proc/<pid>/stat line from field 3 (state) on.
+
+    The command name in parentheses may contain spaces and ')'; the fields follow the last ')'.
+    """
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def stat_fields(proc_root: str, pid: int | str, read: Read = read_bytes) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat from the state on (`split_stat`); None when the process is gone."""
     try:
-        raw = read_bytes(f"{proc_root}/{pid}/stat")
+        return split_stat(read(f"{proc_root}/{pid}/stat"))
     except OSError:
         return None
-    # The command name in parentheses may contain spaces and ')'; fields follow the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
+
+
+def parent_pid(proc_root: str, pid: int) -> int | None:
+    """Return the parent pid from /proc/<pid>/stat, or None when the process is gone."""
+    fields = stat_fields(proc_root, pid)
+    if fields is None:
+        return None
     try:
         return int(fields[1])
     except (IndexError, ValueError):
@@ -209,11 +222,9 @@ _PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h)
 
 def start_time(proc_root: str, pid: int) -> tuple[float, bool] | None:
     """Return (start time in seconds since boot, is a kernel thread) from /proc/<pid>/stat; None when gone."""
-    try:
-        raw = read_bytes(f"{proc_root}/{pid}/stat")
-    except OSError:
+    fields = stat_fields(proc_root, pid)
+    if fields is None:
         return None
-    fields = raw[raw.rfind(b")") + 2 :].split()  # field 3 (state) onwards
     try:
         return int(fields[19]) / CLOCK_TICKS, bool(int(fields[6]) & _PF_KTHREAD)
     except (IndexError, ValueError):

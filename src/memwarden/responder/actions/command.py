@@ -20,6 +20,8 @@ import os
 import signal
 from collections.abc import Callable
 
+from memwarden.system.procfs import stat_fields
+
 from ..host import ProcessIdentity, identity
 from .base import DRY_RUN, FAILED, OK, ActionContext, Outcome, boot_ticks, signal_process
 
@@ -153,10 +155,5 @@ def kill_leftovers(proc_root: str, session: int, leader_started: int) -> list[in
 
 def _stat(proc_root: str, pid: int) -> list[bytes] | None:
     """The fields of /proc/<pid>/stat after the command name; None when gone or short."""
-    try:
-        with open(f"{proc_root}/{pid}/stat", "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return fields if len(fields) >= 20 else None
+    fields = stat_fields(proc_root, pid)
+    return fields if fields is not None and len(fields) >= 20 else None
