@@ -46,8 +46,9 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import (
     REGISTRY,
@@ -55,9 +56,9 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import MetricsHandler
 
 LOGGER = logging.getLogger("memwarden.instrument")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -344,7 +345,11 @@ class Instrument:
             )
         instrument = self
 
-        class Handler(BaseHTTPRequestHandler):
+        # client_python's handler serves GET /metrics (content negotiation, gzip, name[]
+        # filters); only the cleanup endpoint is ours.
+        class Handler(MetricsHandler):
+            registry = instrument._registry
+
             def do_POST(self) -> None:  # http.server's naming
                 if self.path != CLEANUP_PATH:
                     return self._answer(404, {"error": f"POST {CLEANUP_PATH}"})
@@ -365,14 +370,9 @@ class Instrument:
                 self._answer(200, {**report.as_json(), "shared": shared})
 
             def do_GET(self) -> None:
-                if self.path != "/metrics":
+                if urlsplit(self.path).path != "/metrics":
                     return self._answer(404, {"error": f"GET /metrics or POST {CLEANUP_PATH}"})
-                body = generate_latest(instrument._registry)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                super().do_GET()
 
             def _answer(self, status: int, payload: dict[str, Any]) -> None:
                 body = json.dumps(payload).encode()
