@@ -12,7 +12,9 @@ from memwarden.generator import render_bundle
 from memwarden.policy import load_policy
 
 POLICIES = Path(__file__).resolve().parent.parent / "fixtures" / "policies"
-CASES = [None, "components.yaml", "node-exporter.yaml", "tight.yaml"]
+# The components policy's cases take about as long as the other three together (a dozen
+# components, each with tiers, budgets and mutations): they run in CI, not in the quick part.
+CASES = [None, pytest.param("components.yaml", marks=pytest.mark.slow), "node-exporter.yaml", "tight.yaml"]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case or "default")
