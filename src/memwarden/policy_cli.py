@@ -10,6 +10,7 @@ from pathlib import Path
 from .fileio import write_atomic
 from .generator.alertmanager.reach import policy_summary
 from .policy import Policy, PolicyError, default_policy_text, load_policy
+from .policy.loader import report_errors, report_warnings
 
 
 def main_init(argv: list[str]) -> int:
@@ -38,12 +39,9 @@ def main_check(argv: list[str]) -> int:
     try:
         policy, warnings, name = load_policy(args.policy)
     except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        count = sum(problem.level == "error" for problem in error.problems)
-        print(f"error: {error.filename}: {count} error(s); nothing was written", file=sys.stderr)
+        report_errors(error, "nothing was written")
         return 1
-    for warning in warnings:
-        print(warning.render(name), file=sys.stderr)
+    report_warnings(warnings, name)
     if warnings and args.strict:
         print(f"error: {name}: {len(warnings)} warning(s) with --strict", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -214,15 +215,22 @@ def load_or_report(path: str | FilePath | None, consequence: str) -> tuple[Polic
     `consequence` finishes the error line, e.g. "nothing was written". Warnings are printed
     and the policy is returned with the name to show for it.
     """
-    import sys
-
     try:
         policy, warnings, name = load_policy(path)
     except PolicyError as error:
-        print(error.render(), file=sys.stderr)
-        count = sum(problem.level == "error" for problem in error.problems)
-        print(f"error: {error.filename}: {count} error(s); {consequence}", file=sys.stderr)
+        report_errors(error, consequence)
         return None
+    report_warnings(warnings, name)
+    return policy, name
+
+
+def report_errors(error: PolicyError, consequence: str) -> None:
+    """Print every problem of a policy that did not load, then one line saying what did not happen."""
+    count = sum(problem.level == "error" for problem in error.problems)
+    print(error.render(), file=sys.stderr)
+    print(f"error: {error.filename}: {count} error(s); {consequence}", file=sys.stderr)
+
+
+def report_warnings(warnings: list[Problem], name: str) -> None:
     for warning in warnings:
         print(warning.render(name), file=sys.stderr)
-    return policy, name
