@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from memwarden.contract import metrics as c
 from memwarden.exporter.registry import build_registry
 from memwarden.system import ComponentSpec, process_memory_bytes
 from support.crowd import Crowd, cgroup_in, unified_root
@@ -26,11 +27,11 @@ def test_a_cgroup_of_1500_processes_is_counted_whole_with_all_its_memory():
     with cgroup_in(tree) as (path, _), Crowd(CROWD, [tree / path.lstrip("/")]) as crowd:
         registry = build_registry([ComponentSpec("crowd", "cgroup", path, budget="1GiB")])
         everyone = [crowd.parent.pid, *crowd.children()]
-        assert _sample(registry, "memwarden_component_processes", "crowd") == CROWD + 1
+        assert _sample(registry, c.COMPONENT_PROCESSES.name, "crowd") == CROWD + 1
         # On a hybrid host the v2 tree has no memory controller: the exporter sums the RSS.
         if not (tree / path.lstrip("/") / "memory.current").exists():
             expected, _ = process_memory_bytes("/proc", everyone)
-            assert _sample(registry, "memwarden_component_memory_bytes", "crowd") == pytest.approx(expected, rel=0.05)
+            assert _sample(registry, c.COMPONENT_MEMORY.name, "crowd") == pytest.approx(expected, rel=0.05)
 
 
 @pytest.mark.slow
@@ -39,9 +40,9 @@ def test_1500_children_of_a_pidfile_parent_are_all_counted(tmp_path):
         pidfile = tmp_path / "crowd.pid"
         pidfile.write_text(f"{crowd.parent.pid}\n")
         registry = build_registry([ComponentSpec("crowd", "pidfile", str(pidfile), budget="1GiB")])
-        assert _sample(registry, "memwarden_component_processes", "crowd") == CROWD + 1
+        assert _sample(registry, c.COMPONENT_PROCESSES.name, "crowd") == CROWD + 1
         registry = build_registry([ComponentSpec("crowd", "cmdline", crowd.marker, budget="1GiB")])
-        assert _sample(registry, "memwarden_component_processes", "crowd") == CROWD
+        assert _sample(registry, c.COMPONENT_PROCESSES.name, "crowd") == CROWD
 
 
 def test_a_pidfile_that_is_a_fifo_does_not_hang_a_scrape(tmp_path):
@@ -52,7 +53,7 @@ def test_a_pidfile_that_is_a_fifo_does_not_hang_a_scrape(tmp_path):
     result: list[float | None] = []
 
     def scrape() -> None:
-        result.append(_sample(registry, "memwarden_component_processes", "app"))
+        result.append(_sample(registry, c.COMPONENT_PROCESSES.name, "app"))
         done.set()
 
     threading.Thread(target=scrape, daemon=True).start()

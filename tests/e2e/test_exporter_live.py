@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from memwarden.contract import metrics as c
 from memwarden.exporter import build_registry
 from memwarden.exporter.cli import main as exporter_main
 from memwarden.system import Hierarchy
@@ -36,19 +37,19 @@ def test_every_collector_succeeds_on_this_machine() -> None:
     registry = build_registry([])
     value = registry.get_sample_value
     for collector in ("meminfo", "pressure", "vmstat", "components", "cgroup"):
-        assert value("memwarden_collector_success", {"collector": collector}) == 1, collector
-    total = value("memwarden_memory_total_bytes")
-    available = value("memwarden_memory_available_bytes")
+        assert value(c.COLLECTOR_SUCCESS.name, {"collector": collector}) == 1, collector
+    total = value(c.MEMORY_TOTAL.name)
+    available = value(c.MEMORY_AVAILABLE.name)
     assert total is not None and available is not None and 0 < available <= total
-    if value("memwarden_memory_scope_info", {"scope": "host", "cgroup": ""}) == 1:
+    if value(c.MEMORY_SCOPE_INFO.name, {"scope": "host", "cgroup": ""}) == 1:
         mem_total_kib = int(Path("/proc/meminfo").read_text().split()[1])
         assert total == mem_total_kib * 1024
     psi = Path("/proc/pressure/memory")
     has_psi = psi.exists() and bool(psi.read_text().strip())
-    assert (value("memwarden_pressure_waiting_seconds_total") is not None) == has_psi
+    assert (value(c.PRESSURE_WAITING.name) is not None) == has_psi
     own = Hierarchy.detect("/sys/fs/cgroup").own_cgroup("/proc")
     if own is not None and own.memory is not None and own.path != "/":
-        assert value("memwarden_cgroup_memory_usage_bytes", {"cgroup": own.path}) is not None
+        assert value(c.CGROUP_MEMORY_USAGE.name, {"cgroup": own.path}) is not None
 
 
 def test_the_cgroup_layout_of_this_machine_is_recognised() -> None:
@@ -99,21 +100,21 @@ def test_a_component_of_real_child_processes_is_seen_growing(tmp_path: Path) -> 
         url = f"http://127.0.0.1:{port}/metrics"
         key = (("component", "growers"),)
         before = scrape(url)
-        assert before[("memwarden_component_processes", key)] == 3
+        assert before[(c.COMPONENT_PROCESSES.name, key)] == 3
         for grower in growers:
             assert grower.stdin is not None and grower.stdout is not None
             grower.stdin.write("40\n")
             grower.stdin.flush()
             assert grower.stdout.readline().strip() == "grown"
         after = scrape(url)
-        grown = after[("memwarden_component_memory_bytes", key)] - before[("memwarden_component_memory_bytes", key)]
+        grown = after[(c.COMPONENT_MEMORY.name, key)] - before[(c.COMPONENT_MEMORY.name, key)]
         assert 3 * 40 * MiB * 0.95 <= grown <= 3 * 40 * MiB * 1.3, grown / MiB
         # one of them exits: the next scrape counts two, without an error
         growers[0].kill()
         growers[0].wait()
         later = scrape(url)
-        assert later[("memwarden_component_processes", key)] == 2
-        assert later[("memwarden_collector_success", (("collector", "components"),))] == 1
+        assert later[(c.COMPONENT_PROCESSES.name, key)] == 2
+        assert later[(c.COLLECTOR_SUCCESS.name, (("collector", "components"),))] == 1
     finally:
         if exporter is not None:
             exporter.stop()

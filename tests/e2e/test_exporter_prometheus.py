@@ -11,31 +11,23 @@ from typing import Any
 import bcrypt
 import pytest
 
+from memwarden.contract import metrics as c
 from support.servers import Prometheus, RealProcess, free_port, wait_until
 
 EXPORTER = [sys.executable, "-c", "import sys; from memwarden.cli import main; sys.exit(main(sys.argv[1:]))", "exporter"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
-# DESIGN.md's metric contract. Host series carry no `component` label.
-HOST_GAUGES = [
-    "memwarden_memory_total_bytes", "memwarden_memory_available_bytes", "memwarden_memory_free_bytes",
-    "memwarden_memory_cached_bytes", "memwarden_memory_buffers_bytes", "memwarden_memory_shared_bytes",
-    "memwarden_memory_slab_reclaimable_bytes", "memwarden_memory_anon_bytes", "memwarden_memory_committed_bytes",
-    "memwarden_memory_commit_limit_bytes", "memwarden_swap_total_bytes", "memwarden_swap_free_bytes",
-]  # fmt: skip
-HOST_PSI = ["memwarden_pressure_waiting_seconds_total", "memwarden_pressure_stalled_seconds_total"]
+# The metric contract (memwarden.contract, docs/design.md). Host series carry no `component` label.
+HOST_GAUGES = [metric.name for metric in c.MEMINFO]
+HOST_PSI = [c.PRESSURE_WAITING.name, c.PRESSURE_STALLED.name]
 VMSTAT = [
-    "memwarden_oom_kills_total", "memwarden_major_page_faults_total", "memwarden_swap_in_pages_total",
-    "memwarden_swap_out_pages_total", "memwarden_workingset_refaults_total",
-]  # fmt: skip
-COMPONENT_GAUGES = [
-    "memwarden_component_memory_bytes", "memwarden_component_limit_bytes",
-    "memwarden_component_swap_bytes", "memwarden_component_processes",
-]  # fmt: skip
-SELF = ["memwarden_collector_success", "memwarden_collector_duration_seconds", "memwarden_build_info"]
+    metric.name for metric in (c.OOM_KILLS, c.MAJOR_PAGE_FAULTS, c.SWAP_IN_PAGES, c.SWAP_OUT_PAGES, c.WORKINGSET_REFAULTS)
+]
+COMPONENT_GAUGES = [metric.name for metric in (c.COMPONENT_MEMORY, c.COMPONENT_LIMIT, c.COMPONENT_SWAP, c.COMPONENT_PROCESSES)]
+SELF = [c.COLLECTOR_SUCCESS.name, c.COLLECTOR_DURATION.name, c.BUILD_INFO.name]
 # Legitimately absent here: memwarden_responses_total belongs to the responder, and per-component
 # swap in/out pages exist only on kernels whose cgroup v2 memory.stat counts pswpin/pswpout.
-NOT_EXPORTED = ["memwarden_responses_total"]
+NOT_EXPORTED = [c.RESPONSES_TOTAL.name]
 
 
 def host_has_psi() -> bool:

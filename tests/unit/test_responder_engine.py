@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from memwarden.contract import metrics as c
 from memwarden.responder.payload import parse_notification
 from memwarden.responder.state import StateStore
 from support.responder import (
@@ -91,7 +92,7 @@ def test_a_new_episode_of_the_same_alert_runs_again_after_the_cooldown(tmp_path)
     assert len(_runs(out)) == 2
     assert (
         engine.metrics.registry.get_sample_value(
-            "memwarden_responses_total", {"action": "command", "result": "cooldown"}
+            c.RESPONSES_TOTAL.name, {"action": "command", "result": "cooldown"}
         )
         == 1
     )

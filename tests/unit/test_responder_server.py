@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memwarden.contract import metrics as c
 from memwarden.responder import AuthConfigError, authenticator_for
 from support.responder import (
     LiveResponder,
@@ -49,7 +50,7 @@ def test_an_authenticated_notification_runs_its_action(live):
     assert status == 200 and answer["decisions"][0]["decision"] == "started"
     assert live.canary.read_text() == "ran"
     assert live.metric("memwarden_webhook_requests_total", {"code": "200"}) == 1
-    assert live.metric("memwarden_responses_total", {"action": "command", "result": "ok"}) == 1
+    assert live.metric(c.RESPONSES_TOTAL.name, {"action": "command", "result": "ok"}) == 1
     assert live.metric("memwarden_response_duration_seconds_count", {"action": "command"}) == 1
 
 
