@@ -6,6 +6,7 @@ nothing runs. Checks go cheapest first: auth, then content type and size, then p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .auth import Authenticator
+from .connections import ConnectionGuard, ServerLimits
 from .engine import Engine
 from .payload import PayloadError, parse_notification
 from .rejections import Rejections
@@ -22,12 +24,14 @@ LOGGER = logging.getLogger("memwarden.responder")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 STARTED_BEFORE: web.RequestKey[int] = web.RequestKey("started_before", int)
 REJECTIONS: web.AppKey[Rejections] = web.AppKey("rejections", Rejections)
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int
+    body_timeout: float = ServerLimits.body_timeout
 
 
 def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
@@ -49,9 +53,14 @@ def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
                 request, 413, f"body of {request.content_length} bytes is over the {limits.max_body_bytes}-byte limit"
             )
         try:
-            body = await request.read()
+            # aiohttp has no deadline on a body: a client sending a byte a minute would hold the request.
+            body = await asyncio.wait_for(request.read(), limits.body_timeout)
         except web.HTTPRequestEntityTooLarge:
             return _refuse(request, 413, f"body is over the {limits.max_body_bytes}-byte limit")
+        except TimeoutError:
+            response = _refuse(request, 408, f"body did not arrive whole within {limits.body_timeout:g} s")
+            response.force_close()
+            return response
         try:
             notification = parse_notification(body)
         except PayloadError as error:
@@ -101,6 +110,19 @@ async def state(request: web.Request) -> web.Response:
 
 
 @web.middleware
+async def mark_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tell the connection guard a whole head arrived (its deadline is met) and when the request ends."""
+    guard = request.app.get(GUARD)
+    if guard is None:
+        return await handler(request)
+    guard.request_started(request.protocol)
+    try:
+        return await handler(request)
+    finally:
+        guard.request_done(request.protocol)
+
+
+@web.middleware
 async def count_status(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count webhook requests by the status code they got, refusals included."""
     try:
@@ -142,18 +164,24 @@ async def contain_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return web.json_response({"status": "error", "reason": reason}, status=503)
 
 
-def create_app(engine: Engine, auth: Authenticator, *, max_body_bytes: int) -> web.Application:
-    """Return the responder's aiohttp application."""
+def create_app(
+    engine: Engine, auth: Authenticator, *, max_body_bytes: int, guard: ConnectionGuard | None = None
+) -> web.Application:
+    """Return the responder's aiohttp application; `guard` watches its connections' deadlines."""
     # aiohttp refuses larger bodies itself (413) before our handler reads them.
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[count_status, contain_errors])
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[mark_requests, count_status, contain_errors])
     app[ENGINE] = engine
+    if guard is not None:
+        app[GUARD] = guard
     rejections = app[REJECTIONS] = Rejections(engine.audit.write)
 
     async def summarise_refusals(_: web.Application) -> None:
         rejections.flush()  # the counts of the last window, before the audit log closes
 
     app.on_shutdown.append(summarise_refusals)
-    app.router.add_post("/alerts", make_alerts_handler(auth, Limits(max_body_bytes)))
+    app.router.add_post("/alerts", make_alerts_handler(
+        auth, Limits(max_body_bytes, guard.limits.body_timeout if guard else ServerLimits.body_timeout)
+    ))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)

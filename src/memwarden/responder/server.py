@@ -18,6 +18,7 @@ from .alertmanager import AlertmanagerView
 from .app import create_app
 from .audit import AUDIT_FILE, AuditLog
 from .auth import AuthConfigError, Authenticator, is_loopback
+from .connections import ConnectionGuard, GuardedSite, ServerLimits
 from .engine import Engine
 from .host import Host
 from .identity import HostIdentity
@@ -123,6 +124,7 @@ async def start_responder(
     host_view: Host | None = None,
     clock: Callable[[], float] = time.time,
     audit_fsync: bool = True,
+    limits: ServerLimits | None = None,
 ) -> RunningResponder:
     """Open the state, start the re-check loop and serve the webhook; return the running responder."""
     state_dir = Path(state_dir)
@@ -133,8 +135,9 @@ async def start_responder(
     lock_fd = lock_state_dir(state_dir)
     try:
         return await _start_locked(
-            policy, state_dir, lock_fd, auth, host, port, dry_run, host_view, clock, audit_fsync
-        )
+            policy, state_dir, lock_fd, auth, host, port, dry_run, host_view, clock, audit_fsync,
+            limits or ServerLimits(),
+        )  # fmt: skip
     except BaseException:
         os.close(lock_fd)
         raise
@@ -151,6 +154,7 @@ async def _start_locked(
     host_view: Host | None,
     clock: Callable[[], float],
     audit_fsync: bool,
+    limits: ServerLimits,
 ) -> RunningResponder:
     responses = policy.responses
     # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
@@ -193,10 +197,14 @@ async def _start_locked(
         live_store=live_store,
         identity=identity,
     )
-    runner = web.AppRunner(create_app(engine, auth, max_body_bytes=responses.max_body_bytes), access_log=None)
+    guard = ConnectionGuard(limits)
+    app = create_app(engine, auth, max_body_bytes=responses.max_body_bytes, guard=guard)
+    # aiohttp's own idle timer agrees with the guard's; its head line and field limits (8190 bytes,
+    # 128 headers) are its defaults.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive_timeout)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = GuardedSite(runner, host, port, guard)
         await site.start()
     except BaseException as error:
         await runner.cleanup()
