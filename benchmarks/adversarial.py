@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/adversarial.py --before /tmp/old/src
 
+The server attacks (benchmarks/adversarial_servers.py: real servers under floods on loopback,
+a minute or two each) print the issue's figure beside this checkout's, and `--before`'s;
+`--no-servers` leaves them out.
+
 `--before` is the `src` folder of another checkout (e.g. `git archive <commit> src | tar
 -x -C /tmp/old`); without it only this checkout is measured. Every attack runs in a child
 with a 4 GiB address-space limit and a 120 s deadline, and reports wall time and peak RSS
@@ -99,6 +103,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="src folder of the checkout to compare with")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-servers", action="store_true", help="leave out the server floods")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -112,10 +117,19 @@ def main() -> int:
         if args.before and length > 25:
             before = ("not tried (doubles per character)", None, None)
         rows.append(_row(f"cmdline ^(\\w+\\s?)+$ on {length} x 'a' + '!'", before, _run(HERE_SRC, REGEX, str(length))))
+    if not args.no_servers:
+        from adversarial_servers import ATTACKS
+
+        for name, issue, attack in ATTACKS:
+            before = attack(args.before) if args.before else "-"
+            rows.append({"attack": name, "issue": issue, "before": before, "after": attack(HERE_SRC), "ratio": ""})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
+            if "issue" in row:
+                print(f"{row['attack']}\n    issue:  {row['issue']}\n    before: {row['before']}\n    now:    {row['after']}")
+                continue
             print(f"{row['attack']:<44} before: {row['before']:<32} after: {row['after']:<28} {row['ratio']}")
     return 0
 
