@@ -57,7 +57,9 @@ def test_merge_names_each_hostile_base_and_writes_nothing(
     assert err.startswith(f"error: {base} cannot be read: "), err[:500]
     assert reason in err and "nothing was written" in err and "RecursionError" not in err, err[:500]
     assert not out.exists()
-    assert elapsed < 5, f"{case} took {elapsed:.1f} s"
+    # A hang guard, not a speed claim (the 300,000-item list took 5.4 s on a loaded 2-core CI
+    # box, 1 s on a quiet one): the unbounded loaders took minutes and gigabytes here.
+    assert elapsed < 60, f"{case} took {elapsed:.1f} s"
 
 
 def test_anchors_within_the_limits_still_merge(tmp_path: Path) -> None:
