@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from memwarden.fileio import write_tree
-from memwarden.generator.alertmanager import render
+from memwarden.generator import render_bundle
 from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
 from memwarden.generator.cli import main_alertmanager
 from memwarden.policy import Policy, check_text, load_policy
@@ -54,7 +54,7 @@ templates:
 
 
 def _bundle(policy: Policy, folder: Path) -> Path:
-    write_tree(folder, render(policy, "test.yaml"))
+    write_tree(folder, render_bundle(policy, "test.yaml", ["alertmanager"]))
     return folder / "alertmanager"
 
 
@@ -188,7 +188,7 @@ def test_merge_finds_memwardens_routes_where_the_operator_moved_them(rich: Polic
 
 
 def test_merge_into_memwardens_own_standalone_file_is_a_no_op(rich: Policy) -> None:
-    standalone = render(rich, "x")["alertmanager/alertmanager.yml"]
+    standalone = render_bundle(rich, "x", ["alertmanager"])["alertmanager/alertmanager.yml"]
     assert merge_text(standalone, rich) == standalone
 
 

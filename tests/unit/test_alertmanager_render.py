@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memwarden.generator.alertmanager import fragment, render
+from memwarden.generator import render_bundle
+from memwarden.generator.alertmanager import fragment
 from memwarden.generator.alertmanager.route_tests import expected_receivers, route_cases
 from memwarden.generator.rules import alert_groups
 from memwarden.policy import TIERS, Policy, check_text, default_policy_text, load_policy
@@ -19,7 +20,7 @@ INLINE_SECRETS = {"api_url", "routing_key", "service_key", "auth_password", "aut
 
 
 def _config(policy: Policy) -> dict:
-    return yaml.safe_load(render(policy, "test.yaml")["alertmanager/alertmanager.yml"])
+    return yaml.safe_load(render_bundle(policy, "test.yaml", ["alertmanager"])["alertmanager/alertmanager.yml"])
 
 
 def _keys(node: object) -> set[str]:
@@ -146,7 +147,7 @@ def test_fragment_holds_memwardens_routes_not_a_root(rich: Policy) -> None:
     assert [route["receiver"] for route in part["routes"]] == ["memwarden-unrouted", "memwarden-unrouted"]
     assert all(route["matchers"][0] == 'generator="memwarden"' for route in part["routes"])
     assert set(part) == {"routes", "receivers", "inhibit_rules", "time_intervals", "templates"}
-    text = render(rich, "x")["alertmanager/fragment.yml"]
+    text = render_bundle(rich, "x", ["alertmanager"])["alertmanager/fragment.yml"]
     assert yaml.safe_load(text)["routes"] == part["routes"]
 
 

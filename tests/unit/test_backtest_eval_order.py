@@ -6,7 +6,7 @@ import yaml
 
 from memwarden.backtest.engine import Host, _test_file
 from memwarden.backtest.peers import PEER_GROUP
-from memwarden.generator import rule_tests, rules
+from memwarden.generator import render_bundle, rules
 from memwarden.policy import load_policy
 
 
@@ -16,9 +16,11 @@ def _groups(text: str) -> list[str]:
 
 def test_generated_tests_and_the_replay_name_every_group_recording_first() -> None:
     policy, _, _ = load_policy()
-    rendered = rules.render(policy, "test")
+    rendered = render_bundle(policy, "test", ["rules"])
     recording, alerting = _groups(rendered[rules.RECORDING_FILE]), _groups(rendered[rules.ALERTS_FILE])
-    for name, text in rule_tests.render(policy, "test").items():
+    for name, text in rendered.items():
+        if not name.startswith("rules/tests/"):
+            continue
         order = yaml.safe_load(text)["group_eval_order"]
         assert order == recording + alerting, name
     replay = _test_file(policy, [Host("h:1", [50.0, 50.0])], warmup=0, step=15)

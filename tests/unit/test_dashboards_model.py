@@ -10,7 +10,8 @@ import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from memwarden.generator.dashboards import COMPONENT_FILE, OVERVIEW_FILE, render
+from memwarden.generator import render_bundle
+from memwarden.generator.dashboards import COMPONENT_FILE, OVERVIEW_FILE
 from memwarden.policy import load_policy
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dashboards"
@@ -32,7 +33,7 @@ def _paths(node: object, where: str = "") -> set[str]:
 
 @pytest.fixture(scope="module", params=sorted(POLICIES))
 def dashboards(request: pytest.FixtureRequest) -> dict[str, dict]:
-    files = render(load_policy(POLICIES[request.param])[0], "test.yaml")
+    files = render_bundle(load_policy(POLICIES[request.param])[0], "test.yaml", ["dashboards"])
     return {name: json.loads(files[name]) for name in (OVERVIEW_FILE, COMPONENT_FILE)}
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memwarden.generator import rules
-from memwarden.generator.dashboards import render
+from memwarden.generator import render_bundle
 from memwarden.generator.names import PROFILES
 from memwarden.policy import Policy, load_policy
 
@@ -49,7 +48,7 @@ def _policies() -> dict[str, Policy]:
 def dashboard_queries(policy: Policy) -> list[str]:
     """Return every target expression and the series selectors inside the variables' label_values()."""
     found = []
-    for relative, text in render(policy, "test.yaml").items():
+    for relative, text in render_bundle(policy, "test.yaml", ["dashboards"]).items():
         if not relative.endswith(".json"):
             continue
         dashboard = json.loads(text)
@@ -88,7 +87,7 @@ def metric_names(expr: str) -> set[str]:
 def recorded_names(policy: Policy) -> set[str]:
     """The `record:` names of the recording rules rendered from the same policy."""
     names = set()
-    for relative, text in rules.render(policy, "test.yaml").items():
+    for relative, text in render_bundle(policy, "test.yaml", ["rules"]).items():
         if relative.endswith(".rules.yaml"):
             for group in yaml.safe_load(text)["groups"]:
                 names |= {rule["record"] for rule in group["rules"] if "record" in rule}

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..generator import rules
+from ..generator import render_bundle, rules
 from ..generator.names import PROFILES
 from ..generator.rule_tests import _selector_labels, promtool_test_file
-from ..generator.yamlfmt import dump
+from ..generator.writer.format import dump
 from ..policy import Duration, Policy
 from .peers import PEER_AVAILABLE, PEER_GROUP, PEER_JOB, PEER_RULES, PEER_TOTAL
 
@@ -67,7 +67,7 @@ def replay_hosts(
     shares = [list(hosts[index::workers]) for index in range(workers)]
     with tempfile.TemporaryDirectory(prefix="memwarden-backtest-") as scratch:
         folder = Path(scratch)
-        rendered = rules.render(policy, "backtest")
+        rendered = render_bundle(policy, "backtest", ["rules"])
         (folder / "rules").mkdir()
         for relative in (rules.RECORDING_FILE, rules.ALERTS_FILE):
             (folder / relative).write_text(rendered[relative])

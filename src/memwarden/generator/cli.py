@@ -12,7 +12,8 @@ from ..policy import DEFAULT_POLICY_NAME, load_or_report
 from .alertmanager.merge import MergeError, check_with_amtool
 from .alertmanager.merge import merge as merge_config
 from .alertmanager.names import TEMPLATE_FILE
-from .bundle import PARTS, render_bundle, was_generated
+from .bundle import PARTS, render_bundle
+from .writer.format import was_generated
 
 
 def source_name_of(policy_path: str | None) -> str:

@@ -24,9 +24,9 @@ from ..policy import (
     parse_selector,
 )
 from . import names, rules
+from .content import Yaml
 from .names import PROFILES
 from .promql import ratio
-from .yamlfmt import dump
 
 TESTS_DIR = "rules/tests"
 RULE_FILES = [f"../{rules.RECORDING_FILE.split('/', 1)[1]}", f"../{rules.ALERTS_FILE.split('/', 1)[1]}"]
@@ -754,11 +754,8 @@ def promtool_test_file(policy: Policy, cases: list[dict[str, Any]]) -> dict[str,
     }
 
 
-def render(policy: Policy, source_name: str) -> dict[str, str]:
+def render(policy: Policy) -> dict[str, Yaml]:
     """Return rules/tests/*.yaml for `promtool test rules`."""
-    from .bundle import header
-
-    banner = header(source_name)
     files = {
         "tiers.yaml": tier_tests(policy),
         "recording.yaml": recording_tests(policy),
@@ -771,4 +768,4 @@ def render(policy: Policy, source_name: str) -> dict[str, str]:
         files["pressure.yaml"] = pressure
     if policy.slo.enabled:
         files["slo.yaml"] = slo_tests(policy)
-    return {f"{TESTS_DIR}/{name}": dump(document, banner) for name, document in files.items()}
+    return {f"{TESTS_DIR}/{name}": Yaml((document,)) for name, document in files.items()}

@@ -15,9 +15,9 @@ from memwarden.contract import CGROUP_COLLECTOR, COMPONENTS_COLLECTOR, WATCHED_C
 
 from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, selector_job
 from . import names
+from .content import Yaml
 from .names import COMPONENT, INSTANCE, PROFILES, aggregated_away, identity_labels
 from .promql import ignoring, number, ratio, regex_alternatives, series, without
-from .yamlfmt import dump
 
 RECORDING_FILE = "rules/memwarden.rules.yaml"
 ALERTS_FILE = "rules/memwarden.alerts.yaml"
@@ -863,15 +863,9 @@ def alert_groups(policy: Policy) -> list[dict[str, Any]]:
     return groups
 
 
-def render(policy: Policy, source_name: str) -> dict[str, str]:
-    """Return the rule files and their promtool tests, keyed by path under the output folder."""
-    from . import rule_tests
-    from .bundle import header
-
-    banner = header(source_name)
-    files = {
-        RECORDING_FILE: dump({"groups": recording_groups(policy)}, banner),
-        ALERTS_FILE: dump({"groups": alert_groups(policy)}, banner),
+def render(policy: Policy) -> dict[str, Yaml]:
+    """Return the rule files, keyed by path under the output folder (their tests: rule_tests.render)."""
+    return {
+        RECORDING_FILE: Yaml(({"groups": recording_groups(policy)},)),
+        ALERTS_FILE: Yaml(({"groups": alert_groups(policy)},)),
     }
-    files.update(rule_tests.render(policy, source_name))
-    return files

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from memwarden.generator.alertmanager import render
+from memwarden.generator import render_bundle
 from memwarden.generator.alertmanager.merge import merge_text
 from memwarden.policy import load_policy
 from support.golden import check_tree
@@ -22,7 +22,7 @@ CASES = sorted(path.name[len("in-"):-len(".yaml")] for path in HERE.glob("in-*.y
 @pytest.mark.parametrize("case", CASES)
 def test_rendered_alertmanager_files_equal_the_golden_ones(case: str) -> None:
     policy, _, _ = load_policy(HERE / f"in-{case}.yaml")
-    check_tree(HERE / f"out-{case}", render(policy, f"in-{case}.yaml"))
+    check_tree(HERE / f"out-{case}", render_bundle(policy, f"in-{case}.yaml", ["alertmanager"]))
 
 
 def test_both_cases_are_present() -> None:

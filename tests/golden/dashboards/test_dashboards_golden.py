@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from memwarden.generator.dashboards import render
+from memwarden.generator import render_bundle
 from memwarden.policy import load_policy
 from support.golden import check_tree
 
@@ -20,7 +20,7 @@ CASES = sorted(path.name[len("in-"):-len(".yaml")] for path in HERE.glob("in-*.y
 @pytest.mark.parametrize("case", CASES)
 def test_rendered_dashboards_equal_the_golden_ones(case: str) -> None:
     policy, _, _ = load_policy(HERE / f"in-{case}.yaml")
-    check_tree(HERE / f"out-{case}", render(policy, f"in-{case}.yaml"))
+    check_tree(HERE / f"out-{case}", render_bundle(policy, f"in-{case}.yaml", ["dashboards"]))
 
 
 def test_every_case_is_present() -> None:

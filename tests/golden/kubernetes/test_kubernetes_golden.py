@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from memwarden.generator.kubernetes import render
+from memwarden.generator import render_bundle
 from memwarden.policy import load_policy
 from support.golden import check_tree
 
@@ -22,4 +22,4 @@ CASES = {"default": None, "components-and-receivers": HERE.parent / "alertmanage
 def test_rendered_kubernetes_files_equal_the_golden_ones(case: str) -> None:
     path = CASES[case]
     policy, _, _ = load_policy(path)
-    check_tree(HERE / f"out-{case}", render(policy, path.name if path else "<built-in default policy>"))
+    check_tree(HERE / f"out-{case}", render_bundle(policy, path.name if path else "<built-in default policy>", ["kubernetes"]))

@@ -8,7 +8,8 @@ and a route-test script for amtool.
 from __future__ import annotations
 
 from ...policy import Policy
-from .config import dump, fragment, notification_template, standalone
+from ..content import Content, Text, Yaml
+from .config import fragment, notification_template, standalone
 from .names import TEMPLATE_FILE
 from .route_tests import render_script
 from .routes import passed_on_tiers
@@ -29,22 +30,20 @@ def _standalone_note(policy: Policy) -> str:
     )
 
 
-def render(policy: Policy, source_name: str) -> dict[str, str]:
-    """Return the alertmanager/ files for a policy."""
-    from ..bundle import header  # bundle imports this package, so look it up at call time
+_FRAGMENT_NOTE = (
+    "# memwarden's part of an Alertmanager config. Not a config on its own: put it into yours\n"
+    "# with `memwarden alertmanager merge alertmanager.yml`, which places `routes` first\n"
+    "# under route.routes (and, last, a route that passes alerts of tiers left to your\n"
+    "# routes that none of them took to your root receiver) and adds the rest, replacing\n"
+    "# memwarden's entries on later runs.\n"
+)
 
-    banner = header(source_name)
-    fragment_note = (
-        "# memwarden's part of an Alertmanager config. Not a config on its own: put it into yours\n"
-        "# with `memwarden alertmanager merge alertmanager.yml`, which places `routes` first\n"
-        "# under route.routes (and, last, a route that passes alerts of tiers left to your\n"
-        "# routes that none of them took to your root receiver) and adds the rest, replacing\n"
-        "# memwarden's entries on later runs.\n"
-    )
-    template_banner = "{{/*\n" + header(source_name, " ") + "*/}}\n"
+
+def render(policy: Policy) -> dict[str, Content]:
+    """Return the alertmanager/ files for a policy."""
     return {
-        "alertmanager/alertmanager.yml": banner + _standalone_note(policy) + dump(standalone(policy)),
-        "alertmanager/fragment.yml": banner + fragment_note + dump(fragment(policy)),
-        f"alertmanager/{TEMPLATE_FILE}": template_banner + notification_template(),
-        "alertmanager/test-routes.sh": render_script(policy, banner),
+        "alertmanager/alertmanager.yml": Yaml((standalone(policy),), _standalone_note(policy)),
+        "alertmanager/fragment.yml": Yaml((fragment(policy),), _FRAGMENT_NOTE),
+        f"alertmanager/{TEMPLATE_FILE}": Text(notification_template(), "go-template"),
+        "alertmanager/test-routes.sh": Text(render_script(policy), "shebang"),
     }

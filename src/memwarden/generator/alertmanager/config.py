@@ -5,28 +5,12 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from ...policy import Policy
 from .inhibitions import render_inhibit_rules
 from .intervals import render_time_intervals
 from .names import TEMPLATE_FILE, UNROUTED
 from .receivers import render_receivers
 from .routes import memwarden_routes, root, used_names
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style with indented lists, as Alertmanager's own examples are written."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def dump(document: dict[str, Any] | list[Any]) -> str:
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
 
 
 def fragment(policy: Policy, template_path: str = TEMPLATE_FILE) -> dict[str, Any]:

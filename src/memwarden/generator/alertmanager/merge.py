@@ -31,8 +31,9 @@ from ruamel.yaml.util import load_yaml_guess_indent
 from ... import binaries
 from ...policy import Policy
 from ...policy.yamlsafe import YAMLLimitError
+from ..writer.format import dump
 from .bounded import check_limits
-from .config import dump, fragment
+from .config import fragment
 from .mergetext import MergeError, Text, list_edits, plain, reader
 from .names import GENERATED, PREFIX, TEMPLATE_FILE, UNROUTED
 from .placement import routes_edit

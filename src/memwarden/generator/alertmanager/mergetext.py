@@ -16,7 +16,7 @@ from typing import Any, cast
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .config import dump
+from ..writer.format import dump
 
 
 class MergeError(Exception):

@@ -110,7 +110,7 @@ def route_cases(policy: Policy) -> list[RouteCase]:
 
 _SCRIPT_HEAD = """\
 #!/bin/sh
-{header}#
+#
 # Proves that each alert memwarden's rules can fire, for the host and for each component,
 # reaches exactly the intended receivers, in order, using Alertmanager's own routing code:
 #   sh test-routes.sh [CONFIG]     (CONFIG defaults to alertmanager.yml beside this script;
@@ -179,7 +179,8 @@ echo "$passed passed, $failed failed"
 """
 
 
-def render_script(policy: Policy, header: str) -> str:
+def render_script(policy: Policy) -> str:
+    """Return the amtool script without its banner (the writer puts that after the `#!` line)."""
     lines = []
     for case in route_cases(policy):
         arguments = " ".join(shlex.quote(f"{label}={json.dumps(value, ensure_ascii=False)}") for label, value in case.labels.items())
@@ -187,4 +188,4 @@ def render_script(policy: Policy, header: str) -> str:
         command = f"check_then_yours {shlex.quote(expected)}" if case.passes_on else f"check {expected}"
         note = " (then the config's own routes)" if case.passes_on else ""
         lines.append(f"# {case.describe()}{note}\n{command} {arguments}")
-    return _SCRIPT_HEAD.format(header=header, unrouted=UNROUTED) + "\n".join(lines) + "\n" + _SCRIPT_TAIL
+    return _SCRIPT_HEAD.format(unrouted=UNROUTED) + "\n".join(lines) + "\n" + _SCRIPT_TAIL

@@ -8,8 +8,8 @@ Services and ServiceMonitors. docs/kubernetes.md says what each needs and why.
 from __future__ import annotations
 
 from ...policy import Policy
+from ..content import Yaml
 from .alertmanager import alertmanager_config, note
-from .objects import documents
 from .rules import prometheus_rule
 from .workloads import exporter_objects, policy_configmap, responder_objects, wired_policy
 
@@ -19,19 +19,16 @@ ALERTMANAGER_FILE = "kubernetes/alertmanagerconfig.yaml"
 __all__ = ["ALERTMANAGER_FILE", "RULES_FILE", "render"]
 
 
-def render(policy: Policy, source_name: str) -> dict[str, str]:
+def render(policy: Policy) -> dict[str, Yaml]:
     """Return the kubernetes/ files for a policy."""
-    from ..bundle import header  # bundle imports this package, so look it up at call time
-
-    banner = header(source_name)
     wired = wired_policy(policy)  # the responder at its Service, the token from the Secret
     files = {
-        RULES_FILE: documents(banner, [prometheus_rule(policy)]),
-        ALERTMANAGER_FILE: documents(banner + note(wired), [alertmanager_config(wired)]),
-        "kubernetes/policy.yaml": documents(banner, [policy_configmap(policy)]),
-        "kubernetes/exporter.yaml": documents(banner, exporter_objects(policy)),
+        RULES_FILE: Yaml((prometheus_rule(policy),)),
+        ALERTMANAGER_FILE: Yaml((alertmanager_config(wired),), note(wired)),
+        "kubernetes/policy.yaml": Yaml((policy_configmap(policy),)),
+        "kubernetes/exporter.yaml": Yaml(tuple(exporter_objects(policy))),
     }
     pulls = policy.responses.alertmanagers is not None and policy.responses.alertmanagers.pull
     if policy.alertmanager.responder.enabled or pulls:  # notified by Alertmanager, or asking it
-        files["kubernetes/responder.yaml"] = documents(banner, responder_objects(policy))
+        files["kubernetes/responder.yaml"] = Yaml(tuple(responder_objects(policy)))
     return files

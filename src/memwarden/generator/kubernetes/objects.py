@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...policy import Policy
-from ..yamlfmt import dump
 
 NAME = "memwarden"
 # The labels that pick memwarden's pods; fixed, so a label the policy adds never breaks a selector.
@@ -23,8 +22,3 @@ def labels(policy: Policy, component: str) -> dict[str, str]:
 
 def metadata(policy: Policy, name: str, component: str) -> dict[str, Any]:
     return {"name": name, "namespace": policy.kubernetes.namespace, "labels": labels(policy, component)}
-
-
-def documents(banner: str, objects: list[dict[str, Any]]) -> str:
-    """Return the objects as one multi-document YAML file under the do-not-edit banner."""
-    return banner + "---\n".join(dump(item) for item in objects)
