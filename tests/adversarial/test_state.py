@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,47 +32,6 @@ from support.responder import (
 from support.servers import wait_until
 
 MEMWARDEN = (sys.executable, "-c", "import sys; from memwarden.cli import main; sys.exit(main())")
-
-
-class SmallDisk:
-    """A real tmpfs of 8 MiB (SQLite's WAL grows to ~4 MiB before it checkpoints), mounted for one test; `fill()` takes its last byte."""
-
-    def __init__(self, mount: Path) -> None:
-        self.mount = mount
-        self._filler = mount / ".filler"
-        self._filler.touch()
-
-    def fill(self) -> None:
-        fd = os.open(self._filler, os.O_WRONLY | os.O_APPEND)
-        try:
-            for size in (65536, 4096, 512, 1):
-                try:
-                    while os.write(fd, b"\0" * size):
-                        pass
-                except OSError as error:
-                    assert error.errno == errno.ENOSPC
-        finally:
-            os.close(fd)
-        # A full page-granular tmpfs: a new file cannot take one byte.
-        with pytest.raises(OSError):
-            (self.mount / ".probe").write_bytes(b"x")
-
-    def free(self) -> None:
-        self._filler.unlink()
-        (self.mount / ".probe").unlink(missing_ok=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount)], check=True)
-    try:
-        yield SmallDisk(mount)
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _freeze_policy(name: str, undo_after: str = "10m"):

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from support.servers import Alertmanager, wait_until
 
@@ -114,7 +114,7 @@ def test_alertmanager_delivers_tiers_inhibits_lower_ones_and_escalates(tmp_path:
     (secrets / "pager.token").write_text("pager-secret\n")
     policy, problems = check_text(_policy_text(inbox, secrets), "e2e.yaml")
     assert policy is not None, [p.render("e2e.yaml") for p in problems]
-    write_tree(tmp_path, render_bundle(policy, "e2e.yaml", ["alertmanager"]))
+    replace_bundle(tmp_path, render_bundle(policy, "e2e.yaml", ["alertmanager"]))
     alertmanager = Alertmanager(tmp_path / "am", tmp_path / "alertmanager" / "alertmanager.yml")
     try:
         alertmanager.post_alerts(

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from memwarden.responder.audit import read_audit
 from support.responder import state_of
@@ -150,7 +150,7 @@ def test_a_leak_on_host_b_is_answered_on_host_b_alone_with_one_replica_down(tmp_
             assert policy is not None, [problem.render(f"{host}.yaml") for problem in problems]
             policies[host] = tmp_path / f"{host}.yaml"
             policies[host].write_text(text)
-        write_tree(tmp_path / "bundle", render_bundle(policy, "fleet.yaml"))
+        replace_bundle(tmp_path / "bundle", render_bundle(policy, "fleet.yaml"))
 
         for host in HOSTS:
             # The leaking hog grows to twice its budget; the others idle well under it.

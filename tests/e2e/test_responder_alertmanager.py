@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from memwarden.responder.audit import read_audit
 from support.responder import SLEEPER, marker, python_child, state_of, stop_child
@@ -85,7 +85,7 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
     try:
         routing_policy, problems = check_text(_policy(name, token, port, None), "e2e.yaml")
         assert routing_policy is not None, [p.render("e2e.yaml") for p in problems]
-        write_tree(tmp_path / "bundle", render_bundle(routing_policy, "e2e.yaml", ["alertmanager"]))
+        replace_bundle(tmp_path / "bundle", render_bundle(routing_policy, "e2e.yaml", ["alertmanager"]))
         alertmanager = Alertmanager(tmp_path / "am", tmp_path / "bundle" / "alertmanager" / "alertmanager.yml")
         policy_file = tmp_path / "policy.yaml"
         policy_file.write_text(_policy(name, token, port, alertmanager.url))

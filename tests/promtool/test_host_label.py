@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from memwarden.stack.config import host_relabeling
 from support.servers import Alertmanager, Prometheus, wait_until
@@ -141,7 +141,7 @@ def _alert(name: str, **labels: str) -> dict:
 
 
 def test_node_exporter_down_inhibits_that_hosts_component_alerts_and_no_others(tmp_path: Path) -> None:
-    write_tree(tmp_path / "bundle", render_bundle(_policy(), "policy.yaml", ["alertmanager"]))
+    replace_bundle(tmp_path / "bundle", render_bundle(_policy(), "policy.yaml", ["alertmanager"]))
     alertmanager = Alertmanager(tmp_path / "am", tmp_path / "bundle" / "alertmanager" / "alertmanager.yml")
     try:
         alertmanager.post_alerts(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
 from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
 from memwarden.generator.cli import main_alertmanager
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import Policy, check_text, load_policy
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
@@ -54,7 +54,7 @@ templates:
 
 
 def _bundle(policy: Policy, folder: Path) -> Path:
-    write_tree(folder, render_bundle(policy, "test.yaml", ["alertmanager"]))
+    replace_bundle(folder, render_bundle(policy, "test.yaml", ["alertmanager"]))
     return folder / "alertmanager"
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memwarden.fileio import stale_files
 from memwarden.generator import render_bundle
 from memwarden.generator.cli import source_name_of
+from memwarden.generator.writer import stale_files
 from memwarden.policy import load_policy
 
 

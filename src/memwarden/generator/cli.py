@@ -7,13 +7,21 @@ import re
 import sys
 from pathlib import Path
 
-from ..fileio import leftover_files, stale_files, write_atomic, write_tree
+from ..fileio import write_atomic
 from ..policy import DEFAULT_POLICY_NAME, load_or_report
 from .alertmanager.merge import MergeError, check_with_amtool
 from .alertmanager.merge import merge as merge_config
 from .alertmanager.names import TEMPLATE_FILE
 from .bundle import PARTS, render_bundle
-from .writer.format import was_generated
+from .writer import (
+    BundleError,
+    leftover_files,
+    recover,
+    replace_bundle,
+    stale_files,
+    unsafe_targets,
+    was_generated,
+)
 
 
 def source_name_of(policy_path: str | None) -> str:
@@ -39,33 +47,48 @@ def main(argv: list[str]) -> int:
     policy, _ = loaded
     files = render_bundle(policy, source_name_of(args.policy), args.only)
     output = Path(args.output)
-    leftovers = leftover_files(output, files, was_generated)
-    policy_flag = f" -p {args.policy}" if args.policy else ""
-    if args.check:
-        stale = stale_files(output, files)
-        for relative in stale:
-            print(f"stale: {output / relative}", file=sys.stderr)
-        for relative in leftovers:
-            print(f"leftover: {output / relative} (generated earlier; a fresh render no longer makes it)", file=sys.stderr)
-        if stale or leftovers:
-            print(
-                f"error: {len(stale) + len(leftovers)} file(s) differ from a fresh render; run "
-                f"`memwarden generate{policy_flag} -o {output}`",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{len(files)} file(s) up to date")
-        return 0
     try:
-        written = write_tree(output, files)
-        for relative in leftovers:
-            # promtool would otherwise still load a test or rule file the policy dropped.
-            (output / relative).unlink()
-            print(f"removed: {output / relative} (no longer generated)", file=sys.stderr)
-    except OSError as error:
-        print(f"error: cannot write to {output}: {error}", file=sys.stderr)
+        # A generate killed part-way is finished (or undone) before anything is compared.
+        if note := recover(output):
+            print(note, file=sys.stderr)
+    except BundleError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {len(written)} file(s) under {output}")
+    if args.check:
+        return _check(output, files, args.policy)
+    leftovers = leftover_files(output, files, was_generated)
+    try:
+        # promtool would otherwise still load a test or rule file the policy dropped.
+        replace_bundle(output, files, leftovers)
+    except BundleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for relative in leftovers:
+        print(f"removed: {output / relative} (no longer generated)", file=sys.stderr)
+    print(f"wrote {len(files)} file(s) under {output}")
+    return 0
+
+
+def _check(output: Path, files: dict[str, str], policy_path: str | None) -> int:
+    """Name every file under `output` that differs from `files`; 0 when none does."""
+    unsafe = unsafe_targets(output, files)
+    stale = stale_files(output, files)
+    leftovers = leftover_files(output, files, was_generated)
+    for problem in unsafe:
+        print(f"unsafe: {problem}", file=sys.stderr)
+    for relative in stale:
+        print(f"stale: {output / relative}", file=sys.stderr)
+    for relative in leftovers:
+        print(f"leftover: {output / relative} (generated earlier; a fresh render no longer makes it)", file=sys.stderr)
+    if unsafe or stale or leftovers:
+        policy_flag = f" -p {policy_path}" if policy_path else ""
+        print(
+            f"error: {len(set(stale) | set(leftovers)) + len(unsafe)} file(s) differ from a fresh render; run "
+            f"`memwarden generate{policy_flag} -o {output}`",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{len(files)} file(s) up to date")
     return 0
 
 

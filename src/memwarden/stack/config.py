@@ -10,9 +10,11 @@ from typing import Any
 
 import yaml
 
-from ..fileio import write_atomic, write_tree
+from ..fileio import write_atomic
 from ..generator import render_bundle
+from ..generator.writer import BundleError, replace_bundle
 from ..policy import Duration, Policy, selector_job
+from .processes import StackError
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,10 @@ def write_run_folder(policy: Policy, policy_name: str, ports: Ports, layout: Lay
         write_atomic(layout.token, secrets.token_urlsafe(32) + "\n", mode=0o600)
     wired = wire_policy(policy, ports, layout)
     write_atomic(layout.policy, policy_yaml(wired))
-    write_tree(layout.bundle, render_bundle(wired, policy_name))
+    try:
+        replace_bundle(layout.bundle, render_bundle(wired, policy_name))
+    except BundleError as error:
+        raise StackError(str(error)) from None
     write_atomic(layout.prometheus_config, yaml.safe_dump(prometheus_config(wired, ports, layout), sort_keys=False))
     layout.responder_state.mkdir(parents=True, exist_ok=True)
     return wired
