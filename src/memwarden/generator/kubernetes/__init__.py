@@ -8,7 +8,7 @@ Services and ServiceMonitors. docs/kubernetes.md says what each needs and why.
 from __future__ import annotations
 
 from ...policy import Policy
-from ..content import Yaml
+from ..content import Content, Yaml
 from .alertmanager import alertmanager_config, note
 from .rules import prometheus_rule
 from .workloads import exporter_objects, policy_configmap, responder_objects, wired_policy
@@ -19,10 +19,10 @@ ALERTMANAGER_FILE = "kubernetes/alertmanagerconfig.yaml"
 __all__ = ["ALERTMANAGER_FILE", "RULES_FILE", "render"]
 
 
-def render(policy: Policy) -> dict[str, Yaml]:
+def render(policy: Policy) -> dict[str, Content]:
     """Return the kubernetes/ files for a policy."""
     wired = wired_policy(policy)  # the responder at its Service, the token from the Secret
-    files = {
+    files: dict[str, Content] = {
         RULES_FILE: Yaml((prometheus_rule(policy),)),
         ALERTMANAGER_FILE: Yaml((alertmanager_config(wired),), note(wired)),
         "kubernetes/policy.yaml": Yaml((policy_configmap(policy),)),
