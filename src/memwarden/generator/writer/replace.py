@@ -97,28 +97,35 @@ def _opened(root: Path) -> Iterator[_Tree]:
         tree.close()
 
 
-def _write(folder: int, name: str, data: bytes, mode: int) -> None:
-    """Write `data` to the new file `name` in `folder` and fsync it; an existing link there is an error."""
+def _write(folder: int, name: str, data: bytes, like: os.stat_result | None = None) -> None:
+    """Write `data` to the new file `name` in `folder` and fsync it; an existing link there is an error.
+
+    The file gets the mode, owner and group of `like` (the file it replaces) as far as we
+    may — rules chowned to prometheus stay so — and 0644 when there is none.
+    """
     descriptor = os.open(name, _NEW_FILE, 0o600, dir_fd=folder)
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(data)
         stream.flush()
-        os.fchmod(descriptor, mode)
+        if like is not None and (like.st_uid, like.st_gid) != (os.geteuid(), os.getegid()):
+            with suppress(PermissionError):
+                os.fchown(descriptor, like.st_uid, like.st_gid)
+        os.fchmod(descriptor, stat.S_IMODE(like.st_mode) if like is not None else 0o644)
         os.fsync(descriptor)
 
 
-def _existing_mode(folder: int, name: str) -> int:
-    """The mode a replaced file had (a file only its owner reads stays so); 0644 for a new one."""
+def _replaced(folder: int, name: str) -> os.stat_result | None:
+    """The regular file `name` in `folder` that a new one replaces, if there is one."""
     try:
         status = os.stat(name, dir_fd=folder, follow_symlinks=False)
     except FileNotFoundError:
-        return 0o644
-    return stat.S_IMODE(status.st_mode) if stat.S_ISREG(status.st_mode) else 0o644
+        return None
+    return status if stat.S_ISREG(status.st_mode) else None
 
 
 def _save(tree: _Tree, plan: Plan) -> None:
     """Write the journal through a temporary file and a rename, durably: it is the commit point."""
-    _write(tree.fd, _JOURNAL_TEMPORARY, (json.dumps(asdict(plan), indent=1) + "\n").encode(), 0o644)
+    _write(tree.fd, _JOURNAL_TEMPORARY, (json.dumps(asdict(plan), indent=1) + "\n").encode())
     os.rename(_JOURNAL_TEMPORARY, JOURNAL, src_dir_fd=tree.fd, dst_dir_fd=tree.fd)
     os.fsync(tree.fd)
 
@@ -260,7 +267,7 @@ def _stage(tree: _Tree, files: Mapping[str, str]) -> None:
         folder, name = _split(relative)
         descriptor = tree.folder(folder, create=True)
         assert descriptor is not None  # created just now
-        _write(descriptor, staged_name(name), text.encode("utf-8"), _existing_mode(descriptor, name))
+        _write(descriptor, staged_name(name), text.encode("utf-8"), _replaced(descriptor, name))
         folders.add(folder)
     for folder in sorted(folders, key=len, reverse=True):
         descriptor = tree.folder(folder)
