@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the real Prometheus-family programs the tests and `memwarden up` run:
 # promtool/prometheus, amtool/alertmanager and, for the peer benchmarks and the
-# node_exporter profile, Debian's node_exporter and process-exporter.
+# node_exporter profile, Debian's node_exporter and process-exporter; victoria-metrics
+# (with vmalert) for the test that compares the rules' values in both engines.
 set -eu
 
 missing=""
@@ -10,6 +11,7 @@ have promtool && have prometheus || missing="$missing prometheus"
 have amtool && { have prometheus-alertmanager || have alertmanager; } || missing="$missing prometheus-alertmanager"
 have prometheus-node-exporter || have node_exporter || missing="$missing prometheus-node-exporter"
 have prometheus-process-exporter || have process-exporter || missing="$missing prometheus-process-exporter"
+have victoria-metrics && have vmalert || missing="$missing victoria-metrics"
 
 [ -z "$missing" ] && exit 0
 

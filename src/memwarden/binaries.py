@@ -25,6 +25,9 @@ PROGRAMS = {
     "process_exporter": Program(
         ("prometheus-process-exporter", "process-exporter"), "prometheus-process-exporter", "MEMWARDEN_PROCESS_EXPORTER"
     ),
+    # VictoriaMetrics single-node and its rule engine: the engine-comparison test runs both.
+    "victoria_metrics": Program(("victoria-metrics",), "victoria-metrics", "MEMWARDEN_VICTORIA_METRICS"),
+    "vmalert": Program(("vmalert",), "victoria-metrics", "MEMWARDEN_VMALERT"),
 }
 
 

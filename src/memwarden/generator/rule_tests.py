@@ -36,7 +36,8 @@ INSTANCE = "host-1:9105"
 
 # --- expected annotations: the few template forms the rules use -------------------------
 
-_TEMPLATE = re.compile(r"\{\{ (\$labels\.(\w+)|\$value)( \| (\w+))? \}\}")
+# `or $labels.x ""` renders as the label, empty when the alert lacks it (as vmalert needs it spelled).
+_TEMPLATE = re.compile(r'\{\{ (?:or (?=\$labels))?(\$labels\.(\w+)|\$value)(?: "")?( \| (\w+))? \}\}')
 _CONDITION = re.compile(r"\{\{ if \$labels\.(\w+) \}\}(.*?)(?:\{\{ else \}\}(.*?))?\{\{ end \}\}", re.S)
 # A `query` lookup; the tier tests keep it empty, so its `else` branch is what renders.
 _EMPTY_QUERY = re.compile(r"\{\{ with printf .*? \| query \}\}.*?\{\{ else \}\}(.*?)\{\{ end \}\}", re.S)

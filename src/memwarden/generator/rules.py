@@ -95,9 +95,13 @@ def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
     rules = [
         _record(INSTANCE.total_bytes, f"sum {labels} ({_host(policy, raw.memory_total)})"),
         _record(INSTANCE.available_bytes, f"sum {labels} ({_host(policy, raw.memory_available)})"),
+        # From the raw series, not the two recordings above: every recorded → recorded hop
+        # costs vmalert VictoriaMetrics' latency offset again (docs/engines.md), and the
+        # tier alerts read this one.
         _record(
             INSTANCE.usage_ratio,
-            f"1 - {INSTANCE.available_bytes} / ({INSTANCE.total_bytes} > 0)",
+            f"1 - sum {labels} ({_host(policy, raw.memory_available)})\n"
+            f"  / (sum {labels} ({_host(policy, raw.memory_total)}) > 0)",
         ),
         _record(INSTANCE.level_tier, _level_expr(INSTANCE.usage_ratio, policy.thresholds)),
         _record(
@@ -135,7 +139,11 @@ def component_recordings(policy: Policy) -> list[dict[str, Any]]:
     return [
         _record(COMPONENT.working_set_bytes, f"sum {labels} ({memory})"),
         _record(COMPONENT.limit_bytes, f"sum {labels} ({_component_raw(policy, names.COMPONENT_LIMIT)}) > 0"),
-        _record(COMPONENT.usage_ratio, f"{COMPONENT.working_set_bytes} / {COMPONENT.limit_bytes}"),
+        # From the raw series, as the instance's usage: one hop from the scrape in vmalert too.
+        _record(
+            COMPONENT.usage_ratio,
+            f"sum {labels} ({memory})\n  / (sum {labels} ({_component_raw(policy, names.COMPONENT_LIMIT)}) > 0)",
+        ),
         *[
             _record(COMPONENT.level_tier, _level_expr(scope.sel(COMPONENT.usage_ratio), thresholds), scope.static_labels)
             for scope, thresholds in component_scopes(policy)
@@ -268,8 +276,11 @@ SUBJECT = {
 
 
 def _link_vars(policy: Policy) -> str:
-    """The alert's cluster labels as dashboard variables: an empty value selects series without the label."""
-    return "".join(f"&var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in policy.source.cluster_labels)
+    """The alert's cluster labels as dashboard variables: an empty value selects series without the label.
+
+    `or … ""`: vmalert renders a missing label as `<no value>`, which would select nothing.
+    """
+    return "".join(f'&var-{label}={{{{ or $labels.{label} "" | urlquery }}}}' for label in policy.source.cluster_labels)
 
 
 def _dashboard_link(policy: Policy, subject: str) -> str:
@@ -292,10 +303,12 @@ def exhaustion_template(policy: Policy, level: str) -> str:
 
     The lookup names the host by every label that tells hosts apart (cluster labels, host
     label, instance, job): the same instance in another cluster is another series. A label
-    the alert lacks is looked up as empty, which matches the series that lack it too.
+    the alert lacks is looked up as empty, which matches the series that lack it too:
+    `(or $labels.x "")` says so for vmalert, whose $labels gives nil for it (printf then
+    writes `%!q(<nil>)`, the lookup fails and vmalert drops the whole alert).
     """
     labels = [*identity_labels(policy), *(["component"] if level == "component" else [])]
-    selector = ", ".join(f"{label}=%q" for label in labels) + '}" ' + " ".join(f"$labels.{label}" for label in labels)
+    selector = ", ".join(f"{label}=%q" for label in labels) + '}" ' + " ".join(f'(or $labels.{label} "")' for label in labels)
     recorded = INSTANCE.exhaustion_seconds if level == "instance" else COMPONENT.exhaustion_seconds
     return (
         f'{{{{ with printf "{recorded}{{{selector} | query }}}}'

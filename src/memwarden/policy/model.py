@@ -309,6 +309,11 @@ class Source(Section):
     evaluation_interval: IntervalField | None = Field(
         default=None, description="rule group interval; unset follows Prometheus' global evaluation_interval"
     )
+    engine: Literal["prometheus", "vmalert"] = Field(
+        default="prometheus",
+        description="what evaluates the generated rules: prometheus (also Thanos' and Mimir's rulers, which "
+        "share its engine) or vmalert (VictoriaMetrics); check warns of what the engine lacks",
+    )
     host_label: LabelName = Field(
         default="host",
         description="target label naming the host, the same on every job scraped from it (set by relabeling); "

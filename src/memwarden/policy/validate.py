@@ -20,6 +20,7 @@ from memwarden.contract import GENERATOR_LABEL, TIERS
 
 from .alertmanager import AlertmanagerSection
 from .dashboards import DashboardsSection
+from .engines import check_engine
 from .model import (
     ComponentMatch,
     Health,
@@ -549,6 +550,8 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
     checks.append(lambda: check_components(raw.get("components"), thresholds, host_label, cluster_labels))
     if (prediction := _parsed(Prediction, raw.get("prediction"))) is not None:
         checks.append(lambda: check_prediction(prediction, source, thresholds))
+    if source is not None:
+        checks.append(lambda: check_engine(source, thresholds, prediction, raw.get("components")))
     if (pressure := _parsed(Pressure, raw.get("pressure"))) is not None:
         checks.append(lambda: check_pressure(pressure, source))
     if (slo := _parsed(ServiceLevel, raw.get("slo"))) is not None:
