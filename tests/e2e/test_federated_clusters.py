@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from support.servers import Alertmanager, Prometheus, free_port, http_get, wait_until
 
@@ -128,7 +128,7 @@ def test_federated_clusters_sharing_an_instance_stay_two_hosts(tmp_path: Path) -
     policy, problems = check_text(POLICY, "federated.yaml")
     assert policy is not None, [problem.render("federated.yaml") for problem in problems]
     bundle = tmp_path / "bundle"
-    write_tree(bundle, render_bundle(policy, "federated.yaml", ["rules", "alertmanager"]))
+    replace_bundle(bundle, render_bundle(policy, "federated.yaml", ["rules", "alertmanager"]))
 
     # The generated Alertmanager config itself keeps clusters apart: groups and inhibitions.
     generated = yaml.safe_load((bundle / "alertmanager" / "alertmanager.yml").read_text())

@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 import yaml
 
-from memwarden.fileio import write_tree
 from memwarden.generator import render_bundle
+from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from support.servers import Prometheus, RealProcess, free_port, http_get, program, wait_until
 
@@ -266,7 +266,7 @@ def test_vmalert_on_victoria_metrics_agrees_with_prometheus(tmp_path: Path) -> N
     assert policy is not None, [problem.render("vmalert.yaml") for problem in problems]
     assert not problems, [problem.render("vmalert.yaml") for problem in problems]
     bundle = tmp_path / "bundle"
-    write_tree(bundle, render_bundle(policy, "vmalert.yaml", ["rules"]))
+    replace_bundle(bundle, render_bundle(policy, "vmalert.yaml", ["rules"]))
     rules = str(bundle / "rules" / "*.yaml")
     assert "keep_firing_for" not in "".join(path.read_text() for path in (bundle / "rules").glob("*.yaml"))
 
