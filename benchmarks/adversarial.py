@@ -120,8 +120,8 @@ def main() -> int:
     if not args.no_servers:
         from adversarial_servers import ATTACKS
 
-        for name, issue, attack in ATTACKS:
-            before = attack(args.before) if args.before else "-"
+        for name, issue, attack, compare in ATTACKS:
+            before = attack(args.before) if args.before and compare else "-"
             rows.append({"attack": name, "issue": issue, "before": before, "after": attack(HERE_SRC), "ratio": ""})
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--web.max-connections", dest="max_connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
-        help=f"open connections served at once; more are answered 503 (default {DEFAULT_MAX_CONNECTIONS})",
+        help=f"open connections served at once; a new one beyond closes the one idle longest, or with none idle is answered 503 (default {DEFAULT_MAX_CONNECTIONS})",
     )  # fmt: skip
     parser.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"), default="info")
     return parser
