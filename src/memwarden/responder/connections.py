@@ -1,8 +1,9 @@
 """Connections before authentication: a head deadline and a cap slow clients cannot hold.
 
 Why here and not in aiohttp's settings: aiohttp has no deadline on a request head (its
-`keepalive_timeout` is an idle timer, armed at connect only since 3.10 and reset on each
-response, and default 3630 s), and no connection cap at all. Under the default 1,024
+`keepalive_timeout` is an idle timer reset on each response, default 3630 s, armed at
+connect only from aio-libs/aiohttp#13681 on, while we accept aiohttp>=3.9), and no
+connection cap at all. Under the default 1,024
 open-file limit, 1,100 sockets each sending one header line every 10 s took every
 descriptor: accept() failed with EMFILE, and every real notification timed out.
 
