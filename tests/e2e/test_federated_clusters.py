@@ -13,10 +13,8 @@ and a's emergency would inhibit b's critical through the shared instance.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import yaml
 from memwarden.generator import render_bundle
 from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
+from support.exposition import serve_exposition
 from support.servers import Alertmanager, Prometheus, free_port, http_get, wait_until
 
 pytestmark = pytest.mark.slow
@@ -60,27 +59,8 @@ def _exposition(available: int) -> bytes:
 def _host(available: int) -> Iterator[int]:
     """Serve one host's metrics on a loopback port for the leaf to scrape."""
     body = _exposition(available)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:  # quiet: a scrape a second
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve_exposition(lambda: body) as port:
+        yield port
 
 
 def _leaf(tmp_path: Path, cluster: str, port: int) -> Prometheus:

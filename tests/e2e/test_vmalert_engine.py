@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ import yaml
 from memwarden.generator import render_bundle
 from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
+from support.exposition import serve_exposition
 from support.servers import Prometheus, RealProcess, free_port, http_get, program, wait_until
 
 pytestmark = pytest.mark.slow
@@ -126,27 +125,11 @@ def _history(origin: float, start: float, end: float) -> tuple[str, str]:
 @contextmanager
 def _host(origin: float) -> Iterator[int]:
     """Serve the host's metrics; both scrapers read the same clock-driven values."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            body = "".join(_line(*sample) + "\n" for sample in _samples(time.time() - origin)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def body() -> bytes:
+        return "".join(_line(*sample) + "\n" for sample in _samples(time.time() - origin)).encode()
 
-        def log_message(self, *args: Any) -> None:  # quiet: two scrapes a second
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve_exposition(body) as port:
+        yield port
 
 
 def _scrape_config(port: int) -> dict[str, Any]:
