@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from memwarden.backtest import recorded, traces
-from memwarden.policy import load_policy
+from memwarden.policy import Duration, load_policy
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
@@ -39,3 +39,23 @@ def test_the_slices_are_counted_per_100_host_days(promtool: str, loaded: list[tr
     # vm256 spends minutes at 0.95-0.97: the tiers do fire on it.
     assert counts.episodes["memwarden tiers"] > 0
     assert "per 100 host-days" in recorded.table(counts)
+
+
+def _swinging(minutes: int = 240) -> traces.Trace:
+    """50 % with an 8-minute swing to 88 % every 20 minutes: usage crosses the high tier and
+    falls 38 points, far below any hysteresis band, before it comes back."""
+    return traces.Trace("swinging.csv", 60, [88.0 if minute % 20 < 8 else 50.0 for minute in range(minutes)])
+
+
+def test_a_tier_swung_across_and_back_within_its_hold_is_one_episode(promtool: str) -> None:
+    default, _, _ = load_policy()
+    [held] = recorded.replay(default, [_swinging()], promtool)
+    assert len(held.episodes["MemoryUsageHigh"]) == 1
+    assert recorded.refire_gaps([held]) == []
+    # The band alone (the former 5 points, 5m) cannot bridge a 38-point swing: it re-fires every swing.
+    thresholds = default.thresholds.model_copy(update={"hysteresis": 5.0, "keep_firing_for": Duration("5m")})
+    [flapping] = recorded.replay(default.model_copy(update={"thresholds": thresholds}), [_swinging()], promtool)
+    gaps = {alert: gaps for _, alert, gaps in recorded.refire_gaps([flapping])}
+    assert len(gaps["MemoryUsageHigh"]) >= 10
+    assert all(gap <= 15 for gap in gaps["MemoryUsageHigh"])  # 20-minute period, less the 8 + 5 minutes firing
+    assert "swinging.csv  MemoryUsageHigh: " in recorded.refire_report([flapping])

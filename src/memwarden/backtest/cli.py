@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--step", default="60s", help="replay step for traces (default 60s); samples further apart are interpolated")
     parser.add_argument("--max-gap", default="15m", help="recorded samples further apart than this are a gap, not interpolated (default 15m)")
     parser.add_argument("--held-out", choices=["all", "tuned", "held-out"], default="all", help="which half of the traces to replay (split by file name)")
+    parser.add_argument("--refires", action="store_true", help="traces: also print, per trace and alert, the minutes from each resolve to its re-fire")
     parser.add_argument("--workers", type=int, default=None, help="promtool processes in parallel (default: one per core)")
     try:
         from . import history
@@ -104,4 +105,7 @@ def _traces(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         return 1
     outcomes = recorded.replay(policy, loaded, promtool, workers=args.workers)
     print(recorded.table(recorded.count(outcomes)))
+    if args.refires:
+        print()
+        print(recorded.refire_report(outcomes))
     return 0

@@ -90,6 +90,30 @@ def count(outcomes: Sequence[TraceOutcome]) -> Counts:
     return Counts(days, episodes, refires, came_true, false)
 
 
+def refire_gaps(outcomes: Sequence[TraceOutcome]) -> list[tuple[str, str, list[float]]]:
+    """Per trace and alert that re-fired: the minutes from each resolve to the re-fire, so what
+    makes the re-fires (one flapping host, or one tier everywhere) shows before a knob is turned."""
+    rows = []
+    for outcome in sorted(outcomes, key=lambda o: o.trace.name):
+        step = outcome.trace.step
+        for alerts in FAMILIES.values():
+            for alert in alerts:
+                runs = outcome.episodes.get(alert, [])
+                gaps = [(b[0] - a[1]) * step / 60 for a, b in pairwise(runs) if (b[0] - a[1]) * step <= REFIRE_WITHIN]
+                if gaps:
+                    rows.append((outcome.trace.name, alert, gaps))
+    return rows
+
+
+def refire_report(outcomes: Sequence[TraceOutcome]) -> str:
+    rows = refire_gaps(outcomes)
+    if not rows:
+        return "re-fires within 30 min: none"
+    lines = ["re-fires within 30 min (minutes from resolve to re-fire):"]
+    lines += [f"  {name}  {alert}: {', '.join(f'{gap:g}' for gap in gaps)}" for name, alert, gaps in rows]
+    return "\n".join(lines)
+
+
 def table(counts: Counts) -> str:
     """Per 100 host-days: episodes and re-fires of each family; predictions that came true and false ones."""
     lines = [f"{counts.host_days:.1f} host-days", "", "| alert family | episodes | re-fires (30 min) | came true | false predictions |", "|---|---|---|---|---|"]

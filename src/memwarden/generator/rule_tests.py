@@ -1,8 +1,8 @@
 """promtool unit tests generated from the same policy as the rules they test.
 
 Every tier is checked at the four moments the mixins check: not firing just before the
-threshold and `for`, firing at it, still firing inside the hysteresis band, cleared below
-it once `keep_firing_for` has run out. The expected annotations are rendered here from
+threshold and `for`, firing at it, still firing inside the hysteresis band, still firing
+(with usage's own value) just before `keep_firing_for` below it has run out, cleared once it has. The expected annotations are rendered here from
 the policy, so a template that renders wrongly fails the test.
 """
 
@@ -212,20 +212,19 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
         checks.append({"eval_time": _ts(at - interval), "alertname": name, "exp_alerts": []})
         checks.append({"eval_time": _ts(at + wait - interval), "alertname": name, "exp_alerts": []})
     checks.append({"eval_time": _ts(at + wait), "alertname": name, "exp_alerts": firing(_usage_units(threshold))})
-    last_value = _usage_units(threshold)
     if band_start is not None:
         # Past keep_firing_for: only the hysteresis can explain that it still fires.
         checks.append(
             {"eval_time": _ts(band_start + keep + 2 * interval), "alertname": name, "exp_alerts": firing(_usage_units(band))}
         )
-        last_value = _usage_units(band)
     if keep >= interval:
-        checks.append({"eval_time": _ts(clear_start + keep - interval), "alertname": name, "exp_alerts": firing(last_value)})
+        # Held by the rule's own PromQL, not a frozen value: it says what usage is now.
+        checks.append({"eval_time": _ts(clear_start + keep - interval), "alertname": name, "exp_alerts": firing(_usage_units(below))})
     checks.append({"eval_time": _ts(clear_start + keep), "alertname": name, "exp_alerts": []})
     hysteresis = f", holds in the {thresholds.hysteresis:g}-point hysteresis band" if thresholds.hysteresis else ""
     return {
         "name": f"{name} fires at {threshold:g} % after {thresholds.duration(tier)}{hysteresis}, "
-        f"clears below {threshold - thresholds.hysteresis:g} % after keep_firing_for {thresholds.keep_firing_for}",
+        f"clears once below {threshold - thresholds.hysteresis:g} % for keep_firing_for {thresholds.keep_firing_for}",
         "interval": _ts(interval),
         "input_series": _usage_series(policy, subject, used, flat_trend=True),
         "alert_rule_test": checks,

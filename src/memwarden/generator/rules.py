@@ -390,10 +390,14 @@ def tier_alert_name(level: str, tier: str) -> str:
 
 
 def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[dict[str, Any]]:
-    """The four tiers with true hysteresis: fire at the threshold, clear below threshold - hysteresis.
+    """The four tiers with hysteresis in level and in time: fire at the threshold, clear only
+    once usage has stayed below threshold - hysteresis for the whole of `keep_firing_for`.
 
     The second branch keeps an alert whose own ALERTS series is already firing alive while
-    usage stays inside the hysteresis band; `keep_firing_for` then rides out brief dips.
+    usage was inside the hysteresis band at any point of the last `keep_firing_for`. It is
+    PromQL rather than the rule's `keep_firing_for` field so it holds the same on engines
+    without that field (vmalert 1.79); on recorded traces most re-fires were usage swinging
+    across a tier and back within 10-20 minutes, wider than any band (docs/prediction.md).
     """
     usage = scope.sel(scope.recorded.usage_ratio)
     rules = []
@@ -402,10 +406,15 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
         threshold = thresholds.percent(tier)
         clear = threshold - thresholds.hysteresis
         matchers_ = [f'alertname="{name}"', 'alertstate="firing"'] + ([scope.filter] if scope.filter else [])
-        if thresholds.hysteresis > 0:
+        hold = thresholds.keep_firing_for
+        if hold.seconds > 0:
+            held = f"{usage}\n  and max_over_time({usage}[{hold}]) >= {ratio(clear)}"
+        else:
+            held = f"{usage} >= {ratio(clear)}"
+        if thresholds.hysteresis > 0 or hold.seconds > 0:
             expr = (
                 f"{usage} >= {ratio(threshold)}\nor\n"
-                f"(\n  {usage} >= {ratio(clear)}\n  and {ignoring(_added_by_alert(policy, scope))}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
+                f"(\n  {held}\n  and {ignoring(_added_by_alert(policy, scope))}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
             )
         else:
             expr = f"{usage} >= {ratio(threshold)}"
@@ -418,7 +427,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
         description = (
             f"{what} is at {{{{ $value | humanizePercentage }}}} {of}, "
             f"at or above the {tier} tier ({threshold:g} %) for {thresholds.duration(tier)}; "
-            f"it clears below {clear:g} %."
+            f"it clears {f'once below {clear:g} % for {hold}' if hold.seconds > 0 else f'below {clear:g} %'}."
         )
         rules.append(
             _alert(
@@ -430,7 +439,6 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
                 description,
                 subject=scope.level,
                 for_=thresholds.duration(tier),
-                keep_firing_for=thresholds.keep_firing_for,
                 extra_labels=scope.own_labels,
                 value=PERCENT,
                 exhaustion=exhaustion_template(policy, scope.level),

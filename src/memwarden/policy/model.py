@@ -59,10 +59,13 @@ class Thresholds(Section):
     emergency: Percent = 95
     for_: TierDurations = Field(default_factory=TierDurations, alias="for")
     hysteresis: float = Field(
-        default=5,
+        default=10,
         description="percentage points usage must fall below a tier's threshold before it clears",
     )
-    keep_firing_for: DurationField = "5m"
+    keep_firing_for: DurationField = Field(
+        default="30m",
+        description="how long usage must stay below threshold - hysteresis before a tier clears",
+    )
     leak_reference: PositiveDurationField = Field(
         default="1h",
         description="a leak that fills all memory in this long is what `for` values are checked against",
