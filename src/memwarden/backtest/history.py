@@ -25,7 +25,7 @@ from itertools import pairwise
 from ..generator.names import PROFILES, aggregated_away
 from ..generator.promql import matchers
 from ..policy import Duration, Policy, parse_selector
-from .engine import Host, replay_hosts
+from .engine import replay_hosts
 from .peers import PEERS
 from .prometheus_api import PIECE_HOURS, Client, HistoryError, Labels, Progress, pieces, read_window
 from .recorded import (
@@ -38,7 +38,7 @@ from .recorded import (
     table,
     without_slo,
 )
-from .traces import Chunk, Trace, stitch
+from .traces import Trace, lay_out, stitch
 
 # As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
 # (new_high_over 2h before the confirm window, three steady-rise windows).
@@ -124,12 +124,8 @@ class WindowedReplay:
             values = carry + new
             base = first_step - len(carry)
             trace = Trace(str(tally.number), self.step, [])
-            for first in range(first_step, first_step + length, self.chunk_steps):
-                warm_from = max(0, first - self.overlap_steps)
-                used = values[warm_from - base : first + self.chunk_steps - base]
-                if all(value is None for value in used[first - warm_from :]):
-                    continue
-                cut.append(Chunk(trace, first, Host(f"host-{tally.number}-{first}:9105", used, warmup=first - warm_from)))
+            firsts = range(first_step, first_step + length, self.chunk_steps)
+            cut += lay_out(trace, values, base, firsts, self.chunk_steps, self.overlap_steps, f"host-{tally.number}")
             if self.overlap_steps:
                 self._carry[key] = values[-self.overlap_steps :]
         self._next += length

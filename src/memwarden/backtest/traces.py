@@ -106,15 +106,29 @@ class Chunk:
 
 def chunks(trace_list: Sequence[Trace], chunk_steps: int, overlap_steps: int) -> list[Chunk]:
     """Cut every trace into chunks of `chunk_steps` reported steps, each after `overlap_steps` of warm-up."""
+    return [
+        chunk
+        for number, trace in enumerate(trace_list)
+        for chunk in lay_out(trace, trace.used, 0, range(0, len(trace.used), chunk_steps), chunk_steps, overlap_steps, f"trace-{number}")
+    ]
+
+
+def lay_out(
+    trace: Trace, values: Sequence[float | None], base: int, firsts: range, chunk_steps: int, overlap_steps: int, prefix: str
+) -> list[Chunk]:
+    """The chunks reporting from each step in `firsts`, `values[0]` being the trace's step `base`.
+
+    One layout for a whole trace and for a Prometheus' history fed a window at a time, so a
+    windowed replay cuts exactly where one replay of the whole range cuts. A chunk that
+    reports no sample at all is left out: promtool would only evaluate an empty host.
+    """
     cut = []
-    for number, trace in enumerate(trace_list):
-        for first in range(0, len(trace.used), chunk_steps):
-            warm_from = max(0, first - overlap_steps)
-            used = trace.used[warm_from : first + chunk_steps]
-            if all(value is None for value in used[first - warm_from :]):
-                continue
-            host = Host(f"trace-{number}-{first}:9105", used, warmup=first - warm_from)
-            cut.append(Chunk(trace, first, host))
+    for first in firsts:
+        warm_from = max(base, first - overlap_steps)
+        used = list(values[warm_from - base : first + chunk_steps - base])
+        if all(value is None for value in used[first - warm_from :]):
+            continue
+        cut.append(Chunk(trace, first, Host(f"{prefix}-{first}:9105", used, warmup=first - warm_from)))
     return cut
 
 
