@@ -59,11 +59,11 @@ class Thresholds(Section):
     emergency: Percent = 95
     for_: TierDurations = Field(default_factory=TierDurations, alias="for")
     hysteresis: float = Field(
-        default=10,
+        default=5,
         description="percentage points usage must fall below a tier's threshold before it clears",
     )
     keep_firing_for: DurationField = Field(
-        default="30m",
+        default="15m",
         description="how long usage must stay below threshold - hysteresis before a tier clears",
     )
     leak_reference: PositiveDurationField = Field(
