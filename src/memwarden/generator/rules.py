@@ -209,7 +209,7 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
     source = policy.source
     step = source.evaluation_interval or source.scrape_interval
     fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:{step}])", labels)]
-    slow = []
+    slow: list[dict[str, Any]] = []
     for window in names.SLO_WINDOWS[1:]:
         rule = _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
         (slow if window in SLO_SLOW_WINDOWS else fast).append(rule)
