@@ -18,14 +18,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import bcrypt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.floods import Slowloris, raise_open_files  # noqa: E402 - the tests' attacker, shared
+from support.floods import Slowloris, post_alerts, raise_open_files  # noqa: E402 - the tests' attacker, shared
 
 TOKEN = "bench-token"
 POLICY = 'version: memwarden/v1\nresponses: {identity: {names: ["host"]}}\n'
@@ -43,17 +41,7 @@ def _free_port() -> int:
 
 
 def _post(url: str, timeout: float) -> int:
-    request = urllib.request.Request(
-        f"{url}/alerts", data=json.dumps(NOTIFICATION).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
+    return post_alerts(url, json.dumps(NOTIFICATION).encode(), TOKEN, timeout)
 
 
 def _limit_files() -> None:

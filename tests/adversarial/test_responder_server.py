@@ -15,14 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support.floods import Slowloris, raise_open_files
+from support.floods import Slowloris, post_alerts, raise_open_files
 from support.responder import LiveResponder, alert, make_policy, notification
 from support.servers import free_port, wait_until
 
@@ -30,18 +28,7 @@ TOKEN = "s3cret-token"
 
 
 def _post(url: str, timeout: float = 5.0) -> int:
-    body = json.dumps(notification(alert(status="resolved"))).encode()
-    request = urllib.request.Request(
-        f"{url}/alerts", data=body, method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0  # timed out, refused or reset
+    return post_alerts(url, json.dumps(notification(alert(status="resolved"))).encode(), TOKEN, timeout)
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> float | None:

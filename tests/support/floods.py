@@ -12,6 +12,8 @@ import selectors
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 SLOWLORIS_HEAD = b"POST /alerts HTTP/1.1\r\nHost: x\r\n"  # what the issue's attacker sent first
 
@@ -124,3 +126,21 @@ class Slowloris:
             for sock in list(sockets):
                 drop(sock)
             selector.close()
+
+
+def post_alerts(url: str, body: bytes, token: str, timeout: float) -> int:
+    """POST a notification to a responder as Alertmanager would; return the status, 0 for none.
+
+    The real client beside a flood: timed out, refused or reset all count as 0, not as errors.
+    """
+    request = urllib.request.Request(
+        f"{url}/alerts", data=body, method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
