@@ -128,12 +128,13 @@ def serve_fleet(hosts: int) -> ThreadingHTTPServer:
 
 
 def memwarden_rules() -> list[dict]:
+    from memwarden.generator.rule_model import as_yaml
     from memwarden.generator.rules import alert_groups, recording_groups
     from memwarden.policy import load_policy
 
     policy, _, _ = load_policy()
     policy = policy.model_copy(update={"source": policy.source.model_copy(update={"profile": "node_exporter"})})
-    return recording_groups(policy) + alert_groups(policy)
+    return as_yaml(recording_groups(policy) + alert_groups(policy))
 
 
 def query(url: str, expr: str) -> list[dict]:

@@ -153,8 +153,8 @@ def test_fragment_holds_memwardens_routes_not_a_root(rich: Policy) -> None:
 
 def test_route_cases_cover_every_alert_the_rules_can_fire(rich: Policy) -> None:
     cases = route_cases(rich)
-    rules = [rule for group in alert_groups(rich) for rule in group["rules"] if "alert" in rule]
-    assert {c.labels["alertname"] for c in cases} == {rule["alert"] for rule in rules}
+    rules = [rule for group in alert_groups(rich) for rule in group.alerts]
+    assert {c.labels["alertname"] for c in cases} == {rule.alert for rule in rules}
     covered = {(c.labels["alertname"], c.labels["severity"], c.labels.get("component")) for c in cases}
     for name in ("MemoryErrorBudgetBurn", "MemoryPressureStalls", "MemoryOOMKills"):
         assert {(name, None), (name, "api"), (name, "worker")} <= {(n, c) for n, _, c in covered}, name

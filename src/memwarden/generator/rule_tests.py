@@ -195,15 +195,15 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
     band_start = used.hold(_usage_units(band), keep + 3 * interval) if thresholds.hysteresis > 0 else None
     clear_start = used.hold(_usage_units(below), keep + 3 * interval)
     name = rules.tier_alert_name(subject.level, tier)
-    rule = next(r for r in rules.tier_alerts(policy, _scope_for(policy, subject), thresholds) if r["alert"] == name)
+    rule = next(r for r in rules.tier_alerts(policy, _scope_for(policy, subject), thresholds) if r.alert == name)
 
     def firing(value_units: float) -> list[dict[str, Any]]:
-        labels = {**subject.alert_labels, **rule["labels"]}
+        labels = {**subject.alert_labels, **rule.labels}
         value = _flat_value(value_units, subject.level)
         return [
             {
                 "exp_labels": labels,
-                "exp_annotations": {key: expand(text, labels, value) for key, text in rule["annotations"].items()},
+                "exp_annotations": {key: expand(text, labels, value) for key, text in rule.annotations.items()},
             }
         ]
 
@@ -262,21 +262,9 @@ def _scope_for(policy: Policy, subject: Subject) -> rules.Scope:
         return rules.instance_scope(policy)
     component = subject.labels["component"]
     for scope, _ in rules.component_scopes(policy):
-        if _scope_covers(scope, component):
+        if scope.covers(component):
             return scope
     raise LookupError(component)
-
-
-def _scope_covers(scope: rules.Scope, component: str) -> bool:
-    if not scope.filter:
-        return True
-    match = re.fullmatch(r'component(=~|!~|=)"(.*)"', scope.filter)
-    assert match is not None
-    if match.group(1) == "=":
-        return component == match.group(2)
-    pattern = match.group(2).replace("\\\\", "\\")
-    hit = re.fullmatch(pattern, component) is not None
-    return hit if match.group(1) == "=~" else not hit
 
 
 def _instance_subject(policy: Policy) -> Subject:
@@ -291,8 +279,8 @@ def _component_subjects(policy: Policy) -> list[tuple[Subject, Thresholds]]:
     subjects = []
     named = {component.name for component in policy.components}
     for scope, thresholds in rules.component_scopes(policy):
-        members = sorted(name for name in named if _scope_covers(scope, name))
-        name = members[0] if members else next(n for n in ("example", "example-2") if _scope_covers(scope, n))
+        members = sorted(name for name in named if scope.covers(name))
+        name = members[0] if members else next(n for n in ("example", "example-2") if scope.covers(n))
         labels = {**base, "component": name}
         alert_labels = dict(labels)
         subjects.append((Subject("component", labels, alert_labels), thresholds))
@@ -520,9 +508,9 @@ def source_tests(policy: Policy) -> dict[str, Any]:
     # Source alerts keep every label of the scraped target, as `up` carries them.
     labels = {**subject.labels, **policy.labels}
     raw = PROFILES[policy.source.profile]
-    rule_set = {rule["alert"] + str(index): rule for index, rule in enumerate(rules.source_alerts(policy))}
-    down_for = next(rule["for"] for rule in rule_set.values() if rule["alert"] == "MemorySourceDown")
-    absent_for = next(rule["for"] for rule in rule_set.values() if rule["alert"] == "MemorySourceAbsent")
+    rule_set = {rule.alert + str(index): rule for index, rule in enumerate(rules.source_alerts(policy))}
+    down_for = next(rule.for_ for rule in rule_set.values() if rule.alert == "MemorySourceDown")
+    absent_for = next(rule.for_ for rule in rule_set.values() if rule.alert == "MemorySourceAbsent")
     down_seconds = Duration(down_for).seconds
     absent_seconds = Duration(absent_for).seconds
     samples = int((max(down_seconds, absent_seconds) + 4 * interval) / interval)
@@ -594,10 +582,10 @@ def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
     watched_labels = dict(watched_component.labels) if watched_component else {}
     optional = next((c.name for c in policy.components if c.optional), None)
     unlimited = "unlimited-example"
-    rule_set = {rule["alert"]: rule for rule in rules.component_watch_alerts(policy)}
+    rule_set = {rule.alert: rule for rule in rules.component_watch_alerts(policy)}
     cases = []
     if "MemoryComponentNotFound" in rule_set:
-        wait = Duration(rule_set["MemoryComponentNotFound"]["for"]).seconds
+        wait = Duration(rule_set["MemoryComponentNotFound"].for_ or "0s").seconds
         steps = int(wait / interval) + 4
         inputs = [{"series": _series(names.COMPONENT_PROCESSES, {**base, "component": watched}), "values": f"0x{steps}"}]
         if optional is not None:
@@ -622,7 +610,7 @@ def _component_watch_cases(policy: Policy) -> list[dict[str, Any]]:
                 ],
             }
         )
-    wait = Duration(rule_set["MemoryComponentBudgetUnknown"]["for"]).seconds
+    wait = Duration(rule_set["MemoryComponentBudgetUnknown"].for_ or "0s").seconds
     steps = int(wait / interval) + 4
     limited = {**base, "component": watched}
     no_limit = {**base, "component": unlimited}
@@ -745,7 +733,7 @@ def promtool_test_file(policy: Policy, cases: list[dict[str, Any]]) -> dict[str,
     """A promtool test file for the policy's rules: its files, interval and group order."""
     # Recording groups first, as they are written: promtool otherwise picks an arbitrary
     # group order, and an alert would read the previous evaluation's recorded value.
-    order = [group["name"] for group in rules.recording_groups(policy) + rules.alert_groups(policy)]
+    order = [group.name for group in rules.recording_groups(policy) + rules.alert_groups(policy)]
     return {
         "rule_files": RULE_FILES,
         "evaluation_interval": _ts(policy.source.scrape_interval.seconds),

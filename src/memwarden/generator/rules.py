@@ -8,8 +8,6 @@ adds the promtool unit tests from `rule_tests`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from memwarden.contract import CGROUP_COLLECTOR, COMPONENTS_COLLECTOR, WATCHED_COLLECTORS
 
@@ -18,6 +16,17 @@ from . import names
 from .content import Yaml
 from .names import COMPONENT, INSTANCE, PROFILES, aggregated_away, identity_labels
 from .promql import ignoring, number, ratio, regex_alternatives, series, without
+from .rule_model import (
+    ALL_COMPONENTS,
+    HOST,
+    Alert,
+    Components,
+    FiresFor,
+    Group,
+    Recording,
+    Scope,
+    as_yaml,
+)
 
 RECORDING_FILE = "rules/memwarden.rules.yaml"
 ALERTS_FILE = "rules/memwarden.alerts.yaml"
@@ -29,37 +38,6 @@ BURN_WINDOWS = {
     "page": (("5m", "1h", 14.4), ("30m", "6h", 6.0)),
     "ticket": (("2h", "1d", 3.0), ("6h", "3d", 1.0)),
 }
-
-
-@dataclass(frozen=True)
-class Scope:
-    """One level rules are written at: the instance, or components (optionally some of them)."""
-
-    level: str  # "instance" or "component"
-    recorded: names.Recorded
-    filter: str = ""  # extra matcher on recorded series, e.g. component=~"api|db"
-    extra_labels: tuple[tuple[str, str], ...] = ()  # the components' own alert labels
-
-    @property
-    def static_labels(self) -> tuple[tuple[str, str], ...]:
-        """Labels written on this scope's rules: only a single component's `component` label.
-
-        (A component's own alert labels go on alerts, not on recorded series.)
-        """
-        return tuple(item for item in self.extra_labels if item[0] == "component")
-
-    @property
-    def own_labels(self) -> dict[str, str]:
-        """Labels this scope's alerts add: a single component's name and its own labels."""
-        return dict(self.extra_labels)
-
-    def sel(self, series_: str) -> str:
-        """Return a series (a bare name or a selector with braces), narrowed to this scope's components."""
-        if not self.filter:
-            return series_
-        if series_.endswith("}"):
-            return f"{series_[:-1]}, {self.filter}}}"
-        return f"{series_}{{{self.filter}}}"
 
 
 def instance_scope(policy: Policy) -> Scope:
@@ -75,17 +53,14 @@ def _component_raw(policy: Policy, metric: str, *extra: str) -> str:
     return series(metric, policy.source.component_selector, *extra)
 
 
-def _record(name: str, expr: str, labels: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
-    rule: dict[str, Any] = {"record": name, "expr": expr}
-    if labels:
-        rule["labels"] = dict(labels)
-    return rule
+def _record(name: str, expr: str, labels: tuple[tuple[str, str], ...] = ()) -> Recording:
+    return Recording(name, expr, dict(labels))
 
 
 # --- recording rules ---------------------------------------------------------------
 
 
-def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
+def instance_recordings(policy: Policy) -> list[Recording]:
     """Normalise the profile's raw host series into memwarden's recorded series."""
     raw = PROFILES[policy.source.profile]
     labels = without(aggregated_away(policy))
@@ -130,7 +105,7 @@ def instance_recordings(policy: Policy) -> list[dict[str, Any]]:
     return rules
 
 
-def component_recordings(policy: Policy) -> list[dict[str, Any]]:
+def component_recordings(policy: Policy) -> list[Recording]:
     """Per-component series: working set against budget, its trend, stalls and OOM kills."""
     labels = without(aggregated_away(policy))
     memory = _component_raw(policy, names.COMPONENT_MEMORY)
@@ -195,7 +170,7 @@ def _exhaustion_expr(headroom: str, slope: str) -> str:
 SLO_SLOW_WINDOWS = ("1d", "3d", "7d", "30d")
 
 
-def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[Recording], list[Recording]]:
     """Share of time above the critical tier over Sloth's windows, and what is left of the budget.
 
     Returns (fast, slow): the short windows the page alerts read, and the day-long ones.
@@ -209,7 +184,7 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
     source = policy.source
     step = source.evaluation_interval or source.scrape_interval
     fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:{step}])", labels)]
-    slow: list[dict[str, Any]] = []
+    slow: list[Recording] = []
     for window in names.SLO_WINDOWS[1:]:
         rule = _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
         (slow if window in SLO_SLOW_WINDOWS else fast).append(rule)
@@ -232,7 +207,7 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
     return fast, slow
 
 
-def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> dict[str, Any]:
+def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> Recording:
     """A 0-100 score: 100 minus the weighted share of four 0-1 penalties."""
     recorded = scope.recorded
     weights = policy.health.weights
@@ -359,15 +334,17 @@ def _alert(
     extra_labels: dict[str, str] | None = None,
     value: str | None = None,
     exhaustion: str | None = None,
-) -> dict[str, Any]:
-    rule: dict[str, Any] = {"alert": name, "expr": expr}
-    if for_ and for_ != "0s":
-        rule["for"] = str(for_)
-    if keep_firing_for and keep_firing_for != "0s":
-        rule["keep_firing_for"] = str(keep_firing_for)
-    rule["labels"] = alert_labels(policy, severity, extra_labels)
-    rule["annotations"] = _annotations(policy, name, summary, description, subject, value, exhaustion)
-    return rule
+    fires_for: FiresFor = HOST,
+) -> Alert:
+    return Alert(
+        name,
+        expr,
+        alert_labels(policy, severity, extra_labels),
+        _annotations(policy, name, summary, description, subject, value, exhaustion),
+        fires_for,
+        for_=str(for_) if for_ else None,
+        keep_firing_for=str(keep_firing_for) if keep_firing_for else None,
+    )
 
 
 def _either(host: str, component: str) -> str:
@@ -389,7 +366,7 @@ def tier_alert_name(level: str, tier: str) -> str:
     return f"Memory{'Usage' if level == 'instance' else 'Component'}{TIER_TITLE[tier]}"
 
 
-def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[dict[str, Any]]:
+def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Alert]:
     """The four tiers with hysteresis in level and in time: fire at the threshold, clear only
     once usage has stayed below threshold - hysteresis for the whole of `keep_firing_for`.
 
@@ -438,6 +415,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
                 summary,
                 description,
                 subject=scope.level,
+                fires_for=FiresFor.scope(scope),
                 for_=thresholds.duration(tier),
                 extra_labels=scope.own_labels,
                 value=PERCENT,
@@ -447,7 +425,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[di
     return rules
 
 
-def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> dict[str, Any]:
+def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> Alert:
     """Exhaustion within the horizon by the long fit AND a shorter fit, above a minimum usage.
 
     The short fit drops trends that have already stopped (a batch ramp that levelled off,
@@ -513,6 +491,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> di
         summary,
         description,
         subject=scope.level,
+        fires_for=FiresFor.scope(scope),
         for_=prediction.for_,
         keep_firing_for=prediction.keep_firing_for,
         extra_labels=scope.own_labels,
@@ -553,7 +532,12 @@ def _with_components(host: str, component: str, scope: Scope) -> str:
     return component if scope.extra_labels else _either(host, component)
 
 
-def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
+def _with_components_for(scope: Scope) -> FiresFor:
+    """What `_with_components` makes a rule fire for."""
+    return FiresFor.scope(scope) if scope.extra_labels else FiresFor.host_and(scope)
+
+
+def pressure_alerts(policy: Policy) -> list[Alert]:
     """PSI stalls (some and full): the hosts and components in one rule each, labelled components apart."""
     rules = []
     for kind, name in (("some", "MemoryPressureStalls"), ("full", "MemoryPressureStallsFull")):
@@ -577,6 +561,7 @@ def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
                     f"On {SUBJECT[subject]}, {who} waited for memory {{{{ $value | humanizePercentage }}}} of the time "
                     f"over the last {policy.pressure.rate_window} (threshold {stall.percent:g} %).",
                     subject=subject,
+                    fires_for=_with_components_for(scope),
                     for_=stall.for_,
                     extra_labels=scope.own_labels,
                     value=PERCENT + " of the time stalled",
@@ -585,7 +570,7 @@ def pressure_alerts(policy: Policy) -> list[dict[str, Any]]:
     return rules
 
 
-def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
+def oom_alerts(policy: Policy) -> list[Alert]:
     oom = policy.pressure.oom_kills
     if not oom.enabled:
         return []
@@ -607,6 +592,7 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
                 "The OOM killer killed processes.",
                 f"{{{{ $value | humanize }}}} process(es) were OOM-killed on {SUBJECT[subject]} in the last {oom.window}.",
                 subject=subject,
+                fires_for=_with_components_for(scope),
                 extra_labels=scope.own_labels,
                 value="{{ $value | humanize }} OOM kill(s)",
             )
@@ -614,7 +600,7 @@ def oom_alerts(policy: Policy) -> list[dict[str, Any]]:
     return rules
 
 
-def swap_alert(policy: Policy) -> list[dict[str, Any]]:
+def swap_alert(policy: Policy) -> list[Alert]:
     thrash = policy.pressure.swap_thrash
     if not thrash.enabled:
         return []
@@ -653,7 +639,7 @@ def _collectors(alternatives: str) -> str:
     return 'collector=~"' + alternatives + '"'
 
 
-def source_alerts(policy: Policy) -> list[dict[str, Any]]:
+def source_alerts(policy: Policy) -> list[Alert]:
     """Silence is never health: a down, absent or half-broken source alerts too.
 
     With the node_exporter profile and components, the memwarden exporter that publishes
@@ -712,7 +698,7 @@ def source_alerts(policy: Policy) -> list[dict[str, Any]]:
     ]
 
 
-def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
+def component_watch_alerts(policy: Policy) -> list[Alert]:
     """A component with nothing to measure, or nothing to measure against, would be silent."""
     alerts = []
     missing_for = policy.source.component_missing_for
@@ -733,6 +719,7 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
                     "Component {{ $labels.component }} on {{ $labels.instance }} has had no process for "
                     f"{missing_for}: it is stopped, or its match in the policy finds nothing.",
                     subject="component",
+                    fires_for=FiresFor(host=False, components=_components(scope).but(*optional) if extra else scope.components),
                     for_=str(missing_for),
                     extra_labels=scope.own_labels,
                 )
@@ -748,6 +735,7 @@ def component_watch_alerts(policy: Policy) -> list[dict[str, Any]]:
                 "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
                 "publishes no limit (budget `cgroup` on a cgroup without a memory limit?).",
                 subject="component",
+                fires_for=FiresFor.scope(scope),
                 for_=_duration(max(300.0, 4 * policy.source.scrape_interval.seconds)),
                 extra_labels=scope.own_labels,
                 value="{{ $value | humanize1024 }}B in use",
@@ -767,7 +755,7 @@ def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: 
     return "\nor\n".join(branches)
 
 
-def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]) -> list[dict[str, Any]]:
+def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]) -> list[Alert]:
     """Burn-rate alerts: the host and default components in one rule per window, overrides apart."""
     budget = 1 - policy.slo.target / 100
     default_component, *overrides = [scope for scope, _ in component_scopes_]
@@ -790,11 +778,16 @@ def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]
                     f"the critical tier; at this rate the 30-day budget of the {policy.slo.target:g} % objective "
                     f"runs out early ({window_name} burn rate).",
                     subject=subject,
+                    fires_for=FiresFor.host_and(default_component) if len(scope_set) > 1 else FiresFor.scope(single),
                     extra_labels={"window": window_name, **(single.own_labels if len(scope_set) == 1 else {})},
                     value=PERCENT + " of recent time above critical",
                 )
             )
     return rules
+
+
+def _components(scope: Scope) -> Components:
+    return scope.components if scope.components is not None else ALL_COMPONENTS
 
 
 def _duration(seconds: float) -> str:
@@ -817,11 +810,10 @@ def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
         if component.labels or policy.component_thresholds(component) != policy.thresholds
     ]
     overridden = sorted(component.name for component in special)
-    default_filter = f'component!~"{regex_alternatives(overridden)}"' if overridden else ""
-    scopes = [(Scope("component", COMPONENT, default_filter), policy.thresholds)]
+    scopes = [(Scope("component", COMPONENT, Components(excluded=tuple(overridden))), policy.thresholds)]
     for component in sorted(special, key=lambda c: c.name):
         labels = (("component", component.name), *sorted(component.labels.items()))
-        scope = Scope("component", COMPONENT, f'component="{component.name}"', labels)
+        scope = Scope("component", COMPONENT, Components(only=component.name), labels)
         scopes.append((scope, policy.component_thresholds(component)))
     return scopes
 
@@ -829,26 +821,22 @@ def component_scopes(policy: Policy) -> list[tuple[Scope, Thresholds]]:
 # --- assembly ----------------------------------------------------------------------
 
 
-def _group(name: str, rules: Iterable[dict[str, Any]], policy: Policy, at_least: Duration | None = None) -> dict[str, Any]:
-    group: dict[str, Any] = {"name": name}
+def _group(name: str, rules: Iterable[Recording | Alert], policy: Policy, at_least: Duration | None = None) -> Group:
     interval = policy.source.evaluation_interval
     if at_least is not None and (interval is None or interval.seconds < at_least.seconds):
         interval = at_least
-    if interval is not None:
-        group["interval"] = str(interval)
-    group["rules"] = list(rules)
-    return group
+    return Group(name, tuple(rules), str(interval) if interval is not None else None)
 
 
-def recording_groups(policy: Policy) -> list[dict[str, Any]]:
+def recording_groups(policy: Policy) -> list[Group]:
     scopes = component_scopes(policy)
     groups = [
         _group("memwarden.instance.recording", instance_recordings(policy), policy),
         _group("memwarden.component.recording", component_recordings(policy), policy),
     ]
-    slo: list[dict[str, Any]] = []
-    slo_slow: list[dict[str, Any]] = []
-    health: list[dict[str, Any]] = []
+    slo: list[Recording] = []
+    slo_slow: list[Recording] = []
+    health: list[Recording] = []
     if policy.slo.enabled:
         for scope, thresholds in [(instance_scope(policy), policy.thresholds), *scopes]:
             fast, slow = slo_recordings(policy, scope, thresholds)
@@ -865,7 +853,7 @@ def recording_groups(policy: Policy) -> list[dict[str, Any]]:
     return groups
 
 
-def alert_groups(policy: Policy) -> list[dict[str, Any]]:
+def alert_groups(policy: Policy) -> list[Group]:
     scopes = component_scopes(policy)
     tiers = tier_alerts(policy, instance_scope(policy), policy.thresholds)
     for scope, thresholds in scopes:
@@ -887,6 +875,6 @@ def alert_groups(policy: Policy) -> list[dict[str, Any]]:
 def render(policy: Policy) -> dict[str, Yaml]:
     """Return the rule files, keyed by path under the output folder (their tests: rule_tests.render)."""
     return {
-        RECORDING_FILE: Yaml(({"groups": recording_groups(policy)},)),
-        ALERTS_FILE: Yaml(({"groups": alert_groups(policy)},)),
+        RECORDING_FILE: Yaml(({"groups": as_yaml(recording_groups(policy))},)),
+        ALERTS_FILE: Yaml(({"groups": as_yaml(alert_groups(policy))},)),
     }

@@ -10,13 +10,12 @@ generated route tree, so a routing mistake shows up as a failing line.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ...policy import GENERATOR_LABEL, Policy
+from ..rule_model import Alert
 from ..rules import alert_groups, alert_labels
 from .names import RESPONDER, UNROUTED, prefixed
 from .routes import passed_on_tiers
@@ -26,8 +25,6 @@ EXAMPLE_JOB = "memwarden"
 # A component the policy does not list (the exporter finds cgroups and units by itself):
 # the rules' catch-all component alerts fire for it too.
 UNLISTED_COMPONENT = "unlisted.service"
-# What in a rule's expression shows that it fires per component.
-_PER_COMPONENT = re.compile(r'\bcomponent:memwarden_|\bby \([^)]*\bcomponent\b|\bcomponent!=""')
 # Labels a rule sets that alert_labels sets again.
 _OWN_LABELS = ("severity", "tier", GENERATOR_LABEL[0])
 
@@ -68,41 +65,37 @@ def expected_receivers(policy: Policy, severity: str, component: str | None = No
     return receivers, severity in passed_on_tiers(policy)
 
 
-def _scopes(rule: dict[str, Any], policy: Policy, listed: set[str]) -> Iterator[str | None]:
+def _scopes(rule: Alert, policy: Policy) -> Iterator[str | None]:
     """Yield None when a rule fires for the host, and each component it fires for.
 
-    A rule with a `component` label is that component's own. Otherwise its expression
-    says: instance series (or the empty component) mean the host; component series (or
-    an aggregation by component, or a non-empty component) mean every component that has
-    no rule of its own and that no `component!~` excludes.
+    The rule says so as data (`Alert.fires_for`): a named component is its own; a set of
+    components is every component the policy lists, and one it does not, that the set covers.
     """
-    if "component" in rule["labels"]:
-        yield rule["labels"]["component"]
-        return
-    expr = rule["expr"]
-    per_component = _PER_COMPONENT.search(expr) is not None
-    if not per_component or "instance:memwarden_" in expr or 'component=""' in expr:
+    fires_for = rule.fires_for
+    if fires_for.host:
         yield None
-    if per_component:
-        excluded = re.search(r'component!~"([^"]*)"', expr)
-        for name in [component.name for component in policy.components if component.name not in listed] + [UNLISTED_COMPONENT]:
-            if not (excluded and re.fullmatch(excluded.group(1), name)):
-                yield name
+    components = fires_for.components
+    if components is None:
+        return
+    if components.only is not None:
+        yield components.only
+        return
+    for name in [component.name for component in policy.components] + [UNLISTED_COMPONENT]:
+        if components.covers(name):
+            yield name
 
 
 def route_cases(policy: Policy) -> list[RouteCase]:
     """Every alert the rules can fire: for the host and for each component it applies to."""
-    rules = [rule for group in alert_groups(policy) for rule in group["rules"] if "alert" in rule]
+    rules = [rule for group in alert_groups(policy) for rule in group.alerts]
     cases: dict[str, RouteCase] = {}
     for rule in rules:
-        key = (rule["alert"], rule["labels"].get("window"))
-        own = {r["labels"]["component"] for r in rules if (r["alert"], r["labels"].get("window")) == key and "component" in r["labels"]}
-        severity = rule["labels"]["severity"]
-        for component in _scopes(rule, policy, own):
-            extra = {label: value for label, value in rule["labels"].items() if label not in _OWN_LABELS}
+        severity = rule.labels["severity"]
+        for component in _scopes(rule, policy):
+            extra = {label: value for label, value in rule.labels.items() if label not in _OWN_LABELS}
             if component is not None:
                 extra["component"] = component
-            labels = {"alertname": rule["alert"], **alert_labels(policy, severity, extra), "instance": EXAMPLE_INSTANCE, "job": EXAMPLE_JOB}
+            labels = {"alertname": rule.alert, **alert_labels(policy, severity, extra), "instance": EXAMPLE_INSTANCE, "job": EXAMPLE_JOB}
             case = RouteCase(labels, *expected_receivers(policy, severity, component))
             cases.setdefault(json.dumps(labels, sort_keys=True), case)
     return list(cases.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...policy import Policy
+from ..rule_model import as_yaml
 from ..rules import alert_groups, recording_groups
 from .objects import NAME, metadata
 
@@ -19,5 +20,5 @@ def prometheus_rule(policy: Policy) -> dict[str, Any]:
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": metadata(policy, NAME, "rules"),
-        "spec": {"groups": recording_groups(policy) + alert_groups(policy)},
+        "spec": {"groups": as_yaml(recording_groups(policy) + alert_groups(policy))},
     }
