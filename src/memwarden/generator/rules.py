@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from memwarden.contract import CGROUP_COLLECTOR, COMPONENTS_COLLECTOR, WATCHED_COLLECTORS
 
 from ..policy import GENERATOR_LABEL, TIER_NUMBER, TIERS, Duration, Policy, Thresholds, selector_job
-from . import names
+from . import names, shapes
 from .content import Yaml
 from .names import COMPONENT, INSTANCE, PROFILES, aggregated_away, identity_labels
 from .promql import ignoring, number, ratio, regex_alternatives, series, without
@@ -349,7 +349,7 @@ def _alert(
 
 def _either(host: str, component: str) -> str:
     """Join a host and a component expression: their label sets differ, so `or` keeps both."""
-    return f"(\n  {host}\n)\nor\n(\n  {component}\n)"
+    return shapes.render("either", host=host, component=component)
 
 
 def _added_by_alert(policy: Policy, scope: Scope) -> tuple[str, ...]:
@@ -527,13 +527,8 @@ def _steady_rise(usage: str, window: str, step: str, steady_ratio: float, cap: f
     )
 
 
-def _with_components(host: str, component: str, scope: Scope) -> str:
-    """The shared rule watches the host and the components without rules of their own; such a component only itself."""
-    return component if scope.extra_labels else _either(host, component)
-
-
 def _with_components_for(scope: Scope) -> FiresFor:
-    """What `_with_components` makes a rule fire for."""
+    """The shared rule watches the host and the components without rules of their own; such a component only itself."""
     return FiresFor.scope(scope) if scope.extra_labels else FiresFor.host_and(scope)
 
 
@@ -553,8 +548,12 @@ def pressure_alerts(policy: Policy) -> list[Alert]:
                 _alert(
                     policy,
                     name,
-                    _with_components(
-                        f"{host} >= {ratio(stall.percent)}", f"{scope.sel(component)} >= {ratio(stall.percent)}", scope
+                    shapes.render(
+                        "pressure_stalls",
+                        host=host,
+                        component=scope.sel(component),
+                        percent=stall.percent,
+                        with_host=not scope.extra_labels,
                     ),
                     stall.severity,
                     f"Tasks are stalling on memory ({kind}) above {stall.percent:g} % of the time.",
@@ -583,10 +582,13 @@ def oom_alerts(policy: Policy) -> list[Alert]:
             _alert(
                 policy,
                 "MemoryOOMKills",
-                _with_components(
-                    f"sum {without(aggregated_away(policy))} (increase({host}[{oom.window}])) > 0",
-                    f"sum {without(aggregated_away(policy))} (increase({scope.sel(component)}[{oom.window}])) > 0",
-                    scope,
+                shapes.render(
+                    "oom_kills",
+                    host=host,
+                    component=scope.sel(component),
+                    without=without(aggregated_away(policy)),
+                    window=oom.window,
+                    with_host=not scope.extra_labels,
                 ),
                 oom.severity,
                 "The OOM killer killed processes.",
@@ -609,7 +611,7 @@ def swap_alert(policy: Policy) -> list[Alert]:
         _alert(
             policy,
             "MemorySwapThrashing",
-            f"{INSTANCE.swap_in_rate} >= {rate}\nand\n{INSTANCE.swap_out_rate} >= {rate}",
+            shapes.render("swap_thrashing", swap_in=INSTANCE.swap_in_rate, swap_out=INSTANCE.swap_out_rate, rate=thrash.pages_per_second),
             thrash.severity,
             "The host is swapping in and out at the same time: its working set no longer fits.",
             f"{{{{ $labels.instance }}}} swaps in {{{{ $value | humanize }}}} pages/s while also swapping out "
@@ -620,18 +622,14 @@ def swap_alert(policy: Policy) -> list[Alert]:
     ]
 
 
-def _any_of(exprs: list[str]) -> str:
-    return exprs[0] if len(exprs) == 1 else "\nor\n".join(exprs)
-
-
-def _scraped_but_empty(policy: Policy, selectors: list[str]) -> list[str]:
+def _scraped_but_empty(policy: Policy, selectors: list[str]) -> list[dict[str, str]]:
     """A target that is up but publishes none of the series its alerts need."""
     raw = PROFILES[policy.source.profile]
     # `up` carries the target's labels, as its series do; the component ones add `component`.
-    checks = [f"{series('up', selectors[0])} == 1\n  unless\n  {_host(policy, raw.memory_available)}"]
+    checks = [{"up": series("up", selectors[0]), "ignoring": "", "series": _host(policy, raw.memory_available)}]
     if len(selectors) > 1:
         processes = series(names.COMPONENT_PROCESSES, selectors[1])
-        checks.append(f"{series('up', selectors[1])} == 1\n  unless {ignoring(('component',))}\n  {processes}")
+        checks.append({"up": series("up", selectors[1]), "ignoring": ignoring(("component",)), "series": processes})
     return checks
 
 
@@ -651,15 +649,16 @@ def source_alerts(policy: Policy) -> list[Alert]:
     wait = max(60.0, 4 * policy.source.scrape_interval.seconds)
     for_ = _duration(wait)
     collectors = "|".join(WATCHED_COLLECTORS[policy.source.profile])
-    failing = [f"{series(raw.collector_success, selector, _collectors(collectors))} == 0"]
+    failing = [series(raw.collector_success, selector, _collectors(collectors))]
     if len(selectors) > 1:
         component_success = PROFILES["memwarden"].collector_success
-        failing.append(f"{series(component_success, selectors[1], _collectors(f'{CGROUP_COLLECTOR}|{COMPONENTS_COLLECTOR}'))} == 0")
+        failing.append(series(component_success, selectors[1], _collectors(f"{CGROUP_COLLECTOR}|{COMPONENTS_COLLECTOR}")))
+    up = [series("up", each) for each in selectors]
     return [
         _alert(
             policy,
             "MemorySourceDown",
-            _any_of([f"{series('up', each)} == 0" for each in selectors]),
+            shapes.render("source_down", up=up),
             "high",
             "Prometheus cannot scrape the memory source; memory alerts for it are blind.",
             f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} has been down for {for_}; "
@@ -669,7 +668,7 @@ def source_alerts(policy: Policy) -> list[Alert]:
         _alert(
             policy,
             "MemorySourceAbsent",
-            _any_of([f"absent({series('up', each)})" for each in selectors]),
+            shapes.render("source_absent", up=up),
             "high",
             "No memory source target is known to Prometheus at all.",
             "Prometheus has no target matching "
@@ -681,12 +680,7 @@ def source_alerts(policy: Policy) -> list[Alert]:
         _alert(
             policy,
             "MemorySourceCollectorFailed",
-            _any_of(
-                [
-                    f"(\n  {_any_of(failing).replace(chr(10), chr(10) + '  ')}\n)",
-                    *[f"(\n  {expr}\n)" for expr in _scraped_but_empty(policy, selectors)],
-                ]
-            ),
+            shapes.render("collector_failed", failing=failing, scraped_but_empty=_scraped_but_empty(policy, selectors)),
             "high",
             "A memory source is up but some of its memory facts are missing.",
             "{{ if $labels.collector }}Collector {{ $labels.collector }} on {{ $labels.instance }} is failing"
@@ -713,7 +707,7 @@ def component_watch_alerts(policy: Policy) -> list[Alert]:
                 _alert(
                     policy,
                     "MemoryComponentNotFound",
-                    f"{processes} == 0",
+                    shapes.render("component_not_found", processes=processes),
                     "warning",
                     "The exporter finds no process of a component; its memory alerts cannot fire.",
                     "Component {{ $labels.component }} on {{ $labels.instance }} has had no process for "
@@ -729,7 +723,7 @@ def component_watch_alerts(policy: Policy) -> list[Alert]:
             _alert(
                 policy,
                 "MemoryComponentBudgetUnknown",
-                f"{scope.sel(COMPONENT.working_set_bytes)}\nunless\n{COMPONENT.limit_bytes}",
+                shapes.render("budget_unknown", working_set=scope.sel(COMPONENT.working_set_bytes), limit=COMPONENT.limit_bytes),
                 "warning",
                 "A component uses memory but has no budget to measure it against; its tiers cannot fire.",
                 "Component {{ $labels.component }} on {{ $labels.instance }} uses {{ $value | humanize1024 }}B but "
@@ -763,7 +757,7 @@ def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]
     for scope_set in ([instance_scope(policy), default_component], *([scope] for scope in overrides)):
         for window_name, pairs in BURN_WINDOWS.items():
             exprs = [_burn_expr(scope, pairs, budget) for scope in scope_set]
-            expr = exprs[0] if len(exprs) == 1 else _either(*(e.replace("\n", "\n  ") for e in exprs))
+            expr = exprs[0] if len(exprs) == 1 else _either(*exprs)
             severity = policy.slo.page_severity if window_name == "page" else policy.slo.ticket_severity
             single = scope_set[0]
             subject = "either" if len(scope_set) > 1 else single.level
