@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cmdline_pattern import compile_cmdline
+from ..policy.cmdline_pattern import compile_cmdline
 from . import procfs
 from .cgroupfs import Cgroup, Hierarchy, normalise, read_memory
 from .spec import ComponentSpec

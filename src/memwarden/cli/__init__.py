@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-from . import __version__
+from .. import __version__
 
 SUBCOMMANDS = {
-    "init": ("memwarden.policy_cli", "main_init", "write an annotated policy to start from"),
-    "check": ("memwarden.policy_cli", "main_check", "validate a policy; every problem with its path and line"),
-    "schema": ("memwarden.policy_cli", "main_schema", "print the policy's JSON Schema (for editors)"),
+    "init": ("memwarden.cli.policy", "main_init", "write an annotated policy to start from"),
+    "check": ("memwarden.cli.policy", "main_check", "validate a policy; every problem with its path and line"),
+    "schema": ("memwarden.cli.policy", "main_schema", "print the policy's JSON Schema (for editors)"),
     "generate": ("memwarden.generator.cli", "main", "render rules, tests, Alertmanager config and dashboards"),
     "backtest": ("memwarden.backtest.cli", "main", "replay synthetic curves, recorded traces or a Prometheus' history through the rules"),
     "alertmanager": ("memwarden.generator.cli", "main_alertmanager", "merge memwarden's routes into an existing Alertmanager config"),
@@ -56,7 +56,3 @@ def main(argv: list[str] | None = None) -> int:
         return int(entry(arguments[1:]) or 0)
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

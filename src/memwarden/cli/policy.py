@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from .fileio import write_atomic
-from .generator.alertmanager.reach import policy_summary
-from .policy import Policy, PolicyError, default_policy_text, load_policy
-from .policy.loader import report_errors, report_warnings
+from ..fileio import write_atomic
+from ..generator.alertmanager.reach import policy_summary
+from ..policy import Policy, PolicyError, default_policy_text, load_policy
+from ..policy.loader import report_errors, report_warnings
 
 
 def main_init(argv: list[str]) -> int:
