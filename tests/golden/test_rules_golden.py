@@ -1,4 +1,8 @@
-"""Rules and their promtool tests are rendered exactly as the goldens say (deterministic output)."""
+"""Rules and their promtool tests are rendered exactly as the goldens say (deterministic output).
+
+rules/in-<case>.yaml is the policy, rules/out-<case>/ what `generate` writes for it (the
+rules and their promtool tests); MEMWARDEN_UPDATE_GOLDEN=1 rewrites the out- folders.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +14,22 @@ from memwarden.generator import render_bundle
 from memwarden.policy import load_policy
 from support.golden import check_tree
 
-HERE = Path(__file__).resolve().parent
-POLICIES = HERE.parent / "fixtures" / "policies"
+HERE = Path(__file__).resolve().parent / "rules"
+CASES = sorted(path.name.removeprefix("in-").removesuffix(".yaml") for path in HERE.glob("in-*.yaml"))
 
 
-@pytest.mark.parametrize(
-    ("case", "policy_file"),
-    [
-        ("default-policy", None),
-        ("components-with-overrides-and-labels", "components.yaml"),
-        ("node-exporter-profile-with-regex-selector", "node-exporter.yaml"),
-    ],
-)
-def test_rules_match_golden(case: str, policy_file: str | None) -> None:
-    policy, _, _ = load_policy(None if policy_file is None else POLICIES / policy_file)
-    files = render_bundle(policy, policy_file or "<built-in default policy>", ["rules"])
-    check_tree(HERE / "rules" / case, files)
+def test_every_case_has_its_input_and_its_output() -> None:
+    outputs = sorted(path.name.removeprefix("out-") for path in HERE.glob("out-*") if path.is_dir())
+    assert CASES and outputs == CASES
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rules_match_golden(case: str) -> None:
+    path = HERE / f"in-{case}.yaml"
+    policy, _, _ = load_policy(path)
+    check_tree(HERE / f"out-{case}", render_bundle(policy, path.name, ["rules"]))
 
 
 def test_rendering_twice_gives_identical_bytes() -> None:
-    policy, _, _ = load_policy(POLICIES / "components.yaml")
+    policy, _, _ = load_policy(HERE / "in-components-with-overrides-and-labels.yaml")
     assert render_bundle(policy, "x") == render_bundle(policy, "x")

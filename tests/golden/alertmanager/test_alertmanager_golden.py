@@ -36,7 +36,7 @@ def _only_insertions(base: str, merged: str) -> list[str]:
 
 
 def test_merge_into_a_commented_base_changes_nothing_outside_memwardens_entries() -> None:
-    base = (HERE / "merge" / "base-commented.yml").read_text()
+    base = (HERE / "merge" / "in-a-commented-base-keeps-every-line.yml").read_text()
     rich = load_policy(HERE / "in-components-and-receivers.yaml")[0]
     first = merge_text(base, rich)
     # The policy shrinks to the default: memwarden's entries are replaced, the rest stays byte for byte.
@@ -44,4 +44,4 @@ def test_merge_into_a_commented_base_changes_nothing_outside_memwardens_entries(
     assert _only_insertions(base, first) == []
     assert _only_insertions(base, second) == []
     assert merge_text(second, load_policy()[0]) == second
-    check_tree(HERE / "merge" / "out", {"merged-components-and-receivers.yml": first, "merged-then-default.yml": second})
+    check_tree(HERE / "merge" / "out-a-commented-base-keeps-every-line", {"merged-components-and-receivers.yml": first, "merged-then-default.yml": second})

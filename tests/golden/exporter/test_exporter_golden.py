@@ -1,6 +1,6 @@
 """The whole /metrics exposition on each fake tree equals its golden (MEMWARDEN_UPDATE_GOLDEN=1 rewrites).
 
-in/<case>.yaml is the policy (`{tree}` stands for the fake tree), out/<case>/metrics.prom
+in-<case>.yaml is the policy (`{tree}` stands for the fake tree), out-<case>/metrics.prom
 what the exporter serves. Durations come from a fake clock (one tick per reading) and the
 build version is masked, so the bytes only change when the exporter's output does.
 """
@@ -31,7 +31,7 @@ CASES = {
 def exposition(case: str, tmp_path: Path) -> str:
     tree = TREES / CASES[case]
     policy_path = tmp_path / "policy.yaml"
-    policy_path.write_text((HERE / "in" / f"{case}.yaml").read_text().replace("{tree}", str(tree)))
+    policy_path.write_text((HERE / f"in-{case}.yaml").read_text().replace("{tree}", str(tree)))
     policy, _, _ = load_policy(policy_path)
     ticks = iter(range(10**6))
     registry = build_registry(
@@ -46,4 +46,4 @@ def exposition(case: str, tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_exposition_matches_golden(case: str, tmp_path: Path) -> None:
-    check_tree(HERE / "out" / case, {"metrics.prom": exposition(case, tmp_path)})
+    check_tree(HERE / f"out-{case}", {"metrics.prom": exposition(case, tmp_path)})
