@@ -207,7 +207,7 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
             }
         ]
 
-    checks = []
+    checks: list[dict[str, Any]] = []
     if wait >= interval:
         checks.append({"eval_time": _ts(at - interval), "alertname": name, "exp_alerts": []})
         checks.append({"eval_time": _ts(at + wait - interval), "alertname": name, "exp_alerts": []})
@@ -359,7 +359,7 @@ def prediction_tests(policy: Policy) -> dict[str, Any]:
             {"expr": rules.INSTANCE.exhaustion_seconds, "eval_time": _ts(end), "exp_samples": []},
         ],
     }
-    cases = [leak_case, plateau_case]
+    cases: list[dict[str, Any]] = [leak_case, plateau_case]
     if guards.steady_windows:
         cases += [_quiet_prediction(policy, subject, name, shape) for name, shape in _NOT_LEAKS.items()]
     return promtool_test_file(policy, cases)
@@ -511,8 +511,8 @@ def source_tests(policy: Policy) -> dict[str, Any]:
     rule_set = {rule.alert + str(index): rule for index, rule in enumerate(rules.source_alerts(policy))}
     down_for = next(rule.for_ for rule in rule_set.values() if rule.alert == "MemorySourceDown")
     absent_for = next(rule.for_ for rule in rule_set.values() if rule.alert == "MemorySourceAbsent")
-    down_seconds = Duration(down_for).seconds
-    absent_seconds = Duration(absent_for).seconds
+    down_seconds = Duration(down_for or "0s").seconds
+    absent_seconds = Duration(absent_for or "0s").seconds
     samples = int((max(down_seconds, absent_seconds) + 4 * interval) / interval)
     up_labels = subject.labels
     absent_labels = _absent_labels(policy.source.effective_selector())
