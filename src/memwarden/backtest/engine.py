@@ -21,7 +21,7 @@ from typing import Any
 
 from ..generator import render_bundle, rules
 from ..generator.names import PROFILES
-from ..generator.rule_tests import _selector_labels, promtool_test_file
+from ..generator.rule_tests import promtool_test_file, selector_labels
 from ..generator.writer.format import dump
 from ..policy import Duration, Policy
 from .peers import PEER_AVAILABLE, PEER_GROUP, PEER_JOB, PEER_RULES, PEER_TOTAL
@@ -148,7 +148,7 @@ def input_sources(policy: Policy) -> list[tuple[str, str, dict[str, str]]]:
     job="node") one set serves both.
     """
     profile = PROFILES[policy.source.profile]
-    own = (profile.memory_total, profile.memory_available, _selector_labels(policy.source.effective_selector()))
+    own = (profile.memory_total, profile.memory_available, selector_labels(policy.source.effective_selector()))
     if own[:2] == (PEER_TOTAL, PEER_AVAILABLE) and own[2].get("job") == PEER_JOB:
         return [own]  # the peers' {job="node"} matches these too: one set, not two alerts each
     return [own, (PEER_TOTAL, PEER_AVAILABLE, {"job": PEER_JOB})]
