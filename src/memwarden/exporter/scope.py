@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from memwarden.system import Cgroup, CgroupMemory, Hierarchy, read_memory
-from memwarden.system.cgroupfs import read_mountinfo, tightest_limit
+from memwarden.system.cgroup_memory import tightest_limit
+from memwarden.system.cgroupfs import read_mountinfo
 from memwarden.system.procfs import Read, read_bytes
 
 ScopeMode = Literal["auto", "host", "cgroup"]

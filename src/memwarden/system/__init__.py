@@ -8,7 +8,8 @@ with it. Roots are parameters (`proc_root`, `cgroup_root`) so tests run on fake 
     Resolver(policy.components).resolve_all() # all components, one /proc scan, cached
 """
 
-from .cgroupfs import Cgroup, CgroupMemory, Hierarchy, effective_limit, read_memory
+from .cgroup_memory import CgroupMemory, effective_limit, read_memory
+from .cgroupfs import Cgroup, Hierarchy
 from .procfs import FileReader
 from .psi import parse_pressure, read_pressure
 from .spec import ComponentSpec

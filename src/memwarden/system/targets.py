@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 
 from ..policy.cmdline_pattern import compile_cmdline
 from . import procfs
-from .cgroupfs import Cgroup, Hierarchy, normalise, read_memory
+from .cgroup_memory import read_memory
+from .cgroupfs import Cgroup, Hierarchy, normalise
 from .spec import ComponentSpec
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from memwarden.system import (
     process_memory_bytes,
     read_memory,
 )
-from memwarden.system.cgroupfs import CgroupMemory, tightest_limit
+from memwarden.system.cgroup_memory import CgroupMemory, tightest_limit
 from memwarden.system.procfs import Read, read_bytes, swap_bytes
 from memwarden.system.psi import read_pressure
 
