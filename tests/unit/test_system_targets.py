@@ -8,7 +8,6 @@ import pytest
 
 from memwarden.policy import Component
 from memwarden.system import Resolver, resolve, working_set_bytes
-from memwarden.system.targets import unit_candidates, unit_name
 
 MiB = 1024 * 1024
 
@@ -133,17 +132,6 @@ def test_resolver_reuses_command_lines_until_a_pid_is_reused(
     shutil.rmtree(tree / "proc" / "301")
     (tree / "proc" / "301.new").rename(tree / "proc" / "301")
     assert resolver.resolve_all()["workers"].pids == (300, 302)
-
-
-def test_unit_names_and_where_systemd_puts_them() -> None:
-    assert unit_name("api") == "api.service"
-    assert unit_name("backup.scope") == "backup.scope"
-    assert unit_candidates("a-b-c.slice") == ["/a.slice/a-b.slice/a-b-c.slice"]
-    assert unit_candidates("-.slice") == ["/"]
-    assert unit_candidates("get-ty@tty1.service") == [
-        "/system.slice/get-ty@tty1.service",
-        "/system.slice/system-get\\x2dty.slice/get-ty@tty1.service",
-    ]
 
 
 def test_a_cached_verdict_is_checked_again_so_a_retitled_process_is_seen(tmp_path: Path, trees: Path) -> None:

@@ -20,9 +20,9 @@ from .targets import (
     Resolver,
     process_memory_bytes,
     resolve,
-    unit_name,
     working_set_bytes,
 )
+from .units import unit_name
 
 __all__ = [
     "DEFAULT_CGROUP_ROOT",

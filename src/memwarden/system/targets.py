@@ -10,8 +10,7 @@ How each `match` resolves:
   - cgroup: a path below the cgroup root ("/system.slice/api.service"); its processes are
     those of the cgroup and every cgroup below it.
   - systemd_unit: the unit's cgroup ("api" means "api.service"), looked up where systemd
-    places units (system.slice/<unit>, system-<template>.slice/<unit>@<instance>, or anywhere
-    in the unit tree, e.g. user sessions), then treated like `cgroup`.
+    places units (`units`), then treated like `cgroup`.
 
 Processes that start or exit while we look are normal: a pid that vanishes mid-read is
 simply left out.
@@ -26,7 +25,6 @@ minutes, spread by pid so that a host's thousand processes do not come due toget
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,8 +34,9 @@ from typing import TYPE_CHECKING
 from ..policy.cmdline_pattern import compile_cmdline
 from . import procfs
 from .cgroup_memory import read_memory
-from .cgroupfs import Cgroup, Hierarchy, normalise
+from .cgroupfs import Cgroup, Hierarchy
 from .spec import ComponentSpec
+from .units import UnitLocator
 
 if TYPE_CHECKING:
     from memwarden.policy import Component
@@ -46,8 +45,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PROC_ROOT = "/proc"
 DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup"
-_UNIT_SEARCH_DEPTH = 8
-_UNIT_RETRY_SECONDS = 10.0  # how long a unit that was not found is not searched for again
 _YOUNG_SECONDS = 60.0  # a process younger than this may still exec or retitle itself
 _YOUNG_RECHECK_SECONDS = 1.0  # how often a young process's command line is read again
 _OLD_RECHECK_SECONDS = 60.0  # ... and an older one's: after 60-120 s, spread by pid
@@ -93,27 +90,6 @@ class ComponentTarget:
         return Cgroup(self.cgroup_path or "/", self.cgroup, self.cgroup_version, self.unified)
 
 
-def unit_name(unit: str) -> str:
-    """Return the full unit name: a name without a type suffix is a service."""
-    return unit if re.search(r"\.(service|scope|slice|socket|mount|swap)$", unit) else f"{unit}.service"
-
-
-def unit_candidates(unit: str) -> list[str]:
-    """Return the cgroup paths where systemd usually places `unit`, most likely first."""
-    if unit.endswith(".slice"):
-        # a-b-c.slice lives at a.slice/a-b.slice/a-b-c.slice; -.slice is the root
-        stem = unit[: -len(".slice")]
-        if stem == "-":
-            return ["/"]
-        pieces = stem.split("-")
-        return ["/" + "/".join("-".join(pieces[: index + 1]) + ".slice" for index in range(len(pieces)))]
-    candidates = [f"/system.slice/{unit}"]
-    if "@" in unit:
-        template = unit.split("@", 1)[0].replace("-", "\\x2d")  # systemd's escape of '-' in a slice name
-        candidates.append(f"/system.slice/system-{template}.slice/{unit}")
-    return candidates
-
-
 class Resolver:
     """Resolves many components with one look at /proc; keep one across scrapes.
 
@@ -146,7 +122,7 @@ class Resolver:
         self._matches: dict[int, _Seen] = {}
         self._parents_of: dict[int, tuple[int, int]] = {}  # pid -> (inode, ppid), without children files
         self._children_files: bool | None = None  # does this kernel have /proc/<pid>/task/*/children?
-        self._units: dict[str, tuple[str | None, float]] = {}  # unit -> (cgroup path, when looked up)
+        self._units = UnitLocator(self.hierarchy)
 
     def resolve_all(self) -> dict[str, ComponentTarget]:
         """Return every component's target, keyed by component name, in policy order."""
@@ -165,7 +141,7 @@ class Resolver:
                 pids = self._pidfile_tree(component.value, entries)
                 targets[component.name] = ComponentTarget(component.name, kind, pids, None, None)
             else:
-                path = component.value if kind == "cgroup" else self._unit_path(component.value)
+                path = component.value if kind == "cgroup" else self._units.path(component.value)
                 cgroup = self.hierarchy.locate(path) if path is not None else None
                 targets[component.name] = _cgroup_target(component.name, kind, cgroup)
         return targets
@@ -278,46 +254,6 @@ class Resolver:
             children.setdefault(parent, []).append(pid)
         self._parents_of = known
         return children
-
-    def _unit_path(self, unit: str) -> str | None:
-        full = unit_name(unit)
-        tree = self.hierarchy.unit_tree
-        if tree is None:
-            return None
-        cached = self._units.get(full)
-        if cached is not None:
-            path, when = cached
-            if path is not None and (tree / path.lstrip("/")).is_dir():
-                return path
-            if path is None and time.monotonic() - when < _UNIT_RETRY_SECONDS:
-                return None
-        path = next((c for c in unit_candidates(full) if (tree / c.lstrip("/")).is_dir()), None)
-        if path is None:
-            path = _search_unit(tree, full)
-        self._units[full] = (path, time.monotonic())
-        return path
-
-
-def _search_unit(tree: Path, unit: str) -> str | None:
-    """Walk the unit tree (breadth first, bounded depth) for a directory named `unit`."""
-    level = [tree]
-    for _ in range(_UNIT_SEARCH_DEPTH):
-        below: list[Path] = []
-        for directory in level:
-            try:
-                with os.scandir(directory) as entries:
-                    for entry in entries:
-                        if entry.is_dir(follow_symlinks=False):
-                            if entry.name == unit:
-                                return normalise(str(Path(entry.path).relative_to(tree)))
-                            below.append(Path(entry.path))
-            except OSError:
-                continue
-        if not below:
-            break
-        level = below
-    return None
-
 
 def _cgroup_target(name: str, kind: str, cgroup: Cgroup | None) -> ComponentTarget:
     if cgroup is None:
