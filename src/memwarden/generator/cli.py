@@ -104,7 +104,7 @@ def _labels(pairs: list[str]) -> dict[str, str] | None:
     return labels
 
 
-def main_alertmanager(argv: list[str]) -> int:
+def _alertmanager_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memwarden alertmanager",
         description="Work memwarden's routes, receivers and inhibitions into an existing Alertmanager config.",
@@ -134,7 +134,11 @@ def main_alertmanager(argv: list[str]) -> int:
         help="path of memwarden's notification template as your config should list it (default: the path your "
         f"config lists already, else {TEMPLATE_FILE}, beside the config); copy alertmanager/memwarden.tmpl there",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main_alertmanager(argv: list[str]) -> int:
+    args = _alertmanager_parser().parse_args(argv)
     labels = _labels(args.label)
     if labels is None:
         return 1
@@ -156,11 +160,7 @@ def main_alertmanager(argv: list[str]) -> int:
         print(f"error: {args.base} {error}; nothing was written", file=sys.stderr)
         return 1
     merged = result.text
-    for note in result.notes:
-        print(note, file=sys.stderr)
-    print("who hears of memwarden's alerts, per tier:", file=sys.stderr)
-    for line in result.reach:
-        print(line, file=sys.stderr)
+    _print_reach(result.notes, result.reach)
     if args.output == "-":
         sys.stdout.write(merged)
         return 0
@@ -171,3 +171,11 @@ def main_alertmanager(argv: list[str]) -> int:
         return 1
     print(f"{'unchanged' if merged == base else 'merged memwarden into'} {args.output}", file=sys.stderr)
     return 0
+
+
+def _print_reach(notes: list[str], reach: list[str]) -> None:
+    for note in notes:
+        print(note, file=sys.stderr)
+    print("who hears of memwarden's alerts, per tier:", file=sys.stderr)
+    for line in reach:
+        print(line, file=sys.stderr)

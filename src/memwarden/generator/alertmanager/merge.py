@@ -34,7 +34,7 @@ from ...policy.yamlsafe import YAMLLimitError
 from ..writer.format import dump
 from .bounded import check_limits
 from .config import fragment
-from .mergetext import MergeError, Text, list_edits, plain, reader
+from .mergetext import Edit, MergeError, Text, list_edits, plain, reader
 from .names import GENERATED, PREFIX, TEMPLATE_FILE, UNROUTED
 from .placement import routes_edit
 from .reach import RouteError, reach, summary, unheard
@@ -232,6 +232,37 @@ def merge(base_text: str, policy: Policy, template_path: str | None = None, labe
     if crlf:
         result = merge(base_text.replace("\r\n", "\n"), policy, template_path, labels)
         return Merged(result.text.replace("\n", "\r\n"), result.notes, result.reach)
+    document, indent, sequence_offset = _read_base(base_text)
+    text = Text(base_text, indent or 2, sequence_offset or 0)
+    template_path, notes = _template_path(document, template_path)
+    part = fragment(policy, template_path)
+    placed = routes_edit(document, text, policy, part["routes"])
+    owned, ownership_notes = _ownership(document, placed.old, part)
+    notes += placed.notes + ownership_notes
+    _check_removals(document, part, owned)
+    notes += _change_notes(document, part, owned)
+    edits = list(placed.edits)
+    ours: dict[str, Callable[[Any], bool]] = {
+        "receivers": _ours_by_name(owned["receivers"]),
+        "inhibit_rules": _inhibit_rule_ours,
+        "time_intervals": _ours_by_name(owned["time_intervals"]),
+        "templates": _template_ours,
+    }
+    for key in _SECTIONS:
+        edits += list_edits(document, text, key, part.get(key, []), ours[key], 0)
+    merged = _apply(text, edits)
+    if not base_text.endswith("\n") and merged == base_text + "\n":
+        merged = base_text
+    try:
+        config = yaml.safe_load(merged)
+    except yaml.YAMLError as error:  # a bug of ours, not the operator's: say so plainly
+        raise MergeError(f"merge produced invalid YAML ({error}); please report this") from None
+    check_references(config)
+    return Merged(merged, notes, _check_reach(config, policy, labels))
+
+
+def _read_base(base_text: str) -> tuple[CommentedMap, int | None, int | None]:
+    """Load the operator's config for editing: (document, its indent, its sequence offset)."""
     try:
         check_limits(base_text)  # before either load below walks an alias bomb or recurses 5,000 levels
     except YAMLLimitError as error:
@@ -251,38 +282,18 @@ def merge(base_text: str, policy: Policy, template_path: str | None = None, labe
         ) from None
     if not isinstance(document, CommentedMap):
         raise MergeError("is not an Alertmanager config (expected a mapping with `route` and `receivers`)")
-    text = Text(base_text, indent or 2, sequence_offset or 0)
-    template_path, notes = _template_path(document, template_path)
-    part = fragment(policy, template_path)
-    placed = routes_edit(document, text, policy, part["routes"])
-    owned, ownership_notes = _ownership(document, placed.old, part)
-    notes += placed.notes + ownership_notes
-    _check_removals(document, part, owned)
-    notes += _change_notes(document, part, owned)
-    edits = list(placed.edits)
-    ours: dict[str, Callable[[Any], bool]] = {
-        "receivers": _ours_by_name(owned["receivers"]),
-        "inhibit_rules": _inhibit_rule_ours,
-        "time_intervals": _ours_by_name(owned["time_intervals"]),
-        "templates": _template_ours,
-    }
-    for key in _SECTIONS:
-        edits += list_edits(document, text, key, part.get(key, []), ours[key], 0)
+    return document, indent, sequence_offset
+
+
+def _apply(text: Text, edits: list[Edit]) -> str:
+    """The base text with every edit made."""
     lines = list(text.lines)
     # Bottom up, so each edit's line numbers still hold.
     # Edits inserting at one line are applied last-listed first, so they end up in list order.
     order = sorted(enumerate(edits), key=lambda pair: (pair[1].start, pair[1].end, pair[1].new_section, pair[0]), reverse=True)
     for _, edit in order:
         lines[edit.start:edit.end] = [edit.text] if edit.text else []
-    merged = "".join(lines)
-    if not base_text.endswith("\n") and merged == base_text + "\n":
-        merged = base_text
-    try:
-        config = yaml.safe_load(merged)
-    except yaml.YAMLError as error:  # a bug of ours, not the operator's: say so plainly
-        raise MergeError(f"merge produced invalid YAML ({error}); please report this") from None
-    check_references(config)
-    return Merged(merged, notes, _check_reach(config, policy, labels))
+    return "".join(lines)
 
 
 def _check_reach(config: dict[str, Any], policy: Policy, labels: dict[str, str] | None) -> list[str]:
