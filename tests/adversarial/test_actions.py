@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -137,6 +138,21 @@ LONG_COMMAND = (
 )
 
 
+def _recorded_sessions(path: Path) -> list[int]:
+    """The command sessions the responder's state holds (read-only, beside the running responder)."""
+    import sqlite3
+
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute("SELECT pgid FROM command_groups")]
+    except sqlite3.OperationalError:
+        return []  # the schema is not written yet
+    finally:
+        db.close()
+
+
 def _running(pid: int) -> bool:
     try:
         raw = open(f"/proc/{pid}/stat", "rb").read()
@@ -170,6 +186,10 @@ def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_nex
         )
         urllib.request.urlopen(request, timeout=10).close()
         command, grandchild = map(int, wait_until(lambda: pids_file.exists() and pids_file.read_text().split(), what="the command"))
+        # The command starts before the responder records its session, and on a loaded machine
+        # it can write its pids first; this test is about a crash after the record. (A crash
+        # between the start and the record leaves a command the next start cannot find.)
+        wait_until(lambda: _recorded_sessions(tmp_path / "state" / "state.sqlite"), what="the session to be recorded")
         responder.process.kill()  # SIGKILL: no cleanup code of ours runs
         responder.process.wait()
         wait_until(lambda: not _running(command), timeout=5, what="the command to die with the responder")
