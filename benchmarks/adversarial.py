@@ -58,7 +58,7 @@ REGEX = """
 import sys, time, resource
 pattern, line = r'^(\\w+\\s?)+$', 'a' * int(sys.argv[1]) + '!'
 try:
-    from memwarden.policy.cmdline_pattern import compile_cmdline
+    from memwarden.cmdline_pattern import compile_cmdline
 except ImportError:
     import re
     compile_cmdline = re.compile

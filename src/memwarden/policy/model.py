@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator, model
 
 from memwarden.contract import TIERS, Severity
 
+from ..cmdline_pattern import compile_cmdline
 from .alertmanager import AlertmanagerSection
 from .base import COMPONENT_NAME_PATTERN, SECTION_CONFIG
-from .cmdline_pattern import compile_cmdline
 from .dashboards import DashboardsSection
 from .fleet import NOT_IDENTITY_LABELS
 from .kubernetes import KubernetesSection

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..policy.cmdline_pattern import compile_cmdline
+from ..cmdline_pattern import compile_cmdline
 from . import procfs
 from .cgroup_memory import read_memory
 from .cgroupfs import Cgroup, Hierarchy
