@@ -206,3 +206,11 @@ def promtool_test_file(policy: Policy, cases: list[dict[str, Any]]) -> dict[str,
         "group_eval_order": order,
         "tests": cases,
     }
+
+
+def quiet_then_firing(query: str, quiet_at: float, fires_at: float, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The usual promql_expr_test pair: `query` finds nothing at `quiet_at` and `expected` at `fires_at`."""
+    return [
+        {"expr": query, "eval_time": ts(quiet_at), "exp_samples": []},
+        {"expr": query, "eval_time": ts(fires_at), "exp_samples": expected},
+    ]

@@ -14,6 +14,7 @@ from .inputs import (
     instance_subject,
     num,
     promtool_test_file,
+    quiet_then_firing,
     selector_labels,
     series_of,
     subject_alert_labels,
@@ -53,10 +54,7 @@ def _stall_cases(policy: Policy, subject: Subject) -> list[dict[str, Any]]:
                 "input_series": [
                     {"series": series_of(metric, subject.labels), "values": f"0+{num(share * interval)}x{samples}"}
                 ],
-                "promql_expr_test": [
-                    {"expr": query, "eval_time": ts(not_yet), "exp_samples": []},
-                    {"expr": query, "eval_time": ts(fires_at), "exp_samples": [alerts_query(name, labels, stall.severity)]},
-                ],
+                "promql_expr_test": quiet_then_firing(query, not_yet, fires_at, [alerts_query(name, labels, stall.severity)]),
             }
         )
     return cases
@@ -86,10 +84,7 @@ def _swap_cases(policy: Policy, subject: Subject) -> list[dict[str, Any]]:
                 {"series": series_of(raw.swap_in_pages, other_host), "values": f"0x{samples}"},
                 {"series": series_of(raw.swap_out_pages, other_host), "values": swapping},
             ],
-            "promql_expr_test": [
-                {"expr": query, "eval_time": ts(not_yet), "exp_samples": []},
-                {"expr": query, "eval_time": ts(fires_at), "exp_samples": [expected]},
-            ],
+            "promql_expr_test": quiet_then_firing(query, not_yet, fires_at, [expected]),
         }
     ]
 

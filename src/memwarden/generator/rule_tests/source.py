@@ -12,6 +12,7 @@ from .inputs import (
     alerts_query,
     instance_subject,
     promtool_test_file,
+    quiet_then_firing,
     selector_labels,
     series_of,
     ts,
@@ -59,10 +60,7 @@ def _down_case(policy: Policy, down_for: str, samples: int) -> dict[str, Any]:
         "name": f"MemorySourceDown fires when a source target has been down for {down_for}",
         "interval": ts(interval),
         "input_series": down_series,
-        "promql_expr_test": [
-            {"expr": query, "eval_time": ts(down_seconds - interval), "exp_samples": []},
-            {"expr": query, "eval_time": ts(down_seconds), "exp_samples": down_alerts},
-        ],
+        "promql_expr_test": quiet_then_firing(query, down_seconds - interval, down_seconds, down_alerts),
     }
 
 
@@ -79,10 +77,7 @@ def _absent_case(policy: Policy, absent_for: str, samples: int) -> dict[str, Any
         "name": f"MemorySourceAbsent fires when no target has existed for {absent_for}",
         "interval": ts(interval),
         "input_series": [{"series": 'unrelated_series{job="other"}', "values": f"1x{samples}"}],
-        "promql_expr_test": [
-            {"expr": query, "eval_time": ts(absent_seconds - interval), "exp_samples": []},
-            {"expr": query, "eval_time": ts(absent_seconds), "exp_samples": absent_alerts},
-        ],
+        "promql_expr_test": quiet_then_firing(query, absent_seconds - interval, absent_seconds, absent_alerts),
     }
 
 
@@ -145,10 +140,7 @@ def _not_found_case(policy: Policy, wait: float, watched_component: Component | 
         + (f", never for optional {optional}" if optional else ""),
         "interval": ts(interval),
         "input_series": inputs,
-        "promql_expr_test": [
-            {"expr": query, "eval_time": ts(wait - interval), "exp_samples": []},
-            {"expr": query, "eval_time": ts(wait), "exp_samples": [alerts_query("MemoryComponentNotFound", expected, "warning")]},
-        ],
+        "promql_expr_test": quiet_then_firing(query, wait - interval, wait, [alerts_query("MemoryComponentNotFound", expected, "warning")]),
     }
 
 
@@ -167,8 +159,5 @@ def _budget_unknown_case(policy: Policy, wait: float, watched_component: Compone
             {"series": series_of(names.COMPONENT_LIMIT, limited), "values": f"4000x{steps}"},
             {"series": series_of(names.COMPONENT_MEMORY, no_limit), "values": f"1000x{steps}"},
         ],
-        "promql_expr_test": [
-            {"expr": query, "eval_time": ts(wait - interval), "exp_samples": []},
-            {"expr": query, "eval_time": ts(wait), "exp_samples": [expected]},
-        ],
+        "promql_expr_test": quiet_then_firing(query, wait - interval, wait, [expected]),
     }
