@@ -122,6 +122,7 @@ def test_the_snippets_scrape_memwarden_where_its_units_listen(snippet: str, repo
             assert int(port) in ports, f"{job['job_name']} scrapes {target}, but no unit listens beyond loopback on {port}"
 
 
+@pytest.mark.slow  # builds a wheel and a venv
 def test_the_documented_install_builds_a_wheel_that_runs(repo_root: Path, tmp_path: Path) -> None:
     """deploy/README.md's `pip wheel` + `pip install` of this checkout, and the Containerfile's copy of it."""
     readme = (repo_root / "deploy" / "README.md").read_text()

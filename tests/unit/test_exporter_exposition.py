@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
@@ -58,6 +59,7 @@ def families(draw: st.DrawFn) -> Metric:
     return family
 
 
+@pytest.mark.slow  # 300 examples, ~20 s: the whole-exporter case below runs in the quick part
 @settings(max_examples=300, deadline=None)
 @given(st.lists(families(), max_size=6))
 def test_renderer_equals_generate_latest_on_any_families(drawn: list[Metric]) -> None:
