@@ -180,7 +180,7 @@ def test_an_alert_with_no_host_is_recorded_and_counted_and_runs_nothing(tmp_path
         no_host = alert("MemoryComponentEmergency", component="victim")
         del no_host["labels"]["instance"]
         (decision,) = engine.handle(parse_notification(json.dumps(notification(no_host)).encode()))
-        assert decision["result"] == NO_IDENTITY
+        assert decision.result == NO_IDENTITY
         assert engine.metrics.registry.get_sample_value(
             "memwarden_responder_foreign_alerts_total", {"reason": "no_identity"}
         ) == 1

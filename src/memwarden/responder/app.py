@@ -68,7 +68,7 @@ def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
         engine = request.app[ENGINE]
         # handle() does not await: the steps started between here and its return are this request's.
         request[STARTED_BEFORE] = engine.started
-        decisions = engine.handle(notification)
+        decisions = [decision.as_json() for decision in engine.handle(notification)]
         return web.json_response({"status": "accepted", "alerts": len(notification.alerts), "decisions": decisions})
 
     return alerts
