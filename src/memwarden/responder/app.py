@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .auth import Authenticator
 from .connections import ConnectionGuard, ServerLimits
@@ -26,6 +26,7 @@ STARTED_BEFORE: web.RequestKey[int] = web.RequestKey("started_before", int)
 REJECTIONS: web.AppKey[Rejections] = web.AppKey("rejections", Rejections)
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+METRICS: web.AppKey[Handler] = web.AppKey("metrics")
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,9 @@ def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
     return alerts
 
 
-async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[ENGINE].metrics.registry
-    response = web.Response(body=generate_latest(registry))
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The responder's own series, in the format the scraper asks for (client_python's aiohttp handler)."""
+    return await request.app[METRICS](request)
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -164,19 +163,20 @@ async def contain_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return web.json_response({"status": "error", "reason": reason}, status=503)
 
 
-def create_app(
-    engine: Engine, auth: Authenticator, *, max_body_bytes: int, guard: ConnectionGuard | None = None
-) -> web.Application:
-    """Return the responder's aiohttp application; `guard` watches its connections' deadlines."""
+def create_app(auth: Authenticator, *, max_body_bytes: int, guard: ConnectionGuard | None = None) -> web.Application:
+    """Return the responder's aiohttp application; `guard` watches its connections' deadlines.
+
+    It serves once an engine is attached (attach_engine, from a cleanup context of the app).
+    """
     # aiohttp refuses larger bodies itself (413) before our handler reads them.
     app = web.Application(client_max_size=max_body_bytes, middlewares=[mark_requests, count_status, contain_errors])
-    app[ENGINE] = engine
     if guard is not None:
         app[GUARD] = guard
-    rejections = app[REJECTIONS] = Rejections(engine.audit.write)
 
-    async def summarise_refusals(_: web.Application) -> None:
-        rejections.flush()  # the counts of the last window, before the audit log closes
+    async def summarise_refusals(app: web.Application) -> None:
+        rejections = app.get(REJECTIONS)
+        if rejections is not None:
+            rejections.flush()  # the counts of the last window, before the audit log closes
 
     app.on_shutdown.append(summarise_refusals)
     app.router.add_post("/alerts", make_alerts_handler(
@@ -187,3 +187,11 @@ def create_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/state", state)
     return app
+
+
+def attach_engine(app: web.Application, engine: Engine) -> None:
+    """Give the app the engine its handlers decide with, and the audit its refusals go to."""
+    app[ENGINE] = engine
+    app[REJECTIONS] = Rejections(engine.audit.write)
+    # A small body: not worth compressing on the loop that takes the decisions.
+    app[METRICS] = make_aiohttp_handler(engine.metrics.registry, disable_compression=True)

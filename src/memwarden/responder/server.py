@@ -1,4 +1,10 @@
-"""Start and stop a whole responder: state, audit, engine, re-check loop and HTTP server."""
+"""Start and stop a whole responder: state, audit, engine, re-check loop and HTTP server.
+
+What it opens — the state directory's lock, the state, the audit log, the engine — is
+opened by aiohttp's cleanup contexts as the app starts, in that order, and closed by them,
+newest first, when it stops or when a later step of the start fails: no failure branch
+closes anything by hand.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import asyncio
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +21,7 @@ from aiohttp import web
 from memwarden.policy import Policy
 
 from .alertmanager import AlertmanagerView
-from .app import create_app
+from .app import attach_engine, create_app
 from .audit import AUDIT_FILE, AuditLog
 from .auth import AuthConfigError, Authenticator, is_loopback
 from .connections import ConnectionGuard, GuardedSite, ServerLimits
@@ -51,30 +57,6 @@ def authenticator_for(
         username=auth.username,
         password_file=auth.password_file,
     )
-
-
-@dataclass
-class RunningResponder:
-    """A responder serving on `url`; `close()` stops it and waits for running actions."""
-
-    url: str
-    engine: Engine
-    runner: web.AppRunner
-    recheck: asyncio.Task[None]
-    lock_fd: int
-
-    async def close(self, drain_seconds: float = 30.0) -> None:
-        self.recheck.cancel()
-        await self.runner.cleanup()
-        # Whatever still runs after the wait is recorded as interrupted before the state closes.
-        await self.engine.stop(drain_seconds)
-        if self.engine.alertmanager is not None:
-            await self.engine.alertmanager.close()
-        self.engine.store.close()
-        if self.engine.live_store is not None:
-            self.engine.live_store.close()
-        self.engine.audit.close()
-        os.close(self.lock_fd)  # releases the state directory for the next responder
 
 
 def lock_state_dir(state_dir: Path) -> int:
@@ -113,6 +95,116 @@ def _alertmanager_view(
     return AlertmanagerView(responses.alertmanager_url) if responses.alertmanager_url else None
 
 
+def _open_state(path: Path) -> StateStore:
+    try:
+        return StateStore(path)
+    except StateError as error:
+        raise StartupError(str(error)) from None
+
+
+class _Parts:
+    """The responder's parts, each opened by a cleanup context of the app and closed by it."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        state_dir: Path,
+        *,
+        dry_run: bool,
+        host_view: Host | None,
+        clock: Callable[[], float],
+        audit_fsync: bool,
+    ) -> None:
+        self.policy = policy
+        self.state_dir = state_dir
+        self.dry_run = dry_run
+        self.host_view = host_view
+        self.clock = clock
+        self.audit_fsync = audit_fsync
+        self._dry = dry_run or policy.responses.dry_run
+        self.drain_seconds = 30.0  # how long the engine's stop waits for running actions (set by close)
+        self.store: StateStore | None = None
+        self.live_store: StateStore | None = None
+        self.audit: AuditLog | None = None
+        self.engine: Engine | None = None
+
+    def install(self, app: web.Application) -> None:
+        app.cleanup_ctx.extend([self._lock, self._state, self._live_state, self._audit, self._engine])
+
+    async def _lock(self, _: web.Application) -> AsyncIterator[None]:
+        fd = lock_state_dir(self.state_dir)
+        yield
+        os.close(fd)  # releases the state directory for the next responder
+
+    async def _state(self, _: web.Application) -> AsyncIterator[None]:
+        # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
+        # and hourly caps of a later live run (its audit records, marked dry_run, share the log).
+        self.store = store = _open_state(self.state_dir / (DRY_RUN_STATE_FILE if self._dry else STATE_FILE))
+        yield
+        store.close()
+
+    async def _live_state(self, _: web.Application) -> AsyncIterator[None]:
+        # A dry run still undoes, for real, what a live run left frozen or throttled.
+        if not self._dry:
+            yield
+            return
+        self.live_store = live = _open_state(self.state_dir / STATE_FILE)
+        yield
+        live.close()
+
+    async def _audit(self, _: web.Application) -> AsyncIterator[None]:
+        path = self.state_dir / AUDIT_FILE
+        try:
+            self.audit = AuditLog(path, fsync=self.audit_fsync, clock=self.clock)
+        except OSError as error:
+            raise StartupError(
+                f"cannot open the audit log {path} for appending: {error.strerror or error}; "
+                "the responder acts only on record, so fix the file's permissions or attributes (chattr -i) "
+                "or give another --state-dir"
+            ) from None
+        yield
+        self.audit.close()
+
+    async def _engine(self, app: web.Application) -> AsyncIterator[None]:
+        assert self.store is not None and self.audit is not None
+        metrics = ResponderMetrics()
+        identity = HostIdentity.of_policy(self.policy)
+        self.engine = engine = Engine(
+            self.policy,
+            self.store,
+            self.audit,
+            metrics,
+            self.host_view or Host(self.policy),
+            dry_run=self.dry_run,
+            clock=self.clock,
+            alertmanager=_alertmanager_view(self.policy, identity, metrics),
+            live_store=self.live_store,
+            identity=identity,
+        )
+        attach_engine(app, engine)
+        yield
+        # Whatever still runs after the wait is recorded as interrupted before the state closes.
+        await engine.stop(self.drain_seconds)
+        if engine.alertmanager is not None:
+            await engine.alertmanager.close()
+
+
+@dataclass
+class RunningResponder:
+    """A responder serving on `url`; `close()` stops it and waits for running actions."""
+
+    url: str
+    engine: Engine
+    runner: web.AppRunner
+    recheck: asyncio.Task[None]
+    parts: _Parts
+
+    async def close(self, drain_seconds: float = 30.0) -> None:
+        self.recheck.cancel()
+        self.parts.drain_seconds = drain_seconds
+        await self.runner.cleanup()  # the server, then the engine, audit log, state and lock
+
+
 async def start_responder(
     policy: Policy,
     *,
@@ -132,98 +224,46 @@ async def start_responder(
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StartupError(f"cannot create the state directory {state_dir}: {error.strerror or error}") from None
-    lock_fd = lock_state_dir(state_dir)
-    try:
-        return await _start_locked(
-            policy, state_dir, lock_fd, auth, host, port, dry_run, host_view, clock, audit_fsync,
-            limits or ServerLimits(),
-        )  # fmt: skip
-    except BaseException:
-        os.close(lock_fd)
-        raise
-
-
-async def _start_locked(
-    policy: Policy,
-    state_dir: Path,
-    lock_fd: int,
-    auth: Authenticator,
-    host: str,
-    port: int,
-    dry_run: bool,
-    host_view: Host | None,
-    clock: Callable[[], float],
-    audit_fsync: bool,
-    limits: ServerLimits,
-) -> RunningResponder:
-    responses = policy.responses
-    # A dry run keeps its own state: what it decided must not use up the steps, cooldowns
-    # and hourly caps of a later live run (its audit records, marked dry_run, share the log).
-    dry = dry_run or responses.dry_run
-    try:
-        store = StateStore(state_dir / (DRY_RUN_STATE_FILE if dry else STATE_FILE))
-    except StateError as error:
-        raise StartupError(str(error)) from None
-    # A dry run still undoes, for real, what a live run left frozen or throttled.
-    live_store: StateStore | None = None
-    if dry:
-        try:
-            live_store = StateStore(state_dir / STATE_FILE)
-        except StateError as error:
-            store.close()
-            raise StartupError(str(error)) from None
-    stores = [store] if live_store is None else [store, live_store]
-    try:
-        audit = AuditLog(state_dir / AUDIT_FILE, fsync=audit_fsync, clock=clock)
-    except OSError as error:
-        for opened in stores:
-            opened.close()
-        raise StartupError(
-            f"cannot open the audit log {state_dir / AUDIT_FILE} for appending: {error.strerror or error}; "
-            "the responder acts only on record, so fix the file's permissions or attributes (chattr -i) "
-            "or give another --state-dir"
-        ) from None
-    metrics = ResponderMetrics()
-    identity = HostIdentity.of_policy(policy)
-    engine = Engine(
-        policy,
-        store,
-        audit,
-        metrics,
-        host_view or Host(policy),
-        dry_run=dry_run,
-        clock=clock,
-        alertmanager=_alertmanager_view(policy, identity, metrics),
-        live_store=live_store,
-        identity=identity,
-    )
+    limits = limits or ServerLimits()
     guard = ConnectionGuard(limits)
-    app = create_app(engine, auth, max_body_bytes=responses.max_body_bytes, guard=guard)
+    app = create_app(auth, max_body_bytes=policy.responses.max_body_bytes, guard=guard)
+    parts = _Parts(policy, state_dir, dry_run=dry_run, host_view=host_view, clock=clock, audit_fsync=audit_fsync)
+    parts.install(app)
     # aiohttp's own idle timer agrees with the guard's; its head line and field limits (8190 bytes,
     # 128 headers) are its defaults.
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive_timeout)
-    await runner.setup()
     try:
-        site = GuardedSite(runner, host, port, guard)
-        await site.start()
-    except BaseException as error:
-        await runner.cleanup()
-        for opened in stores:
-            opened.close()
-        audit.close()
-        if isinstance(error, OSError):
-            raise StartupError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+        await runner.setup()  # runs the cleanup contexts' opening halves
+        assert parts.engine is not None
+        url = await _serve(runner, host, port, guard)
+        # Now that this process owns the state (lock held, port bound), what an earlier one left running is over.
+        _announce(parts.engine, url)
+        parts.engine.recover_interrupted()
+    except BaseException:
+        await runner.cleanup()  # closes what the start opened, newest first
         raise
-    bound = runner.addresses[0][1] if runner.addresses else port  # the port picked when port=0
+    recheck = asyncio.get_running_loop().create_task(parts.engine.run_rechecks())
+    return RunningResponder(url, parts.engine, runner, recheck, parts)
+
+
+async def _serve(runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard) -> str:
+    """Bind and serve; return the URL (with the port picked when port=0)."""
+    try:
+        await GuardedSite(runner, host, port, guard).start()
+    except OSError as error:
+        raise StartupError(f"cannot serve on {host}:{port}: {error.strerror or error}") from None
+    bound = runner.addresses[0][1] if runner.addresses else port
     shown = f"[{host}]" if ":" in host else host
-    audit.write(
+    return f"http://{shown}:{bound}"
+
+
+def _announce(engine: Engine, url: str) -> None:
+    """Write the `started` record: where it listens and whose alerts it takes."""
+    identity = engine.identity
+    engine.audit.write(
         "started",
-        reason=f"listening on {shown}:{bound}",
+        reason=f"listening on {url.removeprefix('http://')}",
         dry_run=engine.dry_run or None,
         identity=f"{', '.join(identity.labels)} naming {identity.describe()}"
         + ("; alerts that name no host too (single_host)" if identity.single_host else ""),
     )
-    # Now that this process owns the state (lock held, port bound), what an earlier one left running is over.
-    engine.recover_interrupted()
-    recheck = asyncio.get_running_loop().create_task(engine.run_rechecks())
-    return RunningResponder(f"http://{shown}:{bound}", engine, runner, recheck, lock_fd)
