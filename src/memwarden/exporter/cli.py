@@ -19,7 +19,7 @@ from .exposition import TextRenderer
 from .registry import build_registry
 from .scope import SCOPE_MODES
 from .server import DEFAULT_MAX_CONNECTIONS, MetricsServer, serve
-from .webconfig import WebConfigError, web_config_from
+from .webconfig import WebConfig, WebConfigError, web_config_from
 
 DEFAULT_LISTEN = "127.0.0.1:9105"
 
@@ -105,42 +105,15 @@ def main(argv: list[str]) -> int:
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        host, port = parse_listen(args.listen)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if args.max_connections < 1:
-        print("error: --web.max-connections must be 1 or more", file=sys.stderr)
-        return 1
-    if args.cgroup_depth < 0:
-        print("error: --collector.cgroup.depth must be 0 or more", file=sys.stderr)
-        return 1
-    try:
+        host, port = _checked_args(args)
         checked = preflight.run(args.policy, args.web_config or None)  # prints every problem itself
         web = web_config_from(checked.web_config, args.web_config or ".")
     except preflight.PreflightError:
         return 1
-    except WebConfigError as error:  # the files changed between the check and now
+    except (ValueError, WebConfigError) as error:  # WebConfigError: the files changed between the check and now
         print(f"error: {error}", file=sys.stderr)
         return 1
-    components = checked.components
-    registry = build_registry(
-        components,
-        proc_root=args.procfs,
-        cgroup_root=args.cgroupfs,
-        scope_mode=args.scope,
-        cgroup_depth=args.cgroup_depth,
-        max_open_files=_raise_file_limit(args.max_connections),
-    )
-    renderer = TextRenderer(registry)
-    server = MetricsServer(
-        renderer.render,
-        web,
-        landing=landing_page(checked.policy_name, [component.name for component in components]),
-        select=renderer.render,
-        max_connections=args.max_connections,
-    )
-
+    server = _server(args, checked, web)
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
     # full collections, which would otherwise walk it every few hundred scrapes.
     gc.collect()
@@ -149,7 +122,7 @@ def main(argv: list[str]) -> int:
     def started(url: str) -> None:
         logging.getLogger("memwarden.exporter").info(
             "listening on %s/metrics (%d components, TLS %s, basic auth %s)",
-            url, len(components), "on" if web.tls else "off", "on" if web.users else "off",
+            url, len(checked.components), "on" if web.tls else "off", "on" if web.users else "off",
         )  # fmt: skip
 
     try:
@@ -160,3 +133,34 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot listen on {args.listen}: {reason}{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _checked_args(args: argparse.Namespace) -> tuple[str | None, int]:
+    """Return the address to listen on; raise ValueError naming the first bad option."""
+    host, port = parse_listen(args.listen)
+    if args.max_connections < 1:
+        raise ValueError("--web.max-connections must be 1 or more")
+    if args.cgroup_depth < 0:
+        raise ValueError("--collector.cgroup.depth must be 0 or more")
+    return host, port
+
+
+def _server(args: argparse.Namespace, checked: preflight.Checked, web: WebConfig) -> MetricsServer:
+    """Build the registry of every source and the server that renders it."""
+    components = checked.components
+    registry = build_registry(
+        components,
+        proc_root=args.procfs,
+        cgroup_root=args.cgroupfs,
+        scope_mode=args.scope,
+        cgroup_depth=args.cgroup_depth,
+        max_open_files=_raise_file_limit(args.max_connections),
+    )
+    renderer = TextRenderer(registry)
+    return MetricsServer(
+        renderer.render,
+        web,
+        landing=landing_page(checked.policy_name, [component.name for component in components]),
+        select=renderer.render,
+        max_connections=args.max_connections,
+    )

@@ -146,6 +146,7 @@ def _no_unknown(path: Path, where: str, mapping: dict[str, Any], known: set[str]
 
 
 def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tuple[str, ...]]:
+    """Return the server's TLS context (None: plain HTTP) and the client SANs it allows, from tls_server_config."""
     if not isinstance(config, dict):
         raise WebConfigError(f"{path}: tls_server_config: expected a mapping")
     _no_unknown(path, "tls_server_config.", config, _TLS_KEYS)
@@ -156,6 +157,28 @@ def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tup
         raise WebConfigError(f"{path}: tls_server_config.cert_file: missing (key_file is set)")
     if not key:
         raise WebConfigError(f"{path}: tls_server_config.key_file: missing (cert_file is set)")
+    auth, ca = _client_auth(path, config)
+    context = _context(path, config, cert, key, auth, ca)
+    suites = config.get("cipher_suites") or []
+    if suites:
+        unknown = [suite for suite in suites if suite not in CIPHER_SUITES]
+        if unknown:
+            raise WebConfigError(f"{path}: tls_server_config.cipher_suites: unknown suite {unknown[0]}")
+        context.set_ciphers(":".join(CIPHER_SUITES[suite] for suite in suites))
+    if config.get("curve_preferences"):
+        raise WebConfigError(
+            f"{path}: tls_server_config.curve_preferences: not supported by memwarden (Python's TLS picks curves); remove it"
+        )
+    if config.get("prefer_server_cipher_suites", True):
+        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    sans = config.get("client_allowed_sans") or []
+    if sans and CLIENT_AUTH[auth] != ssl.CERT_REQUIRED:
+        raise WebConfigError(f"{path}: tls_server_config.client_allowed_sans: needs client_auth_type RequireAndVerifyClientCert")
+    return context, tuple(str(san) for san in sans)
+
+
+def _client_auth(path: Path, config: dict[str, Any]) -> tuple[str, str]:
+    """Return client_auth_type and client_ca_file, refusing the combinations that verify nothing."""
     auth = config.get("client_auth_type") or "NoClientCert"
     if auth in UNSUPPORTED_CLIENT_AUTH:
         raise WebConfigError(
@@ -174,6 +197,11 @@ def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tup
         )
     if CLIENT_AUTH[auth] != ssl.CERT_NONE and not ca:
         raise WebConfigError(f"{path}: tls_server_config.client_ca_file: {auth} needs the CA that signs client certificates")
+    return auth, ca
+
+
+def _context(path: Path, config: dict[str, Any], cert: str, key: str, auth: str, ca: str) -> ssl.SSLContext:
+    """Return the server context: protocol versions, the certificate and the client CA loaded."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _version(path, "min_version", config.get("min_version") or "TLS12")
     if config.get("max_version"):
@@ -194,22 +222,7 @@ def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tup
             context.load_verify_locations(cafile=base / ca)
         except (OSError, ssl.SSLError) as error:
             raise WebConfigError(f"{path}: tls_server_config.client_ca_file: cannot load {ca}: {error}") from None
-    suites = config.get("cipher_suites") or []
-    if suites:
-        unknown = [suite for suite in suites if suite not in CIPHER_SUITES]
-        if unknown:
-            raise WebConfigError(f"{path}: tls_server_config.cipher_suites: unknown suite {unknown[0]}")
-        context.set_ciphers(":".join(CIPHER_SUITES[suite] for suite in suites))
-    if config.get("curve_preferences"):
-        raise WebConfigError(
-            f"{path}: tls_server_config.curve_preferences: not supported by memwarden (Python's TLS picks curves); remove it"
-        )
-    if config.get("prefer_server_cipher_suites", True):
-        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    sans = config.get("client_allowed_sans") or []
-    if sans and CLIENT_AUTH[auth] != ssl.CERT_REQUIRED:
-        raise WebConfigError(f"{path}: tls_server_config.client_allowed_sans: needs client_auth_type RequireAndVerifyClientCert")
-    return context, tuple(str(san) for san in sans)
+    return context
 
 
 def _version(path: Path, key: str, value: Any) -> ssl.TLSVersion:
