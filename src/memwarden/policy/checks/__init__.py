@@ -1,0 +1,1 @@
+"""The policy's checks across fields, one module per section; policy.validate runs them all."""
