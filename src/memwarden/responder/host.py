@@ -3,6 +3,13 @@
 Finding a component is memwarden.system's job (shared with the exporter); this module adds
 what only acting needs: which processes must never be touched, process identity (so a
 reused pid is never signalled by mistake) and the largest process for earlyoom-style kills.
+
+Not psutil, though it reads the same files: a process is named by its pid and its start
+time in clock ticks (exact, from /proc/<pid>/stat), and a signal goes through a pidfd
+opened before that check (actions/base.signal_process), where psutil's send_signal checks
+a float create_time and then calls os.kill, the window the pidfd closes; and psutil reads
+one process-wide PROCFS_PATH, where each Host takes its own proc root (tests point one at
+a fake tree) and actions read from worker threads, so no global could be switched per call.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ A component of plain processes is measured by their RSS sum (PSS when the compon
 `pss: true`), swap from VmSwap; it has no counters: a sum over processes that come and go
 is not a counter. A cgroup without memory accounting (a unit on a hybrid host without v1
 MemoryAccounting=) is measured by its processes but keeps its PSI from the unified tree.
+
+Processes are read from /proc directly, not through psutil: a scrape reads one or two files
+per process of every component, and memwarden.system reads them through descriptors kept
+open between scrapes (FileReader) with os.read, where psutil opens, reads and closes each
+file and builds a Process per pid on every call. That per-scrape cost is what
+benchmarks/exporter.py prints beside node_exporter and process-exporter.
 """
 
 from __future__ import annotations
