@@ -19,7 +19,8 @@ from .audit import AUDIT_FILE, AuditLog, format_table, read_audit
 from .auth import AuthConfigError, Authenticator
 from .host import Host
 from .server import DEFAULT_STATE_DIR, StartupError, authenticator_for, start_responder
-from .state import STATE_FILE, StateError, StateStore
+from .state import STATE_FILE, StateStore
+from .state_file import StateError
 
 LOGGER = logging.getLogger("memwarden.responder")
 

@@ -30,7 +30,8 @@ from .host import Host
 from .identity import HostIdentity
 from .metrics import ResponderMetrics
 from .pull import ClusterView
-from .state import DRY_RUN_STATE_FILE, STATE_FILE, StateError, StateStore
+from .state import DRY_RUN_STATE_FILE, STATE_FILE, StateStore
+from .state_file import StateError
 
 DEFAULT_STATE_DIR = "/var/lib/memwarden/responder"
 LOCK_FILE = "lock"

@@ -16,64 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .state_check import damage, is_damage
+from .state_file import open_state
 
 STATE_FILE = "state.sqlite"
 DRY_RUN_STATE_FILE = "state.dry-run.sqlite"
-SCHEMA_VERSION = 3  # 2: steps.attempts; 3: command_groups
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS episodes (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    alertname TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    last_firing REAL NOT NULL,
-    resolved_at REAL,
-    resolved_by TEXT
-);
-CREATE INDEX IF NOT EXISTS episodes_open ON episodes (resolved_at, last_firing);
-CREATE TABLE IF NOT EXISTS steps (
-    episode TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    at REAL NOT NULL,
-    result TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (episode, rule, step)
-);
-CREATE TABLE IF NOT EXISTS runs (key TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS runs_by_key ON runs (key, at);
-CREATE TABLE IF NOT EXISTS undo (
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    restore TEXT NOT NULL,
-    since REAL NOT NULL,
-    deadline REAL NOT NULL,
-    PRIMARY KEY (kind, target)
-);
-CREATE TABLE IF NOT EXISTS command_groups (
-    pgid INTEGER PRIMARY KEY,
-    started INTEGER NOT NULL,
-    argv TEXT NOT NULL,
-    episode TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS holds (
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    episode TEXT NOT NULL,
-    PRIMARY KEY (kind, target, episode)
-);
-"""
 # Runs older than this cannot matter to any cooldown or hourly cap we allow.
 RUN_HISTORY_SECONDS = 7 * 86400
 EPISODE_HISTORY_SECONDS = 30 * 86400
-
-
-class StateError(Exception):
-    """The state file cannot be opened; `str()` names it and says what to do."""
 
 
 @dataclass(frozen=True)
@@ -112,57 +61,7 @@ class StateStore:
     def __init__(self, path: str | Path, *, read_only: bool = False):
         """Open (or create) the state; `read_only` reads a state a full disk will not let us open for writing."""
         self.path = Path(path)
-        existed = self.path.exists()
-        if existed and self.path.stat().st_size == 0 and not _has_content(Path(f"{self.path}-wal")):
-            raise StateError(
-                f"the state file {self.path} cannot be used: it is empty (0 bytes), so what it held (cooldowns, caps, "
-                f"episodes, what is frozen or throttled) is lost. {_AFTER_DAMAGE}"
-            )
-        try:
-            self._db = self._connect(read_only)
-        except (OSError, sqlite3.Error) as error:
-            raise StateError(f"cannot open the state file {self.path}: {_why(error)}") from None
-        try:
-            problems = damage(self._db) if existed else []
-            if problems:
-                raise StateError(f"the state file {self.path} cannot be used: {'; '.join(problems)}. {_AFTER_DAMAGE}")
-            if not read_only:
-                self._create_schema()
-        except sqlite3.DatabaseError as error:
-            self._db.close()
-            if not is_damage(error):
-                raise StateError(f"cannot open the state file {self.path}: {error}") from None
-            raise StateError(f"the state file {self.path} cannot be used: {error}. {_AFTER_DAMAGE}") from None
-        except StateError:
-            self._db.close()
-            raise
-
-    def _connect(self, read_only: bool) -> sqlite3.Connection:
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.OperationalError:
-            # mode=ro still needs a -shm file; on a full disk read the file as it is
-            db.close()
-            return sqlite3.connect(f"file:{self.path}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
-
-    def _create_schema(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL: a committed claim survives a crash of the responder
-        # (so a restarted responder never runs a step twice); only a power cut may lose the
-        # last commits, and after a reboot the processes and alert episodes are new anyway.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
-        if "attempts" not in columns:  # a state file of schema 1
-            self._db.execute("ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
-        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # not rewritten: a full disk refuses it
+        self._db = open_state(self.path, read_only=read_only)
 
     def close(self) -> None:
         self._db.close()
@@ -413,24 +312,6 @@ class StateStore:
                 (old,),
             )
             db.execute("DELETE FROM episodes WHERE last_firing < ? AND key NOT IN (SELECT episode FROM holds)", (old,))
-
-
-_AFTER_DAMAGE = (
-    "If it is damaged, move it aside: the responder then starts afresh (cooldowns, caps and episodes are forgotten; what it "
-    "holds frozen or throttled must be released by hand: look for stopped processes with `ps -eo pid,stat,cmd`) "
-    "or restore it from a backup"
-)
-
-
-def _has_content(path: Path) -> bool:
-    try:
-        return path.stat().st_size > 0
-    except OSError:
-        return False
-
-
-def _why(error: BaseException) -> str:
-    return getattr(error, "strerror", None) or str(error)
 
 
 def _episode(row: tuple[Any, ...]) -> Episode:
