@@ -113,7 +113,7 @@ def _test_file(policy: Policy, hosts: list[Host], warmup: int, step: float) -> d
     sources = input_sources(policy)
     series = []
     for host in hosts:
-        padding = [None] * (warmup - host.warmup)
+        padding: list[float | None] = [None] * (warmup - host.warmup)
         used = padding + list(host.used)
         available = [None if value is None else TOTAL - TOTAL * value / 100 for value in used]
         total = [None if value is None else TOTAL for value in used]
@@ -159,7 +159,7 @@ def _labels(labels: dict[str, str]) -> str:
     return f"{{{body}}}"
 
 
-def _values(values: list[float | None]) -> str:
+def _values(values: Sequence[float | None]) -> str:
     """promtool's expanded notation: a number per step, `_` where there is no sample."""
     return " ".join("_" if value is None else str(round(value)) for value in values)
 

@@ -210,8 +210,8 @@ def per_instance(tallies: dict[Labels, Tally], step: float) -> str:
             rows.append((-noise, -len(runs), names[key], alert, len(runs), _refires(runs, step), *truth, minutes))
     quiet = len(tallies) - len({row[2] for row in rows})
     lines = ["| instance | alert | episodes | re-fires (30 min) | came true | false predictions | minutes firing |", "|---|---|---|---|---|---|---|"]
-    for _, _, name, alert, episodes, refires, true, false, minutes in sorted(rows):
-        lines.append(f"| {name} | {alert} | {episodes} | {refires} | {true} | {false} | {minutes:.0f} |")
+    for _, _, name, alert, episodes, refires, shown_true, shown_false, minutes in sorted(rows):
+        lines.append(f"| {name} | {alert} | {episodes} | {refires} | {shown_true} | {shown_false} | {minutes:.0f} |")
     if not rows:
         lines = ["no memwarden alert would have fired"]
     lines.append("")

@@ -95,7 +95,7 @@ def verdicts(policy: Policy, outcome: Outcome) -> list[str]:
     problems = []
     curve, where = outcome.curve, f"{outcome.curve.name} ({outcome.mode})"
     ours = [name for name in outcome.episodes if name not in PEERS]
-    if curve.is_leak:
+    if curve.leak_minutes is not None:
         lead = outcome.lead_before(99.0, *CRITICAL_OR_HIGHER)
         needed = 15.0 if curve.leak_minutes >= 45 else 8.0
         if lead is None or lead < needed:

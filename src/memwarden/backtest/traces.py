@@ -43,7 +43,7 @@ def read_samples(path: Path) -> list[tuple[float, float]]:
     """(seconds, ratio in use) rows of a `t_seconds,used_ratio` CSV, sorted by time."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", newline="") as handle:  # type: ignore[operator]
+        with opener(path, "rt", newline="") as handle:
             rows = list(csv.reader(io.StringIO(handle.read())))
     except (OSError, EOFError, UnicodeDecodeError) as error:
         raise TraceError(f"{path}: cannot read the trace: {error}") from None
@@ -155,13 +155,13 @@ def stitch(cut: Sequence[Chunk], fired: dict[str, Episodes]) -> list[TraceOutcom
                 if first < reported:
                     outcome.episodes.setdefault(alert, []).append((chunk.first + first, chunk.first + last))
     for outcome in outcomes.values():
-        for alert, runs in outcome.episodes.items():
-            runs.sort()
+        for alert, spans in outcome.episodes.items():
+            spans.sort()
             joined: list[tuple[int, int]] = []
-            for start, end in runs:
-                if joined and start <= joined[-1][1] + 1:
-                    joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+            for first_step, last_step in spans:
+                if joined and first_step <= joined[-1][1] + 1:
+                    joined[-1] = (joined[-1][0], max(last_step, joined[-1][1]))
                 else:
-                    joined.append((start, end))
+                    joined.append((first_step, last_step))
             outcome.episodes[alert] = joined
     return list(outcomes.values())
