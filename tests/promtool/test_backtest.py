@@ -83,3 +83,19 @@ def test_a_cold_host_with_a_level_shift_does_not_predict_but_a_cold_leak_does(pr
     )
     assert not step.episodes.get(synthetic.PREDICTION), step.episodes
     assert leak.lead_before(99.0, synthetic.PREDICTION) >= 15
+
+
+def test_a_cold_host_does_not_trust_a_first_climb_its_windows_barely_saw(promtool: str) -> None:
+    """With no past, the hourly job's first ramp (0 -> 10 min, held to 20) is over before the
+    steady-rise guard's earliest window is half full: no prediction (it fired at 14.0 min when
+    a one-sample window passed for an average). A 25-minute leak from the first scrape still
+    warns before the critical tier would."""
+    policy, _, _ = load_policy()
+    by_name = {curve.name: curve for curve in corpus.standard_curves()}
+    batch, leak = synthetic.replay(
+        policy, [by_name["hourly batch ramps to 85 %"], by_name["linear leak, 25 min to exhaustion"]], promtool, cold=True
+    )
+    assert not batch.episodes.get(synthetic.PREDICTION), batch.episodes
+    predicted, critical = leak.first(synthetic.PREDICTION), leak.first("MemoryUsageCritical")
+    assert predicted is not None and critical is not None and predicted <= critical, leak.episodes
+

@@ -511,18 +511,23 @@ def _steady_rise(usage: str, window: str, step: str, steady_ratio: float, cap: f
       r_now level off at usage + r_now * q / (1 - q), q = r_now / r_before; a fill whose
       limit stays below the ceiling is not predicted: r_now^2 >= (1 - usage) * (r_before - r_now).
       A leak (linear, accelerating, stair-step or under a sawtooth: the averages smooth the
-      chunks) does not decelerate, so its limit is past the ceiling.
-    It also needs three windows of history: a host too new to have them does not predict.
+      chunks) does not decelerate, so its limit is past the ceiling;
+    - a host with less history than the windows: the earliest window must be at least half
+      full, or its "average" is a sample or two and a first climb passes for a steady one.
     """
     now = f"avg_over_time({usage}[{window}])"
     before = f"avg_over_time({usage}[{window}] offset {step})"
     earlier = f"avg_over_time({usage}[{window}] offset {Duration.of_seconds(2 * Duration(step).seconds)})"
     rise_now, rise_before = f"({now} - {before})", f"({before} - {earlier})"
+    # A sample in the older half of the earliest window: the host's history reaches that far.
+    half = Duration.of_seconds(Duration(window).seconds / 2)
+    oldest = Duration.of_seconds(2 * Duration(step).seconds + half.seconds)
     join = "\n  and\n  "
     return (
         f"(\n  {rise_before} > 0{join}{rise_before} >= {number(steady_ratio)} * {rise_now}"
         f"{join}{rise_now} ^ 2 >= (1 - {now}) * ({rise_before} - {rise_now})"
         + (f"{join}{rise_now} <= {number(round(cap, 6))}" if cap is not None else "")
+        + f"{join}count_over_time({usage}[{half}] offset {oldest}) > 0"
         + "\n)"
     )
 
