@@ -120,20 +120,12 @@ class Recorded:
         return self._name("memory_limit", "bytes")
 
     @property
-    def predicted_working_set_bytes(self) -> str:
-        return self._name("memory_working_set_predicted", "bytes")
-
-    @property
     def usage_ratio(self) -> str:
         return self._name("memory_usage", "ratio")
 
     @property
     def level_tier(self) -> str:
         return self._name("memory_level", "tier")
-
-    @property
-    def predicted_available_bytes(self) -> str:
-        return self._name("memory_available_predicted", "bytes")
 
     @property
     def exhaustion_seconds(self) -> str:
@@ -170,8 +162,10 @@ class Recorded:
     def slo_error_ratio(self, window: str) -> str:
         return self._name("slo_errors", f"ratio_rate{window}")
 
-    def slo_compliance_ratio(self, window: str) -> str:
-        return self._name("slo_compliance", f"ratio_{window}")
+    @property
+    def slo_error_ratio_rollup(self) -> str:
+        """The share of one `slo.long_window_interval`, recorded once per interval: what the long windows average."""
+        return self._name("slo_errors", "ratio_rollup")
 
     @property
     def slo_budget_remaining_ratio(self) -> str:
@@ -187,7 +181,6 @@ COMPONENT = Recorded("component")
 
 # Sloth's windows: the short and long window of each burn-rate alert, and the reports.
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
-SLO_COMPLIANCE_WINDOWS = ("1d", "7d", "30d")
 
 
 def source_selectors(policy: Policy) -> list[str]:

@@ -80,11 +80,6 @@ def instance_recordings(policy: Policy) -> list[Recording]:
         ),
         _record(INSTANCE.level_tier, _level_expr(INSTANCE.usage_ratio, policy.thresholds)),
         _record(
-            INSTANCE.predicted_available_bytes,
-            f"sum {labels} (\n  predict_linear({_host(policy, raw.memory_available)}[{prediction.lookback}], "
-            f"{number(prediction.horizon.seconds)})\n)",
-        ),
-        _record(
             INSTANCE.exhaustion_seconds,
             _exhaustion_expr(
                 headroom=_headroom(INSTANCE.available_bytes, INSTANCE.total_bytes, reserve),
@@ -124,10 +119,6 @@ def component_recordings(policy: Policy) -> list[Recording]:
             for scope, thresholds in component_scopes(policy)
         ],
         _record(
-            COMPONENT.predicted_working_set_bytes,
-            f"sum {labels} (\n  predict_linear({memory}[{prediction.lookback}], {number(prediction.horizon.seconds)})\n)",
-        ),
-        _record(
             COMPONENT.exhaustion_seconds,
             _exhaustion_expr(
                 headroom=f"{COMPONENT.limit_bytes} - {COMPONENT.working_set_bytes}",
@@ -165,42 +156,59 @@ def _exhaustion_expr(headroom: str, slope: str) -> str:
     return f"clamp_min(\n  ({headroom})\n  / ({slope} > 0),\n  0\n)"
 
 
-# Windows of a day or more change little from one evaluation to the next, but each reads up
-# to 30 days of samples: they are recorded in a group of their own, every few minutes.
-SLO_SLOW_WINDOWS = ("1d", "3d", "7d", "30d")
+# Which of Sloth's windows (names.SLO_WINDOWS) are recorded. A window that only one alert
+# reads is computed in that alert: a recorded copy would cost a series per host and, in
+# vmalert, a latency offset per hop (docs/engines.md). 6h is read by a page and a ticket.
+SLO_FAST_RECORDED = ("5m", "6h")
+# Windows of a day or more change little from one evaluation to the next. They average a
+# rollup recorded every `slo.long_window_interval` (one sample per interval rather than one
+# per scrape: 30 days are 21,600 samples at 2m, not 172,800 at 15 s), and what reads them
+# (the ticket burn alert, the budget) is evaluated as often.
+SLO_ROLLUP_WINDOWS = ("1d", "3d")
+SLO_BUDGET_WINDOW = "30d"
+
+
+def slo_window(scope: Scope, window: str) -> str:
+    """The share of `window` spent at or above critical, as the burn-rate alerts read it."""
+    recorded = scope.recorded
+    if window in SLO_FAST_RECORDED:
+        return scope.sel(recorded.slo_error_ratio(window))
+    if window in SLO_ROLLUP_WINDOWS:
+        return f"avg_over_time({scope.sel(recorded.slo_error_ratio_rollup)}[{window}])"
+    return f"avg_over_time({scope.sel(recorded.slo_error_ratio('5m'))}[{window}])"
 
 
 def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[Recording], list[Recording]]:
-    """Share of time above the critical tier over Sloth's windows, and what is left of the budget.
+    """Share of time above the critical tier over the windows the alerts share, and what is left of the budget.
 
-    Returns (fast, slow): the short windows the page alerts read, and the day-long ones.
+    Returns (fast, slow): the 5-minute and 6-hour shares, recorded every evaluation, and the
+    rollup with the budget read from it, every long_window_interval.
     """
     recorded = scope.recorded
     critical = ratio(thresholds.critical)
-    five = recorded.slo_error_ratio("5m")
     labels = scope.static_labels
     # An explicit step: without one, Prometheus takes its evaluation interval and vmalert its
     # query step (5m), which turns the 5-minute share into 0 or 1. One step per scrape.
     source = policy.source
     step = source.evaluation_interval or source.scrape_interval
-    fast = [_record(five, f"avg_over_time(({scope.sel(recorded.usage_ratio)} >= bool {critical})[5m:{step}])", labels)]
-    slow: list[Recording] = []
-    for window in names.SLO_WINDOWS[1:]:
-        rule = _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
-        (slow if window in SLO_SLOW_WINDOWS else fast).append(rule)
-    for window in names.SLO_COMPLIANCE_WINDOWS:
-        # Reuse the error ratio recorded for the same window rather than scan it twice.
-        expr = (
-            f"1 - {scope.sel(recorded.slo_error_ratio(window))}"
-            if window in names.SLO_WINDOWS
-            else f"1 - avg_over_time({scope.sel(five)}[{window}])"
-        )
-        slow.append(_record(recorded.slo_compliance_ratio(window), expr, labels))
+    above = f"({scope.sel(recorded.usage_ratio)} >= bool {critical})"
+    five = recorded.slo_error_ratio("5m")
+    fast = [_record(five, f"avg_over_time({above}[5m:{step}])", labels)]
+    fast += [
+        _record(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
+        for window in SLO_FAST_RECORDED[1:]
+    ]
+    # The rollup tiles time: each sample is the share of the interval since the one before,
+    # read from the usage itself (no recorded hop more than the 5-minute share has). An
+    # interval shorter than a step still spans one step (the tiles overlap, evenly).
+    every = max(policy.slo.long_window_interval, step, key=lambda duration: duration.seconds)
+    rollup = scope.sel(recorded.slo_error_ratio_rollup)
+    slow = [_record(recorded.slo_error_ratio_rollup, f"avg_over_time({above}[{every}:{step}])", labels)]
     budget = number(round(1 - policy.slo.target / 100, 10))
     slow.append(
         _record(
             recorded.slo_budget_remaining_ratio,
-            f"1 - {scope.sel(recorded.slo_error_ratio('30d'))} / {budget}",
+            f"1 - avg_over_time({rollup}[{SLO_BUDGET_WINDOW}]) / {budget}",
             labels,
         )
     )
@@ -748,40 +756,40 @@ def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: 
     for short, long, factor in pairs:
         limit = number(round(factor * budget, 10))
         branches.append(
-            f"(\n  {scope.sel(scope.recorded.slo_error_ratio(short))} > {limit}\n"
-            f"  and\n  {scope.sel(scope.recorded.slo_error_ratio(long))} > {limit}\n)"
+            f"(\n  {slo_window(scope, short)} > {limit}\n"
+            f"  and\n  {slo_window(scope, long)} > {limit}\n)"
         )
     return "\nor\n".join(branches)
 
 
-def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]]) -> list[Alert]:
-    """Burn-rate alerts: the host and default components in one rule per window, overrides apart."""
+def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]], window_name: str) -> list[Alert]:
+    """Burn-rate alerts of one window (page or ticket): the host and default components in one rule, overrides apart."""
     budget = 1 - policy.slo.target / 100
     default_component, *overrides = [scope for scope, _ in component_scopes_]
     rules = []
     for scope_set in ([instance_scope(policy), default_component], *([scope] for scope in overrides)):
-        for window_name, pairs in BURN_WINDOWS.items():
-            exprs = [_burn_expr(scope, pairs, budget) for scope in scope_set]
-            expr = exprs[0] if len(exprs) == 1 else _either(*exprs)
-            severity = policy.slo.page_severity if window_name == "page" else policy.slo.ticket_severity
-            single = scope_set[0]
-            subject = "either" if len(scope_set) > 1 else single.level
-            rules.append(
-                _alert(
-                    policy,
-                    "MemoryErrorBudgetBurn",
-                    expr,
-                    severity,
-                    f"Memory is eating the {policy.slo.target:g} % below-critical objective's error budget too fast.",
-                    f"{SUBJECT[subject]} spent {{{{ $value | humanizePercentage }}}} of recent time at or above "
-                    f"the critical tier; at this rate the 30-day budget of the {policy.slo.target:g} % objective "
-                    f"runs out early ({window_name} burn rate).",
-                    subject=subject,
-                    fires_for=FiresFor.host_and(default_component) if len(scope_set) > 1 else FiresFor.scope(single),
-                    extra_labels={"window": window_name, **(single.own_labels if len(scope_set) == 1 else {})},
-                    value=PERCENT + " of recent time above critical",
-                )
+        pairs = BURN_WINDOWS[window_name]
+        exprs = [_burn_expr(scope, pairs, budget) for scope in scope_set]
+        expr = exprs[0] if len(exprs) == 1 else _either(*exprs)
+        severity = policy.slo.page_severity if window_name == "page" else policy.slo.ticket_severity
+        single = scope_set[0]
+        subject = "either" if len(scope_set) > 1 else single.level
+        rules.append(
+            _alert(
+                policy,
+                "MemoryErrorBudgetBurn",
+                expr,
+                severity,
+                f"Memory is eating the {policy.slo.target:g} % below-critical objective's error budget too fast.",
+                f"{SUBJECT[subject]} spent {{{{ $value | humanizePercentage }}}} of recent time at or above "
+                f"the critical tier; at this rate the 30-day budget of the {policy.slo.target:g} % objective "
+                f"runs out early ({window_name} burn rate).",
+                subject=subject,
+                fires_for=FiresFor.host_and(default_component) if len(scope_set) > 1 else FiresFor.scope(single),
+                extra_labels={"window": window_name, **(single.own_labels if len(scope_set) == 1 else {})},
+                value=PERCENT + " of recent time above critical",
             )
+        )
     return rules
 
 
@@ -866,7 +874,10 @@ def alert_groups(policy: Policy) -> list[Group]:
     if pressure:
         groups.append(_group("memwarden.pressure", pressure, policy))
     if policy.slo.enabled:
-        groups.append(_group("memwarden.slo", slo_alerts(policy, scopes), policy))
+        groups.append(_group("memwarden.slo", slo_alerts(policy, scopes, "page"), policy))
+        # The ticket windows (a day and more) read the rollup: as often as it is recorded.
+        ticket = slo_alerts(policy, scopes, "ticket")
+        groups.append(_group("memwarden.slo.ticket", ticket, policy, at_least=policy.slo.long_window_interval))
     groups.append(_group("memwarden.source", source_alerts(policy) + component_watch_alerts(policy), policy))
     return groups
 

@@ -393,8 +393,8 @@ class ServiceLevel(Section):
     ticket_severity: Severity = "warning"
     long_window_interval: IntervalField = Field(
         default="2m",
-        description="how often the windows of a day or more are recorded (under 5m, Prometheus' lookback); "
-        "each reads up to 30 days of samples",
+        description="how often the windows of a day or more are recorded (under 5m, Prometheus' lookback), "
+        "from a rollup recorded as often",
     )
 
 

@@ -21,7 +21,7 @@ from ..names import (
     RESPONSES_TOTAL,
     source_selectors,
 )
-from ..promql import matchers, ratio, regex_alternatives
+from ..promql import matchers, number, ratio, regex_alternatives
 
 INSTANCE_VAR = 'instance=~"$instance"'
 COMPONENT_VAR = 'component=~"$component"'
@@ -50,6 +50,11 @@ def _host(name: str) -> str:
 
 def _component(name: str, *narrower: str) -> str:
     return name + "{" + ", ".join([SCOPE_VARS, COMPONENT_VAR, *narrower]) + "}"
+
+
+def _predicted(selector: str, policy: Policy) -> str:
+    """A recorded series `prediction.horizon` ahead, fitted over `prediction.lookback` as the exhaustion rules fit it."""
+    return f"predict_linear({selector}[{policy.prediction.lookback}], {number(policy.prediction.horizon.seconds)})"
 
 
 # The variables' own queries: Grafana's label_values() over recorded series.
@@ -98,7 +103,8 @@ class HostQueries:
 
     @staticmethod
     def predicted(policy: Policy) -> Query:
-        return Query(_host(INSTANCE.predicted_available_bytes), f"{{{{instance}}}} predicted in {policy.prediction.horizon}")
+        # Fitted here rather than recorded: only this panel reads it, for the hosts it shows.
+        return Query(_predicted(_host(INSTANCE.available_bytes), policy), f"{{{{instance}}}} predicted in {policy.prediction.horizon}")
 
 
 class ComponentQueries:
@@ -118,8 +124,8 @@ class ComponentQueries:
 
     @staticmethod
     def predicted(policy: Policy) -> Query:
-        name = COMPONENT.predicted_working_set_bytes
-        return Query(_component(name), f"{{{{component}}}} predicted in {policy.prediction.horizon}")
+        working_set = _component(COMPONENT.working_set_bytes)
+        return Query(_predicted(working_set, policy), f"{{{{component}}}} predicted in {policy.prediction.horizon}")
 
     @staticmethod
     def processes(policy: Policy) -> Query:

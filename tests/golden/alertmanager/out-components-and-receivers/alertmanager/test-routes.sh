@@ -134,14 +134,14 @@ check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-seconda
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'team="sre"' 'window="page"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=critical window=page component=unlisted.service
 check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary,memwarden-web-team 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'team="sre"' 'window="page"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
+# MemoryErrorBudgetBurn severity=critical window=page component=api
+check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'team="web"' 'window="page"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=warning window=ticket
 check memwarden-sre-mail 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'team="sre"' 'window="ticket"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=warning window=ticket component=worker
 check memwarden-sre-mail 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'team="sre"' 'window="ticket"' 'component="worker"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=warning window=ticket component=unlisted.service
 check memwarden-sre-mail 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'team="sre"' 'window="ticket"' 'component="unlisted.service"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
-# MemoryErrorBudgetBurn severity=critical window=page component=api
-check memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary 'alertname="MemoryErrorBudgetBurn"' 'severity="critical"' 'tier="3"' 'team="web"' 'window="page"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemoryErrorBudgetBurn severity=warning window=ticket component=api
 check memwarden-sre-mail,memwarden-web-team,memwarden-team-chat 'alertname="MemoryErrorBudgetBurn"' 'severity="warning"' 'tier="1"' 'team="web"' 'window="ticket"' 'component="api"' 'service="web"' 'generator="memwarden"' 'instance="node-1:9105"' 'job="memwarden"'
 # MemorySourceDown severity=high
