@@ -1,0 +1,81 @@
+"""The four tier alerts with hysteresis in level and in time."""
+
+from __future__ import annotations
+
+from ...policy import TIERS, Policy, Thresholds
+from ..promql import ignoring, ratio
+from ..rule_model import Alert, FiresFor, Scope
+from .common import PERCENT, TIER_TITLE, alert_labels, alert_rule, exhaustion_template
+
+
+def _added_by_alert(policy: Policy, scope: Scope) -> tuple[str, ...]:
+    """Labels an alert adds to (or sets over) its series: ignored when its ALERTS series is matched to them.
+
+    Matching on everything else keeps every target label apart (two clusters' same
+    instance are two alerts) without naming those labels here.
+    """
+    added = {"alertname", "alertstate", *alert_labels(policy, "warning", scope.own_labels)} - {"component"}
+    return tuple(sorted(added))
+
+
+def tier_alert_name(level: str, tier: str) -> str:
+    return f"Memory{'Usage' if level == 'instance' else 'Component'}{TIER_TITLE[tier]}"
+
+
+def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Alert]:
+    """The four tiers with hysteresis in level and in time: fire at the threshold, clear only
+    once usage has stayed below threshold - hysteresis for the whole of `keep_firing_for`.
+
+    The second branch keeps an alert whose own ALERTS series is already firing alive while
+    usage was inside the hysteresis band at any point of the last `keep_firing_for`. It is
+    PromQL rather than the rule's `keep_firing_for` field so it holds the same on engines
+    without that field (vmalert 1.79); on recorded traces most re-fires were usage swinging
+    across a tier and back within 10-20 minutes, wider than any band (docs/prediction.md).
+    """
+    usage = scope.sel(scope.recorded.usage_ratio)
+    rules = []
+    for tier in TIERS:
+        name = tier_alert_name(scope.level, tier)
+        threshold = thresholds.percent(tier)
+        clear = threshold - thresholds.hysteresis
+        matchers_ = [f'alertname="{name}"', 'alertstate="firing"'] + ([scope.filter] if scope.filter else [])
+        hold = thresholds.keep_firing_for
+        if hold.seconds > 0:
+            held = f"{usage}\n  and max_over_time({usage}[{hold}]) >= {ratio(clear)}"
+        else:
+            held = f"{usage} >= {ratio(clear)}"
+        if thresholds.hysteresis > 0 or hold.seconds > 0:
+            expr = (
+                f"{usage} >= {ratio(threshold)}\nor\n"
+                f"(\n  {held}\n  and {ignoring(_added_by_alert(policy, scope))}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
+            )
+        else:
+            expr = f"{usage} >= {ratio(threshold)}"
+        if scope.level == "instance":
+            summary = f"Memory use on an instance reached the {tier} tier ({threshold:g} %)."
+            what, of = "Memory on {{ $labels.instance }}", "of memory"
+        else:
+            summary = f"A component's memory reached the {tier} tier of its budget ({threshold:g} %)."
+            what, of = "Component {{ $labels.component }} on {{ $labels.instance }}", "of its budget"
+        description = (
+            f"{what} is at {{{{ $value | humanizePercentage }}}} {of}, "
+            f"at or above the {tier} tier ({threshold:g} %) for {thresholds.duration(tier)}; "
+            f"it clears {f'once below {clear:g} % for {hold}' if hold.seconds > 0 else f'below {clear:g} %'}."
+        )
+        rules.append(
+            alert_rule(
+                policy,
+                name,
+                expr,
+                tier,
+                summary,
+                description,
+                subject=scope.level,
+                fires_for=FiresFor.scope(scope),
+                for_=thresholds.duration(tier),
+                extra_labels=scope.own_labels,
+                value=PERCENT,
+                exhaustion=exhaustion_template(policy, scope.level),
+            )
+        )
+    return rules
