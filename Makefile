@@ -20,6 +20,7 @@ tools:
 # Lint before the tests: a finding costs seconds to read, a suite run costs minutes.
 lint: venv
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import bcrypt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.floods import Slowloris, post_alerts, raise_open_files  # noqa: E402 - the tests' attacker, shared
+from support.floods import Slowloris, post_alerts, raise_open_files
 
 TOKEN = "bench-token"
 POLICY = 'version: memwarden/v1\nresponses: {identity: {names: ["host"]}}\n'

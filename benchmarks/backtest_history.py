@@ -90,7 +90,9 @@ def measure(url: str, days: float, end: int, window: str) -> tuple[float, float,
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, __file__, "--child", url, "--days", str(days), "--end", str(end), "--window", window],
-        capture_output=True, text=True, timeout=3600,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     seconds = time.monotonic() - started
     if result.returncode != 0:
@@ -113,15 +115,33 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-history-") as scratch:
         folder = Path(scratch)
         write_history(folder / "history.om", args.hosts, args.days, end)
-        subprocess.run([binaries.require("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(folder / "history.om"), str(folder / "data")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                binaries.require("promtool"),
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                str(folder / "history.om"),
+                str(folder / "data"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         port = free_port()
         log = (folder / "prometheus.log").open("wb")
         config = folder / "prometheus.yml"
         config.write_text("global: {scrape_interval: 15s}\n")
         prometheus = subprocess.Popen(
-            [binaries.require("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y"],
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
+            [
+                binaries.require("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=100y",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -148,7 +168,9 @@ def main() -> int:
     for name, (seconds, own, promtool, _) in runs.items():
         print(f"| {name} | {seconds:.0f} | {own:.0f} | {promtool:.0f} |")
     windowed, whole = runs["a day per window"], runs["the whole range as one window"]
-    print(f"\nwhole range / a day per window: time x{whole[0] / windowed[0]:.2f}, backtest RSS x{whole[1] / windowed[1]:.2f}, promtool RSS x{whole[2] / windowed[2]:.2f}")
+    print(
+        f"\nwhole range / a day per window: time x{whole[0] / windowed[0]:.2f}, backtest RSS x{whole[1] / windowed[1]:.2f}, promtool RSS x{whole[2] / windowed[2]:.2f}"
+    )
     fleets = {run[3].split("## fleet", 1)[1] for run in runs.values()}
     same = len(fleets) == 1
     print(f"fleet totals identical in all runs: {'yes' if same else 'NO'}")

@@ -147,9 +147,7 @@ def hog_argv() -> list[str]:
 def one_run(stack: Stack, rundir: Path, index: int) -> dict[str, float] | None:
     """Stage times (seconds after the crossing) of one episode, or None when no action came."""
     with open(rundir / f"bench-hog-{index}.log", "wb") as log:
-        hog = subprocess.Popen(
-            hog_argv(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGKILL)
-        )
+        hog = subprocess.Popen(hog_argv(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGKILL))
     try:
         crossed = None
         deadline = time.monotonic() + 90
@@ -253,9 +251,7 @@ def main() -> int:
                 if stages is None:
                     print(f"{index + 1:>3}  no action within 90 s", flush=True)
                     continue
-                cells = "".join(
-                    f"  {_cell(stages, stage):>{max(10, len(STAGE_TITLES[stage]))}}" for stage in STAGES
-                )
+                cells = "".join(f"  {_cell(stages, stage):>{max(10, len(STAGE_TITLES[stage]))}}" for stage in STAGES)
                 print(f"{index + 1:>3}{cells}", flush=True)
                 results.append(stages)
     except Interrupted as stop:

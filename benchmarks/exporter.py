@@ -119,13 +119,14 @@ def start_workers(count: int, pidfile: Path | None = None) -> list[subprocess.Po
     With `pidfile`: one parent shell, whose pid is written there, starts them as its children.
     """
     if pidfile is None:
-        return [
-            subprocess.Popen([WORKER_NAME, "3600"], executable="/bin/sleep", stdin=subprocess.DEVNULL)
-            for _ in range(count)
-        ]
+        return [subprocess.Popen([WORKER_NAME, "3600"], executable="/bin/sleep", stdin=subprocess.DEVNULL) for _ in range(count)]
     parent = subprocess.Popen(
-        ["bash", "-c", f'for i in $(seq {count}); do (exec -a {WORKER_NAME} sleep 3600) & done; echo $$ > "$0"; wait',
-         str(pidfile)],
+        [
+            "bash",
+            "-c",
+            f'for i in $(seq {count}); do (exec -a {WORKER_NAME} sleep 3600) & done; echo $$ > "$0"; wait',
+            str(pidfile),
+        ],
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
@@ -139,8 +140,12 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
         try:
             children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
         except OSError:
-            children = [line.split()[0] for line in subprocess.run(
-                ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True).stdout.splitlines()]
+            children = [
+                line.split()[0]
+                for line in subprocess.run(
+                    ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True
+                ).stdout.splitlines()
+            ]
         for child in children:
             try:
                 os.kill(int(child), signal.SIGTERM)
@@ -154,27 +159,36 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
 def servers_for(count: int, workdir: Path, pidfile: Path | None = None) -> list[Server]:
     policy = workdir / "policy.yaml"
     match = f"{{pidfile: '{pidfile}'}}" if pidfile is not None else f"{{cmdline: '^{WORKER_NAME} '}}"
-    policy.write_text(
-        "version: memwarden/v1\n"
-        "components:\n"
-        "  - name: bench\n"
-        f"    match: {match}\n"
-        "    budget: 1GiB\n"
-    )
+    policy.write_text(f"version: memwarden/v1\ncomponents:\n  - name: bench\n    match: {match}\n    budget: 1GiB\n")
     ports = [free_port() for _ in range(3)]
     servers = [
         Server(
             "memwarden",
-            [sys.executable, "-c", "import sys; from memwarden.cli import main; sys.exit(main(sys.argv[1:]))",
-             "exporter", "-p", str(policy), "--listen", f"127.0.0.1:{ports[0]}",
-             "--log.level", "warning"],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from memwarden.cli import main; sys.exit(main(sys.argv[1:]))",
+                "exporter",
+                "-p",
+                str(policy),
+                "--listen",
+                f"127.0.0.1:{ports[0]}",
+                "--log.level",
+                "warning",
+            ],
             ports[0],
         ),
         Server(
             "node_exporter",
-            [binaries.require("node_exporter"), "--collector.disable-defaults", "--collector.meminfo",
-             "--collector.pressure", "--collector.vmstat", f"--web.listen-address=127.0.0.1:{ports[1]}",
-             "--log.level=warn"],
+            [
+                binaries.require("node_exporter"),
+                "--collector.disable-defaults",
+                "--collector.meminfo",
+                "--collector.pressure",
+                "--collector.vmstat",
+                f"--web.listen-address=127.0.0.1:{ports[1]}",
+                "--log.level=warn",
+            ],
             ports[1],
         ),
     ]
@@ -184,8 +198,15 @@ def servers_for(count: int, workdir: Path, pidfile: Path | None = None) -> list[
         servers.append(
             Server(
                 "process-exporter",
-                [binaries.require("process_exporter"), "-config.path", str(config), "-threads=false",
-                 "-gather-smaps=false", "-web.listen-address", f"127.0.0.1:{ports[2]}"],
+                [
+                    binaries.require("process_exporter"),
+                    "-config.path",
+                    str(config),
+                    "-threads=false",
+                    "-gather-smaps=false",
+                    "-web.listen-address",
+                    f"127.0.0.1:{ports[2]}",
+                ],
                 ports[2],
             )
         )
@@ -245,13 +266,18 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=600, help="measured scrapes per server and case (default 600)")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds the scrapes are split into")
-    parser.add_argument("--cases", default="0,20,200,p200",
-                        help="component process counts; pN: N children of a pidfile's process (default 0,20,200,p200)")
+    parser.add_argument(
+        "--cases",
+        default="0,20,200,p200",
+        help="component process counts; pN: N children of a pidfile's process (default 0,20,200,p200)",
+    )
     args = parser.parse_args()
     cases = args.cases.split(",")
-    print(f"# memwarden exporter vs peers: {args.scrapes} keep-alive scrapes per server and case, "
-          f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs, loopback, "
-          f"{sum(name.isdigit() for name in os.listdir('/proc'))} processes on the host before the cases")
+    print(
+        f"# memwarden exporter vs peers: {args.scrapes} keep-alive scrapes per server and case, "
+        f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs, loopback, "
+        f"{sum(name.isdigit() for name in os.listdir('/proc'))} processes on the host before the cases"
+    )
     header = f"{'processes':>9}  {'server':<17}{'p50 ms':>8}{'p99 ms':>8}{'CPU-s/1k':>10}{'RSS MB':>8}{'bytes':>8}"
     print(header)
     print("-" * len(header))
@@ -259,15 +285,19 @@ def main() -> int:
         servers = run_case(count, args.scrapes, args.warmup, args.rounds)
         rows = {server.name: row(server) for server in servers}
         for name, figures in rows.items():
-            print(f"{count:>9}  {name:<17}{figures['p50_ms']:>8.3f}{figures['p99_ms']:>8.3f}"
-                  f"{figures['cpu_s_per_1000']:>10.3f}{figures['rss_mb']:>8.1f}{figures['bytes']:>8.0f}")
+            print(
+                f"{count:>9}  {name:<17}{figures['p50_ms']:>8.3f}{figures['p99_ms']:>8.3f}"
+                f"{figures['cpu_s_per_1000']:>10.3f}{figures['rss_mb']:>8.1f}{figures['bytes']:>8.0f}"
+            )
         ours = rows["memwarden"]
         for peer in [name for name in rows if name != "memwarden"]:
             theirs = rows[peer]
-            print(f"{count:>9}  {'ratio /' + peer:<17}{ours['p50_ms'] / theirs['p50_ms']:>8.2f}"
-                  f"{ours['p99_ms'] / theirs['p99_ms']:>8.2f}"
-                  f"{ours['cpu_s_per_1000'] / max(theirs['cpu_s_per_1000'], 1e-9):>10.2f}"
-                  f"{ours['rss_mb'] / theirs['rss_mb']:>8.2f}{ours['bytes'] / theirs['bytes']:>8.2f}")
+            print(
+                f"{count:>9}  {'ratio /' + peer:<17}{ours['p50_ms'] / theirs['p50_ms']:>8.2f}"
+                f"{ours['p99_ms'] / theirs['p99_ms']:>8.2f}"
+                f"{ours['cpu_s_per_1000'] / max(theirs['cpu_s_per_1000'], 1e-9):>10.2f}"
+                f"{ours['rss_mb'] / theirs['rss_mb']:>8.2f}{ours['bytes'] / theirs['bytes']:>8.2f}"
+            )
         print()
     print("targets: p50 and CPU ratio to node_exporter <= 1.0; p50 <= 3 ms with 200 processes; RSS <= 30 MB")
     return 0

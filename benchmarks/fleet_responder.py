@@ -128,9 +128,7 @@ async def post(session: aiohttp.ClientSession, url: str, alerts: list[dict[str, 
 async def metric(session: aiohttp.ClientSession, url: str, name: str, match: str = "") -> float:
     async with session.get(f"{url}/metrics") as response:
         text = await response.text()
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name) and match in line
-    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name) and match in line)
 
 
 async def load(url: str, hosts: list[str], rate: float, seconds: float) -> dict[str, float]:

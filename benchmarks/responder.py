@@ -107,9 +107,7 @@ def start_responder(workdir: Path, policy: dict, *, fsync: bool = True) -> tuple
 
 def start_bare() -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen([sys.executable, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/-/ready", process)
     return process, url
@@ -212,9 +210,7 @@ def throughput(per_sender: int, workdir: Path) -> int:
             raise SystemExit(f"{name}: unexpected statuses {statuses}")
         rows.append((name, total / seconds, statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000))
     floor = rows[0][1]
-    print(
-        f"## webhook throughput, {SENDERS} concurrent senders, {total} notifications, one new episode each (log action)"
-    )
+    print(f"## webhook throughput, {SENDERS} concurrent senders, {total} notifications, one new episode each (log action)")
     print(f"{'receiver':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs floor':>9}")
     for name, rate, p50, p99 in rows:
         print(f"{name:40} {rate:9.0f} {p50:8.2f} {p99:8.2f} {rate / floor:8.2f}x")
@@ -229,9 +225,7 @@ def exactly_once(workdir: Path) -> int:
         "version": "memwarden/v1",
         "responses": {
             "identity": {"names": ["bench"]},
-            "rules": [
-                {"name": "once", "actions": [{"kind": "command", "argv": argv, "cooldown": "0s", "max_per_hour": None}]}
-            ]
+            "rules": [{"name": "once", "actions": [{"kind": "command", "argv": argv, "cooldown": "0s", "max_per_hour": None}]}],
         },
     }
     process, url = start_responder(workdir / "once", policy)

@@ -45,6 +45,8 @@ from memwarden.stack.processes import die_with_parent, free_port
 STEP = 15
 TOTAL = 16 * 2**30
 SWAP = 2 * 2**30
+
+
 # What the SLO windows read, backfilled for --slo-days: the 5-minute share every 15 s (the
 # day-to-month windows read it until they read the rollup) and the rollup, recorded every
 # slo.long_window_interval; both, so a --before revision's rules find their history too.
@@ -53,6 +55,8 @@ def slo_series() -> tuple[tuple[str, float], ...]:
 
     rollup_every = load_policy()[0].slo.long_window_interval.seconds
     return ((INSTANCE.slo_error_ratio("5m"), STEP), (INSTANCE.slo_error_ratio_rollup, rollup_every))
+
+
 SLO_GROUPS = ("memwarden.slo.recording", "memwarden.slo.long.recording", "memwarden.slo", "memwarden.slo.ticket")
 HEALTH_GROUPS = ("memwarden.health.recording",)
 # Each feature's groups, printed on a line of its own so an operator can weigh it.
@@ -133,7 +137,7 @@ def serve_fleet(hosts: int) -> ThreadingHTTPServer:
     """One target exposing every host's series now, as a federating Prometheus would."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             now = time.time()
             rows = [f"{name}{{{labels(host)}}} {value}\n" for host in range(hosts) for name, value in exposition(host, now)]
             body = "".join(rows).encode()
@@ -175,8 +179,13 @@ def memwarden_rules(revision: str | None = None) -> list[dict]:
             archive = subprocess.run(["git", "archive", revision, "src"], cwd=ROOT, check=True, capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
             source = Path(tree) / "src"
-        rendered = subprocess.run([sys.executable, "-c", RENDER], env={**os.environ, "PYTHONPATH": str(source)},
-                                  check=True, capture_output=True, text=True).stdout
+        rendered = subprocess.run(
+            [sys.executable, "-c", RENDER],
+            env={**os.environ, "PYTHONPATH": str(source)},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     return json.loads(rendered)
 
 
@@ -191,14 +200,26 @@ def scalar(url: str, expr: str) -> float:
 
 
 @contextlib.contextmanager
-def prometheus_on(name: str, tsdb: Path, folder: Path, fleet_port: int | None, groups: list[dict], job: str = "self") -> Iterator[str]:
+def prometheus_on(
+    name: str, tsdb: Path, folder: Path, fleet_port: int | None, groups: list[dict], job: str = "self"
+) -> Iterator[str]:
     """A Prometheus over `tsdb` with these rule groups, scraping the fleet and itself (as `job`); yields its URL once ready."""
     rules = folder / f"{name}.rules.yml"
     rules.write_text(yaml.safe_dump({"groups": groups}))
     port = free_port()
     config = folder / f"{name}.yml"
-    fleet = [{"job_name": "fleet", "honor_labels": True, "scrape_timeout": "14s",
-              "static_configs": [{"targets": [f"127.0.0.1:{fleet_port}"]}]}] if fleet_port else []
+    fleet = (
+        [
+            {
+                "job_name": "fleet",
+                "honor_labels": True,
+                "scrape_timeout": "14s",
+                "static_configs": [{"targets": [f"127.0.0.1:{fleet_port}"]}],
+            }
+        ]
+        if fleet_port
+        else []
+    )
     config.write_text(
         yaml.safe_dump(
             {
@@ -213,9 +234,16 @@ def prometheus_on(name: str, tsdb: Path, folder: Path, fleet_port: int | None, g
     )
     log = (folder / f"{name}.log").open("wb")
     prometheus = subprocess.Popen(
-        [binaries.require("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y"],
-        stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
+        [
+            binaries.require("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tsdb}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=100y",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -270,23 +298,40 @@ def measure(name: str, data: Path, folder: Path, fleet_port: int, groups: list[d
         span = f"{int(window)}s"
         per_group = {
             row["metric"]["rule_group"].split(";")[-1]: float(row["value"][1])
-            for row in query(url, f'avg by (rule_group) (avg_over_time(prometheus_rule_group_last_duration_seconds{{job="self"}}[{span}]))')
+            for row in query(
+                url, f'avg by (rule_group) (avg_over_time(prometheus_rule_group_last_duration_seconds{{job="self"}}[{span}]))'
+            )
         }
         intervals = {
             row["metric"]["rule_group"].split(";")[-1]: float(row["value"][1])
             for row in query(url, 'max by (rule_group) (prometheus_rule_group_interval_seconds{job="self"})')
         }
-        by_name = {row["metric"]["__name__"]: float(row["value"][1]) for row in query(url, 'count by (__name__) ({__name__=~".+:.+"})')}
-        recorded_in = {group["name"]: sum(by_name.get(rule["record"], 0) for rule in group["rules"] if "record" in rule) for group in groups}
+        by_name = {
+            row["metric"]["__name__"]: float(row["value"][1]) for row in query(url, 'count by (__name__) ({__name__=~".+:.+"})')
+        }
+        recorded_in = {
+            group["name"]: sum(by_name.get(rule["record"], 0) for rule in group["rules"] if "record" in rule) for group in groups
+        }
         # Only what this server's rules record: the backfilled SLO history is there for all of them.
         recorded = sum(recorded_in.values())
         failures = scalar(url, "sum(prometheus_rule_evaluation_failures_total)")
-        firing = {row["metric"]["alertname"]: float(row["value"][1]) for row in query(url, 'count by (alertname) (ALERTS{alertstate="firing"})')}
+        firing = {
+            row["metric"]["alertname"]: float(row["value"][1])
+            for row in query(url, 'count by (alertname) (ALERTS{alertstate="firing"})')
+        }
         rss = scalar(url, 'process_resident_memory_bytes{job="self"}')
     shutil.rmtree(copy, ignore_errors=True)
-    return {"cpu": cpu_after - cpu_before, "groups": per_group, "intervals": intervals, "recorded": recorded,
-            "rss": rss, "failures": failures, "firing": firing, "rules": rules_time,
-            "recorded_in": recorded_in}
+    return {
+        "cpu": cpu_after - cpu_before,
+        "groups": per_group,
+        "intervals": intervals,
+        "recorded": recorded,
+        "rss": rss,
+        "failures": failures,
+        "firing": firing,
+        "rules": rules_time,
+        "recorded_in": recorded_in,
+    }
 
 
 def profile_rules(url: str, window: float) -> dict[tuple[str, str], list[float]]:
@@ -331,15 +376,21 @@ def rule_rows(run: dict, hosts: int) -> dict[tuple[str, str], float]:
 def report(runs: dict[str, dict], args: argparse.Namespace) -> None:
     hosts = args.hosts
     base = runs["baseline"]["cpu"]
-    print(f"{hosts} hosts, {args.hours:g} h of raw history at {STEP}s, {args.slo_days:g} days of the recorded SLO ratio; "
-          f"{args.window:g} s measured per server after {args.warmup:g} s\n")
-    print("| rules | CPU-s added | CPU ms / host / 15 s | rule time ms / host / eval | recorded series / host | RSS MiB | eval failures |")
+    print(
+        f"{hosts} hosts, {args.hours:g} h of raw history at {STEP}s, {args.slo_days:g} days of the recorded SLO ratio; "
+        f"{args.window:g} s measured per server after {args.warmup:g} s\n"
+    )
+    print(
+        "| rules | CPU-s added | CPU ms / host / 15 s | rule time ms / host / eval | recorded series / host | RSS MiB | eval failures |"
+    )
     print("|---|---|---|---|---|---|---|")
     evals = args.window / STEP
     for name, run in runs.items():
         added = run["cpu"] - base if name != "baseline" else run["cpu"]
-        print(f"| {name}{' (CPU-s used)' if name == 'baseline' else ''} | {added:.2f} | {added / evals / hosts * 1000:.3f} | "
-              f"{per_eval_ms(run, hosts):.3f} | {run['recorded'] / hosts:.1f} | {run['rss'] / 2**20:.0f} | {run['failures']:.0f} |")
+        print(
+            f"| {name}{' (CPU-s used)' if name == 'baseline' else ''} | {added:.2f} | {added / evals / hosts * 1000:.3f} | "
+            f"{per_eval_ms(run, hosts):.3f} | {run['recorded'] / hosts:.1f} | {run['rss'] / 2**20:.0f} | {run['failures']:.0f} |"
+        )
     peers = runs["peers"]
     ours_names = [name for name in runs if name.startswith("memwarden")]
     for name in ours_names:
@@ -351,15 +402,21 @@ def report(runs: dict[str, dict], args: argparse.Namespace) -> None:
         for label, names in FEATURES:
             share = per_eval_ms(ours, hosts, names)
             series_ = sum(count for group, count in ours["recorded_in"].items() if group in names) / hosts
-            print(f"  {label}: {share:.3f} ms / host / eval, {share / max(per_eval_ms(ours, hosts), 1e-9):.0%} of its rule time, "
-                  f"{series_:.1f} recorded series / host")
+            print(
+                f"  {label}: {share:.3f} ms / host / eval, {share / max(per_eval_ms(ours, hosts), 1e-9):.0%} of its rule time, "
+                f"{series_:.1f} recorded series / host"
+            )
     print("\nrule groups, ms per evaluation (whole fleet): " + " | ".join(ours_names))
     groups = sorted({group for name in ours_names for group in runs[name]["groups"]})
     for group in sorted(groups, key=lambda g: -max(runs[n]["groups"].get(g, 0) for n in ours_names)):
         cells = []
         for name in ours_names:
             run = runs[name]
-            cells.append(f"{run['groups'][group] * 1000:.1f} (every {run['intervals'].get(group, STEP):g}s)" if group in run["groups"] else "-")
+            cells.append(
+                f"{run['groups'][group] * 1000:.1f} (every {run['intervals'].get(group, STEP):g}s)"
+                if group in run["groups"]
+                else "-"
+            )
         print(f"  {group}: " + " | ".join(cells))
     print(f"\nrules, µs per host per 15 s evaluation (mean of /api/v1/rules evaluationTime, top {args.top}):")
     print("| group | rule | " + " | ".join(ours_names) + " |")
@@ -369,17 +426,23 @@ def report(runs: dict[str, dict], args: argparse.Namespace) -> None:
     for group, rule in keys[: args.top]:
         cells = [f"{rows[name][(group, rule)]:.2f}" if (group, rule) in rows[name] else "-" for name in ours_names]
         print(f"| {group} | {rule} | " + " | ".join(cells) + " |")
-    print("\nfiring: " + "; ".join(f"{name} {json.dumps(runs[name]['firing'], sort_keys=True)}" for name in ["peers", *ours_names]))
+    print(
+        "\nfiring: " + "; ".join(f"{name} {json.dumps(runs[name]['firing'], sort_keys=True)}" for name in ["peers", *ours_names])
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=2.5, help="raw history backfilled (default 2.5)")
-    parser.add_argument("--slo-days", type=float, default=0, help="days of the recorded SLO ratio backfilled (30 for steady state)")
+    parser.add_argument(
+        "--slo-days", type=float, default=0, help="days of the recorded SLO ratio backfilled (30 for steady state)"
+    )
     parser.add_argument("--warmup", type=float, default=45)
     parser.add_argument("--window", type=float, default=150, help="seconds measured per server (default 150)")
-    parser.add_argument("--before", metavar="REV", help="also measure the rules of this git revision (e.g. main), in the same run")
+    parser.add_argument(
+        "--before", metavar="REV", help="also measure the rules of this git revision (e.g. main), in the same run"
+    )
     parser.add_argument("--top", type=int, default=25, help="rules listed in the per-rule table (default 25)")
     args = parser.parse_args()
     end = int(time.time()) // STEP * STEP - 60
@@ -393,8 +456,19 @@ def main() -> int:
         samples = write_history(folder / "history.om", args.hosts, args.hours, args.slo_days, end)
         # Blocks as long as promtool makes them (486h): it parses the whole file once per block,
         # 360 times for 30 days in 2-hour blocks.
-        subprocess.run([binaries.require("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=720h",
-                        str(folder / "history.om"), str(folder / "data")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                binaries.require("promtool"),
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--max-block-duration=720h",
+                str(folder / "history.om"),
+                str(folder / "data"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         (folder / "history.om").unlink()
         print(f"backfilled {samples:,} samples in {time.monotonic() - started:.0f}s", file=sys.stderr)
         started = time.monotonic()
@@ -403,7 +477,9 @@ def main() -> int:
         fleet = serve_fleet(args.hosts)
         try:
             runs = {
-                name: measure(name.replace("@", "-"), folder / "data", folder, fleet.server_address[1], groups, args.warmup, args.window)
+                name: measure(
+                    name.replace("@", "-"), folder / "data", folder, fleet.server_address[1], groups, args.warmup, args.window
+                )
                 for name, groups in servers
             }
         finally:

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         for module in sorted(graph):
             print(f"  {module} -> {', '.join(sorted(graph[module])) or '-'}")
 
-    sizes = sorted(((len(p.read_text(encoding='utf-8').splitlines()), names[p]) for p in files), reverse=True)
+    sizes = sorted(((len(p.read_text(encoding="utf-8").splitlines()), names[p]) for p in files), reverse=True)
     big = [(n, m) for n, m in sizes if n > args.module_lines]
     print(f"modules over {args.module_lines} lines: {len(big)}")
     for lines, module in big:

@@ -21,7 +21,9 @@ PROGRAMS = {
     "promtool": Program(("promtool",), "prometheus", "MEMWARDEN_PROMTOOL"),
     "alertmanager": Program(("prometheus-alertmanager", "alertmanager"), "prometheus-alertmanager", "MEMWARDEN_ALERTMANAGER"),
     "amtool": Program(("amtool",), "prometheus-alertmanager", "MEMWARDEN_AMTOOL"),
-    "node_exporter": Program(("prometheus-node-exporter", "node_exporter"), "prometheus-node-exporter", "MEMWARDEN_NODE_EXPORTER"),
+    "node_exporter": Program(
+        ("prometheus-node-exporter", "node_exporter"), "prometheus-node-exporter", "MEMWARDEN_NODE_EXPORTER"
+    ),
     "process_exporter": Program(
         ("prometheus-process-exporter", "process-exporter"), "prometheus-process-exporter", "MEMWARDEN_PROCESS_EXPORTER"
     ),

@@ -88,7 +88,9 @@ def test_1500_children_of_one_parent_are_all_stopped_by_a_freeze_and_counted(tmp
         pidfile = tmp_path / "crowd.pid"
         pidfile.write_text(f"{crowd.parent.pid}\n")
         assert len(resolve(ComponentSpec("crowd", "pidfile", str(pidfile))).pids) == CROWD + 1
-        record = _respond(_policy({"kind": "freeze", "method": "sigstop"}, pidfile=str(pidfile)), tmp_path, alert(component="crowd"))
+        record = _respond(
+            _policy({"kind": "freeze", "method": "sigstop"}, pidfile=str(pidfile)), tmp_path, alert(component="crowd")
+        )
         try:
             assert len(crowd.stopped()) == CROWD
             assert record["result"] == "ok", record
@@ -117,7 +119,9 @@ def test_a_kill_that_misses_processes_says_so_and_is_not_ok(tmp_path, monkeypatc
 
     monkeypatch.setattr(kill, "targets_of", first_look_short)
     with Crowd(50) as crowd:
-        record = _respond(_policy({"kind": "kill", "sigkill_after": "2s"}, cmdline=crowd.marker), tmp_path, alert(component="crowd"))
+        record = _respond(
+            _policy({"kind": "kill", "sigkill_after": "2s"}, cmdline=crowd.marker), tmp_path, alert(component="crowd")
+        )
         assert record["result"] == "failed", record
         assert record["processes"]["acted_on"] == 10 and record["processes"]["missed"] == 40
         assert "not signalled, still running" in record["detail"]
@@ -185,7 +189,9 @@ def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_nex
             f"{url}/alerts", data=json.dumps(notification(alert())).encode(), headers={"Content-Type": "application/json"}
         )
         urllib.request.urlopen(request, timeout=10).close()
-        command, grandchild = map(int, wait_until(lambda: pids_file.exists() and pids_file.read_text().split(), what="the command"))
+        command, grandchild = map(
+            int, wait_until(lambda: pids_file.exists() and pids_file.read_text().split(), what="the command")
+        )
         # The command starts before the responder records its session, and on a loaded machine
         # it can write its pids first; this test is about a crash after the record. (A crash
         # between the start and the record leaves a command the next start cannot find.)

@@ -43,9 +43,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_merge_names_each_hostile_base_and_writes_nothing(
-    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_merge_names_each_hostile_base_and_writes_nothing(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text, reason = HOSTILE[case]
     base = tmp_path / "alertmanager.yml"
     base.write_text(text)

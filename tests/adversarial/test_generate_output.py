@@ -277,5 +277,7 @@ def test_sigkill_at_random_points_leaves_the_old_bundle_or_the_new_one(tmp_path:
     print(f"40 kills up to {writing * 1.2:.3f} s after a generate's first write: {seen}")
     assert seen["old"] and seen["new"], seen
     # The real command agrees: the tree is the bundle of the policy it was last left at.
-    check = subprocess.run([sys.executable, "-m", "memwarden.cli", *argv[state], "--check"], capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [sys.executable, "-m", "memwarden.cli", *argv[state], "--check"], capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stderr

@@ -63,7 +63,10 @@ def test_check_names_each_hostile_yaml_and_stops(case: str, tmp_path: Path) -> N
     assert f"{policy}" in result.stderr and reason in result.stderr, result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("command", [["exporter", "--listen", "PORT", "-p"], ["responder", "--listen", "PORT", "--no-auth", "--state-dir", "STATE", "-p"]])
+@pytest.mark.parametrize(
+    "command",
+    [["exporter", "--listen", "PORT", "-p"], ["responder", "--listen", "PORT", "--no-auth", "--state-dir", "STATE", "-p"]],
+)
 def test_the_exporter_and_the_responder_refuse_an_alias_bomb_too(command: list[str], tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(_bomb(9))

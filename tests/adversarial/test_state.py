@@ -145,7 +145,14 @@ def test_release_still_thaws_when_the_state_disk_is_full(small_disk, capsys):
         wait_until(lambda: state_of(child.pid) == "T", timeout=5)
         start_time = int(Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
         store = StateStore(small_disk.mount / "state.sqlite")
-        store.hold("freeze", "batch", "ep@1", {"method": "sigstop", "processes": [[child.pid, start_time]]}, time.time() + 600, time.time())
+        store.hold(
+            "freeze",
+            "batch",
+            "ep@1",
+            {"method": "sigstop", "processes": [[child.pid, start_time]]},
+            time.time() + 600,
+            time.time(),
+        )
         store.close()
         (small_disk.mount / "audit.jsonl").touch()
         small_disk.fill()
@@ -159,7 +166,9 @@ def _state_with_rows(path: Path) -> None:
     store = StateStore(path)
     now = time.time()
     for index in range(300):  # a few pages of episodes, so a damaged page holds real rows
-        store.record_firing(f"{index:064x}@2024-05-01T10:00:00.000Z", f"{index:016x}", {"alertname": "MemoryHigh", "n": "x" * 50}, now)
+        store.record_firing(
+            f"{index:064x}@2024-05-01T10:00:00.000Z", f"{index:016x}", {"alertname": "MemoryHigh", "n": "x" * 50}, now
+        )
     store.hold("freeze", "batch", "ep@1", {"method": "cgroup2", "path": "/sys/fs/cgroup/x/cgroup.freeze"}, now + 600, now)
     store.close()
 

@@ -29,7 +29,7 @@ COST_3 = "$2y$03$" + GOOD_HASH[7:]
 
 CASES = {
     "a header value with a non-Latin-1 character": (
-        "http_server_config: {headers: {Content-Security-Policy: \"default-src ’self’\"}}",
+        'http_server_config: {headers: {Content-Security-Policy: "default-src ’self’"}}',
         "http_server_config.headers.Content-Security-Policy",
     ),
     "a header value that injects another header": (

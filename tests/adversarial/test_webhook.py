@@ -40,7 +40,7 @@ def _with(**changes):
     payload = notification(alert())
     for key, value in changes.items():
         if key.startswith("alert_"):
-            payload["alerts"][0][key[len("alert_"):]] = value
+            payload["alerts"][0][key[len("alert_") :]] = value
         else:
             payload[key] = value
     return payload

@@ -52,7 +52,13 @@ class Inbox:
         """Return (path, alertname, instance, component, status) of every alert delivered."""
         with self.lock:
             return {
-                (item["path"], alert["labels"]["alertname"], alert["labels"]["instance"], alert["labels"].get("component", ""), alert["status"])
+                (
+                    item["path"],
+                    alert["labels"]["alertname"],
+                    alert["labels"]["instance"],
+                    alert["labels"].get("component", ""),
+                    alert["status"],
+                )
                 for item in self.received
                 for alert in item["body"]["alerts"]
             }
@@ -69,11 +75,11 @@ version: memwarden/v1
 alertmanager:
   responder:
     url: {inbox.url}/responder
-    credentials_file: {secrets / 'responder.token'}
+    credentials_file: {secrets / "responder.token"}
     group_wait: 1s
     group_interval: 1s
   receivers:
-    - {{name: pager, webhook: {{url: '{inbox.url}/pager', credentials_file: '{secrets / 'pager.token'}'}}}}
+    - {{name: pager, webhook: {{url: '{inbox.url}/pager', credentials_file: '{secrets / "pager.token"}'}}}}
     - {{name: chat, webhook: {{url: '{inbox.url}/chat'}}}}
     - {{name: escalation, webhook: {{url: '{inbox.url}/escalation'}}}}
   routing:
@@ -86,7 +92,9 @@ alertmanager:
 """
 
 
-def _alert(name: str, severity: str, instance: str, component: str | None = None, ends_in: float = 300, started_ago: float = 0) -> dict[str, Any]:
+def _alert(
+    name: str, severity: str, instance: str, component: str | None = None, ends_in: float = 300, started_ago: float = 0
+) -> dict[str, Any]:
     now = datetime.now(UTC)
     labels = {"alertname": name, "severity": severity, "instance": instance, "job": "memwarden", "generator": "memwarden"}
     labels["tier"] = {"warning": "1", "high": "2", "critical": "3", "emergency": "4"}[severity]
@@ -94,7 +102,11 @@ def _alert(name: str, severity: str, instance: str, component: str | None = None
         labels["component"] = component
     return {
         "labels": labels,
-        "annotations": {"summary": f"{name} on {instance}", "runbook_url": "https://runbook/x", "dashboard_url": "https://grafana/d/x"},
+        "annotations": {
+            "summary": f"{name} on {instance}",
+            "runbook_url": "https://runbook/x",
+            "dashboard_url": "https://grafana/d/x",
+        },
         "startsAt": (now - timedelta(seconds=started_ago)).isoformat(),
         "endsAt": (now + timedelta(seconds=ends_in)).isoformat(),
     }
@@ -164,9 +176,16 @@ def test_alertmanager_delivers_tiers_inhibits_lower_ones_and_escalates(tmp_path:
         }
         # e resolves before escalate_after: its receivers hear so, the escalation never hears of it.
         alertmanager.post_alerts([_alert("MemoryUsageCritical", "critical", "e:9105", ends_in=0)])
-        wait_until(lambda: ("/pager", "MemoryUsageCritical", "e:9105", "", "resolved") in inbox.deliveries(), timeout=10, what="e's resolution")
-        wait_until(lambda: ("/escalation", "MemoryUsageCritical", "d:9105", "", "firing") in inbox.deliveries(),
-                   timeout=15, what="the escalation of d, still firing")
+        wait_until(
+            lambda: ("/pager", "MemoryUsageCritical", "e:9105", "", "resolved") in inbox.deliveries(),
+            timeout=10,
+            what="e's resolution",
+        )
+        wait_until(
+            lambda: ("/escalation", "MemoryUsageCritical", "d:9105", "", "firing") in inbox.deliveries(),
+            timeout=15,
+            what="the escalation of d, still firing",
+        )
         time.sleep(1.5)  # e's escalation group flushed with d's; give a late one the chance to show
         delivered = inbox.deliveries()
     finally:
@@ -181,8 +200,15 @@ def test_alertmanager_delivers_tiers_inhibits_lower_ones_and_escalates(tmp_path:
     # Inhibition: a's emergency holds back a's lower tiers everywhere, the responder included,
     # but not the api component's alert on the same host; a dead source hides f's memory
     # alert; h's critical OOM kills hide neither its high prediction nor its high tier.
-    held_back = {(n, i) for n, i in [("MemoryUsageWarning", "a:9105"), ("MemoryUsageHigh", "a:9105"),
-                                     ("MemoryUsageCritical", "a:9105"), ("MemoryUsageHigh", "f:9105")]}
+    held_back = {
+        (n, i)
+        for n, i in [
+            ("MemoryUsageWarning", "a:9105"),
+            ("MemoryUsageHigh", "a:9105"),
+            ("MemoryUsageCritical", "a:9105"),
+            ("MemoryUsageHigh", "f:9105"),
+        ]
+    }
     assert not {(name, instance) for _, name, instance, component, _ in delivered if not component} & held_back
     # The mute interval silences the high tier's humans, not the responder.
     assert not {entry for entry in delivered if entry[0] == "/chat" and entry[1] == "MemoryUsageHigh"}

@@ -53,7 +53,10 @@ HOSTS = {"leak": "prod", "flat": "prod", "step": "prod", "dev-leak": "dev"}
 
 def openmetrics() -> str:
     lines = []
-    for name, value in (("node_memory_MemTotal_bytes", lambda h, t: TOTAL), ("node_memory_MemAvailable_bytes", lambda h, t: TOTAL * (1 - usage(h, t) / 100))):
+    for name, value in (
+        ("node_memory_MemTotal_bytes", lambda h, t: TOTAL),
+        ("node_memory_MemAvailable_bytes", lambda h, t: TOTAL * (1 - usage(h, t) / 100)),
+    ):
         lines.append(f"# TYPE {name} gauge")
         for host, env in HOSTS.items():
             for t in range(START, END + 1, STEP):
@@ -67,11 +70,23 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, promtool: str) -> serve
     workdir = tmp_path_factory.mktemp("history")
     source = workdir / "history.om"
     source.write_text(openmetrics())
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     web = workdir / "web.yml"
-    web.write_text(yaml.safe_dump({"basic_auth_users": {USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()}}))
+    web.write_text(
+        yaml.safe_dump({"basic_auth_users": {USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()}})
+    )
     headers = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
-    server = servers.Prometheus(workdir, {"global": {"scrape_interval": "15s"}}, [f"--web.config.file={web}", "--storage.tsdb.retention.time=100y"], headers=headers)
+    server = servers.Prometheus(
+        workdir,
+        {"global": {"scrape_interval": "15s"}},
+        [f"--web.config.file={web}", "--storage.tsdb.retention.time=100y"],
+        headers=headers,
+    )
     yield server
     server.stop()
 
@@ -79,7 +94,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, promtool: str) -> serve
 @pytest.fixture(scope="module")
 def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("policy") / "policy.yaml"
-    path.write_text('version: memwarden/v1\nsource:\n  profile: node_exporter\n  selector: \'{job="node"}\'\n  scrape_interval: 60s\n')
+    path.write_text(
+        "version: memwarden/v1\nsource:\n  profile: node_exporter\n  selector: '{job=\"node\"}'\n  scrape_interval: 60s\n"
+    )
     return path
 
 
@@ -134,44 +151,60 @@ def test_the_flat_host_fires_nothing_and_the_match_leaves_out_other_hosts(report
     assert "# " in report and "3 instances" in report
 
 
-def test_fleet_totals_match_one_replay_of_the_whole_range(report: str, prometheus: servers.Prometheus, policy_file: Path, promtool: str) -> None:
+def test_fleet_totals_match_one_replay_of_the_whole_range(
+    report: str, prometheus: servers.Prometheus, policy_file: Path, promtool: str
+) -> None:
     policy, _, _ = load_policy(policy_file)
     client = Client(prometheus.url, prometheus.headers["Authorization"])
     query, _ = history.usage_query(policy, STEP, '{env="prod"}')
     length = DAYS * 86_400 // STEP  # the steps in (END - 2d, END]
     whole = history.read_window(client, query, END - (length - 1) * STEP, length, STEP, history.Progress(0))
     traces = [Trace(str(labels), STEP, values) for labels, values in whole.items()]
-    outcomes = recorded.replay(history.replayable(policy), traces, promtool, chunk_hours=history.CHUNK_HOURS, overlap_hours=history.OVERLAP_HOURS)
+    outcomes = recorded.replay(
+        history.replayable(policy), traces, promtool, chunk_hours=history.CHUNK_HOURS, overlap_hours=history.OVERLAP_HOURS
+    )
     expected = recorded.table(recorded.count(outcomes))
     assert report.split("## fleet\n\n", 1)[1].strip() == expected.strip()
     assert expected.startswith(f"{3 * DAYS:.1f} host-days")
 
 
-def test_an_address_nothing_listens_on_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[str], policy_file: Path, promtool: str) -> None:
+def test_an_address_nothing_listens_on_is_an_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], policy_file: Path, promtool: str
+) -> None:
     url = f"http://127.0.0.1:{servers.free_port()}"
     code, out, err = backtest(capsys, policy_file, promtool, "--prometheus", url)
     assert code == 1 and out == ""
     assert f"error: cannot reach Prometheus at {url}" in err and "Traceback" not in err
 
 
-def test_missing_or_wrong_credentials_say_so(capsys: pytest.CaptureFixture[str], prometheus: servers.Prometheus, policy_file: Path, promtool: str, tmp_path: Path) -> None:
+def test_missing_or_wrong_credentials_say_so(
+    capsys: pytest.CaptureFixture[str], prometheus: servers.Prometheus, policy_file: Path, promtool: str, tmp_path: Path
+) -> None:
     code, _, err = backtest(capsys, policy_file, promtool, "--prometheus", prometheus.url)
     assert code == 1 and "answered HTTP 401" in err and "--password-file" in err
     wrong = tmp_path / "wrong"
     wrong.write_text("nope\n")
-    code, _, err = backtest(capsys, policy_file, promtool, "--prometheus", prometheus.url, "--user", USER, "--password-file", str(wrong))
+    code, _, err = backtest(
+        capsys, policy_file, promtool, "--prometheus", prometheus.url, "--user", USER, "--password-file", str(wrong)
+    )
     assert code == 1 and "answered HTTP 401" in err
-    code, _, err = backtest(capsys, policy_file, promtool, "--prometheus", prometheus.url, "--bearer-token-file", str(tmp_path / "absent"))
+    code, _, err = backtest(
+        capsys, policy_file, promtool, "--prometheus", prometheus.url, "--bearer-token-file", str(tmp_path / "absent")
+    )
     assert code == 1 and f"{tmp_path / 'absent'}: cannot read the bearer token" in err
 
 
-def test_prometheus_own_error_message_is_shown(capsys: pytest.CaptureFixture[str], prometheus: servers.Prometheus, policy_file: Path, password_file: Path, promtool: str) -> None:
+def test_prometheus_own_error_message_is_shown(
+    capsys: pytest.CaptureFixture[str], prometheus: servers.Prometheus, policy_file: Path, password_file: Path, promtool: str
+) -> None:
     auth = ["--user", USER, "--password-file", str(password_file)]
     code, _, err = backtest(capsys, policy_file, promtool, "--prometheus", prometheus.url, *auth, "--match", '{env=~"("}')
     assert code == 1 and "answered HTTP 400: bad_data:" in err and "error parsing regexp" in err, err
 
 
-def test_a_selector_that_matches_nothing_is_named(capsys: pytest.CaptureFixture[str], prometheus: servers.Prometheus, policy_file: Path, password_file: Path, promtool: str) -> None:
+def test_a_selector_that_matches_nothing_is_named(
+    capsys: pytest.CaptureFixture[str], prometheus: servers.Prometheus, policy_file: Path, password_file: Path, promtool: str
+) -> None:
     auth = ["--user", USER, "--password-file", str(password_file)]
     code, out, err = backtest(capsys, policy_file, promtool, "--prometheus", prometheus.url, *auth, "--match", '{env="nowhere"}')
     assert code == 1 and out == ""

@@ -20,9 +20,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # The metric contract (memwarden.contract, docs/design.md). Host series carry no `component` label.
 HOST_GAUGES = [metric.name for metric in c.MEMINFO]
 HOST_PSI = [c.PRESSURE_WAITING.name, c.PRESSURE_STALLED.name]
-VMSTAT = [
-    metric.name for metric in (c.OOM_KILLS, c.MAJOR_PAGE_FAULTS, c.SWAP_IN_PAGES, c.SWAP_OUT_PAGES, c.WORKINGSET_REFAULTS)
-]
+VMSTAT = [metric.name for metric in (c.OOM_KILLS, c.MAJOR_PAGE_FAULTS, c.SWAP_IN_PAGES, c.SWAP_OUT_PAGES, c.WORKINGSET_REFAULTS)]
 COMPONENT_GAUGES = [metric.name for metric in (c.COMPONENT_MEMORY, c.COMPONENT_LIMIT, c.COMPONENT_SWAP, c.COMPONENT_PROCESSES)]
 SELF = [c.COLLECTOR_SUCCESS.name, c.COLLECTOR_DURATION.name, c.BUILD_INFO.name]
 # Legitimately absent here: memwarden_responses_total belongs to the responder, and per-component
@@ -116,8 +114,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Any:
             },
         )
         wait_until(
-            lambda: len(prometheus.query('up{job=~"memwarden.*"} == 1')) == 2
-            and len(prometheus.query('memwarden_component_processes{component="sleepers"}')) == 2,
+            lambda: (
+                len(prometheus.query('up{job=~"memwarden.*"} == 1')) == 2
+                and len(prometheus.query('memwarden_component_processes{component="sleepers"}')) == 2
+            ),
             timeout=30,
             what="both exporters scraped",
         )

@@ -156,8 +156,9 @@ def test_federated_clusters_sharing_an_instance_stay_two_hosts(tmp_path: Path) -
 
             # Recorded series: two hosts with their own values, never one summed host.
             usage = wait_until(
-                lambda: (found := _by_cluster(central.query("instance:memwarden_memory_usage:ratio"))).keys() == {"a", "b"}
-                and found,
+                lambda: (
+                    (found := _by_cluster(central.query("instance:memwarden_memory_usage:ratio"))).keys() == {"a", "b"} and found
+                ),
                 timeout=30,
                 what="the usage ratio recorded per cluster",
             )
@@ -170,9 +171,7 @@ def test_federated_clusters_sharing_an_instance_stay_two_hosts(tmp_path: Path) -
             # Firing alerts: each cluster's host fires its own tiers and only those.
             both = {("a", INSTANCE), ("b", INSTANCE)}
             wait_until(lambda: _firing(central, "MemoryUsageCritical") == both, timeout=60, what="critical in both clusters")
-            wait_until(
-                lambda: _firing(central, "MemoryUsageEmergency") == {("a", INSTANCE)}, timeout=30, what="emergency in a"
-            )
+            wait_until(lambda: _firing(central, "MemoryUsageEmergency") == {("a", INSTANCE)}, timeout=30, what="emergency in a")
             assert _firing(central, "MemoryUsageEmergency") == {("a", INSTANCE)}
 
             # Alertmanager: a's emergency inhibits a's critical, never b's, though the instance is the same.
@@ -197,7 +196,8 @@ def test_federated_clusters_sharing_an_instance_stay_two_hosts(tmp_path: Path) -
             critical_groups = [
                 group["labels"]
                 for group in json.loads(body)
-                if group["labels"].get("alertname") == "MemoryUsageCritical" and group["receiver"]["name"] == "memwarden-responder"
+                if group["labels"].get("alertname") == "MemoryUsageCritical"
+                and group["receiver"]["name"] == "memwarden-responder"
             ]
             assert sorted(labels["cluster"] for labels in critical_groups) == ["a", "b"], critical_groups
             assert all(labels["instance"] == INSTANCE for labels in critical_groups), critical_groups

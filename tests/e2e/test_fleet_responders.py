@@ -182,7 +182,10 @@ def test_a_leak_on_host_b_is_answered_on_host_b_alone_with_one_replica_down(tmp_
                         "job_name": "memwarden",
                         "static_configs": [
                             # Three hosts that happen to share one machine: their instances relabeled.
-                            {"targets": [f"127.0.0.1:{exporter_ports[host]}"], "labels": {"host": host, "instance": f"{host}:9105"}}
+                            {
+                                "targets": [f"127.0.0.1:{exporter_ports[host]}"],
+                                "labels": {"host": host, "instance": f"{host}:9105"},
+                            }
                             for host in HOSTS
                         ],
                     }
@@ -210,9 +213,7 @@ def test_a_leak_on_host_b_is_answered_on_host_b_alone_with_one_replica_down(tmp_
         # A few more rounds of pulls and pushes (host-b's alerts stay firing while the
         # component is gone, then resolve): still nothing elsewhere, nothing twice here.
         wait_until(
-            lambda: all(
-                any(r["event"] == "foreign" for r in _audit(tmp_path / host)) for host in HOSTS if host != LEAKING
-            ),
+            lambda: all(any(r["event"] == "foreign" for r in _audit(tmp_path / host)) for host in HOSTS if host != LEAKING),
             timeout=20,
             what="the other hosts to have heard of host-b's alert and left it",
         )

@@ -122,12 +122,8 @@ def test_alertmanager_drives_the_responder_from_firing_to_freeze_to_thaw(tmp_pat
         ran = [event for event in _events(state) if event["event"] == "ran"]
         assert [(event["action"], event["result"]) for event in ran] == [("log", "ok"), ("freeze", "ok")]
         received = [event for event in _events(state) if event["event"] == "received"]
-        assert (
-            received and received[0]["alertname"] == "MemoryComponentHigh" and received[0]["rules"] == ["pause-batch"]
-        )
-        assert not [event for event in _events(state) if event["event"] == "rejected"], (
-            "Alertmanager's token was accepted"
-        )
+        assert received and received[0]["alertname"] == "MemoryComponentHigh" and received[0]["rules"] == ["pause-batch"]
+        assert not [event for event in _events(state) if event["event"] == "rejected"], "Alertmanager's token was accepted"
 
         alertmanager.post_alerts([_alert(started, datetime.now(UTC))])
         wait_until(lambda: state_of(child.pid) in ("S", "R"), timeout=20, what="the thaw on resolve")

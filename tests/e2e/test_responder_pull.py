@@ -118,7 +118,9 @@ def test_a_replica_behind_basic_auth_is_asked_with_the_password_read_from_its_fi
     web = tmp_path / "web.yml"
     hashed = bcrypt.hashpw(b"am-password", bcrypt.gensalt(rounds=4)).decode()
     web.write_text(f"basic_auth_users:\n  memwarden: '{hashed}'\n")
-    replica = Alertmanager(tmp_path / "am", config, extra_args=[f"--web.config.file={web}"], ready_auth=("memwarden", "am-password"))
+    replica = Alertmanager(
+        tmp_path / "am", config, extra_args=[f"--web.config.file={web}"], ready_auth=("memwarden", "am-password")
+    )
     try:
         status, _ = http_get(f"{replica.url}/api/v2/alerts")
         assert status == 401, "the replica does refuse a request without the password"

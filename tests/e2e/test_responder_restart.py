@@ -249,10 +249,9 @@ def test_a_second_responder_on_the_same_state_dir_refuses_and_leaves_the_first_o
             timeout=60,
         )
         assert second.returncode == 1, second
-        assert (
-            f"error: another responder is using {responder.state} (pid {responder.process.process.pid})"
-            in second.stderr
-        ), second.stderr
+        assert f"error: another responder is using {responder.state} (pid {responder.process.process.pid})" in second.stderr, (
+            second.stderr
+        )
         # The first responder's command still runs: its step is not over, and nothing escalates.
         decision = responder.send(firing)["decisions"][0]
         assert decision["result"] == "running", decision
@@ -313,9 +312,7 @@ def test_a_dry_run_responder_still_undoes_what_a_live_one_froze(tmp_path):
         responder.stop()
 
         responder = Responder(tmp_path, policy, token, "dry.log", "--dry-run")
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{responder.port}/state", headers={"Authorization": f"Bearer {TOKEN}"}
-        )
+        request = urllib.request.Request(f"http://127.0.0.1:{responder.port}/state", headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             shown = json.loads(response.read())
         assert shown["dry_run"] is True

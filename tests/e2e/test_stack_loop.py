@@ -251,7 +251,9 @@ def test_memory_fell_and_every_hog_alert_resolved(loop: dict[str, Any]) -> None:
     assert _query(stack, f'ALERTS{{alertstate="firing", component="hog", {STILL_FIRING_AFTER}}}') == []
     burning = _query(stack, 'ALERTS{alertstate="firing", component="hog", alertname="MemoryErrorBudgetBurn"}')
     assert {alert["metric"]["window"] for alert in burning} <= {"page", "ticket"}
-    peak = _query_range(stack, 'component:memwarden_memory_working_set:bytes{component="hog"}', loop["started"], loop["killed_at"])
+    peak = _query_range(
+        stack, 'component:memwarden_memory_working_set:bytes{component="hog"}', loop["started"], loop["killed_at"]
+    )
     highest = max(float(value) for result in peak for _, value in result["values"])
     assert highest > 0.95 * 128 * 2**20
     now = _query(stack, 'memwarden_component_processes{component="hog"}')
@@ -282,9 +284,7 @@ def test_every_dashboard_query_runs_against_the_live_prometheus(loop: dict[str, 
     assert len(panel_queries(dashboards)) > 20
     empty = empty_panel_queries(prometheus, dashboards, loop["started"], loop["resolved_at"])
     may_be_empty = _may_be_empty()
-    unexplained = [
-        entry for entry in empty if not any(re.search(key, entry[1] + entry[2], re.I) for key in may_be_empty)
-    ]
+    unexplained = [entry for entry in empty if not any(re.search(key, entry[1] + entry[2], re.I) for key in may_be_empty)]
     assert not unexplained, unexplained
 
 

@@ -77,7 +77,9 @@ responses:
         assert "exporter" not in {child.name for child in stack.supervisor.children}
         # The recording rules turn node_exporter's series into memwarden's.
         recorded = wait_until(
-            lambda: _query(stack, 'instance:memwarden_memory_usage:ratio{job="node"}'), timeout=30, what="usage from node_exporter"
+            lambda: _query(stack, 'instance:memwarden_memory_usage:ratio{job="node"}'),
+            timeout=30,
+            what="usage from node_exporter",
         )
         assert abs(float(recorded[0]["value"][1]) * 100 - _host_usage_percent()) < 5
         raw = _query(stack, 'node_memory_MemAvailable_bytes{job="node"}')

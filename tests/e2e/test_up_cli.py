@@ -94,7 +94,7 @@ def test_the_run_is_wired_to_its_own_ports_and_token(tmp_path: Path) -> None:
     assert wired.responses.alertmanager_url == "http://127.0.0.1:4"
     config = prometheus_config(wired, ports, layout)
     jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
-    assert jobs["memwarden"] == ["127.0.0.1:1"], "the job the default selector {job=\"memwarden\"} expects"
+    assert jobs["memwarden"] == ["127.0.0.1:1"], 'the job the default selector {job="memwarden"} expects'
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:4"]
     assert config["global"]["scrape_interval"] == "5s"
 

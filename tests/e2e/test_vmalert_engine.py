@@ -125,6 +125,7 @@ def _history(origin: float, start: float, end: float) -> tuple[str, str]:
 @contextmanager
 def _host(origin: float) -> Iterator[int]:
     """Serve the host's metrics; both scrapers read the same clock-driven values."""
+
     def body() -> bytes:
         return "".join(_line(*sample) + "\n" for sample in _samples(time.time() - origin)).encode()
 
@@ -216,8 +217,7 @@ def _record_names(bundle: Path) -> list[str]:
 
 def _by_labels(samples: list[dict[str, Any]]) -> dict[frozenset[tuple[str, str]], float]:
     return {
-        frozenset((k, v) for k, v in sample["metric"].items() if k != "__name__"): float(sample["value"][1])
-        for sample in samples
+        frozenset((k, v) for k, v in sample["metric"].items() if k != "__name__"): float(sample["value"][1]) for sample in samples
     }
 
 
@@ -225,9 +225,7 @@ def _close(left: float, right: float) -> bool:
     return abs(left - right) <= max(ABSOLUTE, TOLERANCE * max(abs(left), abs(right)))
 
 
-def _compare(
-    prometheus: Prometheus, storage: VictoriaMetrics, names: list[str], at: float
-) -> tuple[int, list[tuple[Any, ...]]]:
+def _compare(prometheus: Prometheus, storage: VictoriaMetrics, names: list[str], at: float) -> tuple[int, list[tuple[Any, ...]]]:
     """Compare each recording's series at `at`: the number of values compared, and what differs."""
     mismatched: list[tuple[Any, ...]] = []
     compared = 0
@@ -312,7 +310,9 @@ def test_vmalert_on_victoria_metrics_agrees_with_prometheus(tmp_path: Path) -> N
                 compared, mismatched = wait_until(settled, timeout=SETTLE_TIMEOUT, interval=2, what="every recording in both")
             except AssertionError:
                 compared, mismatched = _compare(prometheus, storage, names, time.time() - LATENCY_OFFSET - 5)
-            print(f"recorded series compared: {compared} of {len(names)} rules; outside {TOLERANCE:.0%} or not in both: {len(mismatched)}")
+            print(
+                f"recorded series compared: {compared} of {len(names)} rules; outside {TOLERANCE:.0%} or not in both: {len(mismatched)}"
+            )
             for mismatch in mismatched:
                 print("  ", mismatch)
             assert not mismatched, mismatched

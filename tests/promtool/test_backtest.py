@@ -98,4 +98,3 @@ def test_a_cold_host_does_not_trust_a_first_climb_its_windows_barely_saw(promtoo
     assert not batch.episodes.get(synthetic.PREDICTION), batch.episodes
     predicted, critical = leak.first(synthetic.PREDICTION), leak.first("MemoryUsageCritical")
     assert predicted is not None and critical is not None and predicted <= critical, leak.episodes
-

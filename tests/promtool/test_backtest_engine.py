@@ -25,9 +25,9 @@ def _policy(tmp_path: Path, source: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "source",
     [
-        "  profile: node_exporter\n  selector: '{job=\"prod-node\", env=\"prod\"}'\n",
-        "  profile: node_exporter\n  selector: '{job=\"node\", env=~\"prod|staging\"}'\n",
-        "  profile: memwarden\n  selector: '{job=\"memwarden-agent\", cluster!=\"lab\"}'\n",
+        '  profile: node_exporter\n  selector: \'{job="prod-node", env="prod"}\'\n',
+        '  profile: node_exporter\n  selector: \'{job="node", env=~"prod|staging"}\'\n',
+        '  profile: memwarden\n  selector: \'{job="memwarden-agent", cluster!="lab"}\'\n',
     ],
 )
 def test_a_custom_selector_is_replayed_under_its_own_labels(tmp_path: Path, promtool: str, source: str) -> None:
@@ -41,7 +41,7 @@ def test_a_custom_selector_is_replayed_under_its_own_labels(tmp_path: Path, prom
 
 
 def test_the_input_series_match_the_selector_and_the_peers(tmp_path: Path) -> None:
-    custom = _policy(tmp_path, "  profile: node_exporter\n  selector: '{job=\"prod-node\", env=\"prod\"}'\n")
+    custom = _policy(tmp_path, '  profile: node_exporter\n  selector: \'{job="prod-node", env="prod"}\'\n')
     assert engine.input_sources(custom) == [
         ("node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes", {"job": "prod-node", "env": "prod"}),
         ("node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes", {"job": "node"}),
@@ -53,7 +53,7 @@ def test_the_input_series_match_the_selector_and_the_peers(tmp_path: Path) -> No
 def _wrapper(tmp_path: Path, promtool: str, body: str) -> str:
     """A promtool that runs the real one and then fails the way a real run can fail."""
     path = tmp_path / "promtool"
-    path.write_text(f"#!/bin/sh\n\"{promtool}\" \"$@\"\n{body}\n")
+    path.write_text(f'#!/bin/sh\n"{promtool}" "$@"\n{body}\n')
     path.chmod(0o755)
     return str(path)
 
@@ -78,7 +78,9 @@ def test_a_rule_file_promtool_refuses_is_an_error(tmp_path: Path, promtool: str)
     """promtool exits 1 both for failed expectations (alerts: the timeline) and for a broken file."""
     # the real promtool, handed a recording file with a syntax error in place of the policy's
     broken = tmp_path / "broken.sh"
-    broken.write_text(f"#!/bin/sh\nprintf 'groups: [{{name: x, rules: [{{record: a, expr: \"sum(\"}}]}}]\\n' > \"$(dirname \"$3\")/memwarden.rules.yaml\"\nexec \"{promtool}\" \"$@\"\n")
+    broken.write_text(
+        f'#!/bin/sh\nprintf \'groups: [{{name: x, rules: [{{record: a, expr: "sum("}}]}}]\\n\' > "$(dirname "$3")/memwarden.rules.yaml"\nexec "{promtool}" "$@"\n'
+    )
     broken.chmod(0o755)
     policy, _, _ = load_policy()
     with pytest.raises(RuntimeError, match="exit code 1"):

@@ -23,8 +23,16 @@ def test_chunked_replay_gives_what_one_long_replay_gives(promtool: str, loaded: 
     policy, _, _ = load_policy()
     whole = recorded.replay(policy, loaded, promtool, chunk_hours=49, overlap_hours=0)
     cut = recorded.replay(policy, loaded, promtool, chunk_hours=6, overlap_hours=3)
-    families = ("MemoryExhaustionPredicted", "MemoryUsageWarning", "MemoryUsageHigh", "MemoryUsageCritical",
-                "MemoryUsageEmergency", "NodeMemoryHighUtilization", "HostOutOfMemory", "NaivePredictLinear")
+    families = (
+        "MemoryExhaustionPredicted",
+        "MemoryUsageWarning",
+        "MemoryUsageHigh",
+        "MemoryUsageCritical",
+        "MemoryUsageEmergency",
+        "NodeMemoryHighUtilization",
+        "HostOutOfMemory",
+        "NaivePredictLinear",
+    )
     for one, other in zip(whole, cut, strict=True):
         assert {a: one.episodes.get(a) for a in families} == {a: other.episodes.get(a) for a in families}, one.trace.name
 

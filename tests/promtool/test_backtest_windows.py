@@ -42,20 +42,28 @@ KINDS = ("leak", "flat", "late", "gone")
 
 def test_windowed_replay_counts_what_one_replay_counts(promtool: str) -> None:
     policy = history.replayable(load_policy()[0])
-    whole = recorded.replay(policy, [Trace(kind, STEP, series(kind)) for kind in KINDS], promtool, chunk_hours=CHUNK, overlap_hours=OVERLAP)
+    whole = recorded.replay(
+        policy, [Trace(kind, STEP, series(kind)) for kind in KINDS], promtool, chunk_hours=CHUNK, overlap_hours=OVERLAP
+    )
     expected = recorded.count(whole)
 
     replay = history.WindowedReplay(policy, promtool, STEP, chunk_steps=CHUNK * 60, overlap_steps=OVERLAP * 60)
     fleet = {((("instance", kind),)): series(kind) for kind in KINDS}
     for first in range(0, HOURS * 60, WINDOW * 60):
         length = min(WINDOW * 60, HOURS * 60 - first)
-        window = {key: values[first : first + length] for key, values in fleet.items() if any(v is not None for v in values[first : first + length])}
+        window = {
+            key: values[first : first + length]
+            for key, values in fleet.items()
+            if any(v is not None for v in values[first : first + length])
+        }
         replay.feed(window, length)
 
     assert history.counts(list(replay.tallies.values()), STEP) == expected
     by_kind = {dict(key)["instance"]: tally for key, tally in replay.tallies.items()}
     for outcome in whole:
-        assert by_kind[outcome.trace.name].episodes == {alert: runs for alert, runs in outcome.episodes.items() if runs}, outcome.trace.name
+        assert by_kind[outcome.trace.name].episodes == {alert: runs for alert, runs in outcome.episodes.items() if runs}, (
+            outcome.trace.name
+        )
     prediction = by_kind["leak"].episodes["MemoryExhaustionPredicted"]
     assert len(prediction) == 1 and prediction[0][0] < WINDOW * 60 <= prediction[0][1]
     assert expected.came_true["memwarden prediction"] == 1

@@ -16,7 +16,12 @@ POLICIES = Path(__file__).resolve().parent.parent / "fixtures" / "policies"
 # long as the other three together): the quick part runs the small tight.yaml policy and
 # `check rules` for every policy; CI runs all of it.
 _SLOW = pytest.mark.slow
-CASES = [pytest.param(None, marks=_SLOW), pytest.param("components.yaml", marks=_SLOW), pytest.param("node-exporter.yaml", marks=_SLOW), "tight.yaml"]
+CASES = [
+    pytest.param(None, marks=_SLOW),
+    pytest.param("components.yaml", marks=_SLOW),
+    pytest.param("node-exporter.yaml", marks=_SLOW),
+    "tight.yaml",
+]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case or "default")

@@ -102,7 +102,7 @@ def empty_variable_queries(prometheus: str, dashboards: dict[str, Any], start: f
     for board, name, query in variable_queries(dashboards):
         match = LABEL_VALUES.match(query)
         assert match, f"{board}: variable {name} is not a label_values() query: {query!r}"
-        selector, label = substitute(match.group("selector") or "{__name__=~\".+\"}"), match.group("label")
+        selector, label = substitute(match.group("selector") or '{__name__=~".+"}'), match.group("label")
         params = [("match[]", selector), ("start", str(start)), ("end", str(end))]
         found = _get(prometheus, "/api/v1/series", params)
         if name not in SCOPE_VARIABLES and not any(label in series for series in found):

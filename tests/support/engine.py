@@ -40,9 +40,7 @@ def one_rule_policy(tmp_path: Path, actions: list[dict[str, Any]], **responses: 
             "outcome_delay": "0s",
             **responses,
         },
-        components=[
-            {"name": "api", "match": {"cmdline": "never-matches-anything-xyz"}, "budget": "1GiB"}
-        ],
+        components=[{"name": "api", "match": {"cmdline": "never-matches-anything-xyz"}, "budget": "1GiB"}],
     )
 
 

@@ -19,7 +19,9 @@ def check_tree(expected_root: Path, files: dict[str, str]) -> None:
             target.write_text(text)
         return
     present = {str(path.relative_to(expected_root)) for path in expected_root.rglob("*") if path.is_file()}
-    assert present == set(files), f"golden files differ: missing {sorted(set(files) - present)}, extra {sorted(present - set(files))}"
+    assert present == set(files), (
+        f"golden files differ: missing {sorted(set(files) - present)}, extra {sorted(present - set(files))}"
+    )
     for relative, text in files.items():
         golden = (expected_root / relative).read_text()
         if golden != text:

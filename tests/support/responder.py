@@ -229,16 +229,12 @@ class LiveResponder:
         if token is not None:
             (state_dir / "token").parent.mkdir(parents=True, exist_ok=True)
             (state_dir / "token").write_text(token + "\n")
-        auth = authenticator_for(
-            policy, "127.0.0.1", token_file=str(state_dir / "token") if token else None, no_auth=no_auth
-        )
+        auth = authenticator_for(policy, "127.0.0.1", token_file=str(state_dir / "token") if token else None, no_auth=no_auth)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         started = asyncio.run_coroutine_threadsafe(
-            start_responder(
-                policy, state_dir=state_dir, auth=auth, port=0, dry_run=dry_run, audit_fsync=False, **kwargs
-            ),
+            start_responder(policy, state_dir=state_dir, auth=auth, port=0, dry_run=dry_run, audit_fsync=False, **kwargs),
             self.loop,
         )
         self.responder = started.result(timeout=30)

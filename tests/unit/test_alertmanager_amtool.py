@@ -96,7 +96,7 @@ def test_route_tests_fail_when_a_route_is_missing(amtool: str, tmp_path: Path, r
     (folder / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = _route_script(amtool, folder)
     assert result.returncode != 0
-    assert "FAIL: alertname=\"MemoryUsageCritical\"" in result.stderr
+    assert 'FAIL: alertname="MemoryUsageCritical"' in result.stderr
     assert "expected memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-secondary" in result.stderr
 
 
@@ -104,7 +104,13 @@ def test_notification_template_shows_tier_value_exhaustion_and_links(amtool: str
     folder = _bundle(rich, tmp_path)
     alert = {
         "status": "firing",
-        "labels": {"alertname": "MemoryComponentCritical", "severity": "critical", "tier": "3", "instance": "node-1:9105", "component": "api"},
+        "labels": {
+            "alertname": "MemoryComponentCritical",
+            "severity": "critical",
+            "tier": "3",
+            "instance": "node-1:9105",
+            "component": "api",
+        },
         "annotations": {
             "summary": "api uses 91 % of its budget",
             "description": "api on node-1:9105 uses 1.8GiB of 2GiB.",
@@ -113,24 +119,53 @@ def test_notification_template_shows_tier_value_exhaustion_and_links(amtool: str
             "runbook_url": "https://runbooks.example/memorycomponentcritical",
             "dashboard_url": "https://grafana.example/d/memwarden-component?var-instance=node-1:9105&var-component=api",
         },
-        "startsAt": "2024-05-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "1",
+        "startsAt": "2024-05-01T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "",
+        "fingerprint": "1",
     }
-    data = {"receiver": "memwarden-oncall", "status": "firing", "alerts": [alert], "groupLabels": {},
-            "commonLabels": alert["labels"], "commonAnnotations": {}, "externalURL": "http://am"}
+    data = {
+        "receiver": "memwarden-oncall",
+        "status": "firing",
+        "alerts": [alert],
+        "groupLabels": {},
+        "commonLabels": alert["labels"],
+        "commonAnnotations": {},
+        "externalURL": "http://am",
+    }
     (tmp_path / "data.json").write_text(json.dumps(data))
     outputs = {}
-    for name, kind in (("memwarden.title", "text"), ("memwarden.text", "text"), ("memwarden.email.html", "html"),
-                       ("memwarden.pagerduty.severity", "text"), ("memwarden.slack.title_link", "text")):
+    for name, kind in (
+        ("memwarden.title", "text"),
+        ("memwarden.text", "text"),
+        ("memwarden.email.html", "html"),
+        ("memwarden.pagerduty.severity", "text"),
+        ("memwarden.slack.title_link", "text"),
+    ):
         result = subprocess.run(
-            [amtool, "template", "render", f"--template.glob={folder / 'memwarden.tmpl'}", f"--template.data={tmp_path / 'data.json'}",
-             f"--template.type={kind}", f'--template.text={{{{ template "{name}" . }}}}'],
-            capture_output=True, text=True, timeout=30,
+            [
+                amtool,
+                "template",
+                "render",
+                f"--template.glob={folder / 'memwarden.tmpl'}",
+                f"--template.data={tmp_path / 'data.json'}",
+                f"--template.type={kind}",
+                f'--template.text={{{{ template "{name}" . }}}}',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 0, result.stderr
         outputs[name] = result.stdout
     assert outputs["memwarden.title"].strip() == "[FIRING:1] CRITICAL (tier 3) MemoryComponentCritical on node-1:9105 (api)"
-    for expected in ("CRITICAL tier 3: api uses 91 % of its budget", "Value: 91 %", "Predicted time to exhaustion: 12m",
-                     "Runbook: https://runbooks.example/memorycomponentcritical", "Dashboard: https://grafana.example/d/memwarden-component"):
+    for expected in (
+        "CRITICAL tier 3: api uses 91 % of its budget",
+        "Value: 91 %",
+        "Predicted time to exhaustion: 12m",
+        "Runbook: https://runbooks.example/memorycomponentcritical",
+        "Dashboard: https://grafana.example/d/memwarden-component",
+    ):
         assert expected in outputs["memwarden.text"]
     assert '<a href="https://runbooks.example/memorycomponentcritical">Runbook</a>' in outputs["memwarden.email.html"]
     assert outputs["memwarden.pagerduty.severity"].strip() == "critical"
@@ -154,8 +189,12 @@ def test_merge_into_an_existing_config_passes_check_config_and_keeps_it_intact(a
     # memwarden's routes work inside the merged config as in the standalone one.
     routes = _route_script(amtool, folder, folder / "merged.yml")
     assert routes.returncode == 0, routes.stdout + routes.stderr
-    other = subprocess.run([amtool, "config", "routes", "test", f"--config.file={folder / 'merged.yml'}", 'team="db"', 'alertname="DiskFull"'],
-                           capture_output=True, text=True, timeout=30)
+    other = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={folder / 'merged.yml'}", 'team="db"', 'alertname="DiskFull"'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert other.stdout.strip() == "db-pager"
 
 
@@ -184,7 +223,9 @@ def test_merge_finds_memwardens_routes_where_the_operator_moved_them(rich: Polic
     # The default policy's head, then the fall-through to that route's own receiver.
     nested = again["route"]["routes"][0]["routes"]
     assert [(r["receiver"], r["matchers"]) for r in nested] == [
-        ("memwarden-unrouted", ['generator="memwarden"']), ("db-pager", ['generator="memwarden"'])]
+        ("memwarden-unrouted", ['generator="memwarden"']),
+        ("db-pager", ['generator="memwarden"']),
+    ]
 
 
 def test_merge_into_memwardens_own_standalone_file_is_a_no_op(rich: Policy) -> None:
@@ -192,8 +233,15 @@ def test_merge_into_memwardens_own_standalone_file_is_a_no_op(rich: Policy) -> N
     assert merge_text(standalone, rich) == standalone
 
 
-@pytest.mark.parametrize(("text", "message"), [("[1, 2]\n", "is not an Alertmanager config"), ("receivers: []\n", "has no top-level `route`"),
-                                               ("route:\n  receiver: x\nreceivers: {}\n", "`receivers` must be a list"), ("a: [\n", "is not valid YAML")])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]\n", "is not an Alertmanager config"),
+        ("receivers: []\n", "has no top-level `route`"),
+        ("route:\n  receiver: x\nreceivers: {}\n", "`receivers` must be a list"),
+        ("a: [\n", "is not valid YAML"),
+    ],
+)
 def test_merge_rejects_what_it_cannot_merge_into(text: str, message: str) -> None:
     with pytest.raises(MergeError, match=message.replace("`", ".")):
         merge_text(text, load_policy()[0])
@@ -212,7 +260,9 @@ def test_merge_command_writes_atomically_and_reports_errors(tmp_path: Path, caps
     assert main_alertmanager(["merge", str(tmp_path / "missing.yml")]) == 1
     assert capsys.readouterr().err.startswith("error: cannot read")
     bad_policy = tmp_path / "bad.yaml"
-    bad_policy.write_text("version: memwarden/v1\nalertmanager: {routing: {high: {receivers: [nobody], group_wait: 1m, group_interval: 5m, repeat_interval: 1h}}}\n")
+    bad_policy.write_text(
+        "version: memwarden/v1\nalertmanager: {routing: {high: {receivers: [nobody], group_wait: 1m, group_interval: 5m, repeat_interval: 1h}}}\n"
+    )
     out = tmp_path / "out.yml"
     assert main_alertmanager(["merge", str(base), "-p", str(bad_policy), "-o", str(out)]) == 1
     assert "unknown receiver 'nobody'" in capsys.readouterr().err and not out.exists()
@@ -271,7 +321,9 @@ inhibit_rules:
 
 
 def _routes_to(amtool: str, config: Path, *labels: str) -> str:
-    result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", *labels], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", *labels], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -281,21 +333,38 @@ def _matches(matchers: list[str], labels: dict[str, str]) -> bool:
     for item in matchers:
         name, operator, value = re.fullmatch(r'(\w+)(=~|!~|!=|=)"?(.*?)"?', item).groups()
         have = labels.get(name, "")
-        hit = {"=": have == value, "!=": have != value, "=~": re.fullmatch(value, have) is not None, "!~": re.fullmatch(value, have) is None}[operator]
+        hit = {
+            "=": have == value,
+            "!=": have != value,
+            "=~": re.fullmatch(value, have) is not None,
+            "!~": re.fullmatch(value, have) is None,
+        }[operator]
         if not hit:
             return False
     return True
 
 
-def test_a_component_label_that_overrides_the_policys_does_not_divert_its_alerts(amtool: str, tmp_path: Path, rich: Policy) -> None:
+def test_a_component_label_that_overrides_the_policys_does_not_divert_its_alerts(
+    amtool: str, tmp_path: Path, rich: Policy
+) -> None:
     folder = _bundle(rich, tmp_path)
-    labels = ['alertname="MemoryComponentCritical"', 'severity="critical"', 'tier="3"', 'team="web"', 'service="web"',
-              'component="api"', 'generator="memwarden"', 'instance="n:9105"']
+    labels = [
+        'alertname="MemoryComponentCritical"',
+        'severity="critical"',
+        'tier="3"',
+        'team="web"',
+        'service="web"',
+        'component="api"',
+        'generator="memwarden"',
+        'instance="n:9105"',
+    ]
     got = _routes_to(amtool, folder / "alertmanager.yml", *labels)
     assert got == "memwarden-responder,memwarden-team-chat,memwarden-oncall,memwarden-web-team,memwarden-secondary"
 
 
-def test_the_operators_own_memory_alerts_keep_their_routes_and_are_never_inhibited(amtool: str, tmp_path: Path, rich: Policy) -> None:
+def test_the_operators_own_memory_alerts_keep_their_routes_and_are_never_inhibited(
+    amtool: str, tmp_path: Path, rich: Policy
+) -> None:
     merged = tmp_path / "merged.yml"
     merged.write_text(merge_text(OPERATOR_CONFIG, rich))
     assert _check_config(amtool, merged).returncode == 0
@@ -305,12 +374,16 @@ def test_the_operators_own_memory_alerts_keep_their_routes_and_are_never_inhibit
     ours = {"alertname": "MemoryUsageWarning", "severity": "warning", "tier": "1", "instance": "n:9105", "generator": "memwarden"}
     rules = yaml.safe_load(merged.read_text())["inhibit_rules"]
     assert any(_matches(rule["target_matchers"], ours) for rule in rules)  # the check can tell
-    for operators in ({"alertname": "MemoryHigh", "severity": "page", "team": "k8s", "instance": "n:9105"},
-                      {"alertname": "MemoryUsageWarning", "severity": "warning", "instance": "n:9105"}):
+    for operators in (
+        {"alertname": "MemoryHigh", "severity": "page", "team": "k8s", "instance": "n:9105"},
+        {"alertname": "MemoryUsageWarning", "severity": "warning", "instance": "n:9105"},
+    ):
         assert not [rule for rule in rules if _matches(rule["target_matchers"], operators)]
 
 
-def test_merge_refuses_a_receiver_name_the_operator_already_uses(tmp_path: Path, rich: Policy, capsys: pytest.CaptureFixture[str]) -> None:
+def test_merge_refuses_a_receiver_name_the_operator_already_uses(
+    tmp_path: Path, rich: Policy, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(MergeError, match="already has a receiver 'memwarden-oncall' that memwarden did not generate"):
         merge_text(CLASH_CONFIG, rich)
     base, out = tmp_path / "clash.yml", tmp_path / "out.yml"
@@ -325,8 +398,10 @@ def test_merge_keeps_the_operators_entries_even_with_memwardens_prefix(amtool: s
     names = [r["name"] for r in document["receivers"]]
     assert names[:3] == ["default", "memwarden-oncall", "memwarden-legacy"]
     assert document["inhibit_rules"][0] == yaml.safe_load(CLASH_CONFIG)["inhibit_rules"][0]
-    assert result.notes == ["kept receiver memwarden-oncall: memwarden did not generate it",
-                            "kept receiver memwarden-legacy: memwarden did not generate it"]
+    assert result.notes == [
+        "kept receiver memwarden-oncall: memwarden did not generate it",
+        "kept receiver memwarden-legacy: memwarden did not generate it",
+    ]
     (tmp_path / "merged.yml").write_text(result.text)
     assert _check_config(amtool, tmp_path / "merged.yml").returncode == 0
     assert merge(result.text, load_policy()[0]).text == result.text
@@ -334,12 +409,16 @@ def test_merge_keeps_the_operators_entries_even_with_memwardens_prefix(amtool: s
 
 def test_merge_refuses_to_drop_a_receiver_a_route_of_the_operators_still_uses(rich: Policy) -> None:
     merged = merge_text(OPERATOR_CONFIG, rich).replace("    receiver: db-chat\n", "    receiver: memwarden-oncall\n")
-    with pytest.raises(MergeError, match=r"route.routes\[3\] of yours uses memwarden.s receiver .memwarden-oncall., which the policy no longer makes"):
+    with pytest.raises(
+        MergeError,
+        match=r"route.routes\[3\] of yours uses memwarden.s receiver .memwarden-oncall., which the policy no longer makes",
+    ):
         merge_text(merged, load_policy()[0])
 
 
-def test_merge_command_says_what_it_replaced_and_removed_and_runs_amtool(amtool: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_merge_command_says_what_it_replaced_and_removed_and_runs_amtool(
+    amtool: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MEMWARDEN_AMTOOL", amtool)
     base = tmp_path / "alertmanager.yml"
     base.write_text(BASE_CONFIG)
@@ -361,9 +440,18 @@ def test_merge_command_says_what_it_replaced_and_removed_and_runs_amtool(amtool:
 def test_the_documented_template_example_renders_the_committed_template(amtool: str, repo_root: Path) -> None:
     """docs/alertmanager.md's `amtool template render` command, as written, shows a notification."""
     result = subprocess.run(
-        [amtool, "template", "render", "--template.glob=alertmanager/memwarden.tmpl",
-         "--template.data=docs/examples/notification.json", '--template.text={{ template "memwarden.text" . }}'],
-        capture_output=True, text=True, timeout=30, cwd=repo_root,
+        [
+            amtool,
+            "template",
+            "render",
+            "--template.glob=alertmanager/memwarden.tmpl",
+            "--template.data=docs/examples/notification.json",
+            '--template.text={{ template "memwarden.text" . }}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=repo_root,
     )
     assert result.returncode == 0, result.stderr
     assert "CRITICAL tier 3" in result.stdout and "Predicted time to exhaustion: 14m 10s" in result.stdout

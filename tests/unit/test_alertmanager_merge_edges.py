@@ -94,7 +94,11 @@ def test_an_in_place_merge_keeps_the_files_owner_and_group(tmp_path: Path) -> No
 @pytest.mark.parametrize("key", ["receivers", "inhibit_rules", "time_intervals", "templates"])
 def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
     rich = load_policy(RICH)[0]
-    base = "route:\n  receiver: default\nreceivers:\n- name: default\n  webhook_configs: [{url: 'http://127.0.0.1:9/d'}]\n" if key != "receivers" else "route:\n  receiver: default\n"
+    base = (
+        "route:\n  receiver: default\nreceivers:\n- name: default\n  webhook_configs: [{url: 'http://127.0.0.1:9/d'}]\n"
+        if key != "receivers"
+        else "route:\n  receiver: default\n"
+    )
     base += f"{key}: []   # none yet\n"
     if key == "receivers":
         base = base.replace("  receiver: default\n", "  receiver: memwarden-unrouted\n")
@@ -104,7 +108,10 @@ def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
 
 
 def test_sections_are_added_before_a_document_end_marker(policy: Policy) -> None:
-    merged = merge_text("---\nroute:\n  receiver: default\nreceivers:\n  - name: default\n    webhook_configs: [{url: 'http://127.0.0.1:9/d'}]\n...\n", policy)
+    merged = merge_text(
+        "---\nroute:\n  receiver: default\nreceivers:\n  - name: default\n    webhook_configs: [{url: 'http://127.0.0.1:9/d'}]\n...\n",
+        policy,
+    )
     assert merged.startswith("---\n") and merged.endswith("...\n")
     assert yaml.safe_load(merged)["inhibit_rules"]
     assert merge_text(merged, policy) == merged
@@ -117,7 +124,9 @@ def test_a_flow_style_root_route_is_refused_with_a_clear_message(policy: Policy)
 
 def test_a_mapping_that_merges_itself_is_refused_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = tmp_path / "alertmanager.yml"
-    base.write_text("route: &r\n  receiver: default\n  routes:\n    - <<: *r\n      receiver: db\nreceivers:\n  - name: default\n  - name: db\n")
+    base.write_text(
+        "route: &r\n  receiver: default\n  routes:\n    - <<: *r\n      receiver: db\nreceivers:\n  - name: default\n  - name: db\n"
+    )
     out = tmp_path / "out.yml"
     assert main_alertmanager(["merge", str(base), "-o", str(out)]) == 1
     err = capsys.readouterr().err
@@ -142,8 +151,9 @@ def test_a_crlf_config_keeps_its_line_ends(tmp_path: Path, policy: Policy, capsy
     assert "unchanged" in capsys.readouterr().err and config.read_bytes().decode() == merged
 
 
-def test_the_operators_path_to_memwardens_template_is_kept_unless_another_is_asked_for(tmp_path: Path, policy: Policy,
-                                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_operators_path_to_memwardens_template_is_kept_unless_another_is_asked_for(
+    tmp_path: Path, policy: Policy, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = BASE + "templates:\n- /etc/alertmanager/memwarden.tmpl\n"
     result = merge(base, policy)
     assert yaml.safe_load(result.text)["templates"] == ["/etc/alertmanager/memwarden.tmpl"]

@@ -72,8 +72,9 @@ receivers:
 
 def _amtool_receivers(amtool: str, config: Path, labels: dict[str, str]) -> list[str]:
     arguments = [f"{name}={yaml.safe_dump(value, default_style=chr(34)).strip()}" for name, value in labels.items()]
-    result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", *arguments],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", *arguments], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().split(",")
 
@@ -97,7 +98,9 @@ def test_with_no_receivers_of_its_own_every_alert_reaches_the_responder_and_then
         assert list(result.receivers) == got
         # The DB team's alerts still go to its pager, memwarden's included.
         assert _amtool_receivers(amtool, config, {**result.case.labels, "team": "db"}) == ["memwarden-responder", "db-pager"]
-    assert merged.reach == [f"  {tier + ':':<10} memwarden-responder, team-mail" for tier in ("warning", "high", "critical", "emergency")]
+    assert merged.reach == [
+        f"  {tier + ':':<10} memwarden-responder, team-mail" for tier in ("warning", "high", "critical", "emergency")
+    ]
 
 
 def test_before_the_fix_the_same_merge_told_only_the_responder(amtool: str, tmp_path: Path, default: Policy) -> None:
@@ -108,7 +111,13 @@ def test_before_the_fix_the_same_merge_told_only_the_responder(amtool: str, tmp_
     stopping["route"]["routes"] = [head, *stopping["route"]["routes"][1:-1]]
     config = tmp_path / "old.yml"
     config.write_text(yaml.safe_dump(stopping))
-    labels = {"alertname": "MemoryUsageCritical", "severity": "critical", "tier": "3", "generator": "memwarden", "instance": "n:9105"}
+    labels = {
+        "alertname": "MemoryUsageCritical",
+        "severity": "critical",
+        "tier": "3",
+        "generator": "memwarden",
+        "instance": "n:9105",
+    }
     assert _amtool_receivers(amtool, config, labels) == ["memwarden-responder"]
     assert receivers_for(stopping, labels) == ["memwarden-responder"]
 
@@ -124,18 +133,20 @@ def test_our_routing_agrees_with_amtool_on_routes_of_every_kind(amtool: str, tmp
     cases = reach(document, policy)
     checked = 0
     for index, result in enumerate(cases):
-        for extra in extras[index % 2:: 2] if index % 3 else extras:
+        for extra in extras[index % 2 :: 2] if index % 3 else extras:
             labels = {**result.case.labels, **extra}
             assert receivers_for(document, labels) == _amtool_receivers(amtool, config, labels), labels
             checked += 1
     assert checked > 60
 
 
-def test_a_merge_where_a_tier_reaches_nobody_is_refused_with_the_fix(tmp_path: Path, default: Policy,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_merge_where_a_tier_reaches_nobody_is_refused_with_the_fix(
+    tmp_path: Path, default: Policy, capsys: pytest.CaptureFixture[str]
+) -> None:
     blackhole = TEAM_MAIL.replace("receiver: team-mail", "receiver: 'null'").replace(
         "- name: team-mail\n  email_configs:\n  - {to: team@example.com, from: am@example.com, smarthost: 'mail.example.com:25'}\n",
-        "- name: 'null'\n")
+        "- name: 'null'\n",
+    )
     with pytest.raises(MergeError) as refused:
         merge(blackhole, default)
     message = str(refused.value)
@@ -179,10 +190,13 @@ def test_a_tier_with_receivers_and_one_without_in_one_config(amtool: str, tmp_pa
     merged = merge(TEAM_MAIL, policy)
     (tmp_path / "am.yml").write_text(merged.text)
     base = {"generator": "memwarden", "instance": "n:9105", "tier": "1"}
-    assert _amtool_receivers(amtool, tmp_path / "am.yml", {**base, "alertname": "MemoryUsageCritical", "severity": "critical"}) == [
-        "memwarden-responder", "memwarden-oncall"]
+    assert _amtool_receivers(
+        amtool, tmp_path / "am.yml", {**base, "alertname": "MemoryUsageCritical", "severity": "critical"}
+    ) == ["memwarden-responder", "memwarden-oncall"]
     assert _amtool_receivers(amtool, tmp_path / "am.yml", {**base, "alertname": "MemoryUsageWarning", "severity": "warning"}) == [
-        "memwarden-responder", "team-mail"]
+        "memwarden-responder",
+        "team-mail",
+    ]
     assert merged.reach[2] == "  critical:  memwarden-responder, memwarden-oncall"
 
 
@@ -190,7 +204,7 @@ def test_a_tier_with_receivers_and_one_without_in_one_config(amtool: str, tmp_pa
     ("text", "expected"),
     [
         ('a="b"', [("a", "=", "b")]),
-        ("{a=b, c!~\"x|y\"}", [("a", "=", "b"), ("c", "!~", "x|y")]),
+        ('{a=b, c!~"x|y"}', [("a", "=", "b"), ("c", "!~", "x|y")]),
         ('a = "with, comma"', [("a", "=", "with, comma")]),
         (r'a="say \"hi\"\n"', [("a", "=", 'say "hi"\n')]),
         (r'a=~"\d+"', [("a", "=~", r"\d+")]),

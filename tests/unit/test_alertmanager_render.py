@@ -16,7 +16,16 @@ from memwarden.policy import TIERS, Policy, check_text, default_policy_text, loa
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
 # Keys under which Alertmanager would take a secret inline; memwarden must never write one.
-INLINE_SECRETS = {"api_url", "routing_key", "service_key", "auth_password", "auth_secret", "credentials", "password", "bearer_token"}
+INLINE_SECRETS = {
+    "api_url",
+    "routing_key",
+    "service_key",
+    "auth_password",
+    "auth_secret",
+    "credentials",
+    "password",
+    "bearer_token",
+}
 
 
 def _config(policy: Policy) -> dict:
@@ -73,9 +82,18 @@ def test_a_receiver_is_told_of_an_alert_once(rich: Policy) -> None:
     routes = _tiers_route(_config(rich))["routes"]
     # team-chat owns api and is a tier receiver of every tier but warning: one route per tier.
     chat = [r["matchers"] for r in routes if r["receiver"] == "memwarden-team-chat"]
-    assert chat == [['severity="warning"', 'component="api"'], ['severity="high"'], ['severity="critical"'], ['severity="emergency"']]
+    assert chat == [
+        ['severity="warning"', 'component="api"'],
+        ['severity="high"'],
+        ['severity="critical"'],
+        ['severity="emergency"'],
+    ]
     # web-team owns api and is escalated to at critical: the escalation leaves api's alerts out.
-    web = [(r["matchers"], r["group_wait"]) for r in routes if r["receiver"] == "memwarden-web-team" and 'severity="critical"' in r["matchers"]]
+    web = [
+        (r["matchers"], r["group_wait"])
+        for r in routes
+        if r["receiver"] == "memwarden-web-team" and 'severity="critical"' in r["matchers"]
+    ]
     assert web == [(['severity="critical"', 'component="api"'], "30s"), (['severity="critical"', 'component!~"api"'], "30m")]
     for case in route_cases(rich):
         assert len(case.receivers) == len(set(case.receivers)), case.describe()
@@ -131,15 +149,24 @@ def test_higher_tiers_inhibit_lower_tiers_of_their_own_family_only() -> None:
     tiers = [r for r in rules if r["equal"] == ["cluster", "region", "env", "instance", "component"]]
     pairs = {(r["source_matchers"][1], r["target_matchers"][1]) for r in tiers}
     assert pairs == {
-        ('alertname=~"MemoryUsageEmergency|MemoryComponentEmergency"',
-         'alertname=~"MemoryUsageWarning|MemoryUsageHigh|MemoryUsageCritical|MemoryComponentWarning|MemoryComponentHigh|MemoryComponentCritical"'),
-        ('alertname=~"MemoryUsageCritical|MemoryComponentCritical"',
-         'alertname=~"MemoryUsageWarning|MemoryUsageHigh|MemoryComponentWarning|MemoryComponentHigh"'),
+        (
+            'alertname=~"MemoryUsageEmergency|MemoryComponentEmergency"',
+            'alertname=~"MemoryUsageWarning|MemoryUsageHigh|MemoryUsageCritical|MemoryComponentWarning|MemoryComponentHigh|MemoryComponentCritical"',
+        ),
+        (
+            'alertname=~"MemoryUsageCritical|MemoryComponentCritical"',
+            'alertname=~"MemoryUsageWarning|MemoryUsageHigh|MemoryComponentWarning|MemoryComponentHigh"',
+        ),
         ('alertname=~"MemoryUsageHigh|MemoryComponentHigh"', 'alertname=~"MemoryUsageWarning|MemoryComponentWarning"'),
     }
     down = [r for r in rules if 'alertname="MemorySourceDown"' in r["source_matchers"]]
-    assert down == [{"source_matchers": ['generator="memwarden"', 'alertname="MemorySourceDown"'],
-                     "target_matchers": ['generator="memwarden"', 'alertname!="MemorySourceDown"'], "equal": ["cluster", "region", "env", "instance"]}]
+    assert down == [
+        {
+            "source_matchers": ['generator="memwarden"', 'alertname="MemorySourceDown"'],
+            "target_matchers": ['generator="memwarden"', 'alertname!="MemorySourceDown"'],
+            "equal": ["cluster", "region", "env", "instance"],
+        }
+    ]
 
 
 def test_fragment_holds_memwardens_routes_not_a_root(rich: Policy) -> None:
@@ -162,17 +189,29 @@ def test_route_cases_cover_every_alert_the_rules_can_fire(rich: Policy) -> None:
     assert ("MemoryComponentExhaustionPredicted", "high", "api") in covered
     # A rule over series with a non-empty component fires per component, not for the host.
     assert {c for n, _, c in covered if n == "MemoryComponentNotFound"} == {"api", "worker", "unlisted.service"}
-    assert {("MemorySourceDown", "high", None), ("MemorySourceAbsent", "high", None), ("MemorySourceCollectorFailed", "high", None)} <= covered
+    assert {
+        ("MemorySourceDown", "high", None),
+        ("MemorySourceAbsent", "high", None),
+        ("MemorySourceCollectorFailed", "high", None),
+    } <= covered
     assert {(tier, component) for tier in TIERS for component in (None, "api", "worker")} <= {(s, c) for _, s, c in covered}
     # The labels are what the rules give real alerts: api's own team wins over the policy's.
     api = next(c for c in cases if c.labels.get("component") == "api" and c.labels["alertname"] == "MemoryComponentCritical")
     assert (api.labels["service"], api.labels["team"], api.labels["generator"]) == ("web", "web", "memwarden")
-    assert api.receivers == ["memwarden-responder", "memwarden-team-chat", "memwarden-oncall", "memwarden-web-team", "memwarden-secondary"]
+    assert api.receivers == [
+        "memwarden-responder",
+        "memwarden-team-chat",
+        "memwarden-oncall",
+        "memwarden-web-team",
+        "memwarden-secondary",
+    ]
     assert expected_receivers(rich, "warning") == (["memwarden-sre-mail"], False)
 
 
 def test_without_the_responder_and_receivers_memwarden_routes_nothing_itself() -> None:
-    text = default_policy_text().replace("    enabled: true\n    url: http://127.0.0.1:9106", "    enabled: false\n    url: http://127.0.0.1:9106")
+    text = default_policy_text().replace(
+        "    enabled: true\n    url: http://127.0.0.1:9106", "    enabled: false\n    url: http://127.0.0.1:9106"
+    )
     policy, problems = check_text(text, "x.yaml")
     assert policy is not None, problems
     # Nothing of memwarden's takes the alert, so the config's own routes decide alone.
@@ -187,7 +226,9 @@ def _policy(tmp_path: Path, text: str) -> Policy:
 
 def test_a_tier_written_in_part_keeps_the_rest_of_its_defaults(tmp_path: Path) -> None:
     """The escalation example of docs/alertmanager.md, as written there."""
-    policy = _policy(tmp_path, """\
+    policy = _policy(
+        tmp_path,
+        """\
         alertmanager:
           receivers:
             - {name: oncall, pagerduty: {routing_key_file: /etc/alertmanager/secrets/pagerduty.key}}
@@ -198,18 +239,24 @@ def test_a_tier_written_in_part_keeps_the_rest_of_its_defaults(tmp_path: Path) -
               escalate_after: 30m
               escalate_to: [secondary]
             warning: {group_wait: null, repeat_interval: 48h}
-        """)
+        """,
+    )
     routing = policy.alertmanager.routing
     assert (routing.critical.group_wait, routing.critical.group_interval, routing.critical.repeat_interval) == ("30s", "2m", "1h")
     assert (routing.warning.group_wait, routing.warning.group_interval, routing.warning.repeat_interval) == ("2m", "10m", "48h")
     assert routing.high == Policy(version="memwarden/v1").alertmanager.routing.high
     tiers = _tiers_route(_config(policy))
     assert tiers["matchers"] == ['generator="memwarden"', 'severity="critical"']
-    assert [(r["receiver"], r["group_wait"]) for r in tiers["routes"]] == [("memwarden-oncall", "30s"), ("memwarden-secondary", "30m")]
+    assert [(r["receiver"], r["group_wait"]) for r in tiers["routes"]] == [
+        ("memwarden-oncall", "30s"),
+        ("memwarden-secondary", "30m"),
+    ]
 
 
 def test_tiers_without_receivers_pass_on_and_a_responder_only_tier_stops(tmp_path: Path) -> None:
-    policy = _policy(tmp_path, """\
+    policy = _policy(
+        tmp_path,
+        """\
         alertmanager:
           receivers:
             - {name: oncall, pagerduty: {routing_key_file: /k}}
@@ -220,7 +267,8 @@ def test_tiers_without_receivers_pass_on_and_a_responder_only_tier_stops(tmp_pat
             critical: {receivers: [oncall]}
         components:
           - {name: api, match: {cmdline: api}, budget: 1GiB}
-        """)
+        """,
+    )
     head, tiers = _config(policy)["route"]["routes"]
     # The head tells the responder of what it hears of, and the owner of api of the tiers
     # the policy leaves to the config's routes; those alerts then go on.
@@ -264,8 +312,8 @@ def test_the_default_policy_file_matches_the_model_defaults() -> None:
 
 def test_the_escalation_example_of_the_docs_checks_clean_as_written(repo_root: Path) -> None:
     docs = (repo_root / "docs" / "alertmanager.md").read_text()
-    section = docs[docs.index("### Escalation"):]
-    example = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```\n", section.index("```yaml\n") + 8)]
+    section = docs[docs.index("### Escalation") :]
+    example = section[section.index("```yaml\n") + len("```yaml\n") : section.index("```\n", section.index("```yaml\n") + 8)]
     policy, problems = check_text("version: memwarden/v1\n" + example, "docs-example.yaml")
     assert policy is not None and problems == [], problems
     assert expected_receivers(policy, "critical") == (["memwarden-responder", "memwarden-oncall", "memwarden-secondary"], False)

@@ -50,7 +50,13 @@ def test_the_replay_selects_the_replayed_series_and_leaves_the_error_budget_out(
     ],
 )
 def test_bad_options_are_named(options: dict[str, str], message: str) -> None:
-    settings = {"url": "http://127.0.0.1:9090", "user": None, "password_file": None, "bearer_token_file": None, "timeout": 5.0} | options
+    settings = {
+        "url": "http://127.0.0.1:9090",
+        "user": None,
+        "password_file": None,
+        "bearer_token_file": None,
+        "timeout": 5.0,
+    } | options
     with pytest.raises(HistoryError, match=message):
         Client.create(settings.pop("url"), **settings)
 
@@ -59,7 +65,7 @@ def test_the_bearer_token_is_sent_and_a_non_prometheus_answer_is_named(tmp_path)
     seen: list[str | None] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
             body = b"<html>not prometheus</html>"
             self.send_response(200)
@@ -87,7 +93,11 @@ def test_the_bearer_token_is_sent_and_a_non_prometheus_answer_is_named(tmp_path)
 
 
 def test_hosts_are_named_by_instance_unless_two_share_one() -> None:
-    keys = [(("instance", "a:9100"), ("job", "node")), (("instance", "b:9100"), ("job", "node")), (("instance", "b:9100"), ("job", "other"))]
+    keys = [
+        (("instance", "a:9100"), ("job", "node")),
+        (("instance", "b:9100"), ("job", "node")),
+        (("instance", "b:9100"), ("job", "other")),
+    ]
     names = history._names(keys)
     assert names[keys[0]] == "a:9100"
     assert names[keys[2]] == '{instance="b:9100", job="other"}'

@@ -125,9 +125,7 @@ def test_schema_describes_the_policy_and_accepts_the_default(capsys: pytest.Capt
 
 
 def test_the_console_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "memwarden.cli", "check"], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "memwarden.cli", "check"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
 

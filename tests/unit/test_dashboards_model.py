@@ -52,7 +52,14 @@ def test_grafanalibs_nulls_and_legacy_keys_would_be_refused_or_dropped() -> None
     from grafanalib import core
     from grafanalib._gen import DashboardEncoder
 
-    raw = json.loads(json.dumps(core.Dashboard(title="t", panels=[core.RowPanel(title="r", gridPos=core.GridPos(h=1, w=24, x=0, y=0))]).to_json_data(), cls=DashboardEncoder))
+    raw = json.loads(
+        json.dumps(
+            core.Dashboard(
+                title="t", panels=[core.RowPanel(title="r", gridPos=core.GridPos(h=1, w=24, x=0, y=0))]
+            ).to_json_data(),
+            cls=DashboardEncoder,
+        )
+    )
     with pytest.raises(TypeError):
         Dashboard.from_json(raw)
 

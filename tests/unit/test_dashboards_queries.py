@@ -21,19 +21,50 @@ NODE_EXPORTER_POLICY = GOLDEN / "in-node-exporter-with-components.yaml"
 OVERRIDDEN_TIERS_POLICY = GOLDEN / "in-overridden-component-tiers.yaml"
 # The exporter contract (DESIGN.md's metric table), plus the series Prometheus makes itself.
 CONTRACT = {
-    *(f"memwarden_memory_{name}_bytes" for name in (
-        "total", "available", "free", "cached", "buffers", "shared", "slab_reclaimable", "anon", "committed", "commit_limit")),
-    "memwarden_swap_total_bytes", "memwarden_swap_free_bytes",
-    "memwarden_pressure_waiting_seconds_total", "memwarden_pressure_stalled_seconds_total",
-    "memwarden_oom_kills_total", "memwarden_major_page_faults_total", "memwarden_swap_in_pages_total",
-    "memwarden_swap_out_pages_total", "memwarden_workingset_refaults_total",
-    "memwarden_component_memory_bytes", "memwarden_component_limit_bytes", "memwarden_component_swap_bytes",
-    "memwarden_component_processes", "memwarden_collector_success", "memwarden_collector_duration_seconds",
-    "memwarden_build_info", "memwarden_responses_total",
+    *(
+        f"memwarden_memory_{name}_bytes"
+        for name in (
+            "total",
+            "available",
+            "free",
+            "cached",
+            "buffers",
+            "shared",
+            "slab_reclaimable",
+            "anon",
+            "committed",
+            "commit_limit",
+        )
+    ),
+    "memwarden_swap_total_bytes",
+    "memwarden_swap_free_bytes",
+    "memwarden_pressure_waiting_seconds_total",
+    "memwarden_pressure_stalled_seconds_total",
+    "memwarden_oom_kills_total",
+    "memwarden_major_page_faults_total",
+    "memwarden_swap_in_pages_total",
+    "memwarden_swap_out_pages_total",
+    "memwarden_workingset_refaults_total",
+    "memwarden_component_memory_bytes",
+    "memwarden_component_limit_bytes",
+    "memwarden_component_swap_bytes",
+    "memwarden_component_processes",
+    "memwarden_collector_success",
+    "memwarden_collector_duration_seconds",
+    "memwarden_build_info",
+    "memwarden_responses_total",
 }
 PROMETHEUS_OWN = {"up", "ALERTS"}
 # What Grafana puts in place of its variables when it runs a query.
-VARIABLES = {"$__rate_interval": "1m", "$__range": "6h", "$__interval": "30s", "$instance": ".*", "$component": ".*", "$cluster": ".*", "$env": ".*"}
+VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "6h",
+    "$__interval": "30s",
+    "$instance": ".*",
+    "$component": ".*",
+    "$cluster": ".*",
+    "$env": ".*",
+}
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"}
 
 
@@ -75,7 +106,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
     names = set()
     for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):
-        rest = text[match.end():].lstrip()
+        rest = text[match.end() :].lstrip()
         if rest.startswith("(") or match.group(0).lower() in KEYWORDS:
             continue  # a function or an operator
         if match.start() > 0 and (text[match.start() - 1].isdigit() or text[match.start() - 1] == "."):
@@ -110,7 +141,9 @@ def test_every_panel_query_parses_under_promtool(promtool: str, tmp_path: Path, 
 
 def test_promtool_check_catches_a_broken_query(promtool: str, tmp_path: Path) -> None:
     rule_file = tmp_path / "broken.yml"
-    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [{"record": "x:y:z", "expr": substitute("sum by (instance (up)")}]}]}))
+    rule_file.write_text(
+        yaml.safe_dump({"groups": [{"name": "x", "rules": [{"record": "x:y:z", "expr": substitute("sum by (instance (up)")}]}]})
+    )
     assert subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True, timeout=60).returncode != 0
 
 

@@ -85,11 +85,29 @@ def test_alert_links_open_these_dashboards_with_these_variables(default: Policy)
 def test_overview_has_every_panel_the_operator_needs(default: Policy) -> None:
     panels = _panels(_dashboards(default)[0])
     expected = {
-        "Memory level", "Memory in use", "Time to exhaustion", "Health", "OOM kills (1h)", "Firing memory alerts",
-        "Memory in use vs tiers", "Available memory and prediction", "Error budget remaining",
-        "Pressure stall: some", "Pressure stall: full", "Swap in and out", "Swap in use", "OOM kills (last hour)", "Major page faults",
-        "Components: use of budget", "Component working set vs budget", "Memory alerts", "Responder actions",
-        "Responder results in range", "Targets up", "Collector success", "Collector duration",
+        "Memory level",
+        "Memory in use",
+        "Time to exhaustion",
+        "Health",
+        "OOM kills (1h)",
+        "Firing memory alerts",
+        "Memory in use vs tiers",
+        "Available memory and prediction",
+        "Error budget remaining",
+        "Pressure stall: some",
+        "Pressure stall: full",
+        "Swap in and out",
+        "Swap in use",
+        "OOM kills (last hour)",
+        "Major page faults",
+        "Components: use of budget",
+        "Component working set vs budget",
+        "Memory alerts",
+        "Responder actions",
+        "Responder results in range",
+        "Targets up",
+        "Collector success",
+        "Collector duration",
     }
     assert expected <= set(panels)
     assert any("ALERTS{" in expr for expr in _exprs(panels["Memory alerts"]))
@@ -160,8 +178,8 @@ def test_switched_off_features_leave_no_empty_panels(fleet: Policy) -> None:
 def test_node_exporter_profile_shows_both_exporters_health(fleet: Policy) -> None:
     panels = _panels(_dashboards(fleet)[0])
     success = _exprs(panels["Collector success"])
-    assert any("node_scrape_collector_success{job=\"node\"" in expr for expr in success)
-    assert any("memwarden_collector_success{job=\"memwarden\"" in expr for expr in success)
+    assert any('node_scrape_collector_success{job="node"' in expr for expr in success)
+    assert any('memwarden_collector_success{job="memwarden"' in expr for expr in success)
     assert len(_exprs(panels["Targets up"])) == 2
 
 
@@ -188,7 +206,9 @@ def _selects(expr: str, component: str) -> bool:
 def _steps_for(panel: dict, component: str) -> list[dict]:
     """The threshold steps Grafana applies to this component's series: its query's override, else the defaults."""
     (target,) = [t for t in panel["targets"] if _selects(t["expr"], component)]
-    overrides = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"] == {"id": "byFrameRefID", "options": target["refId"]}]
+    overrides = [
+        o for o in panel["fieldConfig"]["overrides"] if o["matcher"] == {"id": "byFrameRefID", "options": target["refId"]}
+    ]
     if not overrides:
         return panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     (override,) = overrides
@@ -234,7 +254,11 @@ def test_alert_timeline_keeps_apart_alerts_of_one_name(overridden: Policy) -> No
             by_name.setdefault(rule["alert"], []).append(rule["labels"])
     # severity is fixed by each query; tier and generator never tell two alerts of one name apart here.
     distinguishing = {
-        key for labels in by_name.values() for first in labels for other in labels for key in first.keys() | other.keys()
+        key
+        for labels in by_name.values()
+        for first in labels
+        for other in labels
+        for key in first.keys() | other.keys()
         if first.get(key) != other.get(key) and key not in ("severity", "tier")
     }
     assert {"window", "component"} <= distinguishing
@@ -253,12 +277,18 @@ def test_alert_panels_select_memwarden_alerts_by_the_generator_label(default: Po
     panels = _panels(_dashboards(default)[0])
     for title in ("Memory alerts", "Firing memory alerts"):
         for expr in _exprs(panels[title]):
-            assert f'ALERTS{{{name}="{value}", alertstate="firing"' in expr and "alertname" not in expr.split("ALERTS{")[1].split("}")[0]
+            assert (
+                f'ALERTS{{{name}="{value}", alertstate="firing"' in expr
+                and "alertname" not in expr.split("ALERTS{")[1].split("}")[0]
+            )
 
 
 def test_drill_down_lists_only_instances_that_run_a_component(default: Policy) -> None:
     overview, component = _dashboards(default)
     variables = {v["name"]: v["query"] for v in component["templating"]["list"]}
-    assert variables["instance"] == 'label_values(component:memwarden_memory_usage:ratio{cluster=~"$cluster", env=~"$env"}, instance)'
+    assert (
+        variables["instance"]
+        == 'label_values(component:memwarden_memory_usage:ratio{cluster=~"$cluster", env=~"$env"}, instance)'
+    )
     overview_instances = {v["name"]: v["query"] for v in overview["templating"]["list"]}["instance"]
     assert "instance:memwarden_memory_usage:ratio" in overview_instances

@@ -79,9 +79,7 @@ def test_a_limit_on_the_exporters_own_unit_on_the_host_keeps_host_scope(fixtures
     ("tree", "cgroup"),
     [("docker-v1", "/docker/3f2a9c0e5b71"), ("docker-v2", "/system.slice/docker-3f2a9c0e5b71.scope")],
 )
-def test_a_container_without_a_cgroup_namespace_finds_its_bind_mounted_cgroup(
-    fixtures_dir: Path, tree: str, cgroup: str
-) -> None:
+def test_a_container_without_a_cgroup_namespace_finds_its_bind_mounted_cgroup(fixtures_dir: Path, tree: str, cgroup: str) -> None:
     # /proc/self/cgroup names the host path; the tree at the mount point is that very cgroup
     root = fixtures_dir / "exporter" / tree
     roots = {"proc_root": str(root / "proc"), "cgroup_root": str(root / "cgroup")}

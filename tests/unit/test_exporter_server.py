@@ -138,9 +138,7 @@ def tls_dir(fixtures_dir: Path) -> Path:
 
 def tls_web(tmp_path: Path, tls_dir: Path, extra: str = "") -> WebConfig:
     path = tmp_path / "web.yml"
-    path.write_text(
-        f"tls_server_config:\n  cert_file: {tls_dir / 'server.crt'}\n  key_file: {tls_dir / 'server.key'}\n{extra}"
-    )
+    path.write_text(f"tls_server_config:\n  cert_file: {tls_dir / 'server.crt'}\n  key_file: {tls_dir / 'server.key'}\n{extra}")
     return load_web_config(path)
 
 

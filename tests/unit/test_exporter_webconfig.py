@@ -77,7 +77,10 @@ basic_auth_users:
             "tls_server_config: {cert_file: server.crt, key_file: server.key, client_auth_type: RequireAndVerifyClientCert}",
             "needs the CA that signs client certificates",
         ),
-        ("tls_server_config: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt}", "without a client_auth_type"),
+        (
+            "tls_server_config: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt}",
+            "without a client_auth_type",
+        ),
         ("tls_server_config: {cert_file: server.crt, key_file: server.key, cipher_suites: [TLS_FOO]}", "unknown suite TLS_FOO"),
         ("tls_server_config: {certfile: server.crt}", "tls_server_config.certfile: unknown key"),
         ("basic_auth: {}", "basic_auth: unknown key"),

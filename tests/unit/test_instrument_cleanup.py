@@ -60,14 +60,8 @@ def test_track_exports_a_structure_size_and_a_broken_size_function_drops_only_it
     cache = {"a": b"x" * 1000}
     instrument.track("expert_cache", lambda: sum(map(len, cache.values())), registry=registry)
     instrument.track("broken", lambda: 1 / 0, component="unit-b", registry=registry)
-    assert (
-        registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "expert_cache"})
-        == 1000
-    )
-    assert (
-        registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "broken"})
-        is None
-    )
+    assert registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "expert_cache"}) == 1000
+    assert registry.get_sample_value("memwarden_component_tracked_bytes", {"component": "unit-b", "name": "broken"}) is None
     assert b"memwarden_component_tracked_bytes" in generate_latest(registry)
     instrument.untrack("expert_cache", registry=registry)
     instrument.untrack("broken", registry=registry)
@@ -165,9 +159,7 @@ def test_a_signal_runs_the_cleanups_in_a_real_process_and_the_app_handler_still_
 
         text = wait_until(cleaned, timeout=10, what="the cleanup to run")
         freed = next(
-            line
-            for line in text.splitlines()
-            if line.startswith('memwarden_instrument_freed_bytes_total{component="svc"}')
+            line for line in text.splitlines() if line.startswith('memwarden_instrument_freed_bytes_total{component="svc"}')
         )
         assert float(freed.split()[-1]) > 50 * MiB
         assert 'memwarden_component_tracked_bytes{component="svc",name="hog"} 0.0' in text
@@ -197,13 +189,9 @@ def _raw(url: str, request: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("length", "status"), [(b"-1", b"400"), (b"lots", b"400"), (b"99999999999", b"413"), (b"1e3", b"400"), (b"\xb2", b"400")]
 )
-def test_a_bad_content_length_is_refused_without_blocking_a_handler_or_running_a_cleanup(
-    registry, installed, length, status
-):
+def test_a_bad_content_length_is_refused_without_blocking_a_handler_or_running_a_cleanup(registry, installed, length, status):
     runs = []
-    inst = instrument.install(
-        component="unit-cl", cleanup=[lambda: runs.append(1)], signal=None, port=0, registry=registry
-    )
+    inst = instrument.install(component="unit-cl", cleanup=[lambda: runs.append(1)], signal=None, port=0, registry=registry)
     installed.append("unit-cl")
     answer = _raw(inst.url, b"POST /memwarden/cleanup HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}")
     assert answer.split(b" ")[1] == status, answer

@@ -34,7 +34,11 @@ def _objects(bundle: dict[str, str]) -> list[dict]:
 
 def test_the_prometheus_rule_holds_exactly_the_rule_groups_of_rules(bundle: dict[str, str]) -> None:
     (rule,) = load_documents(bundle["kubernetes/prometheusrule.yaml"])
-    groups = [group for name in ("rules/memwarden.rules.yaml", "rules/memwarden.alerts.yaml") for group in yaml.safe_load(bundle[name])["groups"]]
+    groups = [
+        group
+        for name in ("rules/memwarden.rules.yaml", "rules/memwarden.alerts.yaml")
+        for group in yaml.safe_load(bundle[name])["groups"]
+    ]
     assert rule["spec"]["groups"] == groups
 
 
@@ -46,8 +50,12 @@ def test_every_operator_object_fits_its_crd_schema(bundle: dict[str, str]) -> No
 
 
 def test_the_crd_check_refuses_what_an_api_server_would_drop_or_reject() -> None:
-    rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "x"},
-            "spec": {"groups": [{"name": "g", "rules": [{"record": "a:b:c", "expr": "1", "fro": "5m"}]}]}}
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "x"},
+        "spec": {"groups": [{"name": "g", "rules": [{"record": "a:b:c", "expr": "1", "fro": "5m"}]}]},
+    }
     assert any("fro" in problem for problem in crd_problems(rule))
     rule["spec"]["groups"][0]["rules"][0] = {"alert": "A", "expr": "1", "for": "5 minutes"}
     assert any("5 minutes" in problem for problem in crd_problems(rule))
@@ -94,14 +102,20 @@ def _alertmanager_spelling(node: object) -> object:
     return {re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), key): _alertmanager_spelling(value) for key, value in node.items()}
 
 
-def test_the_alertmanager_config_routes_exactly_as_the_fragment_does(bundle: dict[str, str], request: pytest.FixtureRequest) -> None:
+def test_the_alertmanager_config_routes_exactly_as_the_fragment_does(
+    bundle: dict[str, str], request: pytest.FixtureRequest
+) -> None:
     policy = wired_policy(load_policy(POLICIES[request.node.callspec.params["bundle"]])[0])
     route = _kind(bundle, "AlertmanagerConfig")["spec"]["route"]
     assert route["receiver"] == "memwarden-unrouted"
     assert _alertmanager_spelling(route.get("routes", [])) == fragment(policy)["routes"]
     inhibitions = _kind(bundle, "AlertmanagerConfig")["spec"]["inhibitRules"]
     assert [
-        {"source_matchers": _alertmanager_spelling(rule["sourceMatch"]), "target_matchers": _alertmanager_spelling(rule["targetMatch"]), "equal": rule["equal"]}
+        {
+            "source_matchers": _alertmanager_spelling(rule["sourceMatch"]),
+            "target_matchers": _alertmanager_spelling(rule["targetMatch"]),
+            "equal": rule["equal"],
+        }
         for rule in inhibitions
     ] == fragment(policy)["inhibit_rules"]
 
@@ -138,12 +152,17 @@ def test_the_exporter_reads_the_nodes_proc_and_sys_read_only_with_two_capabiliti
     assert args.cgroupfs == mounts["sys"]["mountPath"] + "/fs/cgroup"
 
 
-def test_the_responder_signals_node_processes_with_its_token_from_the_secret_and_keeps_its_state(bundle: dict[str, str], tmp_path: Path) -> None:
+def test_the_responder_signals_node_processes_with_its_token_from_the_secret_and_keeps_its_state(
+    bundle: dict[str, str], tmp_path: Path
+) -> None:
     daemonset = _kind(bundle, "DaemonSet", "memwarden-responder")
     pod = daemonset["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["hostPID"] is True and pod["hostNetwork"] is True  # the node's processes and names
-    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["KILL", "DAC_OVERRIDE", "DAC_READ_SEARCH", "SYS_PTRACE"]}
+    assert container["securityContext"]["capabilities"] == {
+        "drop": ["ALL"],
+        "add": ["KILL", "DAC_OVERRIDE", "DAC_READ_SEARCH", "SYS_PTRACE"],
+    }
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
     args = responder_parser().parse_args(container["args"][1:])
@@ -156,9 +175,15 @@ def test_the_responder_signals_node_processes_with_its_token_from_the_secret_and
     assert policy.responses.auth.token_file == f"{mounts['token']['mountPath']}/{key['path']}"
     receivers = {item["name"]: item for item in _kind(bundle, "AlertmanagerConfig")["spec"]["receivers"]}
     (webhook,) = receivers["memwarden-responder"]["webhookConfigs"]
-    assert webhook["httpConfig"]["authorization"]["credentials"] == {"name": volumes["token"]["secret"]["secretName"], "key": key["key"]}
+    assert webhook["httpConfig"]["authorization"]["credentials"] == {
+        "name": volumes["token"]["secret"]["secretName"],
+        "key": key["key"],
+    }
     service = _kind(bundle, "Service", "memwarden-responder")
-    assert webhook["url"] == f"http://memwarden-responder.{service['metadata']['namespace']}.svc:{service['spec']['ports'][0]['port']}/alerts"
+    assert (
+        webhook["url"]
+        == f"http://memwarden-responder.{service['metadata']['namespace']}.svc:{service['spec']['ports'][0]['port']}/alerts"
+    )
     assert policy.alertmanager.responder.url == webhook["url"]
     # It knows its node by the host label alone: instance is the exporter pod's address.
     assert policy.responses.identity.labels == [policy.source.host_label]

@@ -232,7 +232,7 @@ def test_every_knob_of_the_default_has_a_comment_nearby() -> None:
             version: memwarden/v1
             source: {selector: 'job="node"'}
             """,
-            "policy.yaml:2 source.selector: write a selector like {job=\"node\"}",
+            'policy.yaml:2 source.selector: write a selector like {job="node"}',
         ),
         (
             """\

@@ -67,9 +67,7 @@ def _respond(policy, tmp_path, *alerts, host=None):
 
 
 def _one_rule(actions, components, **responses):
-    return make_policy(
-        {"outcome_delay": "0s", "rules": [{"name": "r", "actions": actions}], **responses}, components=components
-    )
+    return make_policy({"outcome_delay": "0s", "rules": [{"name": "r", "actions": actions}], **responses}, components=components)
 
 
 def _component(name, **match):
@@ -90,9 +88,7 @@ def test_a_signalled_memory_hog_frees_memory_through_memwarden_instrument(tmp_pa
     try:
         before = rss_of(hog.pid)
         assert before > 90 * MiB
-        policy = _one_rule(
-            [{"kind": "signal", "signal": "SIGUSR1"}], _component("hog", cmdline=name), outcome_delay="1s"
-        )
+        policy = _one_rule([{"kind": "signal", "signal": "SIGUSR1"}], _component("hog", cmdline=name), outcome_delay="1s")
         _respond(policy, tmp_path, alert(component="hog"))
         record = _ran(tmp_path)
         assert record["result"] == "ok" and record["pids"] == [hog.pid]
@@ -240,9 +236,7 @@ def test_kill_escalates_from_sigterm_to_sigkill_for_a_process_that_ignores_sigte
     name = marker()
     stubborn = python_child(STUBBORN, name)
     try:
-        policy = _one_rule(
-            [{"kind": "kill", "sigkill_after": "500ms", "timeout": "5s"}], _component("leaky", cmdline=name)
-        )
+        policy = _one_rule([{"kind": "kill", "sigkill_after": "500ms", "timeout": "5s"}], _component("leaky", cmdline=name))
         _respond(policy, tmp_path, alert(component="leaky"))
         record = _ran(tmp_path)
         assert stubborn.wait(timeout=5) == -signal.SIGKILL
@@ -537,11 +531,7 @@ def test_a_throttle_that_times_out_while_systemctl_still_runs_is_undone_on_resol
     must be restored all the same."""
     calls = tmp_path / "systemctl-calls"
     systemctl = tmp_path / "systemctl"
-    systemctl.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = show ]; then echo infinity; exit 0; fi\n'
-        f"sleep 1.5; echo \"$*\" >> {calls}\n"
-    )
+    systemctl.write_text(f'#!/bin/sh\nif [ "$1" = show ]; then echo infinity; exit 0; fi\nsleep 1.5; echo "$*" >> {calls}\n')
     systemctl.chmod(0o755)
     child = python_child(SLEEPER, marker())
     try:

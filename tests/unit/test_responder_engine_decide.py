@@ -38,7 +38,6 @@ def test_repeated_notifications_of_one_episode_run_the_action_once(tmp_path):
     assert len(skipped) == 4 and {record["result"] for record in skipped} == {"done"}
 
 
-
 def test_a_new_episode_of_the_same_alert_runs_again_after_the_cooldown(tmp_path):
     out = tmp_path / "runs.jsonl"
     clock = Clock()
@@ -52,13 +51,7 @@ def test_a_new_episode_of_the_same_alert_runs_again_after_the_cooldown(tmp_path)
     send(engine, alert(component="api", starts_at="2024-05-01T10:01:00Z"))
     close_engine(engine)
     assert len(runs(out)) == 2
-    assert (
-        engine.metrics.registry.get_sample_value(
-            c.RESPONSES_TOTAL.name, {"action": "command", "result": "cooldown"}
-        )
-        == 1
-    )
-
+    assert engine.metrics.registry.get_sample_value(c.RESPONSES_TOTAL.name, {"action": "command", "result": "cooldown"}) == 1
 
 
 def test_the_hourly_cap_holds_across_episodes(tmp_path):
@@ -75,7 +68,6 @@ def test_the_hourly_cap_holds_across_episodes(tmp_path):
     send(engine, alert(component="api", starts_at="2024-05-01T10:05:00Z"))
     close_engine(engine)
     assert len(runs(out)) == 3
-
 
 
 def test_the_next_action_runs_only_after_grace_with_the_alert_still_firing(tmp_path):
@@ -99,7 +91,6 @@ def test_the_next_action_runs_only_after_grace_with_the_alert_still_firing(tmp_p
     recheck(engine)
     close_engine(engine)
     assert len(runs(first)) == 1 and len(runs(second)) == 1
-
 
 
 def test_cooldowns_are_shared_by_every_rule_acting_on_the_same_kind_and_target(tmp_path):
@@ -130,7 +121,6 @@ def test_cooldowns_are_shared_by_every_rule_acting_on_the_same_kind_and_target(t
     assert len(runs(out)) == 1
 
 
-
 def test_dry_run_records_what_would_run_and_runs_nothing(tmp_path):
     out = tmp_path / "runs.jsonl"
     engine = make_engine(one_rule_policy(tmp_path, [{"kind": "command", "argv": recorder(out)}]), tmp_path, dry_run=True)
@@ -139,7 +129,6 @@ def test_dry_run_records_what_would_run_and_runs_nothing(tmp_path):
     assert not out.exists()
     (ran,) = audit_records(tmp_path, "ran")
     assert ran["result"] == "dry_run" and ran["dry_run"] is True and "would run" in ran["detail"]
-
 
 
 def test_dry_run_of_one_action_leaves_the_others_live(tmp_path):
@@ -172,7 +161,6 @@ def test_dry_run_of_one_action_leaves_the_others_live(tmp_path):
     assert len(runs(live)) == 1
 
 
-
 def test_an_action_needing_a_component_skips_alerts_without_one_and_escalation_goes_on(tmp_path):
     out = tmp_path / "runs.jsonl"
     clock = Clock()
@@ -185,7 +173,6 @@ def test_an_action_needing_a_component_skips_alerts_without_one_and_escalation_g
     assert len(runs(out)) == 1
 
 
-
 def test_an_alert_label_naming_an_unknown_component_acts_on_nothing(tmp_path):
     engine = make_engine(one_rule_policy(tmp_path, [{"kind": "kill"}]), tmp_path)
     decisions = send(engine, alert(component="../../etc/passwd"))
@@ -194,15 +181,12 @@ def test_an_alert_label_naming_an_unknown_component_acts_on_nothing(tmp_path):
     assert "not in the policy" in decisions[0].reason
 
 
-
 def test_the_concurrency_cap_holds_back_actions_beyond_it(tmp_path):
     policy = make_policy(
         {
             "max_concurrent": 1,
             "outcome_delay": "0s",
-            "rules": [
-                {"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "0.5"], "cooldown": "0s"}]}
-            ],
+            "rules": [{"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "0.5"], "cooldown": "0s"}]}],
         }
     )
     engine = make_engine(policy, tmp_path)
@@ -222,7 +206,6 @@ def test_the_concurrency_cap_holds_back_actions_beyond_it(tmp_path):
     assert later[0].decision == "started"  # held back, not dropped: it runs once a slot is free
 
 
-
 def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
     out = tmp_path / "runs.jsonl"
     steps = [{"kind": "log", "grace": "0s"}, {"kind": "command", "argv": recorder(out), "cooldown": "0s"}]
@@ -230,6 +213,7 @@ def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
     send(engine, alert(component="api"))  # the log step, on record
     healthy, engine.audit._fd = engine.audit._fd, os.open("/dev/full", os.O_WRONLY)
     try:
+
         async def recheck_past_the_log():
             try:
                 await engine.recheck()
@@ -247,7 +231,6 @@ def test_no_step_is_claimed_while_the_audit_log_fails(tmp_path):
     run(recheck_past_the_log())
     close_engine(engine)
     assert len(runs(out)) == 1
-
 
 
 def test_a_step_that_finds_nothing_to_act_on_is_tried_again_after_its_grace_not_skipped(tmp_path):
@@ -285,7 +268,6 @@ def test_a_step_that_finds_nothing_to_act_on_is_tried_again_after_its_grace_not_
             stop_child(child)
 
 
-
 def test_a_step_that_never_finds_a_target_lets_the_episode_move_on_after_its_attempts(tmp_path):
     clock = Clock()
     actions = [{"kind": "signal", "grace": "1m", "cooldown": "5m"}, {"kind": "log"}]
@@ -300,7 +282,6 @@ def test_a_step_that_never_finds_a_target_lets_the_episode_move_on_after_its_att
     assert [(s.kind, s.result, s.attempts) for s in steps] == [("signal", "no_target", 3), ("log", "ok", 1)]
     records = [(r["action"], r["result"]) for r in audit_records(tmp_path, "ran")]
     assert records == [("signal", "no_target")] * 3 + [("log", "ok")]
-
 
 
 def test_a_dry_run_uses_up_no_cooldown_or_cap_of_the_same_action_run_live(tmp_path):
@@ -322,7 +303,6 @@ def test_a_dry_run_uses_up_no_cooldown_or_cap_of_the_same_action_run_live(tmp_pa
     results = {record["rule"]: record["result"] for record in audit_records(tmp_path, "ran")}
     assert results == {"trial": "dry_run", "real": "ok"}
     assert len(runs(out)) == 1
-
 
 
 def test_a_step_claimed_elsewhere_first_is_followed_on_record_by_a_duplicate_skip(tmp_path):

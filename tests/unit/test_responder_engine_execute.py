@@ -18,9 +18,7 @@ def test_an_action_that_outlives_its_timeout_is_stopped_and_recorded(tmp_path):
     policy = make_policy(
         {
             "outcome_delay": "0s",
-            "rules": [
-                {"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "30"], "timeout": "300ms"}]}
-            ],
+            "rules": [{"name": "slow", "actions": [{"kind": "command", "argv": ["/bin/sleep", "30"], "timeout": "300ms"}]}],
         }
     )
     engine = make_engine(policy, tmp_path)
@@ -29,7 +27,6 @@ def test_an_action_that_outlives_its_timeout_is_stopped_and_recorded(tmp_path):
     (ran,) = audit_records(tmp_path, "ran")
     assert ran["result"] == "timeout"
     assert ran["duration_seconds"] < 5
-
 
 
 def test_command_gets_the_alert_as_environment_and_shell_text_stays_inert(tmp_path):
@@ -47,7 +44,6 @@ def test_command_gets_the_alert_as_environment_and_shell_text_stays_inert(tmp_pa
     assert json.loads(record["env"]["MEMWARDEN_LABELS_JSON"])["team"] == hostile
     assert record["env"]["MEMWARDEN_COMPONENT"] == "api"
     assert not canary.exists()
-
 
 
 def test_every_label_keeps_its_own_variable_and_none_replaces_the_policys_env(tmp_path):

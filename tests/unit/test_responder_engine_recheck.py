@@ -45,7 +45,6 @@ def test_a_resolved_alert_is_not_escalated(tmp_path):
     assert decisions[0].reason == "already resolved"
 
 
-
 def test_escalation_without_alertmanager_trusts_a_firing_notification_only_so_long(tmp_path):
     second = tmp_path / "second.jsonl"
     clock = Clock()
@@ -62,7 +61,6 @@ def test_escalation_without_alertmanager_trusts_a_firing_notification_only_so_lo
     send(engine, alert(component="api"))  # Alertmanager's repeat says it still fires
     close_engine(engine)
     assert len(runs(second)) == 1
-
 
 
 def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_states(tmp_path):
@@ -104,7 +102,6 @@ def test_with_alertmanager_escalation_follows_its_active_suppressed_and_gone_sta
         close_engine(engine)
     finally:
         stop_child(child)
-
 
 
 def test_re_checks_after_a_restart_write_nothing_for_finished_episodes_and_forget_old_ones(tmp_path):

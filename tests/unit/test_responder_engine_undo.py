@@ -47,7 +47,6 @@ def test_freeze_is_undone_on_resolve_and_held_while_another_episode_needs_it(tmp
         stop_child(child)
 
 
-
 def test_a_freeze_is_undone_after_undo_after_even_without_a_resolve(tmp_path):
     name = marker()
     child = python_child(SLEEPER, name)

@@ -160,9 +160,7 @@ def test_the_issue_s_case_an_alert_about_another_host_kills_nothing_here_and_is_
         assert not audit_records(tmp_path / "state", "ran") and not audit_records(tmp_path / "state", "received")
         assert live.metric("memwarden_responder_foreign_alerts_total", {"reason": "other_host"}) == 1
 
-        own = alert(
-            "MemoryComponentEmergency", component="victim", instance="host-a.example:9105", fingerprint="ffee0011"
-        )
+        own = alert("MemoryComponentEmergency", component="victim", instance="host-a.example:9105", fingerprint="ffee0011")
         status, _ = live.post(notification(own))
         live.drain()
         assert status == 200
@@ -181,9 +179,9 @@ def test_an_alert_with_no_host_is_recorded_and_counted_and_runs_nothing(tmp_path
         del no_host["labels"]["instance"]
         (decision,) = engine.handle(parse_notification(json.dumps(notification(no_host)).encode()))
         assert decision.result == NO_IDENTITY
-        assert engine.metrics.registry.get_sample_value(
-            "memwarden_responder_foreign_alerts_total", {"reason": "no_identity"}
-        ) == 1
+        assert (
+            engine.metrics.registry.get_sample_value("memwarden_responder_foreign_alerts_total", {"reason": "no_identity"}) == 1
+        )
         assert not engine.store.open_episodes(fired_since=0), "nothing is remembered of it"
     finally:
         close_engine(engine)

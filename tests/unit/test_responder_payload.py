@@ -119,9 +119,7 @@ def mutated_payloads(draw):
     """Real payloads with parts replaced by arbitrary JSON: close enough to reach deep checks."""
     payload = json.loads(json.dumps(REAL_PAYLOAD))
     item = payload["alerts"][0]
-    for target, key in draw(
-        st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
-    ):
+    for target, key in draw(st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)):
         target[key] = draw(JSON)
     if draw(st.booleans()):
         item[draw(st.sampled_from(["startsAt", "endsAt"]))] = draw(rfc3339_times())

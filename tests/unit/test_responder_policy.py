@@ -65,9 +65,7 @@ def test_rules_match_on_alertname_severity_tier_and_component():
     assert [rule.name for rule in take(labels)] == ["a"]
     assert [rule.name for rule in take({**labels, "tier": "2"})] == ["b"]
     assert [rule.name for rule in take({**labels, "component": "db"})] == ["b"]
-    assert [rule.name for rule in take({**labels, "alertname": "XMemoryComponentCritical"})] == [], (
-        "the name must match whole"
-    )
+    assert [rule.name for rule in take({**labels, "alertname": "XMemoryComponentCritical"})] == [], "the name must match whole"
 
 
 @pytest.mark.parametrize(

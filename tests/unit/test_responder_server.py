@@ -82,9 +82,7 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "headers", "auth", "body", "status", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS]
-)
+@pytest.mark.parametrize(("case", "headers", "auth", "body", "status", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_refused_requests_get_a_4xx_with_a_reason_and_run_nothing(live, case, headers, auth, body, status, reason):
     got, answer = live.post(body, headers=headers, auth=auth)
     live.drain()
@@ -166,9 +164,7 @@ def test_metrics_and_health_are_served(live):
 
 def test_basic_auth_is_accepted_with_the_right_user_and_password(tmp_path):
     (tmp_path / "password").write_text("pa55word\n")
-    policy = make_policy(
-        {"auth": {"mode": "basic", "username": "alertmanager", "password_file": str(tmp_path / "password")}}
-    )
+    policy = make_policy({"auth": {"mode": "basic", "username": "alertmanager", "password_file": str(tmp_path / "password")}})
     responder = LiveResponder(policy, tmp_path / "state", token=None)
     try:
         good = "Basic " + base64.b64encode(b"alertmanager:pa55word").decode()
@@ -216,9 +212,7 @@ JSON = st.recursive(
 def near_payloads(draw):
     payload = notification(alert())
     item = payload["alerts"][0]
-    for target, key in draw(
-        st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)
-    ):
+    for target, key in draw(st.lists(st.sampled_from([(payload, k) for k in payload] + [(item, k) for k in item]), max_size=3)):
         target[key] = draw(JSON)
     if draw(st.booleans()):
         item[draw(st.sampled_from(["startsAt", "endsAt"]))] = draw(rfc3339_times())

@@ -174,9 +174,7 @@ def test_a_real_process_that_execs_into_a_match_is_found(tmp_path: Path) -> None
     prefix = f"mw{uuid.uuid4().hex[:8]}"
     # the marker is built at run time, so the shell's own command line does not contain it
     script = 'read _; exec "$PY" -c "import time; time.sleep(30)" "${P}WORKER"'
-    child = subprocess.Popen(
-        ["bash", "-c", script], stdin=subprocess.PIPE, env={**os.environ, "PY": sys.executable, "P": prefix}
-    )
+    child = subprocess.Popen(["bash", "-c", script], stdin=subprocess.PIPE, env={**os.environ, "PY": sys.executable, "P": prefix})
     try:
         resolver = Resolver([component("late", cmdline=f"{prefix}WORKER")])
         assert resolver.resolve_all()["late"].pids == ()  # seen before its exec

@@ -30,15 +30,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-p", "--policy", help="policy file (default: the built-in default policy)")
     parser.add_argument(
-        "--corpus", choices=[*CORPORA, "all"], default="all",
+        "--corpus",
+        choices=[*CORPORA, "all"],
+        default="all",
         help="synthetic curves: the half the defaults were tuned on, the held-out half, the original 12, or all (default)",
     )
-    parser.add_argument("--mode", choices=["warm", "cold", "both"], default="both", help="replay curves with 150 min of their past, with none, or both")
-    parser.add_argument("--trace", nargs="+", type=Path, metavar="FILE", help="recorded traces: CSV t_seconds,used_ratio (plain or .gz)")
-    parser.add_argument("--step", default="60s", help="replay step for traces (default 60s); samples further apart are interpolated")
-    parser.add_argument("--max-gap", default="15m", help="recorded samples further apart than this are a gap, not interpolated (default 15m)")
-    parser.add_argument("--held-out", choices=["all", "tuned", "held-out"], default="all", help="which half of the traces to replay (split by file name)")
-    parser.add_argument("--refires", action="store_true", help="traces: also print, per trace and alert, the minutes from each resolve to its re-fire")
+    parser.add_argument(
+        "--mode",
+        choices=["warm", "cold", "both"],
+        default="both",
+        help="replay curves with 150 min of their past, with none, or both",
+    )
+    parser.add_argument(
+        "--trace", nargs="+", type=Path, metavar="FILE", help="recorded traces: CSV t_seconds,used_ratio (plain or .gz)"
+    )
+    parser.add_argument(
+        "--step", default="60s", help="replay step for traces (default 60s); samples further apart are interpolated"
+    )
+    parser.add_argument(
+        "--max-gap", default="15m", help="recorded samples further apart than this are a gap, not interpolated (default 15m)"
+    )
+    parser.add_argument(
+        "--held-out",
+        choices=["all", "tuned", "held-out"],
+        default="all",
+        help="which half of the traces to replay (split by file name)",
+    )
+    parser.add_argument(
+        "--refires",
+        action="store_true",
+        help="traces: also print, per trace and alert, the minutes from each resolve to its re-fire",
+    )
     parser.add_argument("--workers", type=int, default=None, help="promtool processes in parallel (default: one per core)")
     try:
         from . import history
@@ -74,7 +96,9 @@ def _synthetic(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
     modes = [False, True] if args.mode == "both" else [args.mode == "cold"]
     broken = 0
     for name in names:
-        outcomes = [o for cold in modes for o in synthetic.replay(policy, CORPORA[name](), promtool, cold=cold, workers=args.workers)]
+        outcomes = [
+            o for cold in modes for o in synthetic.replay(policy, CORPORA[name](), promtool, cold=cold, workers=args.workers)
+        ]
         print(f"## {name} curves\n")
         print(synthetic.table(outcomes))
         print()
@@ -97,7 +121,9 @@ def _traces(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
     if step <= 0:
         print("error: --step must be longer than 0s", file=sys.stderr)
         return 2
-    files = [path for path in args.trace if args.held_out == "all" or traces.is_held_out(path.name) == (args.held_out == "held-out")]
+    files = [
+        path for path in args.trace if args.held_out == "all" or traces.is_held_out(path.name) == (args.held_out == "held-out")
+    ]
     try:
         loaded = traces.load(files, step, gap)
     except traces.TraceError as error:

@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--password-file", metavar="FILE", help="basic auth password, read from this file")
     group.add_argument("--bearer-token-file", metavar="FILE", help="send this file's token as Authorization: Bearer")
     group.add_argument(
-        "--window", default="auto",
+        "--window",
+        default="auto",
         help="replay this much of the range at a time: memory grows with it, and below a day so does the replay's cost "
         "(default auto: whole days, fewer the more hosts, about 64 host-days at 60s)",
     )
@@ -103,7 +104,9 @@ class Tally:
 class WindowedReplay:
     """Feed the fleet's usage a window at a time; each window is replayed as soon as it is fed."""
 
-    def __init__(self, policy: Policy, promtool: str, step: float, *, chunk_steps: int, overlap_steps: int, workers: int | None = None):
+    def __init__(
+        self, policy: Policy, promtool: str, step: float, *, chunk_steps: int, overlap_steps: int, workers: int | None = None
+    ):
         self.policy = replayable(policy)
         self.promtool, self.step, self.workers = promtool, step, workers
         self.chunk_steps, self.overlap_steps = chunk_steps, overlap_steps
@@ -209,7 +212,10 @@ def per_instance(tallies: dict[Labels, Tally], step: float) -> str:
             noise = _refires(runs, step) + (len(runs) - true if alert in predictions else 0)
             rows.append((-noise, -len(runs), names[key], alert, len(runs), _refires(runs, step), *truth, minutes))
     quiet = len(tallies) - len({row[2] for row in rows})
-    lines = ["| instance | alert | episodes | re-fires (30 min) | came true | false predictions | minutes firing |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| instance | alert | episodes | re-fires (30 min) | came true | false predictions | minutes firing |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for _, _, name, alert, episodes, refires, shown_true, shown_false, minutes in sorted(rows):
         lines.append(f"| {name} | {alert} | {episodes} | {refires} | {shown_true} | {shown_false} | {minutes:.0f} |")
     if not rows:
@@ -238,7 +244,11 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         except ValueError as error:
             raise HistoryError(f"--match {args.match}: {error}") from None
         client = Client.create(
-            args.prometheus, user=args.user, password_file=args.password_file, bearer_token_file=args.bearer_token_file, timeout=timeout
+            args.prometheus,
+            user=args.user,
+            password_file=args.password_file,
+            bearer_token_file=args.bearer_token_file,
+            timeout=timeout,
         )
         # The steps in (until - since, until]: a week is 7 whole days, not a day's chunk and a step.
         total = max(1, math.floor(since / step))
@@ -251,7 +261,9 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         window_steps = chunk_steps * max(1, math.ceil(window / step / chunk_steps))
         windows = [(first, min(window_steps, total - first)) for first in range(0, total, window_steps)]
         progress = Progress(sum(len(list(pieces(0, (length - 1) * step, step, PIECE_HOURS * 3600))) for _, length in windows))
-        replay = WindowedReplay(policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers)
+        replay = WindowedReplay(
+            policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers
+        )
         try:
             for first, length in windows:
                 replay.feed(read_window(client, query, start + first * step, length, step, progress), length)
@@ -265,7 +277,9 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
     except RuntimeError as error:  # promtool could not run the replay
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"# {args.prometheus}: {len(replay.tallies)} instances, {args.since} up to {time.strftime('%Y-%m-%d %H:%M', time.gmtime(end))} UTC at {args.step} (query: {query})\n")
+    print(
+        f"# {args.prometheus}: {len(replay.tallies)} instances, {args.since} up to {time.strftime('%Y-%m-%d %H:%M', time.gmtime(end))} UTC at {args.step} (query: {query})\n"
+    )
     print(per_instance(replay.tallies, step))
     print("\n## fleet\n")
     print(table(counts(list(replay.tallies.values()), step)))

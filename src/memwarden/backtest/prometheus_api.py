@@ -52,7 +52,9 @@ class Client:
     timeout: float = 60.0
 
     @classmethod
-    def create(cls, url: str, *, user: str | None, password_file: str | None, bearer_token_file: str | None, timeout: float) -> Client:
+    def create(
+        cls, url: str, *, user: str | None, password_file: str | None, bearer_token_file: str | None, timeout: float
+    ) -> Client:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise HistoryError(f"--prometheus {url!r}: give the address as http://host:9090 (or https://…)")
@@ -158,7 +160,9 @@ class Progress:
             sys.stderr.flush()
 
 
-def read_window(client: Client, query: str, start: float, length: int, step: float, progress: Progress) -> dict[Labels, list[float | None]]:
+def read_window(
+    client: Client, query: str, start: float, length: int, step: float, progress: Progress
+) -> dict[Labels, list[float | None]]:
     """`length` steps of every host from `start`, in requests of PIECE_HOURS."""
     window: dict[Labels, list[float | None]] = {}
     for first, last in pieces(start, start + (length - 1) * step, step, PIECE_HOURS * 3600):

@@ -116,7 +116,12 @@ def refire_report(outcomes: Sequence[TraceOutcome]) -> str:
 
 def table(counts: Counts) -> str:
     """Per 100 host-days: episodes and re-fires of each family; predictions that came true and false ones."""
-    lines = [f"{counts.host_days:.1f} host-days", "", "| alert family | episodes | re-fires (30 min) | came true | false predictions |", "|---|---|---|---|---|"]
+    lines = [
+        f"{counts.host_days:.1f} host-days",
+        "",
+        "| alert family | episodes | re-fires (30 min) | came true | false predictions |",
+        "|---|---|---|---|---|",
+    ]
     for family in FAMILIES:
         true_cell = f"{counts.per_100(counts.came_true[family]):.1f}" if family in PREDICTIONS else ""
         false_cell = f"{counts.per_100(counts.false[family]):.1f}" if family in PREDICTIONS else ""

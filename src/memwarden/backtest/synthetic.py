@@ -77,7 +77,9 @@ class Outcome:
         return max(self.curve.usage(index * self.interval) for index in range(self.steps))
 
 
-def replay(policy: Policy, curves: Sequence[Curve], promtool: str, *, cold: bool = False, workers: int | None = None) -> list[Outcome]:
+def replay(
+    policy: Policy, curves: Sequence[Curve], promtool: str, *, cold: bool = False, workers: int | None = None
+) -> list[Outcome]:
     """Run every curve through promtool with the policy's rules and the peers; return what fired."""
     interval = policy.source.scrape_interval.seconds
     lead_in = 0 if cold else int(LEAD_IN_MINUTES * 60 / interval)
@@ -137,8 +139,18 @@ def _count(outcome: Outcome, *alerts: str) -> int:
 def table(outcomes: Sequence[Outcome]) -> str:
     """One row per curve and mode: first prediction, leads before 99 %, episodes and re-fires."""
     header = (
-        "curve", "mode", "peak %", "pred. first (min)", "lead: crit+/pred", "prediction", "node-mixin", "awesome",
-        "naive p_l", "episodes mw/nm/aw/naive", "re-fires mw", "fired (memwarden)",
+        "curve",
+        "mode",
+        "peak %",
+        "pred. first (min)",
+        "lead: crit+/pred",
+        "prediction",
+        "node-mixin",
+        "awesome",
+        "naive p_l",
+        "episodes mw/nm/aw/naive",
+        "re-fires mw",
+        "fired (memwarden)",
     )
     rows: list[tuple[str, ...]] = [header]
     for outcome in outcomes:

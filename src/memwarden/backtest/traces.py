@@ -109,7 +109,9 @@ def chunks(trace_list: Sequence[Trace], chunk_steps: int, overlap_steps: int) ->
     return [
         chunk
         for number, trace in enumerate(trace_list)
-        for chunk in lay_out(trace, trace.used, 0, range(0, len(trace.used), chunk_steps), chunk_steps, overlap_steps, f"trace-{number}")
+        for chunk in lay_out(
+            trace, trace.used, 0, range(0, len(trace.used), chunk_steps), chunk_steps, overlap_steps, f"trace-{number}"
+        )
     ]
 
 

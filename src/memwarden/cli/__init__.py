@@ -16,8 +16,16 @@ SUBCOMMANDS = {
     "check": ("memwarden.cli.policy", "main_check", "validate a policy; every problem with its path and line"),
     "schema": ("memwarden.cli.policy", "main_schema", "print the policy's JSON Schema (for editors)"),
     "generate": ("memwarden.generator.cli", "main", "render rules, tests, Alertmanager config and dashboards"),
-    "backtest": ("memwarden.backtest.cli", "main", "replay synthetic curves, recorded traces or a Prometheus' history through the rules"),
-    "alertmanager": ("memwarden.generator.cli", "main_alertmanager", "merge memwarden's routes into an existing Alertmanager config"),
+    "backtest": (
+        "memwarden.backtest.cli",
+        "main",
+        "replay synthetic curves, recorded traces or a Prometheus' history through the rules",
+    ),
+    "alertmanager": (
+        "memwarden.generator.cli",
+        "main_alertmanager",
+        "merge memwarden's routes into an existing Alertmanager config",
+    ),
     "exporter": ("memwarden.exporter.cli", "main", "serve raw memory facts on /metrics"),
     "responder": ("memwarden.responder.cli", "main", "run the Alertmanager webhook that carries out responses"),
     "up": ("memwarden.stack.cli", "main", "run the whole loop locally with real Prometheus and Alertmanager"),

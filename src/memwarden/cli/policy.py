@@ -15,7 +15,9 @@ from ..policy.loader import report_errors, report_warnings
 
 def main_init(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="memwarden init", description="Write the annotated default policy to start from.")
-    parser.add_argument("path", nargs="?", default="memwarden.yaml", help="where to write it (default memwarden.yaml; - for stdout)")
+    parser.add_argument(
+        "path", nargs="?", default="memwarden.yaml", help="where to write it (default memwarden.yaml; - for stdout)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     args = parser.parse_args(argv)
     text = default_policy_text()

@@ -54,9 +54,7 @@ MEMINFO: tuple[Metric, ...] = (
 
 # PSI (pressure collector), host-level and with `component`.
 PRESSURE_WAITING = _counter("pressure_waiting_seconds", "Time some tasks were stalled waiting for memory (PSI some).")
-PRESSURE_STALLED = _counter(
-    "pressure_stalled_seconds", "Time all non-idle tasks were stalled on memory at once (PSI full)."
-)
+PRESSURE_STALLED = _counter("pressure_stalled_seconds", "Time all non-idle tasks were stalled on memory at once (PSI full).")
 
 # Kernel counters (vmstat collector), host-level and with `component`.
 OOM_KILLS = _counter("oom_kills", "Processes killed by the OOM killer.")
@@ -104,9 +102,7 @@ CGROUP_MEMORY_WORKING_SET = _gauge(
 CGROUP_MEMORY_ANON = _gauge("cgroup_memory_anon_bytes", "Anonymous memory (memory.stat anon / total_rss).", _CG)
 CGROUP_MEMORY_FILE = _gauge("cgroup_memory_file_bytes", "Page cache (memory.stat file / total_cache).", _CG)
 CGROUP_MEMORY_ACTIVE_FILE = _gauge("cgroup_memory_active_file_bytes", "Recently used page cache (active_file).", _CG)
-CGROUP_MEMORY_INACTIVE_FILE = _gauge(
-    "cgroup_memory_inactive_file_bytes", "Page cache reclaimed first (inactive_file).", _CG
-)
+CGROUP_MEMORY_INACTIVE_FILE = _gauge("cgroup_memory_inactive_file_bytes", "Page cache reclaimed first (inactive_file).", _CG)
 CGROUP_SWAP = _gauge("cgroup_swap_bytes", "Swap used by the cgroup, where swap is accounted.", _CG)
 CGROUP_MEMORY_EVENTS = _counter(
     "cgroup_memory_events", "Memory events of the cgroup (memory.events; v1: oom_kill, max=failcnt).", ("cgroup", "event")

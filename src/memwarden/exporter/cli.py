@@ -36,7 +36,7 @@ def parse_listen(text: str) -> tuple[str | None, int]:
 def landing_page(policy_name: str, components: list[str]) -> bytes:
     items = "".join(f"<li>{html.escape(name)}</li>" for name in components) or "<li>(none in the policy)</li>"
     return (
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>memwarden exporter</title></head><body>"
+        '<!doctype html><html><head><meta charset="utf-8"><title>memwarden exporter</title></head><body>'
         f"<h1>memwarden exporter {html.escape(__version__)}</h1>"
         '<p>Raw memory facts of this host: <a href="/metrics">/metrics</a>.</p>'
         f"<p>Policy: {html.escape(policy_name)}. Components watched:</p><ul>{items}</ul>"
@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="memwarden exporter",
         description="Serve raw memory facts (host, cgroups, the policy's components) on /metrics.",
     )
-    parser.add_argument("-p", "--policy", metavar="FILE", help="policy file whose `components` to watch (default: the built-in policy)")
+    parser.add_argument(
+        "-p", "--policy", metavar="FILE", help="policy file whose `components` to watch (default: the built-in policy)"
+    )
     parser.add_argument(
         "--listen", "--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
         help=f"address to listen on (default {DEFAULT_LISTEN}; :9105 for every address)",
@@ -80,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--path.procfs", dest="procfs", default="/proc", metavar="DIR", help="procfs mount point (default /proc)")
     parser.add_argument(
-        "--path.cgroupfs", dest="cgroupfs", default="/sys/fs/cgroup", metavar="DIR", help="cgroup mount point (default /sys/fs/cgroup)"
+        "--path.cgroupfs",
+        dest="cgroupfs",
+        default="/sys/fs/cgroup",
+        metavar="DIR",
+        help="cgroup mount point (default /sys/fs/cgroup)",
     )
     parser.add_argument(
         "--memory.scope", dest="scope", choices=SCOPE_MODES, default="auto",
@@ -101,9 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         host, port = _checked_args(args)
         checked = preflight.run(args.policy, args.web_config or None)  # prints every problem itself

@@ -109,5 +109,5 @@ class TextRenderer:
         probe = Metric(family.name, family.documentation, family.type)
         probe.samples.append(Sample(sample.name, sample.labels, 0.0))
         text = generate_latest(_Families(probe)).decode("utf-8")
-        line = text[: -1].rsplit("\n", 1)[-1]  # not splitlines(): label values may hold \x1e and kin
+        line = text[:-1].rsplit("\n", 1)[-1]  # not splitlines(): label values may hold \x1e and kin
         return line[: line.rindex(" ") + 1]

@@ -66,6 +66,8 @@ REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
 class MetricsServer:
     """Serves `render()` at /metrics and a landing page at /; start with `await start(host, port)`.
 
@@ -97,9 +99,7 @@ class MetricsServer:
     async def start(self, host: str, port: int) -> None:
         """Listen; raises OSError (port in use, address not available)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, ssl=self.web.tls, reuse_address=True
-        )
+        self._server = await loop.create_server(lambda: _Connection(self), host, port, ssl=self.web.tls, reuse_address=True)
         bound = self._server.sockets[0].getsockname()
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         self.url = f"{self.web.scheme}://{shown}:{bound[1]}"
@@ -334,7 +334,7 @@ class _Connection(asyncio.Protocol):
             try:
                 select = self.server.select
                 body = select(request.names) if request.names and select is not None else self.server.render()
-            except Exception:  # noqa: BLE001 - report, keep serving
+            except Exception:
                 log.exception("rendering /metrics failed")
                 self._send(500, b"error: rendering metrics failed; see the exporter's log\n", keep=request.keep)
                 return

@@ -140,9 +140,7 @@ def web_config_from(raw: Any, path: str | Path) -> WebConfig:
 def _no_unknown(path: Path, where: str, mapping: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(map(str, mapping)) - known)
     if unknown:
-        raise WebConfigError(
-            f"{path}: {where}{unknown[0]}: unknown key; known keys are {', '.join(sorted(known))}"
-        )
+        raise WebConfigError(f"{path}: {where}{unknown[0]}: unknown key; known keys are {', '.join(sorted(known))}")
 
 
 def _tls(path: Path, config: dict[str, Any]) -> tuple[ssl.SSLContext | None, tuple[str, ...]]:

@@ -15,6 +15,7 @@ from memwarden.contract import metrics as contract
 if TYPE_CHECKING:
     from ..policy import Policy
 
+
 def aggregated_away(policy: Policy) -> tuple[str, ...]:
     """Labels the recording rules drop: only those the policy names (source.aggregate_away).
 

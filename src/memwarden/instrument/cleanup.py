@@ -135,9 +135,7 @@ class Instrument:
         metrics.duration.labels(component).observe(report.duration_seconds)
         if report.errors:
             metrics.errors.labels(component).inc(len(report.errors))
-            LOGGER.warning(
-                "memwarden cleanup of %s: %d handler(s) failed: %s", component, len(report.errors), report.errors
-            )
+            LOGGER.warning("memwarden cleanup of %s: %d handler(s) failed: %s", component, len(report.errors), report.errors)
         LOGGER.info("memwarden cleanup of %s (%s) freed %d bytes", component, report.trigger, report.freed_bytes)
         self.last_report = report
 
@@ -145,9 +143,7 @@ class Instrument:
 
     def _listen_for_signal(self, number: int) -> None:
         if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError(
-                "memwarden.instrument.install() must run in the main thread to handle signals; pass signal=None"
-            )
+            raise RuntimeError("memwarden.instrument.install() must run in the main thread to handle signals; pass signal=None")
         self._signal = number
         self._previous_handler = signals.signal(number, self._on_signal)
         self._start_worker()

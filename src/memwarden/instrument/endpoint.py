@@ -31,9 +31,7 @@ def serve(instrument: Instrument, listen: str, token: str | None) -> tuple[Threa
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     if not loopback(host) and not token:
-        raise ValueError(
-            f"the cleanup endpoint on {host} would be open to the network; give token= or use 127.0.0.1"
-        )
+        raise ValueError(f"the cleanup endpoint on {host} would be open to the network; give token= or use 127.0.0.1")
 
     # client_python's handler serves GET /metrics (content negotiation, gzip, name[]
     # filters); only the cleanup endpoint is ours.
@@ -43,9 +41,7 @@ def serve(instrument: Instrument, listen: str, token: str | None) -> tuple[Threa
         def do_POST(self) -> None:  # http.server's naming
             if self.path != CLEANUP_PATH:
                 return self._answer(404, {"error": f"POST {CLEANUP_PATH}"})
-            if token and not hmac.compare_digest(
-                self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
-            ):
+            if token and not hmac.compare_digest(self.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
                 return self._answer(401, {"error": "wrong or missing bearer token"})
             length = self.headers.get("Content-Length", "0").strip()
             # ASCII digits only: str.isdigit() also takes "²", which int() refuses.

@@ -146,7 +146,10 @@ class Routing(_Section):
             given = filled.get(tier)
             if isinstance(given, dict):
                 defaults = dict(zip(_PACING_KEYS, pacing, strict=True))
-                filled[tier] = {**defaults, **{key: value for key, value in given.items() if not (key in defaults and value is None)}}
+                filled[tier] = {
+                    **defaults,
+                    **{key: value for key, value in given.items() if not (key in defaults and value is None)},
+                }
         return filled
 
     def tier(self, name: str) -> TierRouting:

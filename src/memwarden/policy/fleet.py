@@ -49,8 +49,7 @@ class IdentitySection(_Section):
 
     labels: list[LabelName] | None = Field(
         default=None,
-        description="alert labels that name the host, each compared when the alert has it; "
-        "null: source.host_label and instance",
+        description="alert labels that name the host, each compared when the alert has it; null: source.host_label and instance",
     )
     names: list[str] = Field(
         default_factory=list,
@@ -59,9 +58,7 @@ class IdentitySection(_Section):
     patterns: list[str] = Field(
         default_factory=list, description="regular expressions the whole host name must match (RE2 syntax)"
     )
-    discover: bool = Field(
-        default=True, description="also this host's hostname, FQDN and network addresses, found at start"
-    )
+    discover: bool = Field(default=True, description="also this host's hostname, FQDN and network addresses, found at start")
     single_host: bool = Field(
         default=False,
         description="this responder serves a single host: alerts with no usable host label "
@@ -94,8 +91,7 @@ class IdentitySection(_Section):
                 )
             if is_loopback_name(name):
                 raise ValueError(
-                    f"{name!r} names every host to itself, not this one; "
-                    "for alerts about localhost set single_host: true"
+                    f"{name!r} names every host to itself, not this one; for alerts about localhost set single_host: true"
                 )
         return names
 

@@ -79,9 +79,7 @@ def _model_at(path: Path) -> Any:
     for part in path:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
-            field = next(
-                (info for name, info in current.model_fields.items() if (info.alias or name) == part), None
-            )
+            field = next((info for name, info in current.model_fields.items() if (info.alias or name) == part), None)
             if field is None:
                 return None
             current = field.annotation
@@ -131,7 +129,7 @@ def _describe(error: Mapping[str, Any], path: Path) -> str:
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
-            message = message[len(prefix):]
+            message = message[len(prefix) :]
     message = message.replace("Input should be", "must be")
     if kind.startswith(("float", "int", "bool", "string", "literal", "list", "dict", "model")):
         return f"{given!r} {message}" if not isinstance(given, (dict, list)) else message

@@ -24,9 +24,7 @@ from .units import Budget, Duration, DurationField, IntervalField, PositiveDurat
 
 API_VERSION = "memwarden/v1"
 
-ComponentName = Annotated[
-    str, StringConstraints(pattern=COMPONENT_NAME_PATTERN)
-]
+ComponentName = Annotated[str, StringConstraints(pattern=COMPONENT_NAME_PATTERN)]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 # Labels with a meaning of their own on memwarden's series and alerts: none can name the host.
 NOT_HOST_LABELS = NOT_IDENTITY_LABELS
@@ -99,17 +97,9 @@ class ThresholdOverrides(Section):
     def apply_to(self, base: Thresholds) -> Thresholds:
         """Return `base` with these overrides laid over it."""
         tiers: dict[str, Any] = {tier: getattr(self, tier) for tier in TIERS if getattr(self, tier) is not None}
-        durations: dict[str, Any] = {
-            tier: getattr(self.for_, tier) for tier in TIERS if getattr(self.for_, tier) is not None
-        }
-        extra = {
-            key: getattr(self, key)
-            for key in ("hysteresis", "keep_firing_for")
-            if getattr(self, key) is not None
-        }
-        return base.model_copy(
-            update={**tiers, **extra, "for_": base.for_.model_copy(update=durations)}
-        )
+        durations: dict[str, Any] = {tier: getattr(self.for_, tier) for tier in TIERS if getattr(self.for_, tier) is not None}
+        extra = {key: getattr(self, key) for key in ("hysteresis", "keep_firing_for") if getattr(self, key) is not None}
+        return base.model_copy(update={**tiers, **extra, "for_": base.for_.model_copy(update=durations)})
 
 
 class PredictionGuards(Section):
@@ -211,9 +201,7 @@ class OOMKills(Section):
 class Pressure(Section):
     """Pressure stall information, swap thrashing and OOM kills."""
 
-    rate_window: PositiveDurationField = Field(
-        default="5m", description="window of the rate() over PSI, swap and fault counters"
-    )
+    rate_window: PositiveDurationField = Field(default="5m", description="window of the rate() over PSI, swap and fault counters")
     some: SomeStalls = Field(default_factory=SomeStalls)
     full: FullStalls = Field(default_factory=FullStalls)
     swap_thrash: SwapThrash = Field(default_factory=SwapThrash)
@@ -242,16 +230,10 @@ class Component(Section):
     name: ComponentName
     description: str = ""
     match: ComponentMatch
-    budget: Budget = Field(
-        description="bytes (512MiB, 2GiB) or `cgroup` to use the cgroup's own memory limit"
-    )
+    budget: Budget = Field(description="bytes (512MiB, 2GiB) or `cgroup` to use the cgroup's own memory limit")
     thresholds: ThresholdOverrides = Field(default_factory=ThresholdOverrides)
-    protected: bool = Field(
-        default=False, description="never frozen, throttled or killed by the responder"
-    )
-    pss: bool = Field(
-        default=False, description="count proportional set size instead of RSS (costs ~50-100 µs per process)"
-    )
+    protected: bool = Field(default=False, description="never frozen, throttled or killed by the responder")
+    pss: bool = Field(default=False, description="count proportional set size instead of RSS (costs ~50-100 µs per process)")
     optional: bool = Field(
         default=False,
         description="runs only now and then (a batch job): no MemoryComponentNotFound while none of its processes runs",
@@ -275,7 +257,7 @@ def parse_selector(selector: str) -> list[tuple[str, str, str]]:
     while position < len(body):
         match = _MATCHER_RE.match(body, position)
         if match is None:
-            raise ValueError(f"cannot read a matcher at {body[position:]!r}; write label=\"value\"")
+            raise ValueError(f'cannot read a matcher at {body[position:]!r}; write label="value"')
         matchers.append((match.group(1), match.group(2), match.group(3)))
         position = match.end()
         if position < len(body):
@@ -416,9 +398,7 @@ class Policy(Section):
     """The memwarden policy file (memwarden/v1)."""
 
     version: Literal["memwarden/v1"]
-    labels: dict[LabelName, str] = Field(
-        default_factory=dict, description="labels added to every alert (team, service, ...)"
-    )
+    labels: dict[LabelName, str] = Field(default_factory=dict, description="labels added to every alert (team, service, ...)")
     runbook_url: str = Field(
         default="https://github.com/memwarden/memwarden/blob/main/docs/runbook.md#{anchor}",
         description="{alertname} and {anchor} (lower-case alert name) are filled in",

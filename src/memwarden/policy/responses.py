@@ -87,9 +87,7 @@ class RuleMatch(_Section):
 class _Action(_Section):
     """What every action kind has: rate limits, a timeout, dry-run and the escalation wait."""
 
-    cooldown: DurationField = Field(
-        default="5m", description="least time between two runs of this kind on the same target"
-    )
+    cooldown: DurationField = Field(default="5m", description="least time between two runs of this kind on the same target")
     max_per_hour: int | None = Field(
         default=6, ge=1, description="most runs of this kind on the same target in any hour; null for no cap"
     )
@@ -341,9 +339,7 @@ class Rule(_Section):
 
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")]
     match: RuleMatch = Field(default_factory=RuleMatch)
-    continue_: bool = Field(
-        default=False, alias="continue", description="also try the rules below, as Alertmanager routes do"
-    )
+    continue_: bool = Field(default=False, alias="continue", description="also try the rules below, as Alertmanager routes do")
     actions: list[Action] = Field(min_length=1)
 
 
@@ -386,9 +382,7 @@ class ResponsesSection(_Section):
         default="1h",
         description="without alertmanager_url, a firing notification counts for escalation this long",
     )
-    alertmanager_url: str | None = Field(
-        default=None, description="asked before escalating whether the alert is still active"
-    )
+    alertmanager_url: str | None = Field(default=None, description="asked before escalating whether the alert is still active")
     alertmanagers: AlertmanagerCluster | None = Field(
         default=None,
         description="the replicas of an Alertmanager cluster, asked instead of alertmanager_url "
@@ -420,9 +414,7 @@ class ResponsesSection(_Section):
     @model_validator(mode="after")
     def _one_alertmanager_setting(self) -> ResponsesSection:
         if self.alertmanager_url is not None and self.alertmanagers is not None:
-            raise ValueError(
-                "give alertmanager_url (one Alertmanager) or alertmanagers.urls (every replica), not both"
-            )
+            raise ValueError("give alertmanager_url (one Alertmanager) or alertmanagers.urls (every replica), not both")
         return self
 
     def rules_for(self, labels: dict[str, str]) -> list[Rule]:

@@ -30,9 +30,7 @@ class Duration(str):
         if not text or match is None:
             raise ValueError(f"{text!r} is not a duration; write it like 30s, 5m, 1h or 1h30m")
         self = super().__new__(cls, text)
-        self.seconds = sum(
-            int(match.group(group)) * factor for group, factor in _DURATION_UNITS if match.group(group)
-        )
+        self.seconds = sum(int(match.group(group)) * factor for group, factor in _DURATION_UNITS if match.group(group))
         return self
 
     @classmethod

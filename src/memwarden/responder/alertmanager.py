@@ -25,9 +25,7 @@ class AlertmanagerView:
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 async with session.get(self.url, allow_redirects=False) as response:
                     if response.status != 200:
-                        LOGGER.warning(
-                            "Alertmanager %s answered %s; not escalating this round", self.url, response.status
-                        )
+                        LOGGER.warning("Alertmanager %s answered %s; not escalating this round", self.url, response.status)
                         return None
                     alerts = await response.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:

@@ -50,9 +50,7 @@ def make_alerts_handler(auth: Authenticator, limits: Limits) -> Handler:
         if request.content_type != "application/json":
             return _refuse(request, 415, f"Content-Type must be application/json, not {request.content_type[:60]!r}")
         if request.content_length is not None and request.content_length > limits.max_body_bytes:
-            return _refuse(
-                request, 413, f"body of {request.content_length} bytes is over the {limits.max_body_bytes}-byte limit"
-            )
+            return _refuse(request, 413, f"body of {request.content_length} bytes is over the {limits.max_body_bytes}-byte limit")
         try:
             # aiohttp has no deadline on a body: a client sending a byte a minute would hold the request.
             body = await asyncio.wait_for(request.read(), limits.body_timeout)
@@ -146,7 +144,7 @@ async def contain_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except web.HTTPException:
         raise
-    except Exception as error:  # noqa: BLE001 - answered, logged and audited below
+    except Exception as error:
         if request.path != "/alerts":
             raise
         engine = request.app[ENGINE]
@@ -157,7 +155,7 @@ async def contain_errors(request: web.Request, handler: Handler) -> web.StreamRe
         LOGGER.error("POST /alerts from %s failed: %s", request.remote or "?", reason, exc_info=error)
         try:
             engine.audit.write("error", status=503, reason=reason, peer=request.remote or "?", path=request.path)
-        except Exception:  # noqa: BLE001 - the audit log may be what failed; the log line above stands
+        except Exception:
             LOGGER.error("the audit log cannot record it either", exc_info=True)
         # 503 rather than 500: Alertmanager retries it, and a retry of what ran runs nothing twice.
         return web.json_response({"status": "error", "reason": reason}, status=503)
@@ -179,9 +177,10 @@ def create_app(auth: Authenticator, *, max_body_bytes: int, guard: ConnectionGua
             rejections.flush()  # the counts of the last window, before the audit log closes
 
     app.on_shutdown.append(summarise_refusals)
-    app.router.add_post("/alerts", make_alerts_handler(
-        auth, Limits(max_body_bytes, guard.limits.body_timeout if guard else ServerLimits.body_timeout)
-    ))
+    app.router.add_post(
+        "/alerts",
+        make_alerts_handler(auth, Limits(max_body_bytes, guard.limits.body_timeout if guard else ServerLimits.body_timeout)),
+    )
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)

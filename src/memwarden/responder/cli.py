@@ -58,15 +58,9 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-p", "--policy", help="policy file (default: the built-in policy)")
     parser.add_argument("--listen", default="127.0.0.1:9106", help="address to serve on (default 127.0.0.1:9106)")
-    parser.add_argument(
-        "--token-file", help="bearer token file (overrides responses.auth); Alertmanager sends its content"
-    )
-    parser.add_argument(
-        "--no-auth", action="store_true", help="accept requests without credentials (only on a loopback address)"
-    )
-    parser.add_argument(
-        "--state-dir", default=DEFAULT_STATE_DIR, help=f"state and audit log (default {DEFAULT_STATE_DIR})"
-    )
+    parser.add_argument("--token-file", help="bearer token file (overrides responses.auth); Alertmanager sends its content")
+    parser.add_argument("--no-auth", action="store_true", help="accept requests without credentials (only on a loopback address)")
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"state and audit log (default {DEFAULT_STATE_DIR})")
     parser.add_argument("--dry-run", action="store_true", help="record what every action would do, do none of it")
     parser.add_argument(
         "--stop-timeout",
@@ -112,16 +106,10 @@ def _duration(text: str, option: str) -> float:
         raise ValueError(f"{option} {text!r}: give a duration such as 30s or 2m") from None
 
 
-async def _serve(
-    policy: Policy, args: argparse.Namespace, host: str, port: int, auth: Authenticator, stop_timeout: float
-) -> int:
-    responder = await start_responder(
-        policy, state_dir=args.state_dir, auth=auth, host=host, port=port, dry_run=args.dry_run
-    )
+async def _serve(policy: Policy, args: argparse.Namespace, host: str, port: int, auth: Authenticator, stop_timeout: float) -> int:
+    responder = await start_responder(policy, state_dir=args.state_dir, auth=auth, host=host, port=port, dry_run=args.dry_run)
     mode = "dry-run, " if responder.engine.dry_run else ""
-    LOGGER.info(
-        "memwarden responder on %s/alerts (%sauth %s, state in %s)", responder.url, mode, auth.mode, args.state_dir
-    )
+    LOGGER.info("memwarden responder on %s/alerts (%sauth %s, state in %s)", responder.url, mode, auth.mode, args.state_dir)
     identity = responder.engine.identity
     LOGGER.info(
         "acting only on alerts whose %s name this host: %s%s",

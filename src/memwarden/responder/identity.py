@@ -117,7 +117,11 @@ class HostIdentity:
 
     def judge(self, labels: dict[str, str]) -> Verdict:
         """Return whether an alert with these labels is about this host, and why."""
-        usable = [(label, labels[label]) for label in self.labels if labels.get(label) and not is_loopback_name(host_part(labels[label]))]
+        usable = [
+            (label, labels[label])
+            for label in self.labels
+            if labels.get(label) and not is_loopback_name(host_part(labels[label]))
+        ]
         if not usable:
             if self.single_host:
                 return Verdict(OWN, "no label names a host and this responder serves a single host")

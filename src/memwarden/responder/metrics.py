@@ -12,9 +12,7 @@ from memwarden.contract import RESPONSES_TOTAL
 class ResponderMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.responses = Counter(
-            RESPONSES_TOTAL.family, RESPONSES_TOTAL.help, RESPONSES_TOTAL.labels, registry=self.registry
-        )
+        self.responses = Counter(RESPONSES_TOTAL.family, RESPONSES_TOTAL.help, RESPONSES_TOTAL.labels, registry=self.registry)
         self.duration = Histogram(
             "memwarden_response_duration_seconds",
             "How long actions took to run, by action kind.",

@@ -53,9 +53,7 @@ def _api_alert(raw: Any) -> tuple[str, str, Alert] | None:
 class ClusterView:
     """What the replicas of one Alertmanager cluster hold about this host, merged each round."""
 
-    def __init__(
-        self, cluster: AlertmanagerCluster, identity: HostIdentity, registry: CollectorRegistry | None = None
-    ) -> None:
+    def __init__(self, cluster: AlertmanagerCluster, identity: HostIdentity, registry: CollectorRegistry | None = None) -> None:
         self.cluster = cluster
         self.pull = cluster.pull
         self.filters: list[str | None] = list(identity.matchers())
@@ -68,8 +66,7 @@ class ClusterView:
         registry = registry or CollectorRegistry()
         self.requests = Counter(
             "memwarden_responder_alertmanager_requests",
-            "Requests to Alertmanager's API v2 alert list, by replica and result (ok; busy: a 503, "
-            "tried again; error).",
+            "Requests to Alertmanager's API v2 alert list, by replica and result (ok; busy: a 503, tried again; error).",
             ["replica", "result"],
             registry=registry,
         )

@@ -41,9 +41,7 @@ class StartupError(Exception):
     """The responder cannot start; `str()` names what is wrong (a file, the address) and the fix."""
 
 
-def authenticator_for(
-    policy: Policy, host: str, *, token_file: str | None = None, no_auth: bool = False
-) -> Authenticator:
+def authenticator_for(policy: Policy, host: str, *, token_file: str | None = None, no_auth: bool = False) -> Authenticator:
     """Return the request check the policy (or the command line) asks for; refuse unsafe ones."""
     auth = policy.responses.auth
     mode = "none" if no_auth else ("bearer" if token_file else auth.mode)

@@ -95,9 +95,7 @@ class StateStore:
         assert episode is not None
         return episode
 
-    def record_resolved(
-        self, key: str, fingerprint: str, labels: dict[str, str], now: float, *, presumed: bool = False
-    ) -> bool:
+    def record_resolved(self, key: str, fingerprint: str, labels: dict[str, str], now: float, *, presumed: bool = False) -> bool:
         """Mark an episode resolved (`presumed`: not by Alertmanager's word); False when it already was."""
         with self._transaction() as db:
             row = db.execute("SELECT resolved_at FROM episodes WHERE key = ?", (key,)).fetchone()
@@ -145,9 +143,7 @@ class StateStore:
         ).fetchall()
         return [Step(*row) for row in rows]
 
-    def claim_step(
-        self, episode: str, rule: str, step: int, kind: str, target: str, now: float, *, run_key: str | None
-    ) -> bool:
+    def claim_step(self, episode: str, rule: str, step: int, kind: str, target: str, now: float, *, run_key: str | None) -> bool:
         """Record that a step starts (and, with run_key, a run for cooldowns); False if it already has."""
         with self._transaction() as db:
             cursor = db.execute(
@@ -187,21 +183,16 @@ class StateStore:
                 db.execute("INSERT INTO runs (key, at) VALUES (?, ?)", (run_key, now))
         return True
 
-    def finish_step(
-        self, episode: str, rule: str, step: int, result: str, *, forget_run: str | None = None
-    ) -> None:
+    def finish_step(self, episode: str, rule: str, step: int, result: str, *, forget_run: str | None = None) -> None:
         """Record how a step ended; forget_run: the run key of a step that did nothing, so it
         counts against no cooldown or hourly cap."""
         with self._transaction() as db:
             if forget_run is not None:
                 db.execute(
-                    "DELETE FROM runs WHERE key = ? AND at = "
-                    "(SELECT at FROM steps WHERE episode = ? AND rule = ? AND step = ?)",
+                    "DELETE FROM runs WHERE key = ? AND at = (SELECT at FROM steps WHERE episode = ? AND rule = ? AND step = ?)",
                     (forget_run, episode, rule, step),
                 )
-            db.execute(
-                "UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step)
-            )
+            db.execute("UPDATE steps SET result = ? WHERE episode = ? AND rule = ? AND step = ?", (result, episode, rule, step))
 
     # cooldowns and caps ---------------------------------------------------------------------
 
@@ -237,9 +228,7 @@ class StateStore:
             db.execute("DELETE FROM holds WHERE episode = ?", (episode,))
             freed: list[Undo] = []
             for kind, target in held:
-                others = db.execute(
-                    "SELECT COUNT(*) FROM holds WHERE kind = ? AND target = ?", (kind, target)
-                ).fetchone()[0]
+                others = db.execute("SELECT COUNT(*) FROM holds WHERE kind = ? AND target = ?", (kind, target)).fetchone()[0]
                 if others == 0:
                     freed.extend(self._take_undo(db, kind, target))
             return freed

@@ -55,9 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="add a memory-hog component and responses, to watch the full loop in about 75 seconds"
     )
     parser.add_argument("--dir", help="run folder for the bundle, logs, state and audit (default: a new temporary folder)")
-    parser.add_argument(
-        "--ports", type=int, metavar="START", help="use START..START+4 (1024 or more) instead of free ports"
-    )
+    parser.add_argument("--ports", type=int, metavar="START", help="use START..START+4 (1024 or more) instead of free ports")
     parser.add_argument("--duration", help="stop by itself after this long (e.g. 5m); default: run until Ctrl-C")
     parser.add_argument("--refresh", type=float, default=2.0, help="seconds between status updates (default 2)")
     return parser

@@ -153,10 +153,14 @@ class Stack:
             "responder",
             self._memwarden(
                 "responder",
-                "-p", str(layout.policy),
-                "--listen", f"127.0.0.1:{ports.responder}",
-                "--token-file", str(layout.token),
-                "--state-dir", str(layout.responder_state),
+                "-p",
+                str(layout.policy),
+                "--listen",
+                f"127.0.0.1:{ports.responder}",
+                "--token-file",
+                str(layout.token),
+                "--state-dir",
+                str(layout.responder_state),
             ),  # fmt: skip
             ready=lambda: http_ok(f"{self.responder_url}/-/ready"),
         )

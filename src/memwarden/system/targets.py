@@ -255,6 +255,7 @@ class Resolver:
         self._parents_of = known
         return children
 
+
 def _cgroup_target(name: str, kind: str, cgroup: Cgroup | None) -> ComponentTarget:
     if cgroup is None:
         return ComponentTarget(name, kind, (), None, None)

@@ -16,7 +16,7 @@ from memwarden.policy import load_policy
 from support.golden import check_tree
 
 HERE = Path(__file__).resolve().parent
-CASES = sorted(path.name[len("in-"):-len(".yaml")] for path in HERE.glob("in-*.yaml"))
+CASES = sorted(path.name[len("in-") : -len(".yaml")] for path in HERE.glob("in-*.yaml"))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -32,7 +32,12 @@ def test_both_cases_are_present() -> None:
 def _only_insertions(base: str, merged: str) -> list[str]:
     """Return the base's lines that the merge changed or dropped (none, when it only inserted)."""
     matcher = difflib.SequenceMatcher(None, base.splitlines(True), merged.splitlines(True), autojunk=False)
-    return [line for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "insert" and tag != "equal" for line in base.splitlines(True)[i1:i2]]
+    return [
+        line
+        for tag, i1, i2, _, _ in matcher.get_opcodes()
+        if tag != "insert" and tag != "equal"
+        for line in base.splitlines(True)[i1:i2]
+    ]
 
 
 def test_merge_into_a_commented_base_changes_nothing_outside_memwardens_entries() -> None:
@@ -44,4 +49,7 @@ def test_merge_into_a_commented_base_changes_nothing_outside_memwardens_entries(
     assert _only_insertions(base, first) == []
     assert _only_insertions(base, second) == []
     assert merge_text(second, load_policy()[0]) == second
-    check_tree(HERE / "merge" / "out-a-commented-base-keeps-every-line", {"merged-components-and-receivers.yml": first, "merged-then-default.yml": second})
+    check_tree(
+        HERE / "merge" / "out-a-commented-base-keeps-every-line",
+        {"merged-components-and-receivers.yml": first, "merged-then-default.yml": second},
+    )

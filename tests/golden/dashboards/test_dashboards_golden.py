@@ -14,7 +14,7 @@ from memwarden.policy import load_policy
 from support.golden import check_tree
 
 HERE = Path(__file__).resolve().parent
-CASES = sorted(path.name[len("in-"):-len(".yaml")] for path in HERE.glob("in-*.yaml"))
+CASES = sorted(path.name[len("in-") : -len(".yaml")] for path in HERE.glob("in-*.yaml"))
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -45,7 +45,9 @@ class HostSource(Source):
 
 
 def single_sample_families(
-    kind: type[GaugeMetricFamily] | type[CounterMetricFamily], metrics: Iterable[tuple[str, str, float | None]], labels: dict[str, str] | None = None
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    metrics: Iterable[tuple[str, str, float | None]],
+    labels: dict[str, str] | None = None,
 ) -> list[Metric]:
     """One family of `kind` per (name, help, value) with a value, each holding one sample with `labels`."""
     names, values = list(labels or {}), list((labels or {}).values())

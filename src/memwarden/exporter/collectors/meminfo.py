@@ -14,8 +14,20 @@ from .base import HostSource, single_sample_families
 MEMINFO_FIELDS: dict[str, str] = dict(
     zip(
         (metric.name.removeprefix("memwarden_") for metric in MEMINFO),
-        ("MemTotal", "MemAvailable", "MemFree", "Cached", "Buffers", "Shmem", "SReclaimable", "AnonPages",
-         "Committed_AS", "CommitLimit", "SwapTotal", "SwapFree"),
+        (
+            "MemTotal",
+            "MemAvailable",
+            "MemFree",
+            "Cached",
+            "Buffers",
+            "Shmem",
+            "SReclaimable",
+            "AnonPages",
+            "Committed_AS",
+            "CommitLimit",
+            "SwapTotal",
+            "SwapFree",
+        ),
         strict=True,
     )
 )

@@ -11,8 +11,6 @@ from .names import prefixed
 def render_time_intervals(policy: Policy) -> list[dict[str, Any]]:
     entries = []
     for name, ranges in sorted(policy.alertmanager.time_intervals.items()):
-        intervals = [
-            time_range.model_dump(exclude_defaults=True, exclude_none=True) for time_range in ranges
-        ]
+        intervals = [time_range.model_dump(exclude_defaults=True, exclude_none=True) for time_range in ranges]
         entries.append({"name": prefixed(name), "time_intervals": intervals})
     return entries

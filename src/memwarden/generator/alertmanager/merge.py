@@ -59,7 +59,9 @@ def _ours_by_name(names: set[str]) -> Callable[[Any], bool]:
 
 
 def _inhibit_rule_ours(entry: Any) -> bool:
-    return isinstance(entry, dict) and all(GENERATED in (entry.get(side) or []) for side in ("source_matchers", "target_matchers"))
+    return isinstance(entry, dict) and all(
+        GENERATED in (entry.get(side) or []) for side in ("source_matchers", "target_matchers")
+    )
 
 
 def _template_ours(entry: Any) -> bool:
@@ -86,7 +88,9 @@ def _defined_names(document: Any, *keys: str) -> list[str]:
     return [str(entry.get("name")) for key in keys for entry in (document.get(key) or []) if isinstance(entry, dict)]
 
 
-def _ownership(document: CommentedMap, old_routes: list[dict[str, Any]], part: dict[str, Any]) -> tuple[dict[str, set[str]], list[str]]:
+def _ownership(
+    document: CommentedMap, old_routes: list[dict[str, Any]], part: dict[str, Any]
+) -> tuple[dict[str, set[str]], list[str]]:
     """Return the names memwarden owns per list, and notes on the operator's `memwarden-…` entries.
 
     Raises MergeError when memwarden would write an entry whose name the operator uses.
@@ -177,7 +181,9 @@ def _check_removals(document: CommentedMap, part: dict[str, Any], owned: dict[st
             if used_kind == kind and name in removed and not inside:
                 problems.append(f"{where} of yours uses memwarden's {kind} '{name}', which the policy no longer makes")
     if problems:
-        raise MergeError("; ".join(problems) + "; point those routes at a receiver or time interval of your own, or keep it in the policy")
+        raise MergeError(
+            "; ".join(problems) + "; point those routes at a receiver or time interval of your own, or keep it in the policy"
+        )
 
 
 def check_references(document: Any) -> None:
@@ -292,7 +298,7 @@ def _apply(text: Text, edits: list[Edit]) -> str:
     # Edits inserting at one line are applied last-listed first, so they end up in list order.
     order = sorted(enumerate(edits), key=lambda pair: (pair[1].start, pair[1].end, pair[1].new_section, pair[0]), reverse=True)
     for _, edit in order:
-        lines[edit.start:edit.end] = [edit.text] if edit.text else []
+        lines[edit.start : edit.end] = [edit.text] if edit.text else []
     return "".join(lines)
 
 

@@ -131,7 +131,9 @@ def flow_empty(text: Text, line: int, key: str) -> bool:
     return re.fullmatch(rf"\s*{re.escape(key)}\s*:\s*\[\s*\]\s*(#.*)?\n?", text.lines[line]) is not None
 
 
-def list_edits(document: CommentedMap, text: Text, key: str, new: list[Any], ours: Callable[[Any], bool], column: int) -> list[Edit]:
+def list_edits(
+    document: CommentedMap, text: Text, key: str, new: list[Any], ours: Callable[[Any], bool], column: int
+) -> list[Edit]:
     """Edits that swap memwarden's entries of a list for `new`, where the first of them stood."""
     current = document.get(key)
     if current is None:
@@ -153,7 +155,9 @@ def list_edits(document: CommentedMap, text: Text, key: str, new: list[Any], our
         return [Edit(key_line, key_line + 1, " " * column + f"{key}:\n" + items(new, column + text.sequence_offset, text))]
     if isinstance(current, CommentedSeq) and current.fa.flow_style():
         if current:
-            raise MergeError(f"`{key}` is a flow-style list ([…]); write it as a block list (one `- ` item per line) to merge into it")
+            raise MergeError(
+                f"`{key}` is a flow-style list ([…]); write it as a block list (one `- ` item per line) to merge into it"
+            )
         return []  # `[]` spread over lines or with an anchor: leave the operator's text alone
     # A round-trip load makes every block list a CommentedSeq, which carries the line numbers.
     spans = [text.item_span(cast(CommentedSeq, current), index) for index in range(len(current))]
@@ -170,6 +174,12 @@ def list_edits(document: CommentedMap, text: Text, key: str, new: list[Any], our
     # A list left with nothing, that held only memwarden's entries right under a bare
     # `key:` (as a merge adds it), goes: an empty `key:` would be clutter memwarden left.
     # One with a comment on or under its key line is the operator's, and stays.
-    if spans and not new and len(positions) == len(current) and spans[0][0] == key_line + 1 and text.lines[key_line].strip() == f"{key}:":
+    if (
+        spans
+        and not new
+        and len(positions) == len(current)
+        and spans[0][0] == key_line + 1
+        and text.lines[key_line].strip() == f"{key}:"
+    ):
         edits.append(Edit(key_line, key_line + 1, ""))
     return edits

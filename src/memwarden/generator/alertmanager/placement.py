@@ -64,7 +64,9 @@ def _root(document: CommentedMap) -> CommentedMap:
     if not isinstance(root, CommentedMap):
         raise MergeError("has no top-level `route`; Alertmanager needs one with a default receiver")
     if root.fa.flow_style():
-        raise MergeError("has its `route` in flow style ({…}); write it as a block mapping (one `key: value` per line) to merge into it")
+        raise MergeError(
+            "has its `route` in flow style ({…}); write it as a block mapping (one `key: value` per line) to merge into it"
+        )
     return root
 
 
@@ -96,7 +98,11 @@ def routes_edit(document: CommentedMap, text: Text, policy: Policy, routes: list
         raise MergeError(f"`{place.where}.routes` is a flow-style list ([…]); write it as a block list to merge into it")
     spans = [text.item_span(children, index) for index in range(len(children))]
     ours = [index for index, child in enumerate(children) if is_memwarden_route(child)]
-    falls = [index for index, child in enumerate(children) if _sends_all_of_memwardens_alerts(child) and child.get("receiver") == place.receiver]
+    falls = [
+        index
+        for index, child in enumerate(children)
+        if _sends_all_of_memwardens_alerts(child) and child.get("receiver") == place.receiver
+    ]
     notes = [
         f"kept {place.where}.routes[{index}] (all of memwarden's alerts to {child.get('receiver')}): memwarden's own "
         f"fall-through now goes to {place.receiver}; delete yours if an earlier merge wrote it for another receiver"

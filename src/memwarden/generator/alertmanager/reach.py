@@ -158,9 +158,13 @@ def summary(results: list[Reach]) -> list[str]:
             continue
         ordered = sorted(variants.items(), key=lambda item: -len(item[1]))
         common, cases = ordered[0]
-        line = f"  {tier + ':':<{width}} {', '.join(common) or 'nobody'}" + (f" ({len(cases)} alerts)" if len(ordered) > 1 else "")
+        line = f"  {tier + ':':<{width}} {', '.join(common) or 'nobody'}" + (
+            f" ({len(cases)} alerts)" if len(ordered) > 1 else ""
+        )
         for receivers, others in ordered[1:]:
-            shown = ", ".join(case.describe() for case in others[:2]) + (f" and {len(others) - 2} more" if len(others) > 2 else "")
+            shown = ", ".join(case.describe() for case in others[:2]) + (
+                f" and {len(others) - 2} more" if len(others) > 2 else ""
+            )
             line += f"; {shown}: {', '.join(receivers)}"
         lines.append(line)
     return lines
@@ -210,7 +214,9 @@ def policy_summary(policy: Policy) -> list[str]:
         if policy.alertmanager.routing.tier(tier).responder_only:
             told = f"{', '.join(names)} only, as responder_only says"
         elif passes_on:
-            told = (", ".join(names) + ", then" if names else "in the standalone alertmanager.yml nobody; merged,") + " your config's own routes"
+            told = (
+                ", ".join(names) + ", then" if names else "in the standalone alertmanager.yml nobody; merged,"
+            ) + " your config's own routes"
         else:
             told = ", ".join(names)
         lines.append(f"  {tier + ':':<{width}} {told}")

@@ -95,7 +95,12 @@ def route_cases(policy: Policy) -> list[RouteCase]:
             extra = {label: value for label, value in rule.labels.items() if label not in _OWN_LABELS}
             if component is not None:
                 extra["component"] = component
-            labels = {"alertname": rule.alert, **alert_labels(policy, severity, extra), "instance": EXAMPLE_INSTANCE, "job": EXAMPLE_JOB}
+            labels = {
+                "alertname": rule.alert,
+                **alert_labels(policy, severity, extra),
+                "instance": EXAMPLE_INSTANCE,
+                "job": EXAMPLE_JOB,
+            }
             case = RouteCase(labels, *expected_receivers(policy, severity, component))
             cases.setdefault(json.dumps(labels, sort_keys=True), case)
     return list(cases.values())
@@ -176,7 +181,9 @@ def render_script(policy: Policy) -> str:
     """Return the amtool script without its banner (the writer puts that after the `#!` line)."""
     lines = []
     for case in route_cases(policy):
-        arguments = " ".join(shlex.quote(f"{label}={json.dumps(value, ensure_ascii=False)}") for label, value in case.labels.items())
+        arguments = " ".join(
+            shlex.quote(f"{label}={json.dumps(value, ensure_ascii=False)}") for label, value in case.labels.items()
+        )
         expected = ",".join(case.receivers)
         command = f"check_then_yours {shlex.quote(expected)}" if case.passes_on else f"check {expected}"
         note = " (then the config's own routes)" if case.passes_on else ""

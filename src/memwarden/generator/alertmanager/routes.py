@@ -142,7 +142,11 @@ def head(policy: Policy) -> dict[str, Any] | None:
     route takes the alert with a receiver, rather than with its own empty one.
     """
     children = responder_route(policy, [tier for tier in TIERS if tier not in _responder_only(policy)])
-    tiers: list[str] = [tier for tier in TIERS if tier in policy.alertmanager.responder.severities and tier not in _responder_only(policy)] if children else []
+    tiers: list[str] = (
+        [tier for tier in TIERS if tier in policy.alertmanager.responder.severities and tier not in _responder_only(policy)]
+        if children
+        else []
+    )
     for tier in TIERS:
         if tier not in routed_tiers(policy) and (extras := tier_routes(policy, tier)):
             children += extras

@@ -41,7 +41,12 @@ def _variables(policy: Policy, many: bool) -> core.Templating:
     datasource = core.Template(
         name="datasource", label="Data source", query="prometheus", type="datasource", default=policy.dashboards.datasource
     )
-    common: dict[str, Any] = {"dataSource": {"type": "prometheus", "uid": "${datasource}"}, "refresh": 2, "includeAll": many, "multi": many}
+    common: dict[str, Any] = {
+        "dataSource": {"type": "prometheus", "uid": "${datasource}"},
+        "refresh": 2,
+        "includeAll": many,
+        "multi": many,
+    }
     if many:
         common["allValue"] = ".*"
     # The drill-down lists only instances that run a component; the overview every instance.
@@ -50,7 +55,14 @@ def _variables(policy: Policy, many: bool) -> core.Templating:
     component_variable = core.Template(
         name="component", label="Component", query=component_values(), default="$__all" if many else None, **common
     )
-    scopes = {"dataSource": common["dataSource"], "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "default": "$__all"}
+    scopes = {
+        "dataSource": common["dataSource"],
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "default": "$__all",
+    }
     cluster = core.Template(name="cluster", label="Cluster", query=cluster_values(), **scopes)
     env = core.Template(name="env", label="Environment", query=env_values(), **scopes)
     return core.Templating(list=[datasource, cluster, env, instance, component_variable])
@@ -70,8 +82,11 @@ def _dashboard(policy: Policy, title: str, uid: str, panels: list, many: bool) -
         graphTooltip=core.GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR,
         schemaVersion=SCHEMA_VERSION,
         templating=_variables(policy, many),
-        links=[core.DashboardLink(title="memwarden", type="dashboards", tags=list(settings.tags), asDropdown=False,
-                                  includeVars=True, keepTime=True)],
+        links=[
+            core.DashboardLink(
+                title="memwarden", type="dashboards", tags=list(settings.tags), asDropdown=False, includeVars=True, keepTime=True
+            )
+        ],
         panels=panels,
     ).auto_panel_ids()
 

@@ -46,12 +46,17 @@ def tier_steps_for_query(ref: str, thresholds: Thresholds) -> dict[str, Any]:
 def level_mappings() -> list[dict[str, Any]]:
     """Text and colour for the recorded level: 0 is fine, 1-4 are the tiers."""
     names = ["ok", *TIERS]
-    options = {str(number): {"text": name.upper() if number else "OK", "color": TIER_COLOURS[name], "index": number} for number, name in enumerate(names)}
+    options = {
+        str(number): {"text": name.upper() if number else "OK", "color": TIER_COLOURS[name], "index": number}
+        for number, name in enumerate(names)
+    }
     return [{"type": "value", "options": options}]
 
 
 def level_steps() -> list[dict[str, Any]]:
-    return [step(TIER_COLOURS["ok"], None)] + [step(TIER_COLOURS[tier], float(number)) for number, tier in enumerate(TIERS, start=1)]
+    return [step(TIER_COLOURS["ok"], None)] + [
+        step(TIER_COLOURS[tier], float(number)) for number, tier in enumerate(TIERS, start=1)
+    ]
 
 
 def targets(queries: Sequence[Query]) -> list[core.Target]:
@@ -195,8 +200,13 @@ class Gauge(core.Panel):
         return self.panel_json(
             {
                 "fieldConfig": {
-                    "defaults": {"unit": self.unit, "min": self.minimum, "max": self.maximum, "links": self.data_links,
-                                 "color": {"mode": "thresholds"}},
+                    "defaults": {
+                        "unit": self.unit,
+                        "min": self.minimum,
+                        "max": self.maximum,
+                        "links": self.data_links,
+                        "color": {"mode": "thresholds"},
+                    },
                     "overrides": self.field_overrides,
                 },
                 "options": options,
@@ -210,7 +220,11 @@ def gauge(title: str, query: Query, description: str, steps: list[dict[str, Any]
 
 
 def budget_gauge(
-    title: str, split: Sequence[tuple[Query, Thresholds]], description: str, *, bars: bool = False,
+    title: str,
+    split: Sequence[tuple[Query, Thresholds]],
+    description: str,
+    *,
+    bars: bool = False,
     links: list[dict[str, Any]] | None = None,
 ) -> Gauge:
     """Use of budget, each series coloured by its own component's tiers.
@@ -221,8 +235,14 @@ def budget_gauge(
     """
     overrides = [tier_steps_for_query(ref_id(index), thresholds) for index, (_, thresholds) in enumerate(split) if index]
     return Gauge(
-        title=title, description=description, dataSource=DATASOURCE, targets=targets([query for query, _ in split]),
-        thresholds=tier_steps(split[0][1]), kind="bargauge" if bars else "gauge", data_links=links or [], field_overrides=overrides,
+        title=title,
+        description=description,
+        dataSource=DATASOURCE,
+        targets=targets([query for query, _ in split]),
+        thresholds=tier_steps(split[0][1]),
+        kind="bargauge" if bars else "gauge",
+        data_links=links or [],
+        field_overrides=overrides,
     )
 
 
@@ -249,9 +269,7 @@ def table(title: str, query: Query, description: str) -> core.Table:
         targets=targets([query]),
         unit="short",
         thresholds=[step("green", None)],
-        transformations=[
-            {"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": {"Value": "count"}}}
-        ],
+        transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": {"Value": "count"}}}],
         sortBy=[],
     )
 
@@ -260,5 +278,8 @@ def dashed(name_pattern: str) -> dict[str, Any]:
     """An override that draws the series whose name matches as a dashed line (budgets, totals, predictions)."""
     return {
         "matcher": {"id": "byRegexp", "options": name_pattern},
-        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}, {"id": "custom.fillOpacity", "value": 0}],
+        "properties": [
+            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            {"id": "custom.fillOpacity", "value": 0},
+        ],
     }

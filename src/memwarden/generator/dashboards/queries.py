@@ -104,7 +104,9 @@ class HostQueries:
     @staticmethod
     def predicted(policy: Policy) -> Query:
         # Fitted here rather than recorded: only this panel reads it, for the hosts it shows.
-        return Query(_predicted(_host(INSTANCE.available_bytes), policy), f"{{{{instance}}}} predicted in {policy.prediction.horizon}")
+        return Query(
+            _predicted(_host(INSTANCE.available_bytes), policy), f"{{{{instance}}}} predicted in {policy.prediction.horizon}"
+        )
 
 
 class ComponentQueries:
@@ -210,11 +212,15 @@ def firing_alerts() -> Query:
 
 
 def responses() -> Query:
-    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}{CLUSTER_SCOPE}[$__rate_interval]))", "{{action}} {{result}}")
+    return Query(
+        f"sum by (action, result) (increase({RESPONSES_TOTAL}{CLUSTER_SCOPE}[$__rate_interval]))", "{{action}} {{result}}"
+    )
 
 
 def responses_in_range() -> Query:
-    return Query(f"sum by (action, result) (increase({RESPONSES_TOTAL}{CLUSTER_SCOPE}[$__range]))", "{{action}} {{result}}", instant=True)
+    return Query(
+        f"sum by (action, result) (increase({RESPONSES_TOTAL}{CLUSTER_SCOPE}[$__range]))", "{{action}} {{result}}", instant=True
+    )
 
 
 def targets_up(policy: Policy) -> list[Query]:
@@ -236,7 +242,9 @@ def collector_success(policy: Policy) -> list[Query]:
     queries = []
     if policy.source.profile != "memwarden":
         metric = PROFILES[policy.source.profile].collector_success
-        selector = matchers(policy.source.effective_selector(), *SCOPE, f'collector=~"{"|".join(SHOWN_COLLECTORS[policy.source.profile])}"')
+        selector = matchers(
+            policy.source.effective_selector(), *SCOPE, f'collector=~"{"|".join(SHOWN_COLLECTORS[policy.source.profile])}"'
+        )
         queries.append(Query(f"min by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
     for selector in _memwarden_selectors(policy):
         full = matchers(selector, *SCOPE)
@@ -249,9 +257,13 @@ def collector_duration(policy: Policy) -> list[Query]:
     queries = []
     if policy.source.profile != "memwarden":
         metric = PROFILES[policy.source.profile].collector_duration
-        selector = matchers(policy.source.effective_selector(), *SCOPE, f'collector=~"{"|".join(SHOWN_COLLECTORS[policy.source.profile])}"')
+        selector = matchers(
+            policy.source.effective_selector(), *SCOPE, f'collector=~"{"|".join(SHOWN_COLLECTORS[policy.source.profile])}"'
+        )
         queries.append(Query(f"max by (instance, collector) ({metric}{selector})", "{{instance}} {{collector}}"))
     metric = PROFILES["memwarden"].collector_duration
     for selector in _memwarden_selectors(policy):
-        queries.append(Query(f"max by (instance, collector) ({metric}{matchers(selector, *SCOPE)})", "{{instance}} {{collector}}"))
+        queries.append(
+            Query(f"max by (instance, collector) ({metric}{matchers(selector, *SCOPE)})", "{{instance}} {{collector}}")
+        )
     return queries

@@ -52,7 +52,12 @@ def wired_policy(policy: Policy) -> Policy:
 
 def policy_configmap(policy: Policy) -> dict[str, Any]:
     text = yaml.safe_dump(wired_policy(policy).model_dump(mode="json", by_alias=True), sort_keys=False)
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(policy, POLICY_CONFIGMAP, "policy"), "data": {"policy.yaml": text}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(policy, POLICY_CONFIGMAP, "policy"),
+        "data": {"policy.yaml": text},
+    }
 
 
 def _security(capabilities: list[str], *, writable_root: bool = False) -> dict[str, Any]:

@@ -108,7 +108,6 @@ def flat_value(used: float, level: str) -> float:
     return 1 - FLAT_FREE / size if level == "instance" else FLAT_FREE / size
 
 
-
 @dataclass(frozen=True)
 class Subject:
     """Who a tier test is about: the host, or one component with its labels."""

@@ -77,9 +77,7 @@ def prediction_tests(policy: Policy) -> dict[str, Any]:
 # 30 minutes flat at 30 %: the steady-rise guard keeps the prediction quiet on each.
 _NOT_LEAKS: dict[str, Any] = {
     "a level shift (30 % to 85 % in 6 minutes, then flat)": lambda m: 30 + 55 * min(max(m - 30, 0) / 6, 1),
-    "a burst (30 % to 95 % in 12 minutes, held 5, released)": lambda m: (
-        30 + 65 * min(max(m - 30, 0) / 12, 1) if m < 47 else 30
-    ),
+    "a burst (30 % to 95 % in 12 minutes, held 5, released)": lambda m: 30 + 65 * min(max(m - 30, 0) / 12, 1) if m < 47 else 30,
 }
 
 

@@ -51,9 +51,7 @@ def _stall_cases(policy: Policy, subject: Subject) -> list[dict[str, Any]]:
             {
                 "name": f"{name} fires once tasks stall {share * 100:g} % of the time for {stall.for_}, not sooner",
                 "interval": ts(interval),
-                "input_series": [
-                    {"series": series_of(metric, subject.labels), "values": f"0+{num(share * interval)}x{samples}"}
-                ],
+                "input_series": [{"series": series_of(metric, subject.labels), "values": f"0+{num(share * interval)}x{samples}"}],
                 "promql_expr_test": quiet_then_firing(query, not_yet, fires_at, [alerts_query(name, labels, stall.severity)]),
             }
         )

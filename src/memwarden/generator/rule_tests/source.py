@@ -28,7 +28,10 @@ def _absent_labels(selector: str) -> dict[str, str]:
 def source_tests(policy: Policy) -> dict[str, Any]:
     interval = policy.source.scrape_interval.seconds
     waits = {rule.alert: rule.for_ or "0s" for rule in rules.source_alerts(policy)}
-    samples = int((max(Duration(waits["MemorySourceDown"]).seconds, Duration(waits["MemorySourceAbsent"]).seconds) + 4 * interval) / interval)
+    samples = int(
+        (max(Duration(waits["MemorySourceDown"]).seconds, Duration(waits["MemorySourceAbsent"]).seconds) + 4 * interval)
+        / interval
+    )
     cases = [
         _down_case(policy, waits["MemorySourceDown"], samples),
         _absent_case(policy, waits["MemorySourceAbsent"], samples),
@@ -132,7 +135,9 @@ def _not_found_case(policy: Policy, wait: float, watched_component: Component | 
     steps = int(wait / interval) + 4
     inputs = [{"series": series_of(names.COMPONENT_PROCESSES, _component_labels(policy, watched)), "values": f"0x{steps}"}]
     if optional is not None:
-        inputs.append({"series": series_of(names.COMPONENT_PROCESSES, _component_labels(policy, optional)), "values": f"0x{steps}"})
+        inputs.append(
+            {"series": series_of(names.COMPONENT_PROCESSES, _component_labels(policy, optional)), "values": f"0x{steps}"}
+        )
     query = 'ALERTS{alertname="MemoryComponentNotFound", alertstate="firing"}'
     expected = {**_component_labels(policy, watched), **policy.labels, **watched_labels}
     return {
@@ -140,7 +145,9 @@ def _not_found_case(policy: Policy, wait: float, watched_component: Component | 
         + (f", never for optional {optional}" if optional else ""),
         "interval": ts(interval),
         "input_series": inputs,
-        "promql_expr_test": quiet_then_firing(query, wait - interval, wait, [alerts_query("MemoryComponentNotFound", expected, "warning")]),
+        "promql_expr_test": quiet_then_firing(
+            query, wait - interval, wait, [alerts_query("MemoryComponentNotFound", expected, "warning")]
+        ),
     }
 
 

@@ -58,7 +58,9 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
         )
     if keep >= interval:
         # Held by the rule's own PromQL, not a frozen value: it says what usage is now.
-        checks.append({"eval_time": ts(clear_start + keep - interval), "alertname": name, "exp_alerts": firing(usage_units(below))})
+        checks.append(
+            {"eval_time": ts(clear_start + keep - interval), "alertname": name, "exp_alerts": firing(usage_units(below))}
+        )
     checks.append({"eval_time": ts(clear_start + keep), "alertname": name, "exp_alerts": []})
     hysteresis = f", holds in the {thresholds.hysteresis:g}-point hysteresis band" if thresholds.hysteresis else ""
     return {

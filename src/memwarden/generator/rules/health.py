@@ -20,8 +20,7 @@ def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> Re
         (weights.usage, f"clamp(({usage} - {warning}) / {span}, 0, 1)"),
         (
             weights.pressure,
-            f"(clamp({scope.sel(recorded.pressure_some_ratio)} / {ratio(policy.pressure.some.percent)}, 0, 1) "
-            f"or {zero})",
+            f"(clamp({scope.sel(recorded.pressure_some_ratio)} / {ratio(policy.pressure.some.percent)}, 0, 1) or {zero})",
         ),
         (weights.oom_kills, f"(clamp({scope.sel(recorded.oom_kills_increase1h)}, 0, 1) or {zero})"),
     ]
@@ -30,8 +29,7 @@ def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> Re
             2,
             (
                 weights.swap,
-                f"(clamp({recorded.swap_in_rate} / {number(policy.pressure.swap_thrash.pages_per_second)}, 0, 1) "
-                f"or {zero})",
+                f"(clamp({recorded.swap_in_rate} / {number(policy.pressure.swap_thrash.pages_per_second)}, 0, 1) or {zero})",
             ),
         )
     active = [(weight, term) for weight, term in parts if weight > 0]

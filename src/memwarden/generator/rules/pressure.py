@@ -102,7 +102,9 @@ def swap_alert(policy: Policy) -> list[Alert]:
         alert_rule(
             policy,
             "MemorySwapThrashing",
-            shapes.render("swap_thrashing", swap_in=INSTANCE.swap_in_rate, swap_out=INSTANCE.swap_out_rate, rate=thrash.pages_per_second),
+            shapes.render(
+                "swap_thrashing", swap_in=INSTANCE.swap_in_rate, swap_out=INSTANCE.swap_out_rate, rate=thrash.pages_per_second
+            ),
             thrash.severity,
             "The host is swapping in and out at the same time: its working set no longer fits.",
             f"{{{{ $labels.instance }}}} swaps in {{{{ $value | humanize }}}} pages/s while also swapping out "

@@ -70,10 +70,7 @@ def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: 
     branches = []
     for short, long, factor in pairs:
         limit = number(round(factor * budget, 10))
-        branches.append(
-            f"(\n  {slo_window(scope, short)} > {limit}\n"
-            f"  and\n  {slo_window(scope, long)} > {limit}\n)"
-        )
+        branches.append(f"(\n  {slo_window(scope, short)} > {limit}\n  and\n  {slo_window(scope, long)} > {limit}\n)")
     return "\nor\n".join(branches)
 
 

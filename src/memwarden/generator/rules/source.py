@@ -70,8 +70,17 @@ def source_alerts(policy: Policy) -> list[Alert]:
             "high",
             "No memory source target is known to Prometheus at all.",
             "Prometheus has no target matching "
-            + (selectors[0] if len(selectors) == 1 else "{{ if eq $labels.job \"" + (selector_job(selectors[1]) or "") + "\" }}"
-               + selectors[1] + "{{ else }}" + selectors[0] + "{{ end }}")
+            + (
+                selectors[0]
+                if len(selectors) == 1
+                else '{{ if eq $labels.job "'
+                + (selector_job(selectors[1]) or "")
+                + '" }}'
+                + selectors[1]
+                + "{{ else }}"
+                + selectors[0]
+                + "{{ end }}"
+            )
             + "; memory is not being watched anywhere it selects.",
             for_=duration_text(max(300.0, wait)),
         ),

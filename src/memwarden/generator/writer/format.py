@@ -56,7 +56,9 @@ _Dumper.add_multi_representer(str, _str)
 
 def dump(document: Any) -> str:
     """Return `document` as block-style YAML with a trailing newline, keys in the order built."""
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10_000, indent=2)
+    return yaml.dump(
+        document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10_000, indent=2
+    )
 
 
 def as_text(content: Content, source_name: str) -> str:

@@ -48,7 +48,9 @@ def _check_receiver_names(section: AlertmanagerSection, path: Path) -> Iterator[
         if receiver.email is not None and "@" not in receiver.email.to:
             yield error(where + ("email", "to"), f"{receiver.email.to!r} is not a mail address")
         if receiver.email is not None and not re.match(r"^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d+$", receiver.email.smarthost):
-            yield error(where + ("email", "smarthost"), f"{receiver.email.smarthost!r} needs a port; write it like mail.example.com:587")
+            yield error(
+                where + ("email", "smarthost"), f"{receiver.email.smarthost!r} needs a port; write it like mail.example.com:587"
+            )
 
 
 def _check_receiver_references(section: AlertmanagerSection, components: set[str] | None, path: Path) -> Iterator[Problem]:
@@ -119,7 +121,9 @@ def _check_time_intervals(section: AlertmanagerSection, path: Path) -> Iterator[
                         yield error(where + (field, item), f"{value!r} is not a valid {field} entry or range")
             for item, times in enumerate(time_range.times):
                 if times.start_time >= times.end_time:
-                    yield error(where + ("times", item), f"start_time {times.start_time} must be before end_time {times.end_time}")
+                    yield error(
+                        where + ("times", item), f"start_time {times.start_time} must be before end_time {times.end_time}"
+                    )
             if time_range.location not in (None, "Local", "UTC"):
                 try:
                     zoneinfo.ZoneInfo(time_range.location)
@@ -129,7 +133,10 @@ def _check_time_intervals(section: AlertmanagerSection, path: Path) -> Iterator[
         for field in ("mute_time_intervals", "active_time_intervals"):
             for index, name in enumerate(getattr(section.routing.tier(tier), field)):
                 if name not in section.time_intervals:
-                    yield error(path + ("routing", tier, field, index), f"unknown time interval '{name}'; define it under alertmanager.time_intervals")
+                    yield error(
+                        path + ("routing", tier, field, index),
+                        f"unknown time interval '{name}'; define it under alertmanager.time_intervals",
+                    )
 
 
 def _check_unused(section: AlertmanagerSection, path: Path) -> Iterator[Problem]:
@@ -142,7 +149,10 @@ def _check_unused(section: AlertmanagerSection, path: Path) -> Iterator[Problem]
     receivers |= {name for names in section.component_receivers.values() for name in names}
     for index, receiver in enumerate(section.receivers):
         if receiver.name not in receivers:
-            yield warning(path + ("receivers", index), f"'{receiver.name}' is used by no tier, escalation or component; it is not written to Alertmanager")
+            yield warning(
+                path + ("receivers", index),
+                f"'{receiver.name}' is used by no tier, escalation or component; it is not written to Alertmanager",
+            )
     intervals = {name for routing in routings for name in routing.mute_time_intervals + routing.active_time_intervals}
     for name in section.time_intervals:
         if name not in intervals:

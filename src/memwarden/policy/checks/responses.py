@@ -78,8 +78,7 @@ def check_response_commands(raw: Any) -> Iterator[Problem]:
             elif _runs_shell(action.argv):
                 yield error(
                     path + (0,),
-                    f"{program!r} is a shell or runs one; alert data must never reach a shell. "
-                    "Point argv at the program itself",
+                    f"{program!r} is a shell or runs one; alert data must never reach a shell. Point argv at the program itself",
                 )
             elif not program.startswith("/"):
                 yield warning(path + (0,), f"{program!r} is looked up in PATH; an absolute path cannot be swapped")

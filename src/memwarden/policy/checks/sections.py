@@ -49,7 +49,9 @@ def check_pressure(pressure: Pressure, source: Source | None) -> Iterator[Proble
 
 def check_slo(slo: ServiceLevel) -> Iterator[Problem]:
     if not 0 < slo.target < 100:
-        yield error(("slo", "target"), f"{pct(slo.target)} must be a percentage above 0 and below 100 (100 leaves no error budget)")
+        yield error(
+            ("slo", "target"), f"{pct(slo.target)} must be a percentage above 0 and below 100 (100 leaves no error budget)"
+        )
     elif slo.target < 1:
         yield warning(("slo", "target"), f"{pct(slo.target)} looks like a ratio; write 99.5 for 99.5 %")
     yield from within_lookback(slo.long_window_interval, ("slo", "long_window_interval"), "the recorded SLO ratios")
@@ -93,9 +95,7 @@ def check_top_level(raw: dict[str, Any], host_label: str = "host", cluster_label
             continue
         unknown = sorted(names - allowed)
         if unknown:
-            yield error(
-                (key,), f"unknown placeholder {{{unknown[0]}}}; use {', '.join('{' + a + '}' for a in sorted(allowed))}"
-            )
+            yield error((key,), f"unknown placeholder {{{unknown[0]}}}; use {', '.join('{' + a + '}' for a in sorted(allowed))}")
 
 
 def check_dashboards(raw: Any) -> Iterator[Problem]:
@@ -104,7 +104,9 @@ def check_dashboards(raw: Any) -> Iterator[Problem]:
         return
     path: Path = ("dashboards",)
     if section.overview_uid == section.component_uid:
-        yield error(path + ("component_uid",), f"'{section.component_uid}' is also the overview_uid; each dashboard needs its own")
+        yield error(
+            path + ("component_uid",), f"'{section.component_uid}' is also the overview_uid; each dashboard needs its own"
+        )
     if section.refresh:
         try:
             Duration(section.refresh)

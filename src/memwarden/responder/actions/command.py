@@ -85,10 +85,7 @@ def label_variables(labels: dict[str, str]) -> dict[str, str]:
     shared: dict[str, int] = {}
     for name in labels:
         shared[name.upper()] = shared.get(name.upper(), 0) + 1
-    return {
-        f"MEMWARDEN_LABEL_{name.upper() if shared[name.upper()] == 1 else name}": value
-        for name, value in labels.items()
-    }
+    return {f"MEMWARDEN_LABEL_{name.upper() if shared[name.upper()] == 1 else name}": value for name, value in labels.items()}
 
 
 async def run_command(ctx: ActionContext) -> Outcome:

@@ -79,9 +79,7 @@ async def run_freeze(ctx: ActionContext) -> Outcome:
         return await _freeze_cgroup(ctx, target, *freezer)
     if method == "cgroup":
         why = "its cgroup holds protected processes" if freezer else "it has no cgroup of its own with a freezer"
-        return Outcome(
-            REFUSED if freezer else NO_TARGET, f"cannot freeze {ctx.target} by cgroup: {why}{describe_spared(spared)}"
-        )
+        return Outcome(REFUSED if freezer else NO_TARGET, f"cannot freeze {ctx.target} by cgroup: {why}{describe_spared(spared)}")
     processes = [p for pid in target.pids if pid not in protected and (p := identity(ctx.host.proc_root, pid))]
     return await _stop_processes(ctx, processes, spared, len(target.pids), began)
 

@@ -23,13 +23,9 @@ async def run_http(ctx: ActionContext) -> Outcome:
     timeout = aiohttp.ClientTimeout(total=action.timeout.seconds)
     headers = {"User-Agent": "memwarden-responder", **action.headers}
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.request(
-            action.method, action.url, json=body, headers=headers, allow_redirects=False
-        ) as response:
+        async with session.request(action.method, action.url, json=body, headers=headers, allow_redirects=False) as response:
             text = (await response.content.read(MAX_RESPONSE_BYTES)).decode("utf-8", "replace")
-            outcome = Outcome(
-                OK if 200 <= response.status < 300 else FAILED, f"{action.url} answered {response.status}"
-            )
+            outcome = Outcome(OK if 200 <= response.status < 300 else FAILED, f"{action.url} answered {response.status}")
             if response.content_type == "application/json":
                 outcome.extra.update(_reported(text))
             return outcome

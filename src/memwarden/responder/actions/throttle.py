@@ -55,9 +55,7 @@ def _number(text: str) -> int | None:
 
 def _systemctl(host: Host, *args: str) -> str:
     assert host.systemctl is not None
-    done = subprocess.run(
-        [host.systemctl, *args], capture_output=True, text=True, timeout=SYSTEMCTL_TIMEOUT, check=False
-    )
+    done = subprocess.run([host.systemctl, *args], capture_output=True, text=True, timeout=SYSTEMCTL_TIMEOUT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"systemctl {' '.join(args)} failed: {(done.stderr or done.stdout).strip()[:300]}")
     return done.stdout

@@ -238,9 +238,7 @@ class Decider:
                 self.quiet[(facts.episode, rule.name)] = why
         return replace(base, result=why, reason=reason)
 
-    def _limited(
-        self, base: Decision, facts: AlertFacts, rule: Rule, index: int, why: str, reason: str, quiet: bool
-    ) -> Decision:
+    def _limited(self, base: Decision, facts: AlertFacts, rule: Rule, index: int, why: str, reason: str, quiet: bool) -> Decision:
         """A step held back by a limit: counted, recorded, and tried again on the next look."""
         if not quiet or self.quiet.get((facts.episode, rule.name)) != why:
             self.rt.metrics.responses.labels(rule.actions[index].kind, why).inc()

@@ -35,8 +35,7 @@ class Executor:
     def is_running(self, episode: str, rule: str, step: int) -> bool:
         """Whether that step is an action of this process, still running."""
         return any(
-            ctx.alert.episode == episode and ctx.rule == rule and index == step
-            for ctx, index in self.rt.in_flight.values()
+            ctx.alert.episode == episode and ctx.rule == rule and index == step for ctx, index in self.rt.in_flight.values()
         )
 
     async def _execute(self, ctx: ActionContext, index: int, run_key: str | None) -> None:

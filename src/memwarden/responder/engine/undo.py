@@ -51,9 +51,7 @@ class Undoer:
 
     def release_episode(self, episode: str, reason: str) -> list[Undo]:
         """Undo what only this episode held, in every state, whatever the state can take."""
-        undos = [
-            (undo, store) for store in self.rt.undo_stores for undo in self.rt.unrecorded.release_episode(store, episode)
-        ]
+        undos = [(undo, store) for store in self.rt.undo_stores for undo in self.rt.unrecorded.release_episode(store, episode)]
         for undo, store in undos:
             self.spawn(undo, reason, store)
             self.rt.started += 1
