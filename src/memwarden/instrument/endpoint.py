@@ -13,20 +13,30 @@ import logging
 import re
 import threading
 from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import MetricsHandler
 
-if TYPE_CHECKING:
-    from .cleanup import Instrument
+from .figures import CleanupReport
+
+
+class Cleaner(Protocol):
+    """What the endpoint needs of an Instrument (cleanup.py serves one; no import back to it)."""
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    def shared_cleanup(self, trigger: str) -> tuple[CleanupReport, bool]: ...
+
 
 LOGGER = logging.getLogger("memwarden.instrument")
 CLEANUP_PATH = "/memwarden/cleanup"
 MAX_REQUEST_BYTES = 64 * 1024  # the responder sends one alert as JSON; nothing needs more
 
 
-def serve(instrument: Instrument, listen: str, token: str | None) -> tuple[ThreadingHTTPServer, str]:
+def serve(instrument: Cleaner, listen: str, token: str | None) -> tuple[ThreadingHTTPServer, str]:
     """Serve POST /memwarden/cleanup and GET /metrics on `listen` in a thread; return the server and the cleanup URL."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
@@ -36,7 +46,7 @@ def serve(instrument: Instrument, listen: str, token: str | None) -> tuple[Threa
     # client_python's handler serves GET /metrics (content negotiation, gzip, name[]
     # filters); only the cleanup endpoint is ours.
     class Handler(MetricsHandler):
-        registry = instrument._registry
+        registry = instrument.registry
 
         def do_POST(self) -> None:  # http.server's naming
             if self.path != CLEANUP_PATH:
