@@ -28,14 +28,12 @@ def _absent_labels(selector: str) -> dict[str, str]:
 def source_tests(policy: Policy) -> dict[str, Any]:
     interval = policy.source.scrape_interval.seconds
     waits = {rule.alert: rule.for_ or "0s" for rule in rules.source_alerts(policy)}
-    samples = int(
-        (max(Duration(waits["MemorySourceDown"]).seconds, Duration(waits["MemorySourceAbsent"]).seconds) + 4 * interval)
-        / interval
-    )
+    down_seconds = Duration(waits["MemorySourceDown"]).seconds
+    samples = int((max(down_seconds, Duration(waits["MemorySourceAbsent"]).seconds) + 4 * interval) / interval)
     cases = [
         _down_case(policy, waits["MemorySourceDown"], samples),
         _absent_case(policy, waits["MemorySourceAbsent"], samples),
-        _collector_failed_case(policy, Duration(waits["MemorySourceDown"]).seconds, samples),
+        _collector_failed_case(policy, down_seconds, samples),
         *_component_watch_cases(policy),
     ]
     return promtool_test_file(policy, cases)

@@ -6,7 +6,7 @@ from ...policy import GENERATOR_LABEL, TIER_NUMBER, Duration, Policy, Thresholds
 from .. import shapes
 from ..names import COMPONENT, INSTANCE, PROFILES, identity_labels
 from ..promql import series
-from ..rule_model import ALL_COMPONENTS, HOST, Alert, Components, FiresFor, Recording, Scope
+from ..rule_model import HOST, Alert, Components, FiresFor, Recording, Scope
 
 TIER_TITLE = {"warning": "Warning", "high": "High", "critical": "Critical", "emergency": "Emergency"}
 NAMED_COMPONENT = 'component!=""'  # memwarden's per-component series; host series have none
@@ -138,10 +138,6 @@ def alert_rule(
 def either(host: str, component: str) -> str:
     """Join a host and a component expression: their label sets differ, so `or` keeps both."""
     return shapes.render("either", host=host, component=component)
-
-
-def components_of(scope: Scope) -> Components:
-    return scope.components if scope.components is not None else ALL_COMPONENTS
 
 
 def duration_text(seconds: float) -> str:

@@ -8,13 +8,12 @@ from ...policy import Policy, selector_job
 from .. import names, shapes
 from ..names import COMPONENT, PROFILES
 from ..promql import ignoring, regex_alternatives, series
-from ..rule_model import Alert, FiresFor
+from ..rule_model import ALL_COMPONENTS, Alert, FiresFor
 from .common import (
     NAMED_COMPONENT,
     alert_rule,
     component_scopes,
     component_series,
-    components_of,
     duration_text,
     host_series,
 )
@@ -120,7 +119,9 @@ def component_watch_alerts(policy: Policy) -> list[Alert]:
                     "Component {{ $labels.component }} on {{ $labels.instance }} has had no process for "
                     f"{missing_for}: it is stopped, or its match in the policy finds nothing.",
                     subject="component",
-                    fires_for=FiresFor(host=False, components=components_of(scope).but(*optional) if extra else scope.components),
+                    fires_for=FiresFor(
+                        host=False, components=(scope.components or ALL_COMPONENTS).but(*optional) if extra else scope.components
+                    ),
                     for_=str(missing_for),
                     extra_labels=scope.own_labels,
                 )
