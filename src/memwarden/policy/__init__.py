@@ -3,6 +3,7 @@
 # The shared names come from the contract leaf; the policy re-exports them for its users.
 from memwarden.contract import GENERATOR_LABEL, TIER_NUMBER, TIERS
 
+from .components import Component
 from .loader import (
     DEFAULT_POLICY_NAME,
     check_text,
@@ -10,15 +11,10 @@ from .loader import (
     load_or_report,
     load_policy,
 )
-from .model import (
-    API_VERSION,
-    Component,
-    Policy,
-    Thresholds,
-    parse_selector,
-    selector_job,
-)
+from .model import API_VERSION, Policy
 from .problems import PolicyError, Problem, format_path
+from .source import parse_selector, selector_job
+from .thresholds import Thresholds
 from .units import Duration, human_bytes, parse_bytes
 
 __all__ = [

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from memwarden.contract import TIERS, Severity
 
-from .base import SECTION_CONFIG
+from .base import Section
 from .units import Duration, DurationField, IntervalField
 
 # Receiver and time-interval names become `memwarden-<name>` in Alertmanager.
 EntryName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
 
 
-class _Section(BaseModel):
-    model_config = SECTION_CONFIG
-
-
-class ResponderReceiver(_Section):
+class ResponderReceiver(Section):
     """The memwarden responder's webhook; the bearer token is read from a file."""
 
     enabled: bool = True
@@ -40,14 +36,14 @@ class ResponderReceiver(_Section):
     repeat_interval: IntervalField = "1h"
 
 
-class SlackReceiver(_Section):
+class SlackReceiver(Section):
     """A Slack incoming webhook; its URL is the secret, so it is read from a file."""
 
     api_url_file: str
     channel: str | None = None
 
 
-class EmailReceiver(_Section):
+class EmailReceiver(Section):
     """Mail through an SMTP smarthost; the password, if any, is read from a file."""
 
     to: str
@@ -58,13 +54,13 @@ class EmailReceiver(_Section):
     require_tls: bool = True
 
 
-class PagerDutyReceiver(_Section):
+class PagerDutyReceiver(Section):
     """A PagerDuty Events API v2 integration; the routing key is read from a file."""
 
     routing_key_file: str
 
 
-class WebhookReceiver(_Section):
+class WebhookReceiver(Section):
     """Any HTTP endpoint taking Alertmanager's webhook JSON; an optional bearer token from a file."""
 
     url: str
@@ -72,7 +68,7 @@ class WebhookReceiver(_Section):
     max_alerts: int = Field(default=0, ge=0, description="0 sends every alert of a group")
 
 
-class Receiver(_Section):
+class Receiver(Section):
     """A named human channel; give one or more of slack, email, pagerduty, webhook."""
 
     name: EntryName
@@ -86,7 +82,7 @@ class Receiver(_Section):
         return [kind for kind in ("slack", "email", "pagerduty", "webhook") if getattr(self, kind) is not None]
 
 
-class TierRouting(_Section):
+class TierRouting(Section):
     """Who hears about one tier, at what pace, and who is told when it is not resolved in time.
 
     Pacing left out (or null) is the tier's default, as `thresholds.for` is per tier, so
@@ -129,7 +125,7 @@ def _tier(name: str) -> TierRouting:
     return TierRouting(**dict(zip(_PACING_KEYS, map(Duration, TIER_PACING[name]), strict=True)))
 
 
-class Routing(_Section):
+class Routing(Section):
     warning: TierRouting = Field(default_factory=lambda: _tier("warning"))
     high: TierRouting = Field(default_factory=lambda: _tier("high"))
     critical: TierRouting = Field(default_factory=lambda: _tier("critical"))
@@ -156,12 +152,12 @@ class Routing(_Section):
         return getattr(self, name)
 
 
-class TimeOfDay(_Section):
+class TimeOfDay(Section):
     start_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
     end_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
-class TimeRange(_Section):
+class TimeRange(Section):
     """One Alertmanager time interval; every field left out matches all the time."""
 
     times: list[TimeOfDay] = Field(default_factory=list)
@@ -172,7 +168,7 @@ class TimeRange(_Section):
     location: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Berlin; default UTC")
 
 
-class AlertmanagerSection(_Section):
+class AlertmanagerSection(Section):
     """Routes, receivers and inhibitions rendered into alertmanager/."""
 
     responder: ResponderReceiver = Field(default_factory=ResponderReceiver)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .model import Prediction, Source, Thresholds
+from .prediction import Prediction
 from .problems import Path, Problem
+from .source import Source
+from .thresholds import Thresholds
 from .units import Duration
 
 KEEP_FIRING_FOR_SINCE = "1.92"

@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import SECTION_CONFIG
+from .base import LabelName, Section
 from .units import PositiveDurationField
 
-LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-# Labels with a meaning of their own on memwarden's series and alerts (model.GENERATOR_LABEL's
-# name is the last; model imports this module, not the reverse): none of them names a host.
+# Labels with a meaning of their own on memwarden's series and alerts (GENERATOR_LABEL's
+# name is the last; source.py imports this module, not the reverse): none of them names a host.
 NOT_IDENTITY_LABELS = ("job", "component", "alertname", "severity", "tier", "window", "collector", "generator")
 # A host name, an IPv4 address or an IPv6 address (brackets optional); no wildcards.
 _NAME = re.compile(r"^\[?[A-Za-z0-9_.:%-]+\]?$")
 # Values no pattern meant for some hosts should match all of: unrelated names and addresses.
 _PROBES = ("zz-probe-7f3a", "198.51.100.23:9100", "other-host.invalid", "2001:db8::77", "q")
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
-
-
-class _Section(BaseModel):
-    model_config = SECTION_CONFIG
 
 
 def is_loopback_name(name: str) -> bool:
@@ -44,7 +38,7 @@ def is_loopback_name(name: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
-class IdentitySection(_Section):
+class IdentitySection(Section):
     """How this responder knows the alerts about its own host; all others it leaves alone."""
 
     labels: list[LabelName] | None = Field(
@@ -128,7 +122,7 @@ def _url(url: str) -> str:
     return url.rstrip("/")
 
 
-class AlertmanagerCluster(_Section):
+class AlertmanagerCluster(Section):
     """The Alertmanager replicas this responder asks (and, with pull, takes its alerts from)."""
 
     urls: list[str] = Field(min_length=1, description="every replica of the cluster, e.g. http://am-1:9093")

@@ -30,8 +30,12 @@ from .checks.sections import (
 )
 from .checks.thresholds import check_thresholds
 from .engines import check_engine
-from .model import Health, Prediction, Pressure, ServiceLevel, Source, Thresholds
+from .prediction import Prediction
+from .pressure import Pressure
 from .problems import Problem
+from .scores import Health, ServiceLevel
+from .source import Source
+from .thresholds import Thresholds
 
 
 def semantic_problems(raw: dict[str, Any]) -> list[Problem]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..model import ComponentMatch, ThresholdOverrides, Thresholds
+from ..components import ComponentMatch
 from ..problems import Path, Problem
+from ..thresholds import ThresholdOverrides, Thresholds
 from .common import check_labels, error, parsed, warning
 from .thresholds import check_thresholds
 

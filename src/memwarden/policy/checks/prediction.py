@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Prediction, PredictionGuards, Source, Thresholds
+from ..prediction import Prediction, PredictionGuards
 from ..problems import Path, Problem
+from ..source import Source
+from ..thresholds import Thresholds
 from ..units import Duration
 from .common import error, pct, warning
 

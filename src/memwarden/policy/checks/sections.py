@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..dashboards import DashboardsSection
-from ..model import Health, Pressure, ServiceLevel, Source
+from ..pressure import Pressure
 from ..problems import Path, Problem
+from ..scores import Health, ServiceLevel
+from ..source import Source
 from ..units import Duration
 from .common import check_labels, error, parsed, pct, warning
 

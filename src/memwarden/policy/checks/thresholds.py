@@ -7,8 +7,8 @@ from itertools import pairwise
 
 from memwarden.contract import TIERS
 
-from ..model import Thresholds
 from ..problems import Path, Problem, format_path
+from ..thresholds import Thresholds
 from ..units import Duration
 from .common import error, pct, warning
 

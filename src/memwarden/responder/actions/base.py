@@ -53,7 +53,7 @@ class AlertFacts:
 class ActionContext:
     """One action about to run: the policy's action, the alert, the resolved target."""
 
-    action: Any  # one of policy.responses' action models
+    action: Any  # one of policy.actions' action models
     rule: str
     alert: AlertFacts
     target: str  # component name, "largest-process", or the http/command target

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from memwarden.contract import CGROUP_MATCH_KINDS
-from memwarden.policy.responses import FREEZE_SETTLE_SECONDS
+from memwarden.policy.actions import FREEZE_SETTLE_SECONDS
 from memwarden.system import ComponentTarget
 
 from ..host import Host, ProcessIdentity, identity, process_state

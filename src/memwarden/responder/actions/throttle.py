@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from memwarden.policy import human_bytes
-from memwarden.policy.responses import SYSTEMCTL_TIMEOUT_SECONDS
+from memwarden.policy.actions import SYSTEMCTL_TIMEOUT_SECONDS
 from memwarden.system import ComponentTarget, unit_name, working_set_bytes
 
 from ..host import Host

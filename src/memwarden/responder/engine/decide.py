@@ -13,7 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from memwarden.policy import Policy
-from memwarden.policy.responses import LogAction, Rule
+from memwarden.policy.actions import LogAction
+from memwarden.policy.responses import Rule
 
 from ..actions import (
     FORCEFUL_KINDS,
