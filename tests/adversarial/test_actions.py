@@ -142,6 +142,15 @@ LONG_COMMAND = (
 )
 
 
+MARKED_COMMAND = (  # as LONG_COMMAND, but the grandchild inherits the environment, as most do
+    "import os, sys, time\n"
+    "grandchild = os.posix_spawn('/bin/sleep', [sys.argv[1] + '-grandchild', '600'], dict(os.environ))\n"
+    "mark = os.environ.get('MEMWARDEN_RESPONDER_MARK', '')\n"
+    "open(sys.argv[2], 'w').write(f'{os.getpid()} {grandchild} {mark}')\n"
+    "time.sleep(600)\n"
+)
+
+
 def _recorded_sessions(path: Path) -> list[int]:
     """The command sessions the responder's state holds (read-only, beside the running responder)."""
     import sqlite3
@@ -193,8 +202,8 @@ def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_nex
             int, wait_until(lambda: pids_file.exists() and pids_file.read_text().split(), what="the command")
         )
         # The command starts before the responder records its session, and on a loaded machine
-        # it can write its pids first; this test is about a crash after the record. (A crash
-        # between the start and the record leaves a command the next start cannot find.)
+        # it can write its pids first; this test is about a crash after the record (the next
+        # one about a crash before it).
         wait_until(lambda: _recorded_sessions(tmp_path / "state" / "state.sqlite"), what="the session to be recorded")
         responder.process.kill()  # SIGKILL: no cleanup code of ours runs
         responder.process.wait()
@@ -208,6 +217,71 @@ def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_nex
         assert http_get(f"{url}/-/ready")[0] == 200
     finally:
         responder.stop()
+        for pid in (command, grandchild):
+            if pid and _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_command_cut_off_before_its_session_was_noted_is_ended_at_the_next_start_by_its_mark(tmp_path):
+    """SIGKILL between a command's start and the note of its session: the state holds no
+    session, but the program's children carry the responder's mark, and the next start
+    ends them — and nothing that carries another state's mark, or none."""
+    import sqlite3
+    import subprocess
+
+    import yaml
+
+    from memwarden.responder.actions.command import MARK_VARIABLE, responder_mark
+    from support.servers import RealProcess, free_port, wait_until
+
+    name = f"mwmark-{os.getpid()}-{time.monotonic_ns()}"
+    script, pids_file = tmp_path / "long.py", tmp_path / "pids"
+    script.write_text(MARKED_COMMAND)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "version": "memwarden/v1",
+        "responses": {"auth": {"mode": "none"}, "identity": {"names": [TEST_HOST]}, "rules": [{"name": "clean", "actions": [
+            {"kind": "command", "argv": [sys.executable, str(script), name, str(pids_file)], "timeout": "5m"}]}]},
+    }))  # fmt: skip
+    state = tmp_path / "state"
+    port = free_port()
+    argv = [*MEMWARDEN, "responder", "-p", str(policy), "--listen", f"127.0.0.1:{port}", "--state-dir", str(state)]
+    url = f"http://127.0.0.1:{port}"
+    sleeper = ("/bin/sleep", "600")
+    other_mark = subprocess.Popen(sleeper, env={MARK_VARIABLE: responder_mark(tmp_path / "other" / "state.sqlite")})
+    unmarked = subprocess.Popen(sleeper, env={})
+    responder = RealProcess(argv, tmp_path / "responder.log", ready_url=f"{url}/-/ready")
+    command = grandchild = 0
+    try:
+        request = urllib.request.Request(
+            f"{url}/alerts", data=json.dumps(notification(alert())).encode(), headers={"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        wait_until(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 3, what="the command")
+        first, second, mark = pids_file.read_text().split()
+        command, grandchild = int(first), int(second)
+        assert mark == responder_mark(state / "state.sqlite")  # what the next start looks for
+        wait_until(lambda: _recorded_sessions(state / "state.sqlite"), what="the session to be recorded")
+        responder.process.kill()
+        responder.process.wait()
+        responder.stop()
+        # What a crash before the note leaves: the programs run, the state holds no session.
+        db = sqlite3.connect(state / "state.sqlite")
+        with db:
+            db.execute("DELETE FROM command_groups")
+        db.close()
+        wait_until(lambda: not _running(command), timeout=5, what="the command to die with the responder")
+        assert _running(grandchild)
+        responder = RealProcess(argv, tmp_path / "responder2.log", ready_url=f"{url}/-/ready")
+        wait_until(lambda: not _running(grandchild), timeout=5, what="the marked leftover to be killed at start")
+        (cleaned,) = [r for r in read_audit(state / "audit.jsonl") if r["event"] == "cleaned"]
+        assert cleaned["pids"] == [grandchild] and cleaned["count"] == 1 and MARK_VARIABLE in cleaned["reason"]
+        assert _running(other_mark.pid) and _running(unmarked.pid)  # another state's programs, and none
+    finally:
+        responder.stop()
+        for process in (other_mark, unmarked):
+            process.kill()
+            process.wait()
         for pid in (command, grandchild):
             if pid and _running(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -61,3 +61,18 @@ def test_every_label_keeps_its_own_variable_and_none_replaces_the_policys_env(tm
     )
     assert env["MEMWARDEN_LABEL_ZONE"] == "from-policy"
     assert env["MEMWARDEN_LABEL_COMPONENT"] == "api"
+
+
+def test_a_command_carries_the_responders_mark_which_neither_the_policy_nor_a_label_replaces(tmp_path):
+    from memwarden.responder.actions.command import MARK_VARIABLE, responder_mark
+
+    out = tmp_path / "runs.jsonl"
+    action = {"kind": "command", "argv": recorder(out), "env": {MARK_VARIABLE: "from-policy"}}
+    engine = make_engine(one_rule_policy(tmp_path, [action]), tmp_path)
+    send(engine, alert(component="api", RESPONDER_MARK="from-alert"))
+    mark = responder_mark(engine.rt.store.path)
+    close_engine(engine)
+    (record,) = runs(out)
+    assert record["env"][MARK_VARIABLE] == mark  # what the next start after a crash looks for
+    assert record["env"]["MEMWARDEN_LABEL_RESPONDER_MARK"] == "from-alert"
+    assert mark != responder_mark(tmp_path / "elsewhere" / "state.sqlite")

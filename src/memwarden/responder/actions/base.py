@@ -66,6 +66,9 @@ class ActionContext:
     # Called with (session id, its leader's start time) when a `command` starts and with
     # (session id, None) when it ends, so a crash of the responder leaves a record of it.
     on_process_group: Callable[[ActionContext, int, int | None], None] | None = None
+    # The responder's mark (`command.responder_mark`): a `command` passes it on in its
+    # environment, so what it started is found after a crash even before its session is noted.
+    mark: str = ""
 
     def record_undo(self, restore: dict[str, Any]) -> None:
         if self.on_undo is not None and not self.dry_run:

@@ -8,19 +8,24 @@ The program must not outlive the responder: it runs in a session of its own (a t
 stops the whole group), asks the kernel to SIGKILL it when the responder dies
 (PR_SET_PDEATHSIG, which covers SIGKILL and OOM kills of the responder), and its session
 is noted in the state while it runs, so a responder starting after a crash kills what is
-left of it (grandchildren that PR_SET_PDEATHSIG does not reach).
+left of it (grandchildren that PR_SET_PDEATHSIG does not reach). A crash can also come
+between the start and that note; so every program also carries the responder's mark in its
+environment (MEMWARDEN_RESPONDER_MARK, one per state file), which its children inherit, and
+the next start ends whatever still carries it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import json
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
-from memwarden.system.procfs import stat_fields
+from memwarden.system.procfs import parent_pid, read_bytes, stat_fields
 
 from ..host import ProcessIdentity, identity
 from .base import DRY_RUN, FAILED, OK, ActionContext, Outcome, boot_ticks, signal_process
@@ -29,6 +34,17 @@ OUTPUT_LIMIT = 2048  # bytes of the program's output kept in the audit record
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child must not have to load it
+MARK_VARIABLE = "MEMWARDEN_RESPONDER_MARK"
+
+
+def responder_mark(state_path: str | Path) -> str:
+    """The mark a responder's commands carry: one per state file, the same across restarts.
+
+    From the state file's real path, so the responder that starts next on the same state
+    finds what an earlier one left, and a second responder on another state file (another
+    mark) never ends the first one's programs.
+    """
+    return hashlib.sha256(str(Path(state_path).resolve()).encode()).hexdigest()[:24]
 
 
 def die_with_parent(parent: int) -> Callable[[], None]:
@@ -69,6 +85,8 @@ def command_environment(ctx: ActionContext, pids: tuple[int, ...] = ()) -> dict[
             "MEMWARDEN_PIDS": " ".join(map(str, pids)),
         }
     )
+    if ctx.mark:
+        env[MARK_VARIABLE] = ctx.mark  # after the policy's env: nothing replaces it
     for variable, value in label_variables(alert.labels).items():
         # Labels come from outside: they never replace the policy's env or the fixed variables.
         env.setdefault(variable, value)
@@ -148,6 +166,44 @@ def kill_leftovers(proc_root: str, session: int, leader_started: int) -> list[in
         if signal_process(proc_root, ProcessIdentity(int(name), int(fields[19])), signal.SIGKILL):
             killed.append(int(name))
     return killed
+
+
+def kill_marked(proc_root: str, mark: str, spared: Iterable[int] = ()) -> list[int]:
+    """SIGKILL every process whose environment carries `mark`; return the pids.
+
+    What a crash between a command's start and the note of its session left: the session is
+    not on record, but the program and its children still carry the mark. The responder
+    itself, its ancestors and `spared` (pids ended already) are never touched.
+    """
+    entry = f"{MARK_VARIABLE}={mark}".encode()
+    skip = set(spared) | _self_and_ancestors(proc_root)
+    killed = []
+    for name in os.listdir(proc_root):
+        if not name.isdigit() or int(name) in skip:
+            continue
+        pid = int(name)
+
+        def marked(pid: int = pid) -> bool:
+            try:
+                return entry in read_bytes(f"{proc_root}/{pid}/environ").split(b"\0")
+            except OSError:  # gone, or a kernel thread / zombie with nothing to read
+                return False
+
+        fields = _stat(proc_root, pid)
+        if fields is None or not marked():
+            continue
+        # Checked again once the pidfd pins the process: a pid reused since is not signalled.
+        if signal_process(proc_root, ProcessIdentity(pid, int(fields[19])), signal.SIGKILL, allowed=marked):
+            killed.append(pid)
+    return killed
+
+
+def _self_and_ancestors(proc_root: str) -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid and pid not in pids:
+        pids.add(pid)
+        pid = parent_pid(proc_root, pid) or 0
+    return pids
 
 
 def _stat(proc_root: str, pid: int) -> list[bytes] | None:

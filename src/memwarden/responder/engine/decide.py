@@ -178,7 +178,7 @@ class Decider:
         dry_run = self.dry_run or action.dry_run
         ctx = ActionContext(
             action, rule.name, facts, target.name, target.component, self.rt.host, dry_run,
-            on_undo=self.executor.undoer.record, on_process_group=self.executor.note_process_group,
+            on_undo=self.executor.undoer.record, on_process_group=self.executor.note_process_group, mark=self.rt.mark,
         )  # fmt: skip
         # Nothing runs that is not on record: the record is written before the step is claimed
         # (no await in between), so an audit log that cannot take it stops the step right here.

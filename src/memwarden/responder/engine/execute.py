@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from ..actions import FAILED, INTERRUPTED, OK, RUNNERS, TIMEOUT, ActionContext, Outcome
-from ..actions.command import kill_leftovers
+from ..actions.command import MARK_VARIABLE, kill_leftovers, kill_marked
 from .decision import NO_EFFECT
 from .runtime import AUDIT_PIDS, Runtime
 from .undo import Undoer
@@ -162,16 +162,27 @@ class Executor:
             )
 
     def _end_leftover_commands(self) -> None:
-        """Kill what `command` actions of an earlier, crashed responder left running, and say so."""
+        """Kill what `command` actions of an earlier, crashed responder left running, and say so.
+
+        First the sessions on record; then whatever still carries this responder's mark,
+        which is what a crash between a command's start and the note of its session left.
+        """
+        ended: set[int] = set()
         for session, leader_started, argv, episode in self.rt.store.command_groups():
             killed = kill_leftovers(self.rt.host.proc_root, session, leader_started)
             self.rt.store.drop_command_group(session)
-            if killed:
-                LOGGER.warning("killed %d process(es) left by %s of an earlier responder", len(killed), argv[0])
-                self.rt.audit.write(
-                    "cleaned", episode=episode, action="command", target=argv[0], pids=killed[:AUDIT_PIDS],
-                    reason=f"left running by a command of an earlier responder (session {session}); SIGKILL sent",
-                )  # fmt: skip
+            ended.update(killed)
+            self._cleaned(killed, argv[0], episode, f"left running by a command of an earlier responder (session {session})")
+        marked = kill_marked(self.rt.host.proc_root, self.rt.mark, ended)
+        self._cleaned(marked, "command", None, f"left running by a command of an earlier responder (its {MARK_VARIABLE})")
+
+    def _cleaned(self, killed: list[int], target: str, episode: str | None, why: str) -> None:
+        if killed:
+            LOGGER.warning("killed %d process(es) left by %s of an earlier responder", len(killed), target)
+            self.rt.audit.write(
+                "cleaned", episode=episode, action="command", target=target, pids=killed[:AUDIT_PIDS],
+                count=len(killed), reason=f"{why}; SIGKILL sent",
+            )  # fmt: skip
 
     def interrupt_cut_off(self, wait_seconds: float) -> None:
         """At a stop: record every action still running as interrupted (escalation goes on after its grace)."""

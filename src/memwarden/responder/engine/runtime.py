@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..actions import ActionContext, AlertFacts
+from ..actions.command import responder_mark
 from ..audit import AuditLog
 from ..host import Host
 from ..metrics import ResponderMetrics
@@ -37,6 +38,11 @@ class Runtime:
     undoing: dict[asyncio.Task[Any], tuple[Undo, StateStore]] = field(default_factory=dict)  # undos running
     running: int = 0  # actions that touch the host, running now (the concurrency cap)
     started: int = 0  # steps and undos started by this process (the HTTP side tells a caller what ran)
+
+    @property
+    def mark(self) -> str:
+        """What this responder's commands carry in their environment (the live state's, in a dry run too)."""
+        return responder_mark((self.live_store or self.store).path)
 
     @property
     def undo_stores(self) -> list[StateStore]:
