@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...policy import Policy, Thresholds
-from ..promql import number, ratio
+from ...policy import Duration, Policy, Thresholds
+from .. import shapes
 from ..rule_model import Alert, FiresFor, Recording, Scope
 from .common import PERCENT, SUBJECT, alert_rule, either, instance_scope, recording
 
@@ -25,8 +25,8 @@ def slo_window(scope: Scope, window: str) -> str:
     if window in SLO_FAST_RECORDED:
         return scope.sel(recorded.slo_error_ratio(window))
     if window in SLO_ROLLUP_WINDOWS:
-        return f"avg_over_time({scope.sel(recorded.slo_error_ratio_rollup)}[{window}])"
-    return f"avg_over_time({scope.sel(recorded.slo_error_ratio('5m'))}[{window}])"
+        return shapes.render("average", series=scope.sel(recorded.slo_error_ratio_rollup), window=window)
+    return shapes.render("average", series=scope.sel(recorded.slo_error_ratio("5m")), window=window)
 
 
 def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[Recording], list[Recording]]:
@@ -36,17 +36,21 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
     rollup with the budget read from it, every long_window_interval.
     """
     recorded = scope.recorded
-    critical = ratio(thresholds.critical)
     labels = scope.static_labels
     # An explicit step: without one, Prometheus takes its evaluation interval and vmalert its
     # query step (5m), which turns the 5-minute share into 0 or 1. One step per scrape.
     source = policy.source
     step = source.evaluation_interval or source.scrape_interval
-    above = f"({scope.sel(recorded.usage_ratio)} >= bool {critical})"
+
+    def errors(window: Duration | str) -> str:
+        return shapes.render(
+            "slo_errors", usage=scope.sel(recorded.usage_ratio), critical=thresholds.critical, window=window, step=step
+        )
+
     five = recorded.slo_error_ratio("5m")
-    fast = [recording(five, f"avg_over_time({above}[5m:{step}])", labels)]
+    fast = [recording(five, errors("5m"), labels)]
     fast += [
-        recording(recorded.slo_error_ratio(window), f"avg_over_time({scope.sel(five)}[{window}])", labels)
+        recording(recorded.slo_error_ratio(window), shapes.render("average", series=scope.sel(five), window=window), labels)
         for window in SLO_FAST_RECORDED[1:]
     ]
     # The rollup tiles time: each sample is the share of the interval since the one before,
@@ -54,12 +58,12 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
     # interval shorter than a step still spans one step (the tiles overlap, evenly).
     every = max(policy.slo.long_window_interval, step, key=lambda duration: duration.seconds)
     rollup = scope.sel(recorded.slo_error_ratio_rollup)
-    slow = [recording(recorded.slo_error_ratio_rollup, f"avg_over_time({above}[{every}:{step}])", labels)]
-    budget = number(round(1 - policy.slo.target / 100, 10))
+    slow = [recording(recorded.slo_error_ratio_rollup, errors(every), labels)]
+    budget = round(1 - policy.slo.target / 100, 10)
     slow.append(
         recording(
             recorded.slo_budget_remaining_ratio,
-            f"1 - avg_over_time({rollup}[{SLO_BUDGET_WINDOW}]) / {budget}",
+            shapes.render("slo_budget_remaining", rollup=rollup, window=SLO_BUDGET_WINDOW, budget=budget),
             labels,
         )
     )
@@ -67,11 +71,11 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
 
 
 def _burn_expr(scope: Scope, pairs: tuple[tuple[str, str, float], ...], budget: float) -> str:
-    branches = []
-    for short, long, factor in pairs:
-        limit = number(round(factor * budget, 10))
-        branches.append(f"(\n  {slo_window(scope, short)} > {limit}\n  and\n  {slo_window(scope, long)} > {limit}\n)")
-    return "\nor\n".join(branches)
+    windows = [
+        {"short": slo_window(scope, short), "long": slo_window(scope, long), "limit": round(factor * budget, 10)}
+        for short, long, factor in pairs
+    ]
+    return shapes.render("slo_burn", pairs=windows)
 
 
 def slo_alerts(policy: Policy, component_scopes_: list[tuple[Scope, Thresholds]], window_name: str) -> list[Alert]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...policy import TIERS, Policy, Thresholds
-from ..promql import ignoring, ratio
+from .. import shapes
+from ..promql import ignoring
 from ..rule_model import Alert, FiresFor, Scope
 from .common import PERCENT, TIER_TITLE, alert_labels, alert_rule, exhaustion_template
 
@@ -40,17 +41,16 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Al
         clear = threshold - thresholds.hysteresis
         matchers_ = [f'alertname="{name}"', 'alertstate="firing"'] + ([scope.filter] if scope.filter else [])
         hold = thresholds.keep_firing_for
-        if hold.seconds > 0:
-            held = f"{usage}\n  and max_over_time({usage}[{hold}]) >= {ratio(clear)}"
-        else:
-            held = f"{usage} >= {ratio(clear)}"
-        if thresholds.hysteresis > 0 or hold.seconds > 0:
-            expr = (
-                f"{usage} >= {ratio(threshold)}\nor\n"
-                f"(\n  {held}\n  and {ignoring(_added_by_alert(policy, scope))}\n  ALERTS{{{', '.join(matchers_)}}}\n)"
-            )
-        else:
-            expr = f"{usage} >= {ratio(threshold)}"
+        expr = shapes.render(
+            "tier",
+            usage=usage,
+            threshold=threshold,
+            held=thresholds.hysteresis > 0 or hold.seconds > 0,
+            hold=hold if hold.seconds > 0 else None,
+            clear=clear,
+            ignoring=ignoring(_added_by_alert(policy, scope)),
+            alerts="ALERTS{" + ", ".join(matchers_) + "}",
+        )
         if scope.level == "instance":
             summary = f"Memory use on an instance reached the {tier} tier ({threshold:g} %)."
             what, of = "Memory on {{ $labels.instance }}", "of memory"
