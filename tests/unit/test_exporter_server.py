@@ -15,8 +15,9 @@ import bcrypt
 import pytest
 
 from memwarden.exporter import server as server_module
-from memwarden.exporter.server import MetricsServer, accepts_gzip
+from memwarden.exporter.server import MetricsServer
 from memwarden.exporter.webconfig import WebConfig, load_web_config
+from memwarden.exporter.wire import accepts_gzip
 from support.exporter import BODY, running
 
 HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4))

@@ -16,9 +16,10 @@ from memwarden import __version__
 
 from . import preflight
 from .exposition import TextRenderer
+from .limits import DEFAULT_MAX_CONNECTIONS
 from .registry import build_registry
 from .scope import SCOPE_MODES
-from .server import DEFAULT_MAX_CONNECTIONS, MetricsServer, serve
+from .server import MetricsServer, serve
 from .webconfig import WebConfig, WebConfigError, web_config_from
 
 DEFAULT_LISTEN = "127.0.0.1:9105"
