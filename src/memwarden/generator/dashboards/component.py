@@ -20,6 +20,23 @@ from .queries import COMPONENT_VAR, ComponentQueries
 
 def panels(policy: Policy) -> list:
     layout = Layout()
+    _now(policy, layout)
+    layout.row("Memory")
+    _memory(policy, layout)
+    _signs(policy, layout)
+    layout.row("Alerts")
+    layout.add(
+        state_timeline(
+            "Memory alerts", q.alert_states(f", {COMPONENT_VAR}"), "Firing memwarden alerts of this component, coloured by tier."
+        ),
+        24,
+        7,
+    )
+    return layout.panels
+
+
+def _now(policy: Policy, layout: Layout) -> None:
+    """The top row: the component's tier, its use of budget, its sizes, its trend and its health now."""
     horizon = policy.prediction.horizon.seconds
     layout.add(
         stat(
@@ -42,28 +59,12 @@ def panels(policy: Policy) -> list:
         4,
         5,
     )
-    layout.add(
-        stat(
-            "Working set",
-            ComponentQueries.working_set,
-            "bytes",
-            "Memory the component's processes use now.",
-            [step("blue", None)],
-        ),
-        4,
-        5,
+    sizes = (
+        ("Working set", ComponentQueries.working_set, "Memory the component's processes use now."),
+        ("Budget", ComponentQueries.limit, "The component's budget: the policy's size or its cgroup limit."),
     )
-    layout.add(
-        stat(
-            "Budget",
-            ComponentQueries.limit,
-            "bytes",
-            "The component's budget: the policy's size or its cgroup limit.",
-            [step("blue", None)],
-        ),
-        4,
-        5,
-    )
+    for title, query, description in sizes:
+        layout.add(stat(title, query, "bytes", description, [step("blue", None)]), 4, 5)
     layout.add(
         stat(
             "Time to budget",
@@ -90,7 +91,9 @@ def panels(policy: Policy) -> list:
             5,
         )
 
-    layout.row("Memory")
+
+def _memory(policy: Policy, layout: Layout) -> None:
+    """The component's working set over time, against its tiers, its prediction and its budget."""
     layout.add(
         timeseries(
             "Use of budget vs its tiers",
@@ -114,6 +117,10 @@ def panels(policy: Policy) -> list:
         12,
         9,
     )
+
+
+def _signs(policy: Policy, layout: Layout) -> None:
+    """Signs of trouble beside the working set: stalls, swap, processes, OOM kills and the error budget."""
     layout.add(
         timeseries(
             "Pressure stall",
@@ -152,13 +159,3 @@ def panels(policy: Policy) -> list:
             12,
             8,
         )
-
-    layout.row("Alerts")
-    layout.add(
-        state_timeline(
-            "Memory alerts", q.alert_states(f", {COMPONENT_VAR}"), "Firing memwarden alerts of this component, coloured by tier."
-        ),
-        24,
-        7,
-    )
-    return layout.panels

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...policy import Policy
 from ..promql import ratio
 from . import queries as q
+from .exporter_health import exporter_health
 from .panels import (
     Layout,
     budget_gauge,
@@ -23,6 +24,7 @@ from .queries import ComponentQueries, HostQueries
 
 
 def _now(policy: Policy, layout: Layout) -> None:
+    """The top row: each instance's tier, its use of memory, its trend and its health now."""
     horizon = policy.prediction.horizon.seconds
     layout.add(
         stat(
@@ -72,6 +74,10 @@ def _now(policy: Policy, layout: Layout) -> None:
             4,
             5,
         )
+
+
+def _now_events(layout: Layout) -> None:
+    """The top row's end: what has happened already (OOM kills) and what is firing now."""
     layout.add(
         stat(
             "OOM kills (1h)",
@@ -272,45 +278,13 @@ def _alerts_and_responses(policy: Policy, layout: Layout) -> None:
     )
 
 
-def _exporter_health(policy: Policy, layout: Layout) -> None:
-    layout.row("Exporter health")
-    layout.add(
-        timeseries(
-            "Targets up",
-            q.targets_up(policy),
-            "none",
-            "Whether Prometheus can scrape each memory source (1 up, 0 down).",
-            [step("red", None), step("green", 1)],
-            maximum=1,
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries(
-            "Collector success",
-            q.collector_success(policy),
-            "none",
-            "Each collector's last run (1 ok, 0 failed); a failed source's facts are missing, the scrape still works.",
-            [step("red", None), step("green", 1)],
-            maximum=1,
-        ),
-        8,
-        7,
-    )
-    layout.add(
-        timeseries("Collector duration", q.collector_duration(policy), "s", "How long each collector took on the last scrape."),
-        8,
-        7,
-    )
-
-
 def panels(policy: Policy) -> list:
     layout = Layout()
     _now(policy, layout)
+    _now_events(layout)
     _memory(policy, layout)
     _pressure(policy, layout)
     _components(policy, layout)
     _alerts_and_responses(policy, layout)
-    _exporter_health(policy, layout)
+    exporter_health(policy, layout)
     return layout.panels
