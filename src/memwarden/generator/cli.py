@@ -9,9 +9,10 @@ from pathlib import Path
 
 from ..fileio import write_atomic
 from ..policy import DEFAULT_POLICY_NAME, load_or_report
-from .alertmanager.merge import MergeError, check_with_amtool
+from .alertmanager.merge import MergeError
 from .alertmanager.merge import merge as merge_config
 from .alertmanager.names import TEMPLATE_FILE
+from .alertmanager.verify import check_with_amtool
 from .bundle import PARTS, render_bundle
 from .writer import (
     BundleError,
