@@ -13,19 +13,12 @@ How each `match` resolves:
     places units (`units`), then treated like `cgroup`.
 
 Processes that start or exit while we look are normal: a pid that vanishes mid-read is
-simply left out.
-
-A process's command line can change without its pid changing: exec() (a wrapper script
-that execs the real program) and setproctitle (nginx, postgres, gunicorn workers retitle
-themselves after start-up). So a cached verdict is checked again: every second while the
-process is young (under a minute old, when both usually happen), then every one to two
-minutes, spread by pid so that a host's thousand processes do not come due together.
+simply left out. cmdline_matches.py re-checks command lines that exec or setproctitle
+change; process_tree.py walks a pidfile's descendants.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +28,8 @@ from ..cmdline_pattern import compile_cmdline
 from . import procfs
 from .cgroup_memory import read_memory
 from .cgroupfs import Cgroup, Hierarchy
+from .cmdline_matches import CmdlineMatcher, boot_clock
+from .process_tree import PidfileTrees
 from .spec import ComponentSpec
 from .units import UnitLocator
 
@@ -45,25 +40,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PROC_ROOT = "/proc"
 DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup"
-_YOUNG_SECONDS = 60.0  # a process younger than this may still exec or retitle itself
-_YOUNG_RECHECK_SECONDS = 1.0  # how often a young process's command line is read again
-_OLD_RECHECK_SECONDS = 60.0  # ... and an older one's: after 60-120 s, spread by pid
-_NEVER = float("inf")
-
-
-def _boot_clock() -> float:
-    """Seconds since boot: the clock of /proc/<pid>/stat's start time."""
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
-
-
-@dataclass(frozen=True)
-class _Seen:
-    """What the resolver remembers of one process between scrapes."""
-
-    inode: int  # of /proc/<pid>: changes when the pid is reused
-    names: tuple[str, ...]  # the cmdline components it matches
-    started: float | None  # seconds since boot; None when unknown (taken as old)
-    recheck_at: float  # when to read its command line again (boot clock)
 
 
 @dataclass(frozen=True)
@@ -93,11 +69,10 @@ class ComponentTarget:
 class Resolver:
     """Resolves many components with one look at /proc; keep one across scrapes.
 
-    It caches which components each process matches by pid and the inode of /proc/<pid>,
-    which changes when a pid is reused, so a scrape reads the command lines of new processes
-    and of those due a re-check (see the module's notes on exec and setproctitle) only.
-    For pidfile components it walks the pidfile's subtree through /proc/<pid>/task/*/children
-    or, on kernels without those files, a parent map that reads the stat of new pids only.
+    A scrape lists /proc once (when a component matches by cmdline) and reads the command
+    lines of new processes and of those due a re-check only (CmdlineMatcher); pidfile
+    components are walked from their pidfile (PidfileTrees); cgroup and systemd_unit ones
+    are located in the cgroup hierarchy.
     """
 
     def __init__(
@@ -107,29 +82,26 @@ class Resolver:
         proc_root: str = DEFAULT_PROC_ROOT,
         cgroup_root: str = DEFAULT_CGROUP_ROOT,
         exclude_pids: Iterable[int] | None = None,
-        clock: Callable[[], float] = _boot_clock,
+        clock: Callable[[], float] = boot_clock,
         read: procfs.Read = procfs.read_bytes,
     ) -> None:
         self.components = [ComponentSpec.of(component) for component in components]
         self.proc_root = proc_root
         self.hierarchy = Hierarchy.detect(cgroup_root)
         self._exclude = set(exclude_pids) if exclude_pids is not None else {procfs.own_pid(proc_root)}
-        self._patterns = [
+        patterns = [
             (component.name, compile_cmdline(component.value)) for component in self.components if component.kind == "cmdline"
         ]
-        self._clock = clock
-        self._read = read  # for files re-read every scrape (children); the exporter passes a FileReader's
-        self._matches: dict[int, _Seen] = {}
-        self._parents_of: dict[int, tuple[int, int]] = {}  # pid -> (inode, ppid), without children files
-        self._children_files: bool | None = None  # does this kernel have /proc/<pid>/task/*/children?
+        self._cmdlines = CmdlineMatcher(patterns, proc_root=proc_root, exclude=self._exclude, clock=clock)
+        self._pidfiles = PidfileTrees(proc_root, read)  # read: the exporter passes a FileReader's
         self._units = UnitLocator(self.hierarchy)
 
     def resolve_all(self) -> dict[str, ComponentTarget]:
         """Return every component's target, keyed by component name, in policy order."""
         entries: list[tuple[int, int]] | None = None  # one /proc listing, for cmdlines and the parent map
-        if self._patterns:
+        if self._cmdlines.patterns:
             entries = list(procfs.process_entries(self.proc_root))
-        by_cmdline = self._scan_cmdlines(entries) if entries is not None else {}
+        by_cmdline = self._cmdlines.scan(entries) if entries is not None else {}
         targets: dict[str, ComponentTarget] = {}
         for component in self.components:
             kind = component.kind
@@ -138,7 +110,7 @@ class Resolver:
                     component.name, kind, tuple(by_cmdline.get(component.name, ())), None, None
                 )
             elif kind == "pidfile":
-                pids = self._pidfile_tree(component.value, entries)
+                pids = self._pidfiles.pids(component.value, entries)
                 targets[component.name] = ComponentTarget(component.name, kind, pids, None, None)
             else:
                 path = component.value if kind == "cgroup" else self._units.path(component.value)
@@ -154,106 +126,6 @@ class Resolver:
                 [spec], proc_root=self.proc_root, cgroup_root=str(self.hierarchy.root), exclude_pids=self._exclude
             ).resolve_all()[spec.name]
         return self.resolve_all()[spec.name]
-
-    def _scan_cmdlines(self, entries: list[tuple[int, int]]) -> dict[str, list[int]]:
-        found: dict[str, list[int]] = {}
-        seen: dict[int, _Seen] = {}
-        cache = self._matches
-        now = self._clock()
-        for pid, inode in entries:
-            cached = cache.get(pid)
-            if cached is not None and cached.inode == inode and now < cached.recheck_at:
-                known = cached
-            else:
-                line = procfs.cmdline(self.proc_root, pid)
-                if line is None:
-                    continue  # exited between the listing and the read
-                known = self._judge(pid, inode, line, cached if cached is not None and cached.inode == inode else None, now)
-            seen[pid] = known
-            if known.names and pid not in self._exclude:
-                for name in known.names:
-                    found.setdefault(name, []).append(pid)
-        self._matches = seen  # forget processes that have gone
-        for pids in found.values():
-            pids.sort()
-        return found
-
-    def _judge(self, pid: int, inode: int, line: str, before: _Seen | None, now: float) -> _Seen:
-        """Match a command line just read, and decide when to read it again."""
-        names = tuple(name for name, pattern in self._patterns if line and pattern.search(line))
-        if before is not None:
-            started = before.started
-        else:
-            birth = procfs.start_time(self.proc_root, pid)  # once per process
-            if birth is not None and birth[1]:
-                return _Seen(inode, names, birth[0], _NEVER)  # a kernel thread never execs
-            started = birth[0] if birth is not None else None
-        if started is not None and now - started < _YOUNG_SECONDS:
-            recheck_at = now + _YOUNG_RECHECK_SECONDS
-        else:
-            recheck_at = now + _OLD_RECHECK_SECONDS * (1 + (pid % 64) / 64)
-        return _Seen(inode, names, started, recheck_at)
-
-    def _pidfile_tree(self, pidfile: str, entries: list[tuple[int, int]] | None) -> tuple[int, ...]:
-        try:
-            # non-blocking and regular files only: a FIFO named as the pidfile must not hang a scrape
-            token = procfs.read_small_file(pidfile, 64).split()[0]
-            root = int(token)
-        except (OSError, IndexError, ValueError):
-            return ()
-        if root <= 0 or not os.path.isdir(f"{self.proc_root}/{root}"):
-            return ()
-        if self._children_files is not False:
-            tree = self._subtree(root)
-            if tree is not None:
-                self._children_files = True
-                return tree
-            self._children_files = False
-        if entries is None:
-            entries = list(procfs.process_entries(self.proc_root))
-        children = self._parent_map(entries)
-        found, queue = {root}, [root]
-        while queue:
-            for child in children.get(queue.pop(), ()):
-                if child not in found:
-                    found.add(child)
-                    queue.append(child)
-        return tuple(sorted(found))
-
-    def _subtree(self, root: int) -> tuple[int, ...] | None:
-        """The pidfile's process and its descendants through the children files; None without them."""
-        tree, queue = {root}, [root]
-        while queue:
-            below = procfs.children(self.proc_root, queue.pop(), self._read)
-            if below is None:
-                return None
-            for child in below:
-                if child not in tree:
-                    tree.add(child)
-                    queue.append(child)
-        return tuple(sorted(tree))
-
-    def _parent_map(self, entries: list[tuple[int, int]]) -> dict[int, list[int]]:
-        """pid -> children from the stat of each process, read once per process (keyed like the cmdline cache).
-
-        A parent is cached for the process's life: a reparented orphan keeps its first parent,
-        whose pid has gone from the listing, so it falls out of the tree as it should.
-        """
-        cache, known = self._parents_of, {}
-        children: dict[int, list[int]] = {}
-        for pid, inode in entries:
-            cached = cache.get(pid)
-            if cached is not None and cached[0] == inode:
-                parent = cached[1]
-            else:
-                read = procfs.parent_pid(self.proc_root, pid)
-                if read is None:
-                    continue  # gone
-                parent = read
-            known[pid] = (inode, parent)
-            children.setdefault(parent, []).append(pid)
-        self._parents_of = known
-        return children
 
 
 def _cgroup_target(name: str, kind: str, cgroup: Cgroup | None) -> ComponentTarget:
