@@ -8,6 +8,8 @@ start rather than surface later as a 503 on every notification.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .state_check import damage, is_damage
@@ -139,3 +141,19 @@ def _has_content(path: Path) -> bool:
 
 def _why(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
+
+
+class StateTables:
+    """Base of the state's parts: one open state file, one short transaction per call."""
+
+    _db: sqlite3.Connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -16,7 +16,8 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .state import StateStore, Undo
+from .state import StateStore
+from .state_holds import Undo
 
 LOGGER = logging.getLogger("memwarden.responder")
 # What a state write raises when the disk is full, read-only or failing.

@@ -21,7 +21,8 @@ from ..identity import HostIdentity, Verdict
 from ..metrics import ResponderMetrics
 from ..payload import Notification
 from ..pull import ClusterView
-from ..state import StateStore, Undo
+from ..state import StateStore
+from ..state_holds import Undo
 from .decide import Decider
 from .decision import Decision, StateUnwritable, facts_of
 from .execute import Executor

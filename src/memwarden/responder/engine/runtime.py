@@ -12,7 +12,8 @@ from ..actions.command import responder_mark
 from ..audit import AuditLog
 from ..host import Host
 from ..metrics import ResponderMetrics
-from ..state import StateStore, Undo
+from ..state import StateStore
+from ..state_holds import Undo
 from ..unrecorded import Unrecorded
 
 # Pids listed in one audit record; a component of thousands is counted, not listed, beyond these.

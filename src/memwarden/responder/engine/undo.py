@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from ..actions import FAILED, INTERRUPTED, OK, UNDO_NAMES, ActionContext, thaw, unthrottle
-from ..state import StateStore, Undo
+from ..state import StateStore
+from ..state_holds import Undo
 from .runtime import Runtime
 
 LOGGER = logging.getLogger("memwarden.responder")
