@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from memwarden.backtest import history, recorded
+from memwarden.backtest import history, recorded, tallies
 from memwarden.backtest.traces import Trace
 from memwarden.policy import load_policy
 
@@ -58,7 +58,7 @@ def test_windowed_replay_counts_what_one_replay_counts(promtool: str) -> None:
         }
         replay.feed(window, length)
 
-    assert history.counts(list(replay.tallies.values()), STEP) == expected
+    assert tallies.counts(list(replay.tallies.values()), STEP) == expected
     by_kind = {dict(key)["instance"]: tally for key, tally in replay.tallies.items()}
     for outcome in whole:
         assert by_kind[outcome.trace.name].episodes == {alert: runs for alert, runs in outcome.episodes.items() if runs}, (

@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from memwarden.backtest import history
+from memwarden.backtest import history, tallies
 from memwarden.backtest.prometheus_api import MAX_POINTS, Client, HistoryError, pieces
 from memwarden.policy import load_policy
 
@@ -98,11 +98,11 @@ def test_hosts_are_named_by_instance_unless_two_share_one() -> None:
         (("instance", "b:9100"), ("job", "node")),
         (("instance", "b:9100"), ("job", "other")),
     ]
-    names = history._names(keys)
+    names = tallies.instance_names(keys)
     assert names[keys[0]] == "a:9100"
     assert names[keys[2]] == '{instance="b:9100", job="other"}'
 
 
 def test_came_true_looks_ahead_through_the_runs_at_97_percent() -> None:
-    tally = history.Tally(0, hits=[(100, 120)])
+    tally = tallies.Tally(0, hits=[(100, 120)])
     assert tally.came_true(50, 60) and tally.came_true(110, 60) and not tally.came_true(121, 60) and not tally.came_true(30, 60)

@@ -127,9 +127,16 @@ class Stack:
         return [sys.executable, "-m", "memwarden.cli", *arguments]
 
     def _start_children(self) -> None:
-        layout, ports = self.layout, self.ports
+        """Start the workloads, the sources of memory facts, the responder, Alertmanager and Prometheus, in that order."""
         for name, argv in self.workloads.items():
             self.workload_children[name] = self._start_workload(name, argv)
+        self._start_sources()
+        self._start_responder()
+        self._start_alerting()
+
+    def _start_sources(self) -> None:
+        """The exporter, and node_exporter for that profile: what Prometheus scrapes."""
+        layout, ports = self.layout, self.ports
         if runs_exporter(self.policy):
             self.supervisor.start(
                 "exporter",
@@ -149,6 +156,9 @@ class Stack:
                 ],
                 ready=lambda: http_ok(f"{self.node_exporter_url}/metrics"),
             )
+
+    def _start_responder(self) -> None:
+        layout, ports = self.layout, self.ports
         self.supervisor.start(
             "responder",
             self._memwarden(
@@ -164,6 +174,10 @@ class Stack:
             ),  # fmt: skip
             ready=lambda: http_ok(f"{self.responder_url}/-/ready"),
         )
+
+    def _start_alerting(self) -> None:
+        """Alertmanager, then Prometheus once Alertmanager is ready to take its alerts."""
+        layout, ports = self.layout, self.ports
         self.supervisor.start(
             "alertmanager",
             [
