@@ -9,22 +9,60 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
+from memwarden.policy.responses import ResponsesSection
+
+from ..actions import AlertFacts
+from ..alertmanager import AlertmanagerView
+from ..identity import HostIdentity, Verdict
+from ..metrics import ResponderMetrics
 from ..payload import Alert
-from .decision import facts_of, facts_of_episode
-
-if TYPE_CHECKING:
-    from .core import Engine
+from ..pull import ClusterView
+from ..state import StateStore
+from .decide import Decider
+from .decision import Decision, facts_of, facts_of_episode
+from .runtime import Runtime
+from .undo import Undoer
 
 LOGGER = logging.getLogger("memwarden.responder")
 PRUNE_EVERY_SECONDS = 3600.0
 
 
+class EngineParts(Protocol):
+    """What the re-check needs of the engine it runs for (core.Engine), named here so this module does not import core back."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def rt(self) -> Runtime: ...
+    @property
+    def store(self) -> StateStore: ...
+    @property
+    def responses(self) -> ResponsesSection: ...
+    @property
+    def alertmanager(self) -> AlertmanagerView | ClusterView | None: ...
+    @property
+    def identity(self) -> HostIdentity: ...
+    @property
+    def metrics(self) -> ResponderMetrics: ...
+    @property
+    def undoer(self) -> Undoer: ...
+    @property
+    def decider(self) -> Decider: ...
+
+    def on_firing(self, facts: AlertFacts, *, source: str) -> list[Decision]: ...
+
+    def on_resolved(self, facts: AlertFacts, *, reason: str, presumed: bool = False) -> list[Decision]: ...
+
+    def foreign(self, facts: AlertFacts, verdict: Verdict) -> Decision: ...
+
+
 class Rechecker:
     """The engine's periodic look; one per engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineParts) -> None:
         self.engine = engine
         self._last_prune = 0.0
         self._foreign_pulled: set[str] = set()  # pulled episodes already recorded as another host's
