@@ -65,7 +65,10 @@ FEATURES = (
     ("health score", HEALTH_GROUPS),
     ("prediction alerts", ("memwarden.prediction",)),
     ("tiers", ("memwarden.tiers",)),
-    ("instance and component recordings", ("memwarden.instance.recording", "memwarden.component.recording")),
+    (
+        "instance and component recordings",
+        ("memwarden.instance.recording", "memwarden.component.recording", "memwarden.slow.recording"),
+    ),
 )
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE_EVERY = 15  # seconds between reads of /api/v1/rules: about one per evaluation

@@ -17,7 +17,7 @@ from .common import alert_labels, component_scopes, instance_scope
 from .health import health_recording
 from .prediction import prediction_alert
 from .pressure import oom_alerts, pressure_alerts, swap_alert
-from .recordings import component_recordings, instance_recordings
+from .recordings import component_recordings, instance_recordings, slow_recordings
 from .slo import slo_alerts, slo_recordings
 from .source import component_watch_alerts, source_alerts
 from .tiers import tier_alert_name, tier_alerts
@@ -52,11 +52,21 @@ def _group(name: str, rules: Iterable[Recording | Alert], policy: Policy, at_lea
     return Group(name, tuple(rules), str(interval) if interval is not None else None)
 
 
+# What no alert reads is recorded every SLOW_EVERY evaluations: a quarter of the cost (docs/rule-cost.md).
+SLOW_EVERY = 4
+
+
+def _slow(policy: Policy) -> Duration:
+    source = policy.source
+    return Duration.of_seconds(SLOW_EVERY * (source.evaluation_interval or source.scrape_interval).seconds)
+
+
 def recording_groups(policy: Policy) -> list[Group]:
     scopes = component_scopes(policy)
     groups = [
         _group("memwarden.instance.recording", instance_recordings(policy), policy),
         _group("memwarden.component.recording", component_recordings(policy), policy),
+        _group("memwarden.slow.recording", slow_recordings(policy), policy, at_least=_slow(policy)),
     ]
     slo: list[Recording] = []
     slo_slow: list[Recording] = []
@@ -73,7 +83,7 @@ def recording_groups(policy: Policy) -> list[Group]:
         groups.append(_group("memwarden.slo.recording", slo, policy))
         groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=policy.slo.long_window_interval))
     if health:
-        groups.append(_group("memwarden.health.recording", health, policy))
+        groups.append(_group("memwarden.health.recording", health, policy, at_least=_slow(policy)))
     return groups
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ...policy import GENERATOR_LABEL, TIER_NUMBER, Duration, Policy, Thresholds
 from .. import shapes
-from ..names import COMPONENT, INSTANCE, PROFILES, identity_labels
-from ..promql import series
+from ..names import COMPONENT, INSTANCE, PROFILES, aggregated_away, identity_labels
+from ..promql import series, without
 from ..rule_model import HOST, Alert, Components, FiresFor, Recording, Scope
 
 TIER_TITLE = {"warning": "Warning", "high": "High", "critical": "Critical", "emergency": "Emergency"}
@@ -24,6 +24,12 @@ def host_series(policy: Policy, metric: str) -> str:
 
 def component_series(policy: Policy, metric: str, *extra: str) -> str:
     return series(metric, policy.source.component_selector, *extra)
+
+
+def at_level(policy: Policy) -> str:
+    """The aggregation that brings raw series to the recordings' level: `without` what the policy drops, or none."""
+    dropped = aggregated_away(policy)
+    return without(dropped) if dropped else ""
 
 
 def recording(name: str, expr: str, labels: tuple[tuple[str, str], ...] = ()) -> Recording:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from ...policy import Policy
 from .. import shapes
-from ..names import COMPONENT, INSTANCE, PROFILES, aggregated_away
-from ..promql import number, without
+from ..names import COMPONENT, INSTANCE, PROFILES
+from ..promql import number
 from ..rule_model import Alert, FiresFor, Scope
 from .common import (
     NAMED_COMPONENT,
     PERCENT,
     SUBJECT,
     alert_rule,
+    at_level,
     component_scopes,
     component_series,
     host_series,
@@ -77,7 +78,7 @@ def oom_alerts(policy: Policy) -> list[Alert]:
                     "oom_kills",
                     host=host,
                     component=scope.sel(component),
-                    without=without(aggregated_away(policy)),
+                    without=at_level(policy),
                     window=oom.window,
                     with_host=not scope.extra_labels,
                 ),

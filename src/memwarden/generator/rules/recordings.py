@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from ...policy import TIERS, Policy, Thresholds
 from .. import names, shapes
-from ..names import COMPONENT, INSTANCE, PROFILES, aggregated_away
-from ..promql import ratio, without
+from ..names import COMPONENT, INSTANCE, PROFILES
+from ..promql import ratio
 from ..rule_model import Recording
-from .common import NAMED_COMPONENT, component_scopes, component_series, host_series, recording
+from .common import NAMED_COMPONENT, at_level, component_scopes, component_series, host_series, recording
 
 
 def instance_recordings(policy: Policy) -> list[Recording]:
     """Normalise the profile's raw host series into memwarden's recorded series."""
     raw = PROFILES[policy.source.profile]
-    labels = without(aggregated_away(policy))
+    labels = at_level(policy)
     window = policy.pressure.rate_window
     prediction = policy.prediction
 
@@ -49,22 +49,52 @@ def instance_recordings(policy: Policy) -> list[Recording]:
         recording(INSTANCE.pressure_full_ratio, per_second(raw.pressure_full)),
         recording(INSTANCE.swap_in_rate, per_second(raw.swap_in_pages)),
         recording(INSTANCE.swap_out_rate, per_second(raw.swap_out_pages)),
+    ]
+    return rules
+
+
+def slow_recordings(policy: Policy) -> list[Recording]:
+    """The series no alert reads (the dashboards' and the health score's), recorded every few evaluations.
+
+    An hour of OOM kills read every 15 s was the costliest recording of all (docs/rule-cost.md);
+    a dashboard line or a 0-100 score a minute old tells an operator as much.
+    """
+    raw = PROFILES[policy.source.profile]
+    labels = at_level(policy)
+
+    def host(metric: str) -> str:
+        return host_series(policy, metric)
+
+    rules = [
         recording(
             INSTANCE.swap_usage_ratio,
             shapes.render("used_ratio", without=labels, free=host(raw.swap_free), total=host(raw.swap_total)),
         ),
-        recording(INSTANCE.major_faults_rate, per_second(raw.major_page_faults)),
+        recording(
+            INSTANCE.major_faults_rate,
+            shapes.render(
+                "sum_over_window",
+                without=labels,
+                function="rate",
+                series=host(raw.major_page_faults),
+                window=policy.pressure.rate_window,
+            ),
+        ),
         recording(
             INSTANCE.oom_kills_increase1h,
             shapes.render("sum_over_window", without=labels, function="increase", series=host(raw.oom_kills), window="1h"),
         ),
     ]
+    # The default component scope covers any component the exporter publishes: always there.
+    oom = component_series(policy, PROFILES["memwarden"].oom_kills, NAMED_COMPONENT)
+    increase = shapes.render("sum_over_window", without=labels, function="increase", series=oom, window="1h")
+    rules.append(recording(COMPONENT.oom_kills_increase1h, increase))
     return rules
 
 
 def component_recordings(policy: Policy) -> list[Recording]:
     """Per-component series: working set against budget, its trend, stalls and OOM kills."""
-    labels = without(aggregated_away(policy))
+    labels = at_level(policy)
     memory = component_series(policy, names.COMPONENT_MEMORY)
     limit = component_series(policy, names.COMPONENT_LIMIT)
     window = policy.pressure.rate_window
@@ -96,7 +126,6 @@ def component_recordings(policy: Policy) -> list[Recording]:
         ),
         recording(COMPONENT.pressure_some_ratio, over_window("rate", own.pressure_some, window)),
         recording(COMPONENT.pressure_full_ratio, over_window("rate", own.pressure_full, window)),
-        recording(COMPONENT.oom_kills_increase1h, over_window("increase", own.oom_kills, "1h")),
     ]
 
 

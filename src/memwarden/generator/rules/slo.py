@@ -11,11 +11,14 @@ BURN_WINDOWS = {
     "page": (("5m", "1h", 14.4), ("30m", "6h", 6.0)),
     "ticket": (("2h", "1d", 3.0), ("6h", "3d", 1.0)),
 }
-# Which of Sloth's windows (names.SLO_WINDOWS) are recorded. A window that only one alert
-# reads is computed in that alert: a recorded copy would cost a series per host and, in
-# vmalert, a latency offset per hop (docs/engines.md). 6h is read by a page and a ticket.
-SLO_FAST_RECORDED = ("5m", "6h")
-SLO_ROLLUP_WINDOWS = ("1d", "3d")
+# Which of Sloth's windows (names.SLO_WINDOWS) are recorded: only the 5-minute share, which
+# every window under 6h averages. The others are computed in the alerts that read them: a
+# recorded copy would cost a series per host and, in vmalert, a latency offset per hop
+# (docs/engines.md). From 6h up they average the rollup, 8x fewer samples than the 5m share;
+# 6h, read by a page and a ticket, costs less computed twice from it than recorded from the
+# 5m share once (docs/rule-cost.md).
+SLO_FAST_RECORDED = ("5m",)
+SLO_ROLLUP_WINDOWS = ("6h", "1d", "3d")
 SLO_BUDGET_WINDOW = "30d"
 
 
@@ -32,7 +35,7 @@ def slo_window(scope: Scope, window: str) -> str:
 def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tuple[list[Recording], list[Recording]]:
     """Share of time above the critical tier over the windows the alerts share, and what is left of the budget.
 
-    Returns (fast, slow): the 5-minute and 6-hour shares, recorded every evaluation, and the
+    Returns (fast, slow): the 5-minute share, recorded every evaluation, and the
     rollup with the budget read from it, every long_window_interval.
     """
     recorded = scope.recorded
@@ -49,10 +52,6 @@ def slo_recordings(policy: Policy, scope: Scope, thresholds: Thresholds) -> tupl
 
     five = recorded.slo_error_ratio("5m")
     fast = [recording(five, errors("5m"), labels)]
-    fast += [
-        recording(recorded.slo_error_ratio(window), shapes.render("average", series=scope.sel(five), window=window), labels)
-        for window in SLO_FAST_RECORDED[1:]
-    ]
     # The rollup tiles time: each sample is the share of the interval since the one before,
     # read from the usage itself (no recorded hop more than the 5-minute share has). An
     # interval shorter than a step still spans one step (the tiles overlap, evenly).
