@@ -20,6 +20,7 @@ from memwarden.generator import render_bundle
 from memwarden.generator.writer import replace_bundle
 from memwarden.policy import check_text
 from memwarden.stack.config import host_relabeling
+from support import fastyaml
 from support.servers import Alertmanager, Prometheus, wait_until
 
 NODE_POLICY = """\
@@ -71,7 +72,7 @@ def test_relabeling_gives_every_target_its_address_without_the_port(tmp_path: Pa
 def test_the_shipped_scrape_snippets_relabel_the_same_way(repo_root: Path) -> None:
     relabel = host_relabeling(_policy())
     for name in ("memwarden-scrape.yml", "memwarden-node-exporter.yml"):
-        config = yaml.safe_load((repo_root / "deploy" / "prometheus" / name).read_text())
+        config = fastyaml.load((repo_root / "deploy" / "prometheus" / name).read_text())
         exporters = [job for job in config["scrape_configs"] if job["job_name"] in ("node", "memwarden")]
         assert exporters and all(job.get("relabel_configs") == relabel for job in exporters), name
 

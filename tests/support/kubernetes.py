@@ -9,6 +9,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import fastyaml
+
 SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "prometheus-operator-v0.93.0"
 CRD_FILES = {
     "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
@@ -114,4 +116,4 @@ def core_problems(document: dict[str, Any]) -> list[str]:
 
 
 def load_documents(text: str) -> list[dict[str, Any]]:
-    return [document for document in yaml.safe_load_all(text) if document is not None]
+    return [document for document in fastyaml.load_all(text) if document is not None]

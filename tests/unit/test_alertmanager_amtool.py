@@ -16,6 +16,7 @@ from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
 from memwarden.generator.cli import main_alertmanager
 from memwarden.generator.writer import replace_bundle
 from memwarden.policy import Policy, check_text, load_policy
+from support import fastyaml
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
 
@@ -90,7 +91,7 @@ def test_generated_route_tests_pass_under_amtool(amtool: str, tmp_path: Path, po
 
 def test_route_tests_fail_when_a_route_is_missing(amtool: str, tmp_path: Path, rich: Policy) -> None:
     folder = _bundle(rich, tmp_path)
-    config = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    config = fastyaml.load((folder / "alertmanager.yml").read_text())
     children = config["route"]["routes"][-1]["routes"]  # the tiers route: the policy names receivers for every tier
     children[:] = [r for r in children if r["receiver"] != "memwarden-secondary"]
     (folder / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -181,10 +182,10 @@ def test_merge_into_an_existing_config_passes_check_config_and_keeps_it_intact(a
     # What was there stays, comments and quoting included, in its order.
     for line in BASE_CONFIG.splitlines():
         assert line in merged.splitlines(), line
-    document = yaml.safe_load(merged)
+    document = fastyaml.load(merged)
     # The head and the tiers route first; every tier has receivers, so nothing falls through.
     assert [r.get("receiver") for r in document["route"]["routes"]] == ["memwarden-unrouted", "memwarden-unrouted", "db-pager"]
-    assert document["receivers"][:2] == yaml.safe_load(BASE_CONFIG)["receivers"]
+    assert document["receivers"][:2] == fastyaml.load(BASE_CONFIG)["receivers"]
     assert document["templates"] == ["/etc/alertmanager/ours/*.tmpl", "memwarden.tmpl"]
     # memwarden's routes work inside the merged config as in the standalone one.
     routes = _route_script(amtool, folder, folder / "merged.yml")
@@ -205,7 +206,7 @@ def test_merging_twice_changes_nothing(rich: Policy) -> None:
 
 def test_merge_replaces_memwarden_entries_when_the_policy_changes(rich: Policy) -> None:
     merged = merge_text(merge_text(BASE_CONFIG, rich), load_policy()[0])
-    document = yaml.safe_load(merged)
+    document = fastyaml.load(merged)
     assert [r["name"] for r in document["receivers"]] == ["default", "db-pager", "memwarden-unrouted", "memwarden-responder"]
     assert "time_intervals" not in document  # the merge added that section, and nothing is left in it
     assert len([r for r in document["inhibit_rules"] if 'generator="memwarden"' in r["target_matchers"]]) == 4
@@ -214,11 +215,11 @@ def test_merge_replaces_memwarden_entries_when_the_policy_changes(rich: Policy) 
 
 
 def test_merge_finds_memwardens_routes_where_the_operator_moved_them(rich: Policy) -> None:
-    document = yaml.safe_load(merge_text(BASE_CONFIG, rich))
+    document = fastyaml.load(merge_text(BASE_CONFIG, rich))
     ours = [document["route"]["routes"].pop(0), document["route"]["routes"].pop(0)]
     document["route"]["routes"][0]["routes"] = ours
     moved = yaml.safe_dump(document, sort_keys=False)
-    again = yaml.safe_load(merge_text(moved, load_policy()[0]))
+    again = fastyaml.load(merge_text(moved, load_policy()[0]))
     assert [r["receiver"] for r in again["route"]["routes"]] == ["db-pager"]
     # The default policy's head, then the fall-through to that route's own receiver.
     nested = again["route"]["routes"][0]["routes"]
@@ -372,7 +373,7 @@ def test_the_operators_own_memory_alerts_keep_their_routes_and_are_never_inhibit
     assert _routes_to(amtool, merged, 'alertname="MemoryHigh"', 'severity="warning"', 'service="postgres"') == "db-chat"
     assert _routes_to(amtool, merged, 'alertname="MemoryUsageCritical"', 'severity="critical"', 'team="k8s"') == "k8s-pager"
     ours = {"alertname": "MemoryUsageWarning", "severity": "warning", "tier": "1", "instance": "n:9105", "generator": "memwarden"}
-    rules = yaml.safe_load(merged.read_text())["inhibit_rules"]
+    rules = fastyaml.load(merged.read_text())["inhibit_rules"]
     assert any(_matches(rule["target_matchers"], ours) for rule in rules)  # the check can tell
     for operators in (
         {"alertname": "MemoryHigh", "severity": "page", "team": "k8s", "instance": "n:9105"},
@@ -394,10 +395,10 @@ def test_merge_refuses_a_receiver_name_the_operator_already_uses(
 
 def test_merge_keeps_the_operators_entries_even_with_memwardens_prefix(amtool: str, tmp_path: Path) -> None:
     result = merge(CLASH_CONFIG, load_policy()[0])
-    document = yaml.safe_load(result.text)
+    document = fastyaml.load(result.text)
     names = [r["name"] for r in document["receivers"]]
     assert names[:3] == ["default", "memwarden-oncall", "memwarden-legacy"]
-    assert document["inhibit_rules"][0] == yaml.safe_load(CLASH_CONFIG)["inhibit_rules"][0]
+    assert document["inhibit_rules"][0] == fastyaml.load(CLASH_CONFIG)["inhibit_rules"][0]
     assert result.notes == [
         "kept receiver memwarden-oncall: memwarden did not generate it",
         "kept receiver memwarden-legacy: memwarden did not generate it",

@@ -12,6 +12,7 @@ import yaml
 from memwarden.generator.alertmanager.merge import MergeError, merge, merge_text
 from memwarden.generator.cli import main_alertmanager
 from memwarden.policy import Policy, load_policy
+from support import fastyaml
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
 
@@ -49,9 +50,9 @@ def _hand_add_route(merged: str, receiver: str) -> str:
 
 def test_an_operator_receiver_used_by_a_hand_added_route_in_memwardens_subtree_is_kept(policy: Policy) -> None:
     edited = _hand_add_route(merge_text(BASE, policy), "dba-pager")
-    assert any(r.get("receiver") == "dba-pager" for r in yaml.safe_load(edited)["route"]["routes"][0]["routes"])
+    assert any(r.get("receiver") == "dba-pager" for r in fastyaml.load(edited)["route"]["routes"][0]["routes"])
     result = merge(edited, policy)
-    names = [r["name"] for r in yaml.safe_load(result.text)["receivers"]]
+    names = [r["name"] for r in fastyaml.load(result.text)["receivers"]]
     assert "dba-pager" in names
     assert not [note for note in result.notes if "removed receiver dba-pager" in note]
     assert any("routes memwarden did not write inside them (using dba-pager)" in note for note in result.notes)
@@ -61,7 +62,7 @@ def test_an_operator_receiver_used_by_a_hand_added_route_in_memwardens_subtree_i
 def test_an_operator_receiver_only_the_hand_added_route_uses_is_kept_too(policy: Policy) -> None:
     base = BASE + "- name: dba-oncall\n"
     edited = _hand_add_route(merge_text(base, policy), "dba-oncall")
-    assert "dba-oncall" in [r["name"] for r in yaml.safe_load(merge_text(edited, policy))["receivers"]]
+    assert "dba-oncall" in [r["name"] for r in fastyaml.load(merge_text(edited, policy))["receivers"]]
 
 
 def test_an_in_place_merge_keeps_the_files_mode_and_a_symlink(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_an_empty_flow_list_takes_memwardens_entries(key: str) -> None:
     if key == "receivers":
         base = base.replace("  receiver: default\n", "  receiver: memwarden-unrouted\n")
     merged = merge_text(base, rich)
-    assert yaml.safe_load(merged)[key], merged
+    assert fastyaml.load(merged)[key], merged
     assert merge_text(merged, rich) == merged
 
 
@@ -113,7 +114,7 @@ def test_sections_are_added_before_a_document_end_marker(policy: Policy) -> None
         policy,
     )
     assert merged.startswith("---\n") and merged.endswith("...\n")
-    assert yaml.safe_load(merged)["inhibit_rules"]
+    assert fastyaml.load(merged)["inhibit_rules"]
     assert merge_text(merged, policy) == merged
 
 
@@ -156,19 +157,19 @@ def test_the_operators_path_to_memwardens_template_is_kept_unless_another_is_ask
 ) -> None:
     base = BASE + "templates:\n- /etc/alertmanager/memwarden.tmpl\n"
     result = merge(base, policy)
-    assert yaml.safe_load(result.text)["templates"] == ["/etc/alertmanager/memwarden.tmpl"]
+    assert fastyaml.load(result.text)["templates"] == ["/etc/alertmanager/memwarden.tmpl"]
     assert not [note for note in result.notes if "template" in note]
     config = tmp_path / "alertmanager.yml"
     config.write_text(result.text)
     assert main_alertmanager(["merge", str(config), "-o", str(config), "--template", "/srv/am/memwarden.tmpl"]) == 0
-    assert yaml.safe_load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]
+    assert fastyaml.load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]
     assert "replaced template /etc/alertmanager/memwarden.tmpl with /srv/am/memwarden.tmpl" in capsys.readouterr().err
     assert main_alertmanager(["merge", str(config), "-o", str(config)]) == 0
-    assert yaml.safe_load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]
+    assert fastyaml.load(config.read_text())["templates"] == ["/srv/am/memwarden.tmpl"]
 
 
 def test_leftovers_of_a_deleted_subtree_get_a_message_that_says_how_to_clear_them(policy: Policy) -> None:
-    merged = yaml.safe_load(merge_text(BASE, policy))
+    merged = fastyaml.load(merge_text(BASE, policy))
     merged["route"]["routes"] = [r for r in merged["route"]["routes"] if r["receiver"] != "memwarden-unrouted"]
     with pytest.raises(MergeError, match=r"delete the old memwarden-… receivers and time intervals too, or restore those routes"):
         merge_text(yaml.safe_dump(merged, sort_keys=False), policy)

@@ -12,6 +12,7 @@ from memwarden.generator.alertmanager.merge import MergeError, merge
 from memwarden.generator.alertmanager.reach import RouteError, parse_matchers, reach, receivers_for
 from memwarden.generator.cli import main_alertmanager
 from memwarden.policy import Policy, load_policy
+from support import fastyaml
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
 
@@ -90,7 +91,7 @@ def test_with_no_receivers_of_its_own_every_alert_reaches_the_responder_and_then
     merged = merge(TEAM_MAIL, default)
     config = tmp_path / "alertmanager.yml"
     config.write_text(merged.text)
-    results = reach(yaml.safe_load(merged.text), default)
+    results = reach(fastyaml.load(merged.text), default)
     assert len(results) > 20
     for result in results:
         got = _amtool_receivers(amtool, config, result.case.labels)
@@ -105,7 +106,7 @@ def test_with_no_receivers_of_its_own_every_alert_reaches_the_responder_and_then
 
 def test_before_the_fix_the_same_merge_told_only_the_responder(amtool: str, tmp_path: Path, default: Policy) -> None:
     """The issue's finding, kept as a check that the test above can fail: a subtree that stops every alert."""
-    stopping = yaml.safe_load(merge(TEAM_MAIL, default).text)
+    stopping = fastyaml.load(merge(TEAM_MAIL, default).text)
     head = stopping["route"]["routes"][0]
     head["continue"] = False
     stopping["route"]["routes"] = [head, *stopping["route"]["routes"][1:-1]]
@@ -128,7 +129,7 @@ def test_our_routing_agrees_with_amtool_on_routes_of_every_kind(amtool: str, tmp
     text = merge(TANGLED, policy, labels={"cluster": "prod"}).text
     config = tmp_path / "alertmanager.yml"
     config.write_text(text)
-    document = yaml.safe_load(text)
+    document = fastyaml.load(text)
     extras = [{}, {"env": "dev"}, {"cluster": "prod"}, {"note": 'a, "quoted" one'}, {"alertname": "Watchdog", "severity": "none"}]
     cases = reach(document, policy)
     checked = 0
@@ -176,7 +177,7 @@ def test_a_policy_that_means_the_responder_alone_is_merged(tmp_path: Path) -> No
     blackhole = "route:\n  receiver: 'null'\nreceivers:\n- name: 'null'\n"
     merged = merge(blackhole, policy)
     assert merged.reach[0] == "  warning:   memwarden-responder"
-    routes = yaml.safe_load(merged.text)["route"]["routes"]
+    routes = fastyaml.load(merged.text)["route"]["routes"]
     # No head (the responder hears of these tiers in the tiers route) and no fall-through.
     assert [(r["receiver"], r["continue"]) for r in routes] == [("memwarden-unrouted", False)]
 

@@ -6,13 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 from memwarden.generator import render_bundle
 from memwarden.generator.alertmanager import fragment
 from memwarden.generator.alertmanager.route_tests import expected_receivers, route_cases
 from memwarden.generator.rules import alert_groups
 from memwarden.policy import TIERS, Policy, check_text, default_policy_text, load_policy
+from support import fastyaml
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
 # Keys under which Alertmanager would take a secret inline; memwarden must never write one.
@@ -29,7 +29,7 @@ INLINE_SECRETS = {
 
 
 def _config(policy: Policy) -> dict:
-    return yaml.safe_load(render_bundle(policy, "test.yaml", ["alertmanager"])["alertmanager/alertmanager.yml"])
+    return fastyaml.load(render_bundle(policy, "test.yaml", ["alertmanager"])["alertmanager/alertmanager.yml"])
 
 
 def _keys(node: object) -> set[str]:
@@ -175,7 +175,7 @@ def test_fragment_holds_memwardens_routes_not_a_root(rich: Policy) -> None:
     assert all(route["matchers"][0] == 'generator="memwarden"' for route in part["routes"])
     assert set(part) == {"routes", "receivers", "inhibit_rules", "time_intervals", "templates"}
     text = render_bundle(rich, "x", ["alertmanager"])["alertmanager/fragment.yml"]
-    assert yaml.safe_load(text)["routes"] == part["routes"]
+    assert fastyaml.load(text)["routes"] == part["routes"]
 
 
 def test_route_cases_cover_every_alert_the_rules_can_fire(rich: Policy) -> None:

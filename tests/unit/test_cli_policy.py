@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from memwarden.cli import main
 from memwarden.policy import Policy, default_policy_text
+from support import fastyaml
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -121,7 +121,7 @@ def test_schema_describes_the_policy_and_accepts_the_default(capsys: pytest.Capt
     duration = re.compile(thresholds["properties"]["keep_firing_for"]["pattern"])
     assert duration.match("1h30m") and not duration.match("")
     # The default policy is valid against the model the schema came from.
-    Policy.model_validate(yaml.safe_load(default_policy_text()))
+    Policy.model_validate(fastyaml.load(default_policy_text()))
 
 
 def test_the_console_script_runs(tmp_path: Path) -> None:

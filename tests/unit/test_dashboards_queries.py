@@ -14,6 +14,7 @@ import yaml
 from memwarden.generator import render_bundle
 from memwarden.generator.names import PROFILES
 from memwarden.policy import Policy, load_policy
+from support import fastyaml
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "dashboards"
 NODE_EXPORTER_POLICY = GOLDEN / "in-node-exporter-with-components.yaml"
@@ -120,7 +121,7 @@ def recorded_names(policy: Policy) -> set[str]:
     names = set()
     for relative, text in render_bundle(policy, "test.yaml", ["rules"]).items():
         if relative.endswith(".rules.yaml"):
-            for group in yaml.safe_load(text)["groups"]:
+            for group in fastyaml.load(text)["groups"]:
                 names |= {rule["record"] for rule in group["rules"] if "record" in rule}
     assert names, "the rules renderer recorded nothing"
     return names

@@ -13,6 +13,7 @@ import yaml
 
 from memwarden.generator import render_bundle
 from memwarden.policy import load_policy
+from support import fastyaml
 
 
 @pytest.mark.parametrize("snippet", ["memwarden-scrape.yml", "memwarden-node-exporter.yml"])
@@ -21,7 +22,7 @@ def test_deploy_snippet_passes_promtool_check_config(snippet: str, repo_root: Pa
     for relative, text in render_bundle(policy, "test", ["rules"]).items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(text)
-    config = yaml.safe_load((repo_root / "deploy" / "prometheus" / snippet).read_text())
+    config = fastyaml.load((repo_root / "deploy" / "prometheus" / snippet).read_text())
     # The snippet names /etc/prometheus/memwarden; point it at this render instead.
     config["rule_files"] = [path.replace("/etc/prometheus/memwarden", str(tmp_path)) for path in config["rule_files"]]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -111,7 +112,7 @@ def _listen_ports(repo_root: Path) -> dict[int, str]:
 
 @pytest.mark.parametrize("snippet", ["memwarden-scrape.yml", "memwarden-node-exporter.yml"])
 def test_the_snippets_scrape_memwarden_where_its_units_listen(snippet: str, repo_root: Path) -> None:
-    config = yaml.safe_load((repo_root / "deploy" / "prometheus" / snippet).read_text())
+    config = fastyaml.load((repo_root / "deploy" / "prometheus" / snippet).read_text())
     ports = _listen_ports(repo_root)
     for job in config["scrape_configs"]:
         if not job["job_name"].startswith("memwarden"):

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from memwarden.policy import check_text
+from support import fastyaml
 
 
 def _fleet_blocks(text: str) -> list[str]:
@@ -18,7 +19,7 @@ def _fleet_blocks(text: str) -> list[str]:
 @pytest.mark.parametrize("document", ["docs/responder.md", "deploy/README.md"])
 def test_the_documented_fleet_policy_passes_check(document: str, repo_root: Path) -> None:
     (block,) = _fleet_blocks((repo_root / document).read_text())
-    data = {"version": "memwarden/v1", **yaml.safe_load(block)}
+    data = {"version": "memwarden/v1", **fastyaml.load(block)}
     policy, problems = check_text(yaml.safe_dump(data), document)
     assert policy is not None, [problem.render(document) for problem in problems]
     cluster = policy.responses.alertmanagers

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from memwarden.exporter.cli import _parser as exporter_parser
 from memwarden.generator import render_bundle
@@ -15,6 +14,7 @@ from memwarden.generator.alertmanager import fragment
 from memwarden.generator.kubernetes.workloads import wired_policy
 from memwarden.policy import Policy, load_policy
 from memwarden.responder.cli import _serve_parser as responder_parser
+from support import fastyaml
 from support.kubernetes import core_problems, crd_problems, load_documents
 
 RICH = Path(__file__).resolve().parents[1] / "golden" / "alertmanager" / "in-components-and-receivers.yaml"
@@ -37,7 +37,7 @@ def test_the_prometheus_rule_holds_exactly_the_rule_groups_of_rules(bundle: dict
     groups = [
         group
         for name in ("rules/memwarden.rules.yaml", "rules/memwarden.alerts.yaml")
-        for group in yaml.safe_load(bundle[name])["groups"]
+        for group in fastyaml.load(bundle[name])["groups"]
     ]
     assert rule["spec"]["groups"] == groups
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 
 import pytest
 import yaml
 
+from memwarden import cli
 from memwarden.policy import check_text
 from memwarden.responder.identity import (
     CONFLICT,
@@ -204,19 +203,18 @@ def test_an_alert_with_no_host_is_recorded_and_counted_and_runs_nothing(tmp_path
         ({"discover": False}, "responses.identity", "would act on nothing"),
     ],
 )
-def test_check_refuses_an_identity_that_matches_every_host_or_none(tmp_path, identity, path, says):
+def test_check_refuses_an_identity_that_matches_every_host_or_none(tmp_path, capsys, identity, path, says):
     text = yaml.safe_dump({"version": "memwarden/v1", "responses": {"identity": identity}})
     policy, problems = check_text(text, "policy.yaml")
     assert policy is None
     rendered = "\n".join(problem.render("policy.yaml") for problem in problems)
     assert path in rendered and says in rendered, rendered
 
+    # `memwarden check` itself, in this process (test_cli_policy runs the console script once).
     file = tmp_path / "policy.yaml"
     file.write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "memwarden.cli", "check", str(file)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 1 and says in result.stderr, result.stderr
+    assert cli.main(["check", str(file)]) == 1
+    assert says in capsys.readouterr().err
 
 
 def test_check_refuses_one_alertmanager_and_a_cluster_at_once():

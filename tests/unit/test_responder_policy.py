@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from memwarden.policy import Policy, check_text, default_policy_text, load_policy
+from support import fastyaml
 
 
 def _problems(responses: dict, components: list | None = None) -> list[str]:
@@ -33,7 +34,7 @@ def test_the_default_policy_logs_every_memwarden_alert_and_lets_later_rules_act(
 def test_the_commented_examples_in_the_default_policy_are_a_valid_policy():
     text = default_policy_text()
     block = text[text.index("  #   - name: api-memory") : text.index("  rules:\n")]
-    rules = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+    rules = fastyaml.load("\n".join(line[4:] for line in block.splitlines()))
     problems = _problems({"rules": rules}, [{"name": "api", "match": {"systemd_unit": "api"}, "budget": "2GiB"}])
     assert [problem for problem in problems if "warning" not in problem] == []
 
