@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from .base import SECTION_CONFIG
+from .base import Section
 
 _UID = r"^[a-zA-Z0-9_-]{1,40}$"
 
 
-class DashboardsSection(BaseModel):
+class DashboardsSection(Section):
     """Grafana dashboards rendered into dashboards/."""
-
-    model_config = SECTION_CONFIG
 
     overview_uid: str = Field(default="memwarden-overview", pattern=_UID)
     component_uid: str = Field(default="memwarden-component", pattern=_UID)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from .base import SECTION_CONFIG
+from .base import Section
 
 # RFC 1123 labels, as Kubernetes requires of namespaces and Secret names.
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -22,10 +22,8 @@ LabelKey = Annotated[
 LabelValue = Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")]
 
 
-class KubernetesSection(BaseModel):
+class KubernetesSection(Section):
     """Objects rendered into kubernetes/ for clusters that run the Prometheus Operator."""
-
-    model_config = SECTION_CONFIG
 
     namespace: DnsLabel = Field(default="monitoring", description="namespace every object is rendered into")
     labels: dict[LabelKey, LabelValue] = Field(
