@@ -39,6 +39,7 @@ def _policy(text: str = NODE_POLICY):
     return policy
 
 
+@pytest.mark.slow  # a real Prometheus applies the relabeling; that the snippets ship it is checked below, quick
 def test_relabeling_gives_every_target_its_address_without_the_port(tmp_path: Path) -> None:
     policy = _policy()
     relabel = host_relabeling(policy)

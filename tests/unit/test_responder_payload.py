@@ -134,6 +134,7 @@ def test_a_time_outside_the_years_datetime_holds_is_refused(field, when):
         _parse(payload)
 
 
+@pytest.mark.slow  # a fuzz, 300 examples (~10 s): the refusals above, case by case, run in the quick part
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(JSON, mutated_payloads()))
 def test_arbitrary_json_is_either_a_notification_or_a_payload_error(data):

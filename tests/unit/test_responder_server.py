@@ -228,6 +228,7 @@ def shared(tmp_path_factory):
     responder.close()
 
 
+@pytest.mark.slow  # a fuzz of a real server, 150 bodies: the 400s for bad bodies are tested one by one in the quick part
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     body=st.one_of(
