@@ -1,8 +1,9 @@
 """Open the responder's SQLite state file: create or migrate its schema, and refuse a damaged one by name.
 
-What the file holds is state.py's; this module is about the file itself — WAL and sync
-settings, the schema and its version, and the damage (state_check.py) that must stop a
-start rather than surface later as a 503 on every notification.
+What the file holds is state.py's and state_holds.py's; this module is about the file
+itself — WAL and sync settings, the schema and its version, the damage (state_check.py)
+that must stop a start rather than surface later as a 503 on every notification — and
+StateTables, the one-transaction-per-call base both build on.
 """
 
 from __future__ import annotations
