@@ -198,6 +198,7 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.slow  # waits out the head timeout a byte at a time
 def test_a_request_must_arrive_whole_within_the_timeout_of_its_first_byte(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_module, "HEAD_TIMEOUT_SECONDS", 0.6)  # the sweeper looks every 0.1 s
     with running(WebConfig()) as server:

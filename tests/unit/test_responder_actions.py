@@ -526,6 +526,7 @@ def test_a_process_exempt_from_the_oom_killer_is_protected_too(tmp_path):
     assert 4343 not in protected
 
 
+@pytest.mark.slow  # waits out a 1 s timeout and two 1.5 s systemctl calls; a timed-out action's record is quick in test_responder_engine_execute
 def test_a_throttle_that_times_out_while_systemctl_still_runs_is_undone_on_resolve(tmp_path):
     """The timeout abandons the action, not systemctl's thread: its MemoryHigh= lands late and
     must be restored all the same."""

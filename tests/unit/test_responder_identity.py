@@ -144,6 +144,7 @@ def _kill_victim_policy(name: str, **identity):
     )
 
 
+@pytest.mark.slow  # a real responder and a process it kills; the verdicts above and the engine refusing a host-less alert below stay quick
 def test_the_issue_s_case_an_alert_about_another_host_kills_nothing_here_and_is_answered_200(tmp_path):
     name = marker()
     child = python_child(SLEEPER, name)
