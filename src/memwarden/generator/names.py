@@ -124,10 +124,6 @@ class Recorded:
     def usage_ratio(self) -> str:
         return self._name("memory_usage", "ratio")
 
-    def usage_average(self, window: str) -> str:
-        """Usage averaged over `window`: what the prediction's steady-rise test reads now and at its offsets."""
-        return self._name("memory_usage", f"ratio_avg{window}")
-
     @property
     def level_tier(self) -> str:
         return self._name("memory_level", "tier")

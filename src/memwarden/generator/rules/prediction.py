@@ -34,7 +34,6 @@ class SteadyRise:
     """
 
     window: Duration
-    average: str
     step: Duration
     two_steps: Duration
     half: Duration
@@ -43,7 +42,7 @@ class SteadyRise:
     cap: float | None
 
     @classmethod
-    def of(cls, window: Duration, policy: Policy, scope: Scope) -> SteadyRise:
+    def of(cls, window: Duration, policy: Policy) -> SteadyRise:
         guards = policy.prediction.guards
         step = guards.steady_step.seconds
         # A rise faster than (100 % - min_usage) per fastest_leak, over one steady step, is a burst.
@@ -52,8 +51,6 @@ class SteadyRise:
         half = window.seconds / 2
         return cls(
             window=window,
-            # Recorded (recordings.usage_averages): read at three offsets, computed once.
-            average=scope.sel(scope.recorded.usage_average(window)),
             step=guards.steady_step,
             two_steps=Duration.of_seconds(2 * step),
             half=Duration.of_seconds(half),
@@ -102,7 +99,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> Al
         confirm=guards.confirm_window,
         new_high_over=guards.new_high_over if guards.new_high_over.seconds > 0 else None,
         emergency=thresholds.percent("emergency"),
-        steady=[SteadyRise.of(window, policy, scope) for window in guards.steady_windows],
+        steady=[SteadyRise.of(window, policy) for window in guards.steady_windows],
     )
     return alert_rule(
         policy,

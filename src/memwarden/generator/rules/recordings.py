@@ -33,7 +33,6 @@ def instance_recordings(policy: Policy) -> list[Recording]:
             INSTANCE.usage_ratio,
             shapes.render("used_ratio", without=labels, free=host(raw.memory_available), total=host(raw.memory_total)),
         ),
-        *usage_averages(policy, INSTANCE),
         recording(INSTANCE.level_tier, _level_expr(INSTANCE.usage_ratio, policy.thresholds)),
         recording(
             INSTANCE.exhaustion_seconds,
@@ -110,7 +109,6 @@ def component_recordings(policy: Policy) -> list[Recording]:
         recording(COMPONENT.limit_bytes, shapes.render("limit", without=labels, limit=limit)),
         # From the raw series, as the instance's usage: one hop from the scrape in vmalert too.
         recording(COMPONENT.usage_ratio, shapes.render("budget_ratio", without=labels, used=memory, limit=limit)),
-        *usage_averages(policy, COMPONENT),
         *[
             recording(COMPONENT.level_tier, _level_expr(scope.sel(COMPONENT.usage_ratio), thresholds), scope.static_labels)
             for scope, thresholds in component_scopes(policy)
@@ -128,24 +126,6 @@ def component_recordings(policy: Policy) -> list[Recording]:
         ),
         recording(COMPONENT.pressure_some_ratio, over_window("rate", own.pressure_some, window)),
         recording(COMPONENT.pressure_full_ratio, over_window("rate", own.pressure_full, window)),
-    ]
-
-
-def usage_averages(policy: Policy, recorded: names.Recorded) -> list[Recording]:
-    """Usage averaged over each steady-rise window, recorded once and read by the prediction at three offsets.
-
-    The steady-rise test compares one window's average now, a step ago and two steps ago, in
-    four clauses; computed in the alert, each average is evaluated for every term that names
-    it (17 `avg_over_time` per window and evaluation, as PromQL shares no subexpression).
-    Recorded in this group, after the usage it averages, each is computed once; read at
-    `offset step` it is the same value the alert computed (the group evaluates at the same
-    instants, and a window that had no sample records nothing, as the average was empty).
-    """
-    if not policy.prediction.enabled:
-        return []
-    return [
-        recording(recorded.usage_average(window), shapes.render("average", series=recorded.usage_ratio, window=window))
-        for window in dict.fromkeys(policy.prediction.guards.steady_windows)
     ]
 
 
