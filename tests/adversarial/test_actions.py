@@ -166,6 +166,32 @@ def _recorded_sessions(path: Path) -> list[int]:
         db.close()
 
 
+def _command_responder(tmp_path: Path, script_text: str) -> tuple[list[str], str, Path]:
+    """A real responder's argv and URL, with one rule that runs `script_text` as a command; and where it writes its pids."""
+    import yaml
+
+    from support.servers import free_port
+
+    name = f"mwcmd-{os.getpid()}-{time.monotonic_ns()}"
+    script, pids_file = tmp_path / "long.py", tmp_path / "pids"
+    script.write_text(script_text)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "version": "memwarden/v1",
+        "responses": {"auth": {"mode": "none"}, "identity": {"names": [TEST_HOST]}, "rules": [{"name": "clean", "actions": [
+            {"kind": "command", "argv": [sys.executable, str(script), name, str(pids_file)], "timeout": "5m"}]}]},
+    }))  # fmt: skip
+    port = free_port()
+    argv = [*MEMWARDEN, "responder", "-p", str(policy), "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path / "state")]
+    return argv, f"http://127.0.0.1:{port}", pids_file
+
+
+def _post_alert(url: str) -> None:
+    body = json.dumps(notification(alert())).encode()
+    request = urllib.request.Request(f"{url}/alerts", data=body, headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
 def _running(pid: int) -> bool:
     try:
         raw = open(f"/proc/{pid}/stat", "rb").read()
@@ -175,29 +201,13 @@ def _running(pid: int) -> bool:
 
 
 def test_a_command_dies_with_a_killed_responder_and_its_leftovers_die_at_the_next_start(tmp_path):
-    import yaml
+    from support.servers import RealProcess, http_get, wait_until
 
-    from support.servers import RealProcess, free_port, http_get, wait_until
-
-    name = f"mwcmd-{os.getpid()}-{time.monotonic_ns()}"
-    script, pids_file = tmp_path / "long.py", tmp_path / "pids"
-    script.write_text(LONG_COMMAND)
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({
-        "version": "memwarden/v1",
-        "responses": {"auth": {"mode": "none"}, "identity": {"names": [TEST_HOST]}, "rules": [{"name": "clean", "actions": [
-            {"kind": "command", "argv": [sys.executable, str(script), name, str(pids_file)], "timeout": "5m"}]}]},
-    }))  # fmt: skip
-    port = free_port()
-    argv = [*MEMWARDEN, "responder", "-p", str(policy), "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp_path / "state")]
-    url = f"http://127.0.0.1:{port}"
+    argv, url, pids_file = _command_responder(tmp_path, LONG_COMMAND)
     responder = RealProcess(argv, tmp_path / "responder.log", ready_url=f"{url}/-/ready")
     command = grandchild = 0
     try:
-        request = urllib.request.Request(
-            f"{url}/alerts", data=json.dumps(notification(alert())).encode(), headers={"Content-Type": "application/json"}
-        )
-        urllib.request.urlopen(request, timeout=10).close()
+        _post_alert(url)
         command, grandchild = map(
             int, wait_until(lambda: pids_file.exists() and pids_file.read_text().split(), what="the command")
         )
@@ -229,34 +239,18 @@ def test_a_command_cut_off_before_its_session_was_noted_is_ended_at_the_next_sta
     import sqlite3
     import subprocess
 
-    import yaml
-
     from memwarden.responder.actions.command import MARK_VARIABLE, responder_mark
-    from support.servers import RealProcess, free_port, wait_until
+    from support.servers import RealProcess, wait_until
 
-    name = f"mwmark-{os.getpid()}-{time.monotonic_ns()}"
-    script, pids_file = tmp_path / "long.py", tmp_path / "pids"
-    script.write_text(MARKED_COMMAND)
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({
-        "version": "memwarden/v1",
-        "responses": {"auth": {"mode": "none"}, "identity": {"names": [TEST_HOST]}, "rules": [{"name": "clean", "actions": [
-            {"kind": "command", "argv": [sys.executable, str(script), name, str(pids_file)], "timeout": "5m"}]}]},
-    }))  # fmt: skip
+    argv, url, pids_file = _command_responder(tmp_path, MARKED_COMMAND)
     state = tmp_path / "state"
-    port = free_port()
-    argv = [*MEMWARDEN, "responder", "-p", str(policy), "--listen", f"127.0.0.1:{port}", "--state-dir", str(state)]
-    url = f"http://127.0.0.1:{port}"
     sleeper = ("/bin/sleep", "600")
     other_mark = subprocess.Popen(sleeper, env={MARK_VARIABLE: responder_mark(tmp_path / "other" / "state.sqlite")})
     unmarked = subprocess.Popen(sleeper, env={})
     responder = RealProcess(argv, tmp_path / "responder.log", ready_url=f"{url}/-/ready")
     command = grandchild = 0
     try:
-        request = urllib.request.Request(
-            f"{url}/alerts", data=json.dumps(notification(alert())).encode(), headers={"Content-Type": "application/json"}
-        )
-        urllib.request.urlopen(request, timeout=10).close()
+        _post_alert(url)
         wait_until(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 3, what="the command")
         first, second, mark = pids_file.read_text().split()
         command, grandchild = int(first), int(second)
