@@ -142,6 +142,7 @@ def _alert(name: str, **labels: str) -> dict:
     }
 
 
+@pytest.mark.slow  # a real Alertmanager
 def test_node_exporter_down_inhibits_that_hosts_component_alerts_and_no_others(tmp_path: Path) -> None:
     replace_bundle(tmp_path / "bundle", render_bundle(_policy(), "policy.yaml", ["alertmanager"]))
     alertmanager = Alertmanager(tmp_path / "am", tmp_path / "bundle" / "alertmanager" / "alertmanager.yml")

@@ -283,6 +283,7 @@ def test_accept_encoding_honours_q_values(header: str, gzip_ok: bool) -> None:
     assert accepts_gzip(header) is gzip_ok
 
 
+@pytest.mark.slow  # waits out 0.2 s checks one after another
 def test_password_checks_run_one_at_a_time_and_each_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
     with running(WebConfig(users={"prometheus": HASH})) as server:
         lock = threading.Lock()

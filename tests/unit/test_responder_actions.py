@@ -82,6 +82,7 @@ def _ran(tmp_path):
 # signal ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real process that allocates and frees 100 MiB; the signal action's other tests stay quick
 def test_a_signalled_memory_hog_frees_memory_through_memwarden_instrument(tmp_path):
     name = marker()
     hog = python_child(HOG, name, "96")

@@ -163,6 +163,7 @@ def test_a_young_process_is_checked_every_second(tmp_path: Path, trees: Path) ->
     assert resolver.resolve_all()["workers"].pids == (301, 302)
 
 
+@pytest.mark.slow  # a real process that execs; the re-check timing is tested on a fake tree with a fake clock, quick
 def test_a_real_process_that_execs_into_a_match_is_found(tmp_path: Path) -> None:
     import os
     import subprocess
