@@ -34,22 +34,47 @@ def _collectors(alternatives: str) -> str:
     return 'collector=~"' + alternatives + '"'
 
 
+def _failing(policy: Policy, selectors: list[str]) -> list[str]:
+    """The collectors whose failure leaves a memory alert blind, per source."""
+    collectors = "|".join(WATCHED_COLLECTORS[policy.source.profile])
+    failing = [
+        series(PROFILES[policy.source.profile].collector_success, policy.source.effective_selector(), _collectors(collectors))
+    ]
+    if len(selectors) > 1:
+        component_success = PROFILES["memwarden"].collector_success
+        failing.append(series(component_success, selectors[1], _collectors(f"{CGROUP_COLLECTOR}|{COMPONENTS_COLLECTOR}")))
+    return failing
+
+
+def _absent_description(selectors: list[str]) -> str:
+    """Name the selector that matches nothing: with two sources, the one of the absent alert's job."""
+    if len(selectors) == 1:
+        named = selectors[0]
+    else:
+        job = selector_job(selectors[1]) or ""
+        named = f'{{{{ if eq $labels.job "{job}" }}}}{selectors[1]}{{{{ else }}}}{selectors[0]}{{{{ end }}}}'
+    return f"Prometheus has no target matching {named}; memory is not being watched anywhere it selects."
+
+
+def _collector_failed_description(policy: Policy, selectors: list[str]) -> str:
+    needed = [PROFILES[policy.source.profile].memory_available] + ([names.COMPONENT_PROCESSES] if len(selectors) > 1 else [])
+    return (
+        "{{ if $labels.collector }}Collector {{ $labels.collector }} on {{ $labels.instance }} is failing"
+        "{{ else }}{{ $labels.job }} target {{ $labels.instance }} is scraped but publishes no "
+        + " or ".join(needed)
+        + " series{{ end }}; memory alerts that need it cannot fire."
+    )
+
+
 def source_alerts(policy: Policy) -> list[Alert]:
     """Silence is never health: a down, absent or half-broken source alerts too.
 
     With the node_exporter profile and components, the memwarden exporter that publishes
     the components is a second source: its outage would silence every component alert.
     """
-    selector = policy.source.effective_selector()
     selectors = names.source_selectors(policy)
-    raw = PROFILES[policy.source.profile]
     wait = max(60.0, 4 * policy.source.scrape_interval.seconds)
     for_ = duration_text(wait)
-    collectors = "|".join(WATCHED_COLLECTORS[policy.source.profile])
-    failing = [series(raw.collector_success, selector, _collectors(collectors))]
-    if len(selectors) > 1:
-        component_success = PROFILES["memwarden"].collector_success
-        failing.append(series(component_success, selectors[1], _collectors(f"{CGROUP_COLLECTOR}|{COMPONENTS_COLLECTOR}")))
     up = [series("up", each) for each in selectors]
     return [
         alert_rule(
@@ -68,31 +93,18 @@ def source_alerts(policy: Policy) -> list[Alert]:
             shapes.render("source_absent", up=up),
             "high",
             "No memory source target is known to Prometheus at all.",
-            "Prometheus has no target matching "
-            + (
-                selectors[0]
-                if len(selectors) == 1
-                else '{{ if eq $labels.job "'
-                + (selector_job(selectors[1]) or "")
-                + '" }}'
-                + selectors[1]
-                + "{{ else }}"
-                + selectors[0]
-                + "{{ end }}"
-            )
-            + "; memory is not being watched anywhere it selects.",
+            _absent_description(selectors),
             for_=duration_text(max(300.0, wait)),
         ),
         alert_rule(
             policy,
             "MemorySourceCollectorFailed",
-            shapes.render("collector_failed", failing=failing, scraped_but_empty=_scraped_but_empty(policy, selectors)),
+            shapes.render(
+                "collector_failed", failing=_failing(policy, selectors), scraped_but_empty=_scraped_but_empty(policy, selectors)
+            ),
             "high",
             "A memory source is up but some of its memory facts are missing.",
-            "{{ if $labels.collector }}Collector {{ $labels.collector }} on {{ $labels.instance }} is failing"
-            "{{ else }}{{ $labels.job }} target {{ $labels.instance }} is scraped but publishes no "
-            + " or ".join([raw.memory_available] + ([names.COMPONENT_PROCESSES] if len(selectors) > 1 else []))
-            + " series{{ end }}; memory alerts that need it cannot fire.",
+            _collector_failed_description(policy, selectors),
             for_=for_,
         ),
     ]
