@@ -108,6 +108,26 @@ def test_a_failing_render_is_a_500_and_the_server_keeps_serving() -> None:
         assert connection.getresponse().read() == BODY
 
 
+def test_a_failing_render_answers_a_head_with_no_body_so_the_next_request_on_the_connection_is_read_right() -> None:
+    calls = []
+
+    def render() -> bytes:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return BODY
+
+    with running(WebConfig(), render) as server:
+        # Both requests in one write: a body after the HEAD's 500 would be read as the next answer.
+        answer = raw(
+            server, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        head, rest = answer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 500") and b"Content-Length:" in head
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:80]
+        assert rest.split(b"\r\n\r\n", 1)[1] == BODY
+
+
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 

@@ -197,7 +197,9 @@ class Connection(asyncio.Protocol):
                 body = select(request.names) if request.names and select is not None else self.server.render()
             except Exception:
                 log.exception("rendering /metrics failed")
-                self._send(500, b"error: rendering metrics failed; see the exporter's log\n", keep=request.keep)
+                self._send(
+                    500, b"error: rendering metrics failed; see the exporter's log\n", keep=request.keep, head_only=head_only
+                )
                 return
             extra: tuple[tuple[str, str], ...] = ()
             if accepts_gzip(request.headers.get("accept-encoding", "")):
