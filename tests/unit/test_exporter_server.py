@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import bcrypt
@@ -90,7 +91,8 @@ def test_head_and_gzip() -> None:
         assert gzip.decompress(response.read()) == BODY
 
 
-def test_a_failing_render_is_a_500_and_the_server_keeps_serving() -> None:
+def _failing_once() -> Callable[[], bytes]:
+    """A render that raises the first time it is called and renders BODY after."""
     calls = []
 
     def render() -> bytes:
@@ -99,7 +101,11 @@ def test_a_failing_render_is_a_500_and_the_server_keeps_serving() -> None:
             raise RuntimeError("boom")
         return BODY
 
-    with running(WebConfig(), render) as server:
+    return render
+
+
+def test_a_failing_render_is_a_500_and_the_server_keeps_serving() -> None:
+    with running(WebConfig(), _failing_once()) as server:
         connection = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
         connection.request("GET", "/metrics")
         response = connection.getresponse()
@@ -109,15 +115,7 @@ def test_a_failing_render_is_a_500_and_the_server_keeps_serving() -> None:
 
 
 def test_a_failing_render_answers_a_head_with_no_body_so_the_next_request_on_the_connection_is_read_right() -> None:
-    calls = []
-
-    def render() -> bytes:
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("boom")
-        return BODY
-
-    with running(WebConfig(), render) as server:
+    with running(WebConfig(), _failing_once()) as server:
         # Both requests in one write: a body after the HEAD's 500 would be read as the next answer.
         answer = raw(
             server, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
