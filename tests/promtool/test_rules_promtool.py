@@ -76,3 +76,24 @@ def test_a_broken_rule_makes_the_generated_tests_fail(rendered: Path, promtool: 
         assert result.returncode != 0
     finally:
         alerts.write_text(original)
+
+
+def test_tier_tests_expect_a_for_that_is_no_whole_number_of_evaluations_on_the_next_one(tmp_path: Path, promtool: str) -> None:
+    """`for: 20s` evaluated every 30s fires 30s after the crossing; the generated tests said 20s, and failed."""
+    policy_file = tmp_path / "coarse.yaml"
+    policy_file.write_text(
+        "version: memwarden/v1\n"
+        "source: {scrape_interval: 30s, evaluation_interval: 30s}\n"
+        "thresholds: {for: {warning: 45s, high: 20s, critical: 10s, emergency: 0s}, hysteresis: 0, keep_firing_for: 0s}\n"
+    )
+    policy, warnings, name = load_policy(policy_file)
+    said = "\n".join(problem.render(name) for problem in warnings)
+    for tier, wait in (("warning", "45s"), ("high", "20s"), ("critical", "10s")):
+        assert f"thresholds.for.{tier}: {wait} is not a multiple of the rules' evaluation interval (30s)" in said, said
+    assert "thresholds.for.emergency" not in said  # 0s fires at the crossing: nothing to round
+    for relative, text in render_bundle(policy, "test", ["rules"]).items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    tests = tmp_path / "rules" / "tests"
+    result = _run([promtool, "test", "rules", str(tests / "tiers.yaml")], tests)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -28,7 +28,7 @@ from .checks.sections import (
     check_source,
     check_top_level,
 )
-from .checks.thresholds import check_thresholds
+from .checks.thresholds import check_for_against_interval, check_thresholds
 from .engines import check_engine
 from .prediction import Prediction
 from .pressure import Pressure
@@ -49,6 +49,8 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
         checks.append(lambda: check_source(source))
     if thresholds is not None:
         checks.append(lambda: check_thresholds(thresholds, ("thresholds",)))
+        if source is not None:
+            checks.append(lambda: check_for_against_interval(thresholds, ("thresholds",), source))
     checks.append(lambda: check_components(raw.get("components"), thresholds, host_label, cluster_labels))
     if (prediction := parsed(Prediction, raw.get("prediction"))) is not None:
         checks.append(lambda: check_prediction(prediction, source, thresholds))

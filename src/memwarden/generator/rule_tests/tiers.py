@@ -11,6 +11,7 @@ from .inputs import (
     Subject,
     Timeline,
     component_subjects,
+    eval_after,
     flat_value,
     instance_subject,
     promtool_test_file,
@@ -25,6 +26,9 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
     interval = policy.source.scrape_interval.seconds
     threshold = thresholds.percent(tier)
     wait = thresholds.duration(tier).seconds
+    # An alert fires at the first evaluation at least `for` after it turned pending: a `for`
+    # that is not a multiple of the interval (20s at 30s) fires on the next one.
+    fires = eval_after(wait, interval)
     keep = thresholds.keep_firing_for.seconds
     band = threshold - thresholds.hysteresis / 2
     below = max(threshold - thresholds.hysteresis - 0.5, 0.0)
@@ -47,10 +51,10 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
         ]
 
     checks: list[dict[str, Any]] = []
-    if wait >= interval:
+    if fires >= interval:
         checks.append({"eval_time": ts(at - interval), "alertname": name, "exp_alerts": []})
-        checks.append({"eval_time": ts(at + wait - interval), "alertname": name, "exp_alerts": []})
-    checks.append({"eval_time": ts(at + wait), "alertname": name, "exp_alerts": firing(usage_units(threshold))})
+        checks.append({"eval_time": ts(at + fires - interval), "alertname": name, "exp_alerts": []})
+    checks.append({"eval_time": ts(at + fires), "alertname": name, "exp_alerts": firing(usage_units(threshold))})
     if band_start is not None:
         # Past keep_firing_for: only the hysteresis can explain that it still fires.
         checks.append(

@@ -8,6 +8,7 @@ from itertools import pairwise
 from memwarden.contract import TIERS
 
 from ..problems import Path, Problem, format_path
+from ..source import Source
 from ..thresholds import Thresholds
 from ..units import Duration
 from .common import error, pct, warning
@@ -56,4 +57,26 @@ def _check_for_against_leak(thresholds: Thresholds, path: Path) -> Iterator[Prob
                 f"{wait} is longer than a leak that fills memory in {thresholds.leak_reference} takes to "
                 f"climb from {pct(thresholds.percent(tier))} % to {nxt} "
                 f"({Duration.of_seconds(round(climb_seconds))}); the tier would fire after it is already passed",
+            )
+
+
+def check_for_against_interval(thresholds: Thresholds, path: Path, source: Source) -> Iterator[Problem]:
+    """Warn when a tier's `for` is not a whole number of evaluations: it acts as the next whole one.
+
+    Prometheus fires an alert at the first evaluation at least `for` after it turned
+    pending, so `for: 20s` evaluated every 30s waits 30s — what the operator reads in the
+    policy is not what the alert does.
+    """
+    interval = source.evaluation_interval
+    if interval is None:  # Prometheus' own global interval, which the policy does not know
+        return
+    step = interval.seconds
+    for tier in TIERS:
+        wait = thresholds.duration(tier).seconds
+        if step > 0 and wait > 0 and abs(wait / step - round(wait / step)) > 1e-9:
+            acts = Duration.of_seconds(-(-wait // step) * step)
+            yield warning(
+                path + ("for", tier),
+                f"{thresholds.duration(tier)} is not a multiple of the rules' evaluation interval ({interval}); "
+                f"the tier fires at the first evaluation after it, {acts} after usage crossed",
             )
