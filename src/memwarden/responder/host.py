@@ -158,7 +158,7 @@ class Host:
         are spared freeze, throttle and kill only; `signal` and `http` may still ask them
         to clean up. PID 1, the responder, kernel threads and protected processes stay.
         """
-        reasons = dict.fromkeys(self._own_line(), "the responder or one of its parents")
+        reasons = dict.fromkeys(self.own_line(), "the responder or one of its parents")
         reasons[1] = "PID 1"
         for pid, _ in procfs.process_entries(self.proc_root):
             if pid not in reasons and (reason := self._process_reason(pid)) is not None:
@@ -178,7 +178,7 @@ class Host:
         """
         if pid == 1:
             return "PID 1"
-        if pid in self._own_line():
+        if pid in self.own_line():
             return "the responder or one of its parents"
         reason = self._process_reason(pid)
         if reason is None and components:
@@ -194,7 +194,8 @@ class Host:
         finally:
             _ACTION_LOOKUPS.reset(token)
 
-    def _own_line(self) -> set[int]:
+    def own_line(self) -> set[int]:
+        """The responder and its parents below init, as pids in `proc_root`: never a target."""
         return _once_per_action("own_line", self._read_own_line)
 
     def _read_own_line(self) -> set[int]:

@@ -23,9 +23,10 @@ import json
 import os
 import signal
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
-from memwarden.system.procfs import parent_pid, read_bytes, stat_fields
+from memwarden.system.procfs import read_bytes, stat_fields
 
 from ..host import ProcessIdentity, identity
 from .base import DRY_RUN, FAILED, OK, ActionContext, Outcome, boot_ticks, signal_process
@@ -158,52 +159,47 @@ def kill_leftovers(proc_root: str, session: int, leader_started: int) -> list[in
     leader = _stat(proc_root, session)
     if leader is not None and int(leader[19]) != leader_started:
         return []
+    return _sigkill_each(proc_root, lambda pid, fields: int(fields[3]) == session and int(fields[19]) >= leader_started)
+
+
+def kill_marked(proc_root: str, mark: str, spared: Iterable[int]) -> list[int]:
+    """SIGKILL every process whose environment carries `mark`, but those `spared`; return the pids.
+
+    What a crash between a command's start and the note of its session left: the session is
+    not on record, but the program and its children still carry the mark. The caller spares
+    the responder's own line (`Host.own_line`) and the pids it ended already.
+    """
+    entry = f"{MARK_VARIABLE}={mark}".encode()
+    # Init is an ancestor of everything, and own_line stops below it.
+    skip = {1, *spared}
+
+    def marked(pid: int) -> bool:
+        try:
+            return entry in read_bytes(f"{proc_root}/{pid}/environ").split(b"\0")
+        except OSError:  # gone, or a kernel thread / zombie with nothing to read
+            return False
+
+    return _sigkill_each(proc_root, lambda pid, fields: pid not in skip and marked(pid), recheck=marked)
+
+
+def _sigkill_each(
+    proc_root: str, chosen: Callable[[int, list[bytes]], bool], recheck: Callable[[int], bool] | None = None
+) -> list[int]:
+    """SIGKILL each process `chosen` by its pid and stat fields; return the pids signalled.
+
+    `recheck` runs again once the pidfd pins the process, for a choice the start time alone
+    does not pin (an environment read before the pid was reused).
+    """
     killed = []
     for name in os.listdir(proc_root):
         fields = _stat(proc_root, int(name)) if name.isdigit() else None
-        if fields is None or int(fields[3]) != session or int(fields[19]) < leader_started:
-            continue
-        if signal_process(proc_root, ProcessIdentity(int(name), int(fields[19])), signal.SIGKILL):
-            killed.append(int(name))
-    return killed
-
-
-def kill_marked(proc_root: str, mark: str, spared: Iterable[int] = ()) -> list[int]:
-    """SIGKILL every process whose environment carries `mark`; return the pids.
-
-    What a crash between a command's start and the note of its session left: the session is
-    not on record, but the program and its children still carry the mark. The responder
-    itself, its ancestors and `spared` (pids ended already) are never touched.
-    """
-    entry = f"{MARK_VARIABLE}={mark}".encode()
-    skip = set(spared) | _self_and_ancestors(proc_root)
-    killed = []
-    for name in os.listdir(proc_root):
-        if not name.isdigit() or int(name) in skip:
+        if fields is None or not chosen(int(name), fields):
             continue
         pid = int(name)
-
-        def marked(pid: int = pid) -> bool:
-            try:
-                return entry in read_bytes(f"{proc_root}/{pid}/environ").split(b"\0")
-            except OSError:  # gone, or a kernel thread / zombie with nothing to read
-                return False
-
-        fields = _stat(proc_root, pid)
-        if fields is None or not marked():
-            continue
-        # Checked again once the pidfd pins the process: a pid reused since is not signalled.
-        if signal_process(proc_root, ProcessIdentity(pid, int(fields[19])), signal.SIGKILL, allowed=marked):
+        allowed = None if recheck is None else partial(recheck, pid)
+        if signal_process(proc_root, ProcessIdentity(pid, int(fields[19])), signal.SIGKILL, allowed=allowed):
             killed.append(pid)
     return killed
-
-
-def _self_and_ancestors(proc_root: str) -> set[int]:
-    pids, pid = set(), os.getpid()
-    while pid and pid not in pids:
-        pids.add(pid)
-        pid = parent_pid(proc_root, pid) or 0
-    return pids
 
 
 def _stat(proc_root: str, pid: int) -> list[bytes] | None:

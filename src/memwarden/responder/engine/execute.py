@@ -173,7 +173,7 @@ class Executor:
             self.rt.store.drop_command_group(session)
             ended.update(killed)
             self._cleaned(killed, argv[0], episode, f"left running by a command of an earlier responder (session {session})")
-        marked = kill_marked(self.rt.host.proc_root, self.rt.mark, ended)
+        marked = kill_marked(self.rt.host.proc_root, self.rt.mark, ended | self.rt.host.own_line())
         self._cleaned(marked, "command", None, f"left running by a command of an earlier responder (its {MARK_VARIABLE})")
 
     def _cleaned(self, killed: list[int], target: str, episode: str | None, why: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..actions import ActionContext, AlertFacts
@@ -40,7 +41,7 @@ class Runtime:
     running: int = 0  # actions that touch the host, running now (the concurrency cap)
     started: int = 0  # steps and undos started by this process (the HTTP side tells a caller what ran)
 
-    @property
+    @cached_property  # the state's path does not change; resolving it is file-system work
     def mark(self) -> str:
         """What this responder's commands carry in their environment (the live state's, in a dry run too)."""
         return responder_mark((self.live_store or self.store).path)
