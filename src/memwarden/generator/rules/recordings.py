@@ -21,7 +21,7 @@ def instance_recordings(policy: Policy) -> list[Recording]:
         return host_series(policy, metric)
 
     def per_second(metric: str) -> str:
-        return shapes.render("sum_over_window", without=labels, function="rate", series=host(metric), window=window)
+        return _over_window(labels, "rate", host(metric), window)
 
     rules = [
         recording(INSTANCE.total_bytes, shapes.render("sum", without=labels, series=host(raw.memory_total))),
@@ -71,24 +71,13 @@ def slow_recordings(policy: Policy) -> list[Recording]:
             shapes.render("used_ratio", without=labels, free=host(raw.swap_free), total=host(raw.swap_total)),
         ),
         recording(
-            INSTANCE.major_faults_rate,
-            shapes.render(
-                "sum_over_window",
-                without=labels,
-                function="rate",
-                series=host(raw.major_page_faults),
-                window=policy.pressure.rate_window,
-            ),
+            INSTANCE.major_faults_rate, _over_window(labels, "rate", host(raw.major_page_faults), policy.pressure.rate_window)
         ),
-        recording(
-            INSTANCE.oom_kills_increase1h,
-            shapes.render("sum_over_window", without=labels, function="increase", series=host(raw.oom_kills), window="1h"),
-        ),
+        recording(INSTANCE.oom_kills_increase1h, _over_window(labels, "increase", host(raw.oom_kills), "1h")),
     ]
     # The default component scope covers any component the exporter publishes: always there.
     oom = component_series(policy, PROFILES["memwarden"].oom_kills, NAMED_COMPONENT)
-    increase = shapes.render("sum_over_window", without=labels, function="increase", series=oom, window="1h")
-    rules.append(recording(COMPONENT.oom_kills_increase1h, increase))
+    rules.append(recording(COMPONENT.oom_kills_increase1h, _over_window(labels, "increase", oom, "1h")))
     return rules
 
 
@@ -101,8 +90,7 @@ def component_recordings(policy: Policy) -> list[Recording]:
     own = PROFILES["memwarden"]
 
     def over_window(function: str, metric: str, window: str) -> str:
-        series = component_series(policy, metric, NAMED_COMPONENT)
-        return shapes.render("sum_over_window", without=labels, function=function, series=series, window=window)
+        return _over_window(labels, function, component_series(policy, metric, NAMED_COMPONENT), window)
 
     return [
         recording(COMPONENT.working_set_bytes, shapes.render("sum", without=labels, series=memory)),
@@ -127,6 +115,11 @@ def component_recordings(policy: Policy) -> list[Recording]:
         recording(COMPONENT.pressure_some_ratio, over_window("rate", own.pressure_some, window)),
         recording(COMPONENT.pressure_full_ratio, over_window("rate", own.pressure_full, window)),
     ]
+
+
+def _over_window(labels: str, function: str, series: str, window: str) -> str:
+    """`rate` or `increase` of `series` over `window`, brought to the recordings' level."""
+    return shapes.render("sum_over_window", without=labels, function=function, series=series, window=window)
 
 
 def _level_expr(usage: str, thresholds: Thresholds) -> str:
