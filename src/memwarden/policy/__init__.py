@@ -15,7 +15,7 @@ from .model import API_VERSION, Policy
 from .problems import PolicyError, Problem, format_path
 from .source import parse_selector, selector_job
 from .thresholds import Thresholds
-from .units import Duration, human_bytes, parse_bytes
+from .units import Duration, eval_after, human_bytes, parse_bytes
 
 __all__ = [
     "API_VERSION",
@@ -31,6 +31,7 @@ __all__ = [
     "Thresholds",
     "check_text",
     "default_policy_text",
+    "eval_after",
     "format_path",
     "human_bytes",
     "load_or_report",

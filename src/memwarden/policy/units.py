@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -50,6 +51,15 @@ class Duration(str):
 # Prometheus parses durations into int64 nanoseconds (about 292 years) and promtool
 # rejects longer ones; no window, wait or cooldown of memwarden's needs more than a year.
 MAX_DURATION_SECONDS = 365 * 86400.0
+
+
+def eval_after(seconds: float, interval: float) -> float:
+    """The first evaluation at or after `seconds`, on a grid of `interval` (float noise kept off the boundary).
+
+    When an alert with that `for` fires after it turned pending; what the generated tests
+    expect and what `check` warns of when it is not `for` itself.
+    """
+    return math.ceil(seconds / interval - 1e-9) * interval
 
 
 def _to_duration(value: Any) -> Duration:

@@ -184,11 +184,6 @@ def subject_alert_labels(policy: Policy, subject: Subject) -> dict[str, str]:
     return {**subject.alert_labels, **policy.labels}
 
 
-def eval_after(seconds: float, interval: float) -> float:
-    """The first evaluation at or after `seconds` (with float noise kept off the boundary)."""
-    return math.ceil(seconds / interval - 1e-9) * interval
-
-
 def expect(expr: str, at: float, labels: dict[str, str], value: float) -> dict[str, Any]:
     """A promql_expr_test: `expr` (a recorded series) has exactly one sample, `value`, at `at`."""
     return {"expr": expr, "eval_time": ts(at), "exp_samples": [{"labels": series_of(expr, labels), "value": value}]}

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...policy import Policy
+from ...policy import Policy, eval_after
 from .. import rules
 from .inputs import (
     TOTAL,
     Subject,
     Timeline,
     alerts_query,
-    eval_after,
     instance_subject,
     promtool_test_file,
     subject_alert_labels,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...policy import TIERS, Policy, Thresholds
+from ...policy import TIERS, Policy, Thresholds, eval_after
 from .. import rules
 from .expected import expand
 from .inputs import (
     Subject,
     Timeline,
     component_subjects,
-    eval_after,
     flat_value,
     instance_subject,
     promtool_test_file,

@@ -10,7 +10,7 @@ from memwarden.contract import TIERS
 from ..problems import Path, Problem, format_path
 from ..source import Source
 from ..thresholds import Thresholds
-from ..units import Duration
+from ..units import Duration, eval_after
 from .common import error, pct, warning
 
 
@@ -70,13 +70,12 @@ def check_for_against_interval(thresholds: Thresholds, path: Path, source: Sourc
     interval = source.evaluation_interval
     if interval is None:  # Prometheus' own global interval, which the policy does not know
         return
-    step = interval.seconds
     for tier in TIERS:
-        wait = thresholds.duration(tier).seconds
-        if step > 0 and wait > 0 and abs(wait / step - round(wait / step)) > 1e-9:
-            acts = Duration.of_seconds(-(-wait // step) * step)
+        wait = thresholds.duration(tier)
+        fires = eval_after(wait.seconds, interval.seconds)
+        if fires - wait.seconds > 1e-9:
             yield warning(
                 path + ("for", tier),
-                f"{thresholds.duration(tier)} is not a multiple of the rules' evaluation interval ({interval}); "
-                f"the tier fires at the first evaluation after it, {acts} after usage crossed",
+                f"{wait} is not a multiple of the rules' evaluation interval ({interval}); "
+                f"the tier fires at the first evaluation after it, {Duration.of_seconds(fires)} after usage crossed",
             )
