@@ -11,7 +11,7 @@ import yaml
 
 from . import fastyaml
 
-SCHEMAS = Path("shared") / "schemas" / "prometheus-operator-v0.93.0"
+SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas" / "prometheus-operator-v0.93.0"
 CRD_FILES = {
     "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
     "AlertmanagerConfig": "monitoring.coreos.com_alertmanagerconfigs.yaml",
@@ -31,20 +31,10 @@ _CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loade
 
 
 def schemas_folder() -> Path:
-    """Return the folder of CRDs: MEMWARDEN_SCHEMAS, or shared/schemas in the nearest folder above the checkout that has it.
-
-    The nearest, not only the parent: a clone made one level deeper (a CI workspace
-    folder beside the checkout) still finds the schemas rather than failing on a path.
-    """
+    """Return the folder of CRDs: MEMWARDEN_SCHEMAS, or the copy in tests/fixtures/schemas (its README says whence)."""
     import os
 
-    if "MEMWARDEN_SCHEMAS" in os.environ:
-        return Path(os.environ["MEMWARDEN_SCHEMAS"])
-    checkout = Path(__file__).resolve().parents[2]
-    for folder in checkout.parents:
-        if (folder / SCHEMAS).is_dir():
-            return folder / SCHEMAS
-    return checkout.parent / SCHEMAS  # missing: the error names where it was looked for first
+    return Path(os.environ.get("MEMWARDEN_SCHEMAS", SCHEMAS))
 
 
 def _closed(schema: Any) -> Any:
