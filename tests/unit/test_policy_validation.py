@@ -470,3 +470,24 @@ def test_slo_long_windows_must_be_recorded_within_the_lookback(interval: str, ex
 def test_an_evaluation_interval_beyond_the_lookback_is_refused() -> None:
     problems = problems_of("version: memwarden/v1\nsource: {evaluation_interval: 10m}\n")
     assert any(p.startswith("policy.yaml:2 source.evaluation_interval: 10m must be under 5m") for p in problems), problems
+
+
+def test_a_components_for_override_that_is_no_whole_number_of_evaluations_is_warned_about_once() -> None:
+    """A component's `for` override acts as the next whole evaluation just as the base's does;
+    the base's own mismatch is reported once, under `thresholds`, not again per component."""
+    said = problems_of(
+        """\
+        version: memwarden/v1
+        source: {evaluation_interval: 30s}
+        thresholds: {for: {warning: 45s}}
+        components:
+          - name: api
+            match: {cmdline: api}
+            budget: 1GiB
+            thresholds: {for: {high: 20s}}
+        """
+    )
+    overridden = [line for line in said if "components[0].thresholds.for" in line]
+    assert len(overridden) == 1, said
+    assert "components[0].thresholds.for.high: 20s is not a multiple of the rules' evaluation interval (30s)" in overridden[0]
+    assert sum("thresholds.for.warning: 45s is not a multiple" in line for line in said) == 1, said

@@ -51,7 +51,7 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
         checks.append(lambda: check_thresholds(thresholds, ("thresholds",)))
         if source is not None:
             checks.append(lambda: check_for_against_interval(thresholds, ("thresholds",), source))
-    checks.append(lambda: check_components(raw.get("components"), thresholds, host_label, cluster_labels))
+    checks.append(lambda: check_components(raw.get("components"), thresholds, host_label, cluster_labels, source))
     if (prediction := parsed(Prediction, raw.get("prediction"))) is not None:
         checks.append(lambda: check_prediction(prediction, source, thresholds))
     if source is not None:

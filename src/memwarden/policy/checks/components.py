@@ -7,13 +7,18 @@ from typing import Any
 
 from ..components import ComponentMatch
 from ..problems import Path, Problem
+from ..source import Source
 from ..thresholds import ThresholdOverrides, Thresholds
 from .common import check_labels, error, parsed, warning
-from .thresholds import check_thresholds
+from .thresholds import check_for_against_interval, check_thresholds
 
 
 def check_components(
-    raw: Any, base: Thresholds | None, host_label: str = "host", cluster_labels: tuple[str, ...] = ()
+    raw: Any,
+    base: Thresholds | None,
+    host_label: str = "host",
+    cluster_labels: tuple[str, ...] = (),
+    source: Source | None = None,
 ) -> Iterator[Problem]:
     """Check each component part by part, so a broken budget does not hide a broken match."""
     if not isinstance(raw, list):
@@ -51,8 +56,19 @@ def check_components(
         yield from check_labels(path + ("labels",), item.get("labels"), host_label, cluster_labels)
         overrides = parsed(ThresholdOverrides, item.get("thresholds"))
         if base is not None and overrides is not None:
-            # Report only what the component's own overrides cause, not the base's problems again.
-            inherited = set(check_thresholds(base, path + ("thresholds",)))
-            for problem in check_thresholds(overrides.apply_to(base), path + ("thresholds",)):
-                if problem not in inherited:
-                    yield problem
+            yield from _check_overrides(overrides.apply_to(base), base, path + ("thresholds",), source)
+
+
+def _check_overrides(effective: Thresholds, base: Thresholds, path: Path, source: Source | None) -> Iterator[Problem]:
+    """The component's thresholds as its alerts use them, reporting only what its own overrides
+    cause: the base's problems are reported once, under `thresholds`."""
+
+    def problems(thresholds: Thresholds) -> Iterator[Problem]:
+        yield from check_thresholds(thresholds, path)
+        if source is not None:
+            yield from check_for_against_interval(thresholds, path, source)
+
+    inherited = set(problems(base))
+    for problem in problems(effective):
+        if problem not in inherited:
+            yield problem
