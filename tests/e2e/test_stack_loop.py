@@ -46,6 +46,7 @@ source: {scrape_interval: 1s, evaluation_interval: 1s}
 thresholds:
   for: {warning: 2s, high: 2s, critical: 1s, emergency: 1s}
   keep_firing_for: 4s
+  flap_window: 0s
   leak_reference: 2m
 prediction: {lookback: 1m, horizon: 2m, for: 5s, keep_firing_for: 4s, guards: {confirm_window: 20s, new_high_over: 0s, steady_windows: [20s], steady_step: 10s}}
 pressure: {rate_window: 10s}

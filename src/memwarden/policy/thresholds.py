@@ -40,6 +40,10 @@ class Thresholds(Section):
         default="15m",
         description="how long usage must stay below threshold - hysteresis before a tier clears",
     )
+    flap_window: DurationField = Field(
+        default="3h",
+        description="a tier active again within this of an earlier activation holds until that activation is this far back (0s: off)",
+    )
     leak_reference: PositiveDurationField = Field(
         default="1h",
         description="a leak that fills all memory in this long is what `for` values are checked against",
@@ -69,10 +73,13 @@ class ThresholdOverrides(Section):
     for_: TierDurationOverrides = Field(default_factory=TierDurationOverrides, alias="for")
     hysteresis: float | None = None
     keep_firing_for: DurationField | None = None
+    flap_window: DurationField | None = None
 
     def apply_to(self, base: Thresholds) -> Thresholds:
         """Return `base` with these overrides laid over it."""
         tiers: dict[str, Any] = {tier: getattr(self, tier) for tier in TIERS if getattr(self, tier) is not None}
         durations: dict[str, Any] = {tier: getattr(self.for_, tier) for tier in TIERS if getattr(self.for_, tier) is not None}
-        extra = {key: getattr(self, key) for key in ("hysteresis", "keep_firing_for") if getattr(self, key) is not None}
+        extra = {
+            key: getattr(self, key) for key in ("hysteresis", "keep_firing_for", "flap_window") if getattr(self, key) is not None
+        }
         return base.model_copy(update={**tiers, **extra, "for_": base.for_.model_copy(update=durations)})

@@ -6,6 +6,7 @@ from typing import Any
 
 from ...policy import TIERS, Policy, Thresholds, eval_after
 from .. import rules
+from ..rule_model import Alert
 from .expected import expand
 from .inputs import (
     Subject,
@@ -75,8 +76,58 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
     }
 
 
+def _firing(rule: Alert, subject: Subject, value_units: float) -> list[dict[str, Any]]:
+    labels = {**subject.alert_labels, **rule.labels}
+    value = flat_value(value_units, subject.level)
+    return [
+        {"exp_labels": labels, "exp_annotations": {key: expand(text, labels, value) for key, text in rule.annotations.items()}}
+    ]
+
+
+def _flap_case(policy: Policy, subject: Subject, thresholds: Thresholds) -> dict[str, Any] | None:
+    """Every tier fires, clears after keep_firing_for and fires again: the second episode outlasts
+    keep_firing_for and clears once the first is `flap_window` behind it (one case for the four
+    tiers: each is hours of evaluations)."""
+    interval = policy.source.scrape_interval.seconds
+    keep, flap = thresholds.keep_firing_for.seconds, thresholds.flap_window.seconds
+    wait = max(thresholds.duration(tier).seconds for tier in TIERS)
+    top = thresholds.percent(TIERS[-1])
+    below = max(thresholds.percent(TIERS[0]) - thresholds.hysteresis - 0.5, 0.0)
+    used = Timeline(interval)
+    used.hold(usage_units(below), max(wait, 60) + 2 * interval)
+    used.hold(usage_units(top), wait + 2 * interval)
+    first_clear = used.hold(usage_units(below), keep + 3 * interval)
+    # The first activations' last evaluation: the one before the hold ran out.
+    first_end = first_clear + keep - interval
+    again = used.hold(usage_units(top), wait + 2 * interval)
+    second_clear = used.length * interval
+    used.hold(usage_units(below), first_end + flap + 3 * interval - second_clear)
+    held_past = second_clear + keep + 2 * interval
+    if held_past >= first_end + flap - 2 * interval:
+        return None  # the window closes before keep_firing_for would: nothing of it to see
+    checks: list[dict[str, Any]] = []
+    for rule in rules.tier_alerts(policy, scope_for(policy, subject), thresholds):
+        at_top, at_below = (_firing(rule, subject, usage_units(value)) for value in (top, below))
+        checks += [
+            {"eval_time": ts(first_clear + keep), "alertname": rule.alert, "exp_alerts": []},
+            {"eval_time": ts(again + wait + interval), "alertname": rule.alert, "exp_alerts": at_top},
+            # Past keep_firing_for: only the flap damping explains that it still fires.
+            {"eval_time": ts(held_past), "alertname": rule.alert, "exp_alerts": at_below},
+            {"eval_time": ts(first_end + flap - 2 * interval), "alertname": rule.alert, "exp_alerts": at_below},
+            {"eval_time": ts(first_end + flap + 2 * interval), "alertname": rule.alert, "exp_alerts": []},
+        ]
+    return {
+        "name": f"{subject.level} tiers that fire again within flap_window {thresholds.flap_window} of their previous "
+        f"episode hold past keep_firing_for {thresholds.keep_firing_for}, until that episode is flap_window behind them",
+        "interval": ts(interval),
+        "input_series": usage_series(policy, subject, used, flat_trend=True),
+        "alert_rule_test": checks,
+    }
+
+
 def tier_tests(policy: Policy) -> dict[str, Any]:
-    cases = [_tier_case(policy, instance_subject(policy), policy.thresholds, tier) for tier in TIERS]
-    for subject, thresholds in component_subjects(policy):
-        cases += [_tier_case(policy, subject, thresholds, tier) for tier in TIERS]
+    subjects = [(instance_subject(policy), policy.thresholds), *component_subjects(policy)]
+    cases = [_tier_case(policy, subject, thresholds, tier) for subject, thresholds in subjects for tier in TIERS]
+    flapping = (_flap_case(policy, subject, thresholds) for subject, thresholds in subjects)
+    cases += [case for case in flapping if case is not None]
     return promtool_test_file(policy, cases)

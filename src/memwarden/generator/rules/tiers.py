@@ -32,6 +32,13 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Al
     PromQL rather than the rule's `keep_firing_for` field so it holds the same on engines
     without that field (vmalert 1.79); on recorded traces most re-fires were usage swinging
     across a tier and back within 10-20 minutes, wider than any band (docs/prediction.md).
+
+    Flap damping (`flap_window`): a tier that became active again within `flap_window` of an
+    earlier activation also stays while that activation is inside the window, however low
+    usage is, so a host that reaches a tier every half hour is one episode while a single
+    excursion still clears after `keep_firing_for`. It reads ALERTS_FOR_STATE (each
+    activation's start; a series only for alerts active in the window), not a longer
+    usage window per host.
     """
     usage = scope.sel(scope.recorded.usage_ratio)
     rules = []
@@ -40,16 +47,18 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Al
         threshold = thresholds.percent(tier)
         clear = threshold - thresholds.hysteresis
         matchers_ = [f'alertname="{name}"', 'alertstate="firing"'] + ([scope.filter] if scope.filter else [])
-        hold = thresholds.keep_firing_for
+        hold, flap = thresholds.keep_firing_for, thresholds.flap_window
         expr = shapes.render(
             "tier",
             usage=usage,
             threshold=threshold,
-            held=thresholds.hysteresis > 0 or hold.seconds > 0,
+            held=thresholds.hysteresis > 0 or hold.seconds > 0 or flap.seconds > 0,
             hold=hold if hold.seconds > 0 else None,
+            flap=flap if flap.seconds > 0 else None,
             clear=clear,
             ignoring=ignoring(_added_by_alert(policy, scope)),
             alerts="ALERTS{" + ", ".join(matchers_) + "}",
+            states="ALERTS_FOR_STATE{" + ", ".join(m for m in matchers_ if not m.startswith("alertstate=")) + "}",
         )
         if scope.level == "instance":
             summary = f"Memory use on an instance reached the {tier} tier ({threshold:g} %)."
