@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from memwarden.generator import render_bundle
 from memwarden.policy import load_policy
@@ -97,3 +98,35 @@ def test_tier_tests_expect_a_for_that_is_no_whole_number_of_evaluations_on_the_n
     tests = tmp_path / "rules" / "tests"
     result = _run([promtool, "test", "rules", str(tests / "tiers.yaml")], tests)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+
+
+@_SLOW
+def test_flap_damping_holds_a_tier_that_fires_again_and_its_test_fails_without_it(tmp_path: Path, promtool: str) -> None:
+    """The generated flapping case passes on the rules, and fails once the ALERTS_FOR_STATE branch can never hold;
+    a component's `flap_window: 0s` leaves its tiers without the branch (and without the case)."""
+    policy_file = tmp_path / "flap.yaml"
+    policy_file.write_text(
+        "version: memwarden/v1\n"
+        "thresholds: {keep_firing_for: 2m, flap_window: 30m}\n"
+        "components:\n"
+        "  - {name: web, match: {cmdline: nginx}, budget: 512MiB, thresholds: {flap_window: 0s}}\n"
+    )
+    policy, _, _ = load_policy(policy_file)
+    for relative, text in render_bundle(policy, "test", ["rules"]).items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    alerts = tmp_path / "rules" / "memwarden.alerts.yaml"
+    text = alerts.read_text()
+    assert 'changes(ALERTS_FOR_STATE{alertname="MemoryUsageWarning"}[30m]) > 0' in text
+    web = [
+        rule["expr"] for group in yaml.safe_load(text)["groups"] for rule in group["rules"] if 'component="web"' in rule["expr"]
+    ]
+    assert web and not any("ALERTS_FOR_STATE" in expr for expr in web), web
+    tests = tmp_path / "rules" / "tests"
+    assert "instance tiers that fire again within flap_window 30m" in (tests / "tiers.yaml").read_text()
+    result = _run([promtool, "test", "rules", str(tests / "tiers.yaml")], tests)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    alerts.write_text(re.sub(r"(changes\(ALERTS_FOR_STATE\{[^}]*\}\[30m\]\)) > 0", r"\1 > 1e9", text))
+    result = _run([promtool, "test", "rules", str(tests / "tiers.yaml")], tests)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "instance tiers that fire again within flap_window 30m" in result.stdout + result.stderr
