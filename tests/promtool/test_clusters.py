@@ -49,11 +49,11 @@ def _test() -> dict:
                         ],
                     },
                     {
-                        "expr": "instance:memwarden_memory_total:bytes",
+                        "expr": "instance:memwarden_memory_available:bytes",
                         "eval_time": "10m",
                         "exp_samples": [
-                            {"labels": f'instance:memwarden_memory_total:bytes{{{INSTANCE}, cluster="a"}}', "value": 1000},
-                            {"labels": f'instance:memwarden_memory_total:bytes{{{INSTANCE}, cluster="b"}}', "value": 1000},
+                            {"labels": f'instance:memwarden_memory_available:bytes{{{INSTANCE}, cluster="a"}}', "value": 40},
+                            {"labels": f'instance:memwarden_memory_available:bytes{{{INSTANCE}, cluster="b"}}', "value": 80},
                         ],
                     },
                     {

@@ -1,8 +1,8 @@
 """Names shared by the rules, dashboards and the live status: the recording-rule contract.
 
 The recording rules turn the profile's raw series (memwarden's or node_exporter's) into
-the same `level:metric:operation` series, so alerts and dashboards never depend on
-which exporter is scraped.
+the same `level:metric:operation` series, so alerts never depend on which exporter is
+scraped (the dashboards read a few raw series by profile, rules/recordings.py).
 """
 
 from __future__ import annotations
@@ -125,10 +125,6 @@ class Recorded:
         return self._name("memory_usage", "ratio")
 
     @property
-    def level_tier(self) -> str:
-        return self._name("memory_level", "tier")
-
-    @property
     def exhaustion_seconds(self) -> str:
         return self._name("memory_exhaustion", "seconds")
 
@@ -147,18 +143,6 @@ class Recorded:
     @property
     def swap_out_rate(self) -> str:
         return self._name("swap_out_pages", "rate")
-
-    @property
-    def swap_usage_ratio(self) -> str:
-        return self._name("swap_usage", "ratio")
-
-    @property
-    def major_faults_rate(self) -> str:
-        return self._name("major_page_faults", "rate")
-
-    @property
-    def oom_kills_increase1h(self) -> str:
-        return self._name("oom_kills", "increase1h")
 
     def slo_error_ratio(self, window: str) -> str:
         return self._name("slo_errors", f"ratio_rate{window}")

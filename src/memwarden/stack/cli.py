@@ -138,7 +138,7 @@ def _watch(stack: Stack, refresh: float, duration: float | None) -> int:
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
             return 1
-        screen = status.render(status.take(stack.prometheus_url, stack.audit_path), header)
+        screen = status.render(status.take(stack.prometheus_url, stack.audit_path, stack.policy), header)
         if interactive:
             sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n")
             sys.stdout.flush()

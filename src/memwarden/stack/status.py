@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..generator.names import COMPONENT, INSTANCE
-from ..policy import GENERATOR_LABEL, TIER_NUMBER, human_bytes
+from ..generator.rules.recordings import component_level_expr, instance_level_expr
+from ..policy import GENERATOR_LABEL, TIER_NUMBER, Policy, human_bytes
 
 
 def query(prometheus: str, expr: str, timeout: float = 2.0) -> list[dict[str, Any]]:
@@ -108,17 +109,18 @@ class Snapshot:
 BUDGET_BURN = "MemoryErrorBudgetBurn"
 
 
-def take(prometheus: str, audit: Path) -> Snapshot:
+def take(prometheus: str, audit: Path, policy: Policy) -> Snapshot:
+    """Read the stack now; the levels are computed from the usage at the policy's tiers (they are not recorded)."""
     snapshot = Snapshot()
     usage = _by(query(prometheus, INSTANCE.usage_ratio), "instance")
-    level = _by(query(prometheus, INSTANCE.level_tier), "instance")
+    level = _by(query(prometheus, instance_level_expr(policy)), "instance")
     exhaustion = _by(query(prometheus, INSTANCE.exhaustion_seconds), "instance")
     for (instance,), ratio in sorted(usage.items()):
         snapshot.instances.append((instance, ratio, level.get((instance,), 0.0), exhaustion.get((instance,))))
     working = _by(query(prometheus, COMPONENT.working_set_bytes), "instance", "component")
     limit = _by(query(prometheus, COMPONENT.limit_bytes), "instance", "component")
     c_usage = _by(query(prometheus, COMPONENT.usage_ratio), "instance", "component")
-    c_level = _by(query(prometheus, COMPONENT.level_tier), "instance", "component")
+    c_level = _by(query(prometheus, component_level_expr(policy)), "instance", "component")
     for key, value in sorted(working.items()):
         snapshot.components.append((key[1], key[0], value, limit.get(key), c_usage.get(key), c_level.get(key)))
     for labels in firing_alerts(prometheus):

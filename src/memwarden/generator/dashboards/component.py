@@ -41,7 +41,7 @@ def _now(policy: Policy, layout: Layout) -> None:
     layout.add(
         stat(
             "Level",
-            ComponentQueries.level,
+            ComponentQueries.level(policy),
             "none",
             "The component's tier now, against its own thresholds (0 = below warning).",
             level_steps(),
@@ -138,7 +138,7 @@ def _signs(policy: Policy, layout: Layout) -> None:
     layout.add(
         timeseries(
             "OOM kills (last hour)",
-            [ComponentQueries.oom_kills],
+            [ComponentQueries.oom_kills(policy)],
             "short",
             "OOM kills inside the component in the trailing hour.",
             lines=False,

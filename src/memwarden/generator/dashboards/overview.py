@@ -29,7 +29,7 @@ def _now(policy: Policy, layout: Layout) -> None:
     layout.add(
         stat(
             "Memory level",
-            HostQueries.level,
+            HostQueries.level(policy),
             "none",
             "Highest tier each selected instance is in now (0 = below warning).",
             level_steps(),
@@ -76,12 +76,12 @@ def _now(policy: Policy, layout: Layout) -> None:
         )
 
 
-def _now_events(layout: Layout) -> None:
+def _now_events(policy: Policy, layout: Layout) -> None:
     """The top row's end: what has happened already (OOM kills) and what is firing now."""
     layout.add(
         stat(
             "OOM kills (1h)",
-            HostQueries.oom_kills_total,
+            HostQueries.oom_kills_total(policy),
             "short",
             "Processes the kernel OOM killer ended in the last hour.",
             [step("green", None), step("red", 1)],
@@ -120,7 +120,7 @@ def _memory(policy: Policy, layout: Layout) -> None:
     layout.add(
         timeseries(
             "Available memory and prediction",
-            [HostQueries.available, HostQueries.predicted(policy), HostQueries.total],
+            [HostQueries.available, HostQueries.predicted(policy), HostQueries.total(policy)],
             "bytes",
             f"Available memory now, what the trend predicts {policy.prediction.horizon} ahead, and the total.",
             overrides=[dashed(".*(predicted|total).*")],
@@ -192,11 +192,13 @@ def _pressure(policy: Policy, layout: Layout) -> None:
         6,
         8,
     )
-    layout.add(timeseries("Swap in use", [HostQueries.swap_usage], "percentunit", "Share of swap space in use.", maximum=1), 6, 8)
+    layout.add(
+        timeseries("Swap in use", [HostQueries.swap_usage(policy)], "percentunit", "Share of swap space in use.", maximum=1), 6, 8
+    )
     layout.add(
         timeseries(
             "OOM kills (last hour)",
-            [HostQueries.oom_kills, ComponentQueries.oom_kills],
+            [HostQueries.oom_kills(policy), ComponentQueries.oom_kills(policy)],
             "short",
             "OOM kills in the trailing hour, per instance and per component.",
             lines=False,
@@ -207,7 +209,7 @@ def _pressure(policy: Policy, layout: Layout) -> None:
     layout.add(
         timeseries(
             "Major page faults",
-            [HostQueries.major_faults],
+            [HostQueries.major_faults(policy)],
             "short",
             "Major page faults per second: pages read back from disk, a sign the working set does not fit.",
             axis_label="faults/s",
@@ -281,7 +283,7 @@ def _alerts_and_responses(policy: Policy, layout: Layout) -> None:
 def panels(policy: Policy) -> list:
     layout = Layout()
     _now(policy, layout)
-    _now_events(layout)
+    _now_events(policy, layout)
     _memory(policy, layout)
     _pressure(policy, layout)
     _components(policy, layout)

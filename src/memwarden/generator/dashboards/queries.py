@@ -1,8 +1,11 @@
 """Every PromQL query the dashboards show, built apart from their layout.
 
-Queries read the recording rules (the same names for both source profiles) and the
-exporter's contract metrics; `$cluster`, `$env`, `$instance` and `$component` are the
-dashboard variables.
+Queries read the recording rules (the same names for both source profiles), the exporter's
+contract metrics, and, for what no alert reads every evaluation (the total, swap use, major
+faults, the hour of OOM kills, the level), the profile's raw series or the recorded usage
+through the expressions of `rules.recordings`: the generator knows the profile, so the
+panels mean the same for both and a host records fewer series (docs/rule-cost.md).
+`$cluster`, `$env`, `$instance` and `$component` are the dashboard variables.
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ from ..names import (
     source_selectors,
 )
 from ..promql import matchers, number, ratio, regex_alternatives
+from ..rules.recordings import (
+    component_level_expr,
+    component_tier_groups,
+    instance_level_expr,
+    major_faults_expr,
+    oom_kills_expr,
+    swap_usage_expr,
+    total_expr,
+)
 
 INSTANCE_VAR = 'instance=~"$instance"'
 COMPONENT_VAR = 'component=~"$component"'
@@ -86,20 +98,38 @@ class HostQueries:
     """Per-instance series."""
 
     usage = Query(_host(INSTANCE.usage_ratio), "{{instance}}")
-    level = Query(f"max by (instance) ({_host(INSTANCE.level_tier)})", "{{instance}}")
     available = Query(_host(INSTANCE.available_bytes), "{{instance}} available")
-    total = Query(_host(INSTANCE.total_bytes), "{{instance}} total")
     exhaustion = Query(f"min by (instance) ({_host(INSTANCE.exhaustion_seconds)})", "{{instance}}")
     pressure_some = Query(_host(INSTANCE.pressure_some_ratio), "{{instance}} some")
     pressure_full = Query(_host(INSTANCE.pressure_full_ratio), "{{instance}} full")
     swap_in = Query(_host(INSTANCE.swap_in_rate), "{{instance}} swap in")
     swap_out = Query(_host(INSTANCE.swap_out_rate), "{{instance}} swap out")
-    swap_usage = Query(_host(INSTANCE.swap_usage_ratio), "{{instance}}")
-    major_faults = Query(_host(INSTANCE.major_faults_rate), "{{instance}}")
-    oom_kills = Query(_host(INSTANCE.oom_kills_increase1h), "{{instance}}")
-    oom_kills_total = Query(f"sum({_host(INSTANCE.oom_kills_increase1h)})")
     health = Query(f"min by (instance) ({_host(INSTANCE.health_score)})", "{{instance}}")
     budget_remaining = Query(_host(INSTANCE.slo_budget_remaining_ratio), "{{instance}}")
+
+    @staticmethod
+    def level(policy: Policy) -> Query:
+        return Query(f"max by (instance) ({instance_level_expr(policy, *SCOPE)})", "{{instance}}")
+
+    @staticmethod
+    def total(policy: Policy) -> Query:
+        return Query(total_expr(policy, *SCOPE), "{{instance}} total")
+
+    @staticmethod
+    def swap_usage(policy: Policy) -> Query:
+        return Query(swap_usage_expr(policy, *SCOPE), "{{instance}}")
+
+    @staticmethod
+    def major_faults(policy: Policy) -> Query:
+        return Query(major_faults_expr(policy, *SCOPE), "{{instance}}")
+
+    @staticmethod
+    def oom_kills(policy: Policy) -> Query:
+        return Query(oom_kills_expr(policy, "instance", *SCOPE), "{{instance}}")
+
+    @staticmethod
+    def oom_kills_total(policy: Policy) -> Query:
+        return Query(f"sum({oom_kills_expr(policy, 'instance', *SCOPE)})")
 
     @staticmethod
     def predicted(policy: Policy) -> Query:
@@ -114,15 +144,21 @@ class ComponentQueries:
 
     usage = Query(_component(COMPONENT.usage_ratio), "{{component}} on {{instance}}")
     usage_now = Query(f"max by (component) ({_component(COMPONENT.usage_ratio)})", "{{component}}", instant=True)
-    level = Query(f"max by (component) ({_component(COMPONENT.level_tier)})", "{{component}}")
     working_set = Query(_component(COMPONENT.working_set_bytes), "{{component}} working set")
     limit = Query(_component(COMPONENT.limit_bytes), "{{component}} budget")
     exhaustion = Query(f"min by (component) ({_component(COMPONENT.exhaustion_seconds)})", "{{component}}")
     pressure_some = Query(_component(COMPONENT.pressure_some_ratio), "{{component}} some")
     pressure_full = Query(_component(COMPONENT.pressure_full_ratio), "{{component}} full")
-    oom_kills = Query(_component(COMPONENT.oom_kills_increase1h), "{{component}} on {{instance}}")
     health = Query(f"min by (component) ({_component(COMPONENT.health_score)})", "{{component}}")
     budget_remaining = Query(_component(COMPONENT.slo_budget_remaining_ratio), "{{component}}")
+
+    @staticmethod
+    def level(policy: Policy) -> Query:
+        return Query(f"max by (component) ({component_level_expr(policy, *SCOPE, COMPONENT_VAR)})", "{{component}}")
+
+    @staticmethod
+    def oom_kills(policy: Policy) -> Query:
+        return Query(oom_kills_expr(policy, "component", *SCOPE, COMPONENT_VAR), "{{component}} on {{instance}}")
 
     @staticmethod
     def predicted(policy: Policy) -> Query:
@@ -158,18 +194,6 @@ def component_tier_lines(policy: Policy) -> list[Query]:
         parts.append(f"(0 * {_component(usage)} + {ratio(policy.thresholds.percent(tier))})")
         lines.append(Query(f"max by (component) ({' or '.join(parts)})", f"{{{{component}}}} {tier}"))
     return lines
-
-
-def component_tier_groups(policy: Policy) -> list[tuple[Thresholds, list[str]]]:
-    """Components whose tiers differ from the policy-wide ones, grouped by equal tiers, in policy order."""
-    policy_wide = tuple(policy.thresholds.percent(tier) for tier in TIERS)
-    groups: dict[tuple[float, ...], tuple[Thresholds, list[str]]] = {}
-    for component in policy.components:
-        thresholds = policy.component_thresholds(component)
-        key = tuple(thresholds.percent(tier) for tier in TIERS)
-        if key != policy_wide:
-            groups.setdefault(key, (thresholds, []))[1].append(component.name)
-    return list(groups.values())
 
 
 def component_usage_by_tiers(policy: Policy) -> list[tuple[Query, Thresholds]]:

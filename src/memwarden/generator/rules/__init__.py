@@ -17,7 +17,7 @@ from .common import alert_labels, component_scopes, instance_scope
 from .health import health_recording
 from .prediction import prediction_alert
 from .pressure import oom_alerts, pressure_alerts, swap_alert
-from .recordings import component_recordings, instance_recordings, slow_recordings
+from .recordings import component_recordings, instance_recordings
 from .slo import slo_alerts, slo_recordings
 from .source import component_watch_alerts, source_alerts
 from .tiers import tier_alert_name, tier_alerts
@@ -52,7 +52,7 @@ def _group(name: str, rules: Iterable[Recording | Alert], policy: Policy, at_lea
     return Group(name, tuple(rules), str(interval) if interval is not None else None)
 
 
-# What no alert reads is recorded every SLOW_EVERY evaluations: a quarter of the cost (docs/rule-cost.md).
+# The health score, which no alert reads, is recorded every SLOW_EVERY evaluations: a quarter of the cost (docs/rule-cost.md).
 SLOW_EVERY = 4
 
 
@@ -66,7 +66,6 @@ def recording_groups(policy: Policy) -> list[Group]:
     groups = [
         _group("memwarden.instance.recording", instance_recordings(policy), policy),
         _group("memwarden.component.recording", component_recordings(policy), policy),
-        _group("memwarden.slow.recording", slow_recordings(policy), policy, at_least=_slow(policy)),
     ]
     slo: list[Recording] = []
     slo_slow: list[Recording] = []

@@ -17,9 +17,10 @@ def instance_scope(policy: Policy) -> Scope:
     return Scope("instance", INSTANCE)
 
 
-def host_series(policy: Policy, metric: str) -> str:
+def host_series(policy: Policy, metric: str, *extra: str) -> str:
+    """The profile's raw host series, narrowed by `extra` matchers (a dashboard's variables)."""
     profile = PROFILES[policy.source.profile]
-    return series(metric, policy.source.effective_selector(), profile.host_matcher)
+    return series(metric, policy.source.effective_selector(), profile.host_matcher, *extra)
 
 
 def component_series(policy: Policy, metric: str, *extra: str) -> str:

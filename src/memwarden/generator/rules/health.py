@@ -9,6 +9,7 @@ from .. import shapes
 from ..promql import number, ratio
 from ..rule_model import Recording, Scope
 from .common import recording
+from .recordings import oom_kills_expr
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ def health_recording(policy: Policy, scope: Scope, thresholds: Thresholds) -> Re
     terms = [
         Penalty(weights.usage, usage, minus=ratio(thresholds.warning), over=span, may_be_missing=False),
         Penalty(weights.pressure, scope.sel(recorded.pressure_some_ratio), over=ratio(policy.pressure.some.percent)),
-        Penalty(weights.oom_kills, scope.sel(recorded.oom_kills_increase1h)),
+        # An hour of OOM kills, computed here: nothing else of the rules reads it.
+        Penalty(weights.oom_kills, oom_kills_expr(policy, scope.level, scope.filter)),
     ]
     if scope.level == "instance":
         swap = Penalty(weights.swap, recorded.swap_in_rate, over=number(policy.pressure.swap_thrash.pages_per_second))
