@@ -356,6 +356,14 @@ def test_error_messages_name_the_path_and_line(policy: str, expected: str) -> No
         (
             """\
             version: memwarden/v1
+            thresholds: {keep_firing_for: 15m, flap_window: 10m}
+            """,
+            "warning: policy.yaml:2 thresholds.flap_window: 10m is not longer than keep_firing_for (15m): "
+            "flap damping would never hold a tier longer",
+        ),
+        (
+            """\
+            version: memwarden/v1
             pressure: {rate_window: 45s}
             """,
             "warning: policy.yaml:2 pressure.rate_window: 45s holds fewer than 4 scrapes at 15s",

@@ -1,4 +1,5 @@
-"""The tiers' checks: percentages in order, hysteresis that lets a tier clear, `for` against a leak."""
+"""The tiers' checks: percentages in order, hysteresis that lets a tier clear, a flap window that
+holds, `for` against a leak."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def check_thresholds(thresholds: Thresholds, path: Path) -> Iterator[Problem]:
             path + ("hysteresis",),
             f"{pct(thresholds.hysteresis)} would never let the warning tier clear "
             f"(it clears below {pct(thresholds.warning)} - {pct(thresholds.hysteresis)}); use a few points, e.g. 5",
+        )
+    flap, keep = thresholds.flap_window, thresholds.keep_firing_for
+    if 0 < flap.seconds <= keep.seconds:
+        # A tier that fires again does so at least `for` after the earlier activation ended,
+        # and holds keep_firing_for after that anyway: a window this short never holds longer.
+        yield warning(
+            path + ("flap_window",),
+            f"{flap} is not longer than keep_firing_for ({keep}): flap damping would never hold a tier "
+            "longer than keep_firing_for does; make it hours (e.g. 3h), or 0s to turn it off",
         )
     yield from _check_for_against_leak(thresholds, path)
 
