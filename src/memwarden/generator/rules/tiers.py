@@ -19,6 +19,16 @@ def _added_by_alert(policy: Policy, scope: Scope) -> tuple[str, ...]:
     return tuple(sorted(added))
 
 
+# The tiers whose notifications carry the time to exhaustion, looked up when Prometheus
+# expands the annotation: it does so for every pending or firing alert at every evaluation,
+# and the lookup is a query each time (134 µs per alert and evaluation measured, a third of
+# what a tier's annotations cost; docs/rule-cost.md). The lower tiers are the ones active on
+# many hosts at once, for days on a host that runs warm; for them the overview's "Time to
+# exhaustion" (dashboard_url) and MemoryExhaustionPredicted, which fires with its own time
+# once the trend is credible, say it instead.
+EXHAUSTION_LOOKED_UP = ("critical", "emergency")
+
+
 def tier_alert_name(level: str, tier: str) -> str:
     return f"Memory{'Usage' if level == 'instance' else 'Component'}{TIER_TITLE[tier]}"
 
@@ -84,7 +94,7 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Al
                 for_=thresholds.duration(tier),
                 extra_labels=scope.own_labels,
                 value=PERCENT,
-                exhaustion=exhaustion_template(policy, scope.level),
+                exhaustion=exhaustion_template(policy, scope.level) if tier in EXHAUSTION_LOOKED_UP else None,
             )
         )
     return rules
