@@ -160,9 +160,7 @@ def test_fleet_totals_match_one_replay_of_the_whole_range(
     length = DAYS * 86_400 // STEP  # the steps in (END - 2d, END]
     whole = history.read_window(client, query, END - (length - 1) * STEP, length, STEP, history.Progress(0))
     traces = [Trace(str(labels), STEP, values) for labels, values in whole.items()]
-    outcomes = recorded.replay(
-        history.replayable(policy), traces, promtool, chunk_hours=history.CHUNK_HOURS, overlap_hours=history.OVERLAP_HOURS
-    )
+    outcomes = recorded.replay(history.replayable(policy), traces, promtool, chunk_hours=history.CHUNK_HOURS)
     expected = recorded.table(recorded.count(outcomes))
     assert report.split("## fleet\n\n", 1)[1].strip() == expected.strip()
     assert expected.startswith(f"{3 * DAYS:.1f} host-days")

@@ -27,15 +27,16 @@ from .engine import replay_hosts
 from .prometheus_api import PIECE_HOURS, Client, HistoryError, Labels, Progress, pieces, read_window
 from .recorded import (
     CAME_TRUE_AT,
+    lookback_hours,
     table,
     without_slo,
 )
 from .tallies import Tally, counts, join_runs, per_instance
 from .traces import Trace, lay_out, stitch
 
-# As recorded.replay: a day per chunk, warmed by the 3 hours the longest guard looks back
-# (new_high_over 2h before the confirm window, three steady-rise windows).
-CHUNK_HOURS, OVERLAP_HOURS = 24, 3
+# As recorded.replay: a day per chunk, warmed by what the longest guard looks back
+# (recorded.lookback_hours: 3 hours on the defaults).
+CHUNK_HOURS = 24
 # What an automatic window holds: about 64 host-days at 60 s. promtool's cost is mostly per
 # evaluation step, so a few hosts replay fastest in one long window, while a fleet of
 # thousands still replays a day at a time (a promtool of 35 hosts x 27 h peaked at 109 MiB).
@@ -168,7 +169,12 @@ def run(args: argparse.Namespace, policy: Policy, promtool: str) -> int:
         windows = [(first, min(window_steps, total - first)) for first in range(0, total, window_steps)]
         progress = Progress(sum(len(list(pieces(0, (length - 1) * step, step, PIECE_HOURS * 3600))) for _, length in windows))
         replay = WindowedReplay(
-            policy, promtool, step, chunk_steps=chunk_steps, overlap_steps=int(OVERLAP_HOURS * 3600 / step), workers=args.workers
+            policy,
+            promtool,
+            step,
+            chunk_steps=chunk_steps,
+            overlap_steps=int(lookback_hours(policy) * 3600 / step),
+            workers=args.workers,
         )
         try:
             for first, length in windows:

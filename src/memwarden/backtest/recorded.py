@@ -9,6 +9,7 @@ on their own, all from the same promtool run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -36,17 +37,37 @@ def replay(
     promtool: str,
     *,
     chunk_hours: float = 24,
-    overlap_hours: float = 3,
+    overlap_hours: float | None = None,
     workers: int | None = None,
 ) -> list[TraceOutcome]:
-    """Replay every trace in chunks (evaluated at the traces' own step) and stitch them back."""
+    """Replay every trace in chunks (evaluated at the traces' own step) and stitch them back.
+
+    Each chunk is warmed by `overlap_hours` (default: what the policy's rules look back).
+    """
     if not trace_list:
         return []
     step = trace_list[0].step
     policy = without_slo(policy)
+    if overlap_hours is None:
+        overlap_hours = lookback_hours(policy)
     cut = chunks(trace_list, int(chunk_hours * 3600 / step), int(overlap_hours * 3600 / step))
     fired = replay_hosts(policy, [chunk.host for chunk in cut], promtool, step, workers)
     return stitch(cut, fired)
+
+
+MIN_OVERLAP_HOURS = 3
+
+
+def lookback_hours(policy: Policy) -> int:
+    """Whole hours a chunk must be warmed by for its rules to see what one long replay sees.
+
+    At least 3: the tiers' holds and the steady-rise windows; more when the new-high guard
+    looks back further (its window ends `confirm_window` back), so a longer memory is not cut
+    at every chunk's start.
+    """
+    guards = policy.prediction.guards
+    seconds = guards.new_high_over.seconds + guards.confirm_window.seconds if policy.prediction.enabled else 0
+    return max(MIN_OVERLAP_HOURS, math.ceil(seconds / 3600))
 
 
 def without_slo(policy: Policy) -> Policy:
