@@ -31,9 +31,9 @@ def instance_recordings(policy: Policy) -> list[Recording]:
 
     rules = [
         recording(INSTANCE.available_bytes, shapes.render("sum", without=labels, series=host(raw.memory_available))),
-        # From the raw series, not the two recordings above: every recorded → recorded hop
-        # costs vmalert VictoriaMetrics' latency offset again (docs/engines.md), and the
-        # tier alerts read this one.
+        # From the raw series, not the recorded available memory (and total): every
+        # recorded → recorded hop costs vmalert VictoriaMetrics' latency offset again
+        # (docs/engines.md), and the tier alerts read this one.
         recording(
             INSTANCE.usage_ratio,
             shapes.render("used_ratio", without=labels, free=host(raw.memory_available), total=host(raw.memory_total)),
@@ -62,7 +62,7 @@ def instance_recordings(policy: Policy) -> list[Recording]:
 
 
 def component_recordings(policy: Policy) -> list[Recording]:
-    """Per-component series: working set against budget, its trend, stalls and OOM kills."""
+    """Per-component series: working set against budget, its trend and its stalls (an hour of OOM kills: oom_kills_expr)."""
     labels = at_level(policy)
     memory = component_series(policy, names.COMPONENT_MEMORY)
     limit = component_series(policy, names.COMPONENT_LIMIT)
