@@ -43,6 +43,7 @@ from memwarden.generator.names import INSTANCE
 from memwarden.stack.processes import die_with_parent, free_port
 
 STEP = 15
+PEAK_EVERY = 60  # memwarden.prediction.recording's interval at a 15 s evaluation
 TOTAL = 16 * 2**30
 SWAP = 2 * 2**30
 
@@ -63,7 +64,7 @@ HEALTH_GROUPS = ("memwarden.health.recording",)
 FEATURES = (
     ("SLO (recordings and burn alerts)", SLO_GROUPS),
     ("health score", HEALTH_GROUPS),
-    ("prediction alerts", ("memwarden.prediction",)),
+    ("prediction (alerts and their peak recordings)", ("memwarden.prediction", "memwarden.prediction.recording")),
     ("tiers", ("memwarden.tiers",)),
     (
         "instance and component recordings",
@@ -108,7 +109,7 @@ def labels(host: int) -> str:
 
 
 def write_history(path: Path, hosts: int, hours: float, slo_days: float, end: int) -> int:
-    """Write raw series for `hours` and the recorded SLO ratio for `slo_days`, both ending at `end`."""
+    """Write raw series and the recorded usage peak for `hours`, the recorded SLO ratio for `slo_days`, all ending at `end`."""
     steps = int(hours * 3600 / STEP)
     names = [name for name, _ in exposition(0, end)]
     samples = 0
@@ -123,6 +124,16 @@ def write_history(path: Path, hosts: int, hours: float, slo_days: float, end: in
                     lines.append(f"{name}{{{label}}} {exposition(host, at)[index][1]} {at}\n")
                 out.writelines(lines)
                 samples += len(lines)
+        # The new-high guard reads hours of the recorded usage peak: backfilled with the raw
+        # series, once per slow evaluation, so it reads as many as in production.
+        peak_steps = int(hours * 3600 / PEAK_EVERY)
+        out.write(f"# TYPE {INSTANCE.usage_peak_ratio} gauge\n")
+        for host in range(hosts):
+            label = labels(host)
+            for step in range(peak_steps, 0, -1):
+                at = end - step * PEAK_EVERY
+                out.write(f"{INSTANCE.usage_peak_ratio}{{{label}}} {used_percent(host, at) / 100:.4f} {at}\n")
+            samples += peak_steps
         for series_, every in slo_series() if slo_days > 0 else ():
             out.write(f"# TYPE {series_} gauge\n")
             slo_steps = int(slo_days * 86_400 / every)

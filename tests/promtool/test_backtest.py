@@ -98,3 +98,13 @@ def test_a_cold_host_does_not_trust_a_first_climb_its_windows_barely_saw(promtoo
     assert not batch.episodes.get(synthetic.PREDICTION), batch.episodes
     predicted, critical = leak.first(synthetic.PREDICTION), leak.first("MemoryUsageCritical")
     assert predicted is not None and critical is not None and predicted <= critical, leak.episodes
+
+
+def test_a_slow_wave_whose_last_crest_is_hours_old_does_not_predict(promtool: str) -> None:
+    """Warm, the wave's previous crest is 2.7 hours back: the new-high guard's day of peaks remembers it."""
+    policy, _, _ = load_policy()
+    (wave,) = [curve for curve in corpus.tuned() if curve.name == "slow wave 72 ± 18 %, 170 min period"]
+    (outcome,) = synthetic.replay(policy, [wave], promtool)
+    assert outcome.episodes.get(synthetic.PREDICTION) is None, outcome.episodes
+    # The curve is a trap: its rising flank projects exhaustion for the naive rule.
+    assert outcome.episodes.get(synthetic.NAIVE_PREDICTION), outcome.episodes

@@ -22,7 +22,8 @@ def test_chunked_replay_gives_what_one_long_replay_gives(promtool: str, loaded: 
     """Cutting a trace into chunks that overlap by the longest lookback changes no episode."""
     policy, _, _ = load_policy()
     whole = recorded.replay(policy, loaded, promtool, chunk_hours=49, overlap_hours=0)
-    cut = recorded.replay(policy, loaded, promtool, chunk_hours=6, overlap_hours=3)
+    # Warmed by what the rules look back: the new-high guard's day (25 h on the defaults).
+    cut = recorded.replay(policy, loaded, promtool, chunk_hours=12, overlap_hours=recorded.lookback_hours(policy))
     families = (
         "MemoryExhaustionPredicted",
         "MemoryUsageWarning",

@@ -16,7 +16,7 @@ from .curves import Curve
 from .engine import Episodes, Host, replay_hosts
 from .peers import AWESOME, NAIVE_PREDICTION, NODE_MIXIN, PEERS
 
-LEAD_IN_MINUTES = 150  # history, so every window (new-high guard included) is full at the start
+LEAD_IN_MINUTES = 150  # history, so every window is full at the start (the new-high guard sees all of it)
 REFIRE_WITHIN = 30 * 60
 PREDICTION = "MemoryExhaustionPredicted"
 CRITICAL_OR_HIGHER = ("MemoryUsageCritical", "MemoryUsageEmergency", PREDICTION)

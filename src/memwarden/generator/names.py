@@ -125,6 +125,11 @@ class Recorded:
         return self._name("memory_usage", "ratio")
 
     @property
+    def usage_peak_ratio(self) -> str:
+        """Usage's peak over the last two slow evaluations, recorded once per slow evaluation: the new-high guard's memory."""
+        return self._name("memory_usage", "ratio_peak")
+
+    @property
     def exhaustion_seconds(self) -> str:
         return self._name("memory_exhaustion", "seconds")
 

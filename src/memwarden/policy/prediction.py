@@ -26,7 +26,7 @@ class PredictionGuards(Section):
         description="percent of memory that counts as exhausted already (kernel reserves, headroom)",
     )
     new_high_over: DurationField = Field(
-        default="2h",
+        default="1d",
         description="usage must top its peak of this long before the confirm window: recurring "
         "batch ramps repeat old peaks, leaks set new ones; 0s turns the guard off",
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from ...policy import Policy, eval_after
+from ...policy import Duration, Policy, eval_after
 from .. import rules
 from .inputs import (
     TOTAL,
@@ -69,6 +70,8 @@ def prediction_tests(policy: Policy) -> dict[str, Any]:
     cases: list[dict[str, Any]] = [leak_case, plateau_case]
     if guards.steady_windows:
         cases += [_quiet_prediction(policy, subject, name, shape) for name, shape in _NOT_LEAKS.items()]
+    if guards.new_high_over.seconds >= _RAMP_REPEATS_AFTER_AT_LEAST:
+        cases.append(_repeated_ramp(policy, subject))
     return promtool_test_file(policy, cases)
 
 
@@ -93,3 +96,54 @@ def _quiet_prediction(policy: Policy, subject: Subject, name: str, shape: Any) -
             {"expr": query, "eval_time": ts(minute * 60), "exp_samples": []} for minute in range(30, minutes + 1)
         ],
     }
+
+
+# A batch ramp (50 % to 86 % in 18 minutes, held 20, released in 2), run again half an
+# hour less than `new_high_over` later (at most 6 hours: a day of evaluations would cost
+# the test minutes): the second run only repeats the first's peak. Below this much memory
+# the second run would start before the first has settled.
+_RAMP_REPEATS_AFTER_AT_LEAST = 100 * 60
+_RAMP_REPEATS_AFTER_AT_MOST = 6 * 3600
+
+
+def _ramp(minutes: float) -> float:
+    if minutes < 0:
+        return 50.0
+    if minutes < 18:
+        return 50 + 2 * minutes
+    if minutes < 38:
+        return 86.0
+    return max(50.0, 86 - 18 * (minutes - 38))
+
+
+def _repeated_ramp(policy: Policy, subject: Subject) -> dict[str, Any]:
+    """The new-high guard remembers a peak of hours ago (a recorded peak, read over new_high_over)."""
+    interval = policy.source.scrape_interval.seconds
+    gap = min(policy.prediction.guards.new_high_over.seconds, _RAMP_REPEATS_AFTER_AT_MOST) / 60 - 30
+    first, second = 30.0, 30.0 + gap
+    minutes = second + 60
+    used = [
+        TOTAL * max(_ramp(m - first), _ramp(m - second)) / 100
+        for m in (index * interval / 60 for index in range(int(minutes * 60 / interval) + 1))
+    ]
+    query = 'ALERTS{alertname="MemoryExhaustionPredicted"}'
+    return {
+        "name": f"MemoryExhaustionPredicted stays quiet on a batch ramp that repeats its peak of "
+        f"{Duration.of_seconds(gap * 60)} ago",
+        "interval": ts(interval),
+        "input_series": usage_series(policy, subject, Timeline(interval, _runs(round(value) for value in used))),
+        "promql_expr_test": [
+            {"expr": query, "eval_time": ts(minute * 60), "exp_samples": []} for minute in range(int(second), int(minutes) + 1)
+        ],
+    }
+
+
+def _runs(values: Iterable[float]) -> list[tuple[float, int]]:
+    """Consecutive equal values as (value, count): hours of a flat line in a few characters."""
+    runs: list[tuple[float, int]] = []
+    for value in values:
+        if runs and runs[-1][0] == value:
+            runs[-1] = (value, runs[-1][1] + 1)
+        else:
+            runs.append((value, 1))
+    return runs

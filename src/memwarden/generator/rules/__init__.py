@@ -15,7 +15,7 @@ from ..names import COMPONENT, INSTANCE
 from ..rule_model import Alert, Group, Recording, Scope, as_yaml
 from .common import alert_labels, component_scopes, instance_scope
 from .health import health_recording
-from .prediction import prediction_alert
+from .prediction import peak_recordings, prediction_alert
 from .pressure import oom_alerts, pressure_alerts, swap_alert
 from .recordings import component_recordings, instance_recordings
 from .slo import slo_alerts, slo_recordings
@@ -53,6 +53,7 @@ def _group(name: str, rules: Iterable[Recording | Alert], policy: Policy, at_lea
 
 
 # The health score, which no alert reads, is recorded every SLOW_EVERY evaluations: a quarter of the cost (docs/rule-cost.md).
+# So is the new-high guard's peak: the guard reads a day of it, and a peak a minute late changes nothing.
 SLOW_EVERY = 4
 
 
@@ -83,6 +84,9 @@ def recording_groups(policy: Policy) -> list[Group]:
         groups.append(_group("memwarden.slo.long.recording", slo_slow, policy, at_least=policy.slo.long_window_interval))
     if health:
         groups.append(_group("memwarden.health.recording", health, policy, at_least=_slow(policy)))
+    peaks = peak_recordings(policy, _slow(policy))
+    if peaks:
+        groups.append(_group("memwarden.prediction.recording", peaks, policy, at_least=_slow(policy)))
     return groups
 
 

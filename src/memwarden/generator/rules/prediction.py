@@ -8,8 +8,8 @@ from ...policy import Duration, Policy, Thresholds
 from .. import names, shapes
 from ..names import COMPONENT, INSTANCE, PROFILES, aggregated_away
 from ..promql import without
-from ..rule_model import Alert, FiresFor, Scope
-from .common import alert_rule, component_series, host_series
+from ..rule_model import Alert, FiresFor, Recording, Scope
+from .common import alert_rule, component_series, host_series, recording
 from .recordings import headroom_expr
 
 
@@ -98,6 +98,7 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> Al
         min_usage=guards.min_usage,
         confirm=guards.confirm_window,
         new_high_over=guards.new_high_over if guards.new_high_over.seconds > 0 else None,
+        peak=scope.sel(scope.recorded.usage_peak_ratio),
         emergency=thresholds.percent("emergency"),
         steady=[SteadyRise.of(window, policy) for window in guards.steady_windows],
     )
@@ -116,6 +117,23 @@ def prediction_alert(policy: Policy, scope: Scope, thresholds: Thresholds) -> Al
         value="{{ $value | humanizeDuration }} left",
         exhaustion="{{ $value | humanizeDuration }}",
     )
+
+
+def peak_recordings(policy: Policy, every: Duration) -> list[Recording]:
+    """Usage's peak over two of `every` (the slow group's interval), recorded every `every`: the new-high guard's memory.
+
+    The guard looks back `new_high_over` (hours: a slow wave's last crest, a job that ran this
+    morning); a max over that much raw usage would read every sample of it on every
+    evaluation. Over these peaks it reads one a slow evaluation (a quarter, at the default
+    SLOW_EVERY). Two intervals, not one, so a late evaluation leaves no gap between peaks.
+    """
+    if not policy.prediction.enabled or policy.prediction.guards.new_high_over.seconds <= 0:
+        return []
+    window = Duration.of_seconds(2 * every.seconds)
+    return [
+        recording(recorded.usage_peak_ratio, f"max_over_time({recorded.usage_ratio}[{window}])")
+        for recorded in (names.INSTANCE, names.COMPONENT)
+    ]
 
 
 def _short_fit(policy: Policy, scope: Scope) -> tuple[str, str, bool]:
