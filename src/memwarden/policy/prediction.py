@@ -28,7 +28,7 @@ class PredictionGuards(Section):
     new_high_over: DurationField = Field(
         default="1d",
         description="usage must top its peak of this long before the confirm window: recurring "
-        "batch ramps repeat old peaks, leaks set new ones; 0s turns the guard off",
+        "batch ramps repeat old peaks and slow waves their last crest, leaks set new ones; 0s turns the guard off",
     )
     steady_windows: list[DurationField] = Field(
         default_factory=lambda: [Duration("10m")],
