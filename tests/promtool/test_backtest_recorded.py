@@ -61,8 +61,11 @@ def test_a_tier_swung_across_and_back_within_its_hold_is_one_episode(promtool: s
     [held] = recorded.replay(default, [_swinging()], promtool)
     assert len(held.episodes["MemoryUsageHigh"]) == 1
     assert recorded.refire_gaps([held]) == []
-    # The band alone (the former 5 points, 5m) cannot bridge a 38-point swing: it re-fires every swing.
-    thresholds = default.thresholds.model_copy(update={"hysteresis": 5.0, "keep_firing_for": Duration("5m")})
+    # The band alone (the former 5 points, 5m, no flap damping) cannot bridge a 38-point swing:
+    # it re-fires every swing.
+    thresholds = default.thresholds.model_copy(
+        update={"hysteresis": 5.0, "keep_firing_for": Duration("5m"), "flap_window": Duration("0s")}
+    )
     [flapping] = recorded.replay(default.model_copy(update={"thresholds": thresholds}), [_swinging()], promtool)
     gaps = {alert: gaps for _, alert, gaps in recorded.refire_gaps([flapping])}
     assert len(gaps["MemoryUsageHigh"]) >= 10
