@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from memwarden.generator.rule_model import as_yaml
+from memwarden.generator.rules import alert_groups
 from memwarden.policy import check_text, load_policy
 
 FIX = "needs vmalert 1.92 or later (Debian's 1.79 rejects the rule file"
@@ -23,32 +25,39 @@ def test_the_default_engine_is_prometheus_and_says_nothing() -> None:
 def test_vmalert_with_the_defaults_is_told_where_keep_firing_for_is_and_how_to_drop_it() -> None:
     found = _rendered("version: memwarden/v1\nsource: {engine: vmalert}\n")
     # "warning: policy.yaml:LINE PATH: message"
-    assert [line.split(" ")[2] for line in found] == ["thresholds.keep_firing_for:", "prediction.keep_firing_for:"], found
+    # Only the prediction writes the field; the tiers' hold is PromQL, which 1.79 evaluates.
+    assert [line.split(" ")[2] for line in found] == ["prediction.keep_firing_for:"], found
     assert all(line.startswith("warning: ") and FIX in line and "set it to 0s" in line for line in found), found
 
 
-def test_a_component_override_is_named_by_its_index() -> None:
+def test_the_tiers_hold_writes_no_field_so_neither_the_base_nor_a_component_is_warned_about() -> None:
+    """The tiers' keep_firing_for is a branch of their PromQL, not the rule field: on vmalert 1.79
+    the rules load whatever it is, so telling the operator to set it to 0s would only throw
+    the hold away."""
     found = _rendered(
         """
         version: memwarden/v1
         source: {engine: vmalert}
-        thresholds: {keep_firing_for: 0s}
+        thresholds: {keep_firing_for: 20m}
         prediction: {enabled: false}
         components:
-          - name: web
-            match: {cmdline: nginx}
-            budget: 512MiB
           - name: db
             match: {cmdline: postgres}
             budget: 1GiB
             thresholds: {keep_firing_for: 2m}
         """
     )
-    assert len(found) == 1 and "components[1].thresholds.keep_firing_for: 2m needs vmalert" in found[0], found
+    assert found == [], found
+    policy, _ = check_text(
+        "version: memwarden/v1\nthresholds: {keep_firing_for: 20m}\nprediction: {enabled: false}\n", "policy.yaml"
+    )
+    assert policy is not None
+    rules = [rule for group in alert_groups(policy) for rule in as_yaml([group])[0]["rules"]]
+    assert rules and not [rule["alert"] for rule in rules if "keep_firing_for" in rule]
 
 
 def test_vmalert_with_keep_firing_for_off_is_quiet_and_prometheus_never_warns() -> None:
-    off = "thresholds: {keep_firing_for: 0s}\nprediction: {keep_firing_for: 0s}\n"
+    off = "prediction: {keep_firing_for: 0s}\n"
     assert _rendered(f"version: memwarden/v1\nsource: {{engine: vmalert}}\n{off}") == []
     assert _rendered("version: memwarden/v1\nsource: {engine: prometheus}\n") == []
 

@@ -55,7 +55,7 @@ def semantic_problems(raw: dict[str, Any]) -> list[Problem]:
     if (prediction := parsed(Prediction, raw.get("prediction"))) is not None:
         checks.append(lambda: check_prediction(prediction, source, thresholds))
     if source is not None:
-        checks.append(lambda: check_engine(source, thresholds, prediction, raw.get("components")))
+        checks.append(lambda: check_engine(source, prediction))
     if (pressure := parsed(Pressure, raw.get("pressure"))) is not None:
         checks.append(lambda: check_pressure(pressure, source))
     if (slo := parsed(ServiceLevel, raw.get("slo"))) is not None:
