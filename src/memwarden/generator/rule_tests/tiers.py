@@ -22,6 +22,26 @@ from .inputs import (
 )
 
 
+def _firing(rule: Alert, subject: Subject, value_units: float) -> list[dict[str, Any]]:
+    """What promtool expects of `rule` firing for `subject` at a flat usage: its labels and every
+    annotation expanded as Prometheus would."""
+    labels = {**subject.alert_labels, **rule.labels}
+    value = flat_value(value_units, subject.level)
+    return [
+        {"exp_labels": labels, "exp_annotations": {key: expand(text, labels, value) for key, text in rule.annotations.items()}}
+    ]
+
+
+def _case(policy: Policy, subject: Subject, name: str, used: Timeline, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A tier test case: usage as a flat-trend series (the tiers read no trend) evaluated every scrape."""
+    return {
+        "name": name,
+        "interval": ts(policy.source.scrape_interval.seconds),
+        "input_series": usage_series(policy, subject, used, flat_trend=True),
+        "alert_rule_test": checks,
+    }
+
+
 def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: str) -> dict[str, Any]:
     interval = policy.source.scrape_interval.seconds
     threshold = thresholds.percent(tier)
@@ -39,49 +59,36 @@ def _tier_case(policy: Policy, subject: Subject, thresholds: Thresholds, tier: s
     clear_start = used.hold(usage_units(below), keep + 3 * interval)
     name = rules.tier_alert_name(subject.level, tier)
     rule = next(r for r in rules.tier_alerts(policy, scope_for(policy, subject), thresholds) if r.alert == name)
-
-    def firing(value_units: float) -> list[dict[str, Any]]:
-        labels = {**subject.alert_labels, **rule.labels}
-        value = flat_value(value_units, subject.level)
-        return [
-            {
-                "exp_labels": labels,
-                "exp_annotations": {key: expand(text, labels, value) for key, text in rule.annotations.items()},
-            }
-        ]
-
     checks: list[dict[str, Any]] = []
     if fires >= interval:
         checks.append({"eval_time": ts(at - interval), "alertname": name, "exp_alerts": []})
         checks.append({"eval_time": ts(at + fires - interval), "alertname": name, "exp_alerts": []})
-    checks.append({"eval_time": ts(at + fires), "alertname": name, "exp_alerts": firing(usage_units(threshold))})
+    checks.append({"eval_time": ts(at + fires), "alertname": name, "exp_alerts": _firing(rule, subject, usage_units(threshold))})
     if band_start is not None:
         # Past keep_firing_for: only the hysteresis can explain that it still fires.
         checks.append(
-            {"eval_time": ts(band_start + keep + 2 * interval), "alertname": name, "exp_alerts": firing(usage_units(band))}
+            {
+                "eval_time": ts(band_start + keep + 2 * interval),
+                "alertname": name,
+                "exp_alerts": _firing(rule, subject, usage_units(band)),
+            }
         )
     if keep >= interval:
         # Held by the rule's own PromQL, not a frozen value: it says what usage is now.
         checks.append(
-            {"eval_time": ts(clear_start + keep - interval), "alertname": name, "exp_alerts": firing(usage_units(below))}
+            {
+                "eval_time": ts(clear_start + keep - interval),
+                "alertname": name,
+                "exp_alerts": _firing(rule, subject, usage_units(below)),
+            }
         )
     checks.append({"eval_time": ts(clear_start + keep), "alertname": name, "exp_alerts": []})
     hysteresis = f", holds in the {thresholds.hysteresis:g}-point hysteresis band" if thresholds.hysteresis else ""
-    return {
-        "name": f"{name} fires at {threshold:g} % after {thresholds.duration(tier)}{hysteresis}, "
-        f"clears once below {threshold - thresholds.hysteresis:g} % for keep_firing_for {thresholds.keep_firing_for}",
-        "interval": ts(interval),
-        "input_series": usage_series(policy, subject, used, flat_trend=True),
-        "alert_rule_test": checks,
-    }
-
-
-def _firing(rule: Alert, subject: Subject, value_units: float) -> list[dict[str, Any]]:
-    labels = {**subject.alert_labels, **rule.labels}
-    value = flat_value(value_units, subject.level)
-    return [
-        {"exp_labels": labels, "exp_annotations": {key: expand(text, labels, value) for key, text in rule.annotations.items()}}
-    ]
+    title = (
+        f"{name} fires at {threshold:g} % after {thresholds.duration(tier)}{hysteresis}, "
+        f"clears once below {threshold - thresholds.hysteresis:g} % for keep_firing_for {thresholds.keep_firing_for}"
+    )
+    return _case(policy, subject, title, used, checks)
 
 
 def _flap_case(policy: Policy, subject: Subject, thresholds: Thresholds) -> dict[str, Any] | None:
@@ -116,13 +123,11 @@ def _flap_case(policy: Policy, subject: Subject, thresholds: Thresholds) -> dict
             {"eval_time": ts(first_end + flap - 2 * interval), "alertname": rule.alert, "exp_alerts": at_below},
             {"eval_time": ts(first_end + flap + 2 * interval), "alertname": rule.alert, "exp_alerts": []},
         ]
-    return {
-        "name": f"{subject.level} tiers that fire again within flap_window {thresholds.flap_window} of their previous "
-        f"episode hold past keep_firing_for {thresholds.keep_firing_for}, until that episode is flap_window behind them",
-        "interval": ts(interval),
-        "input_series": usage_series(policy, subject, used, flat_trend=True),
-        "alert_rule_test": checks,
-    }
+    title = (
+        f"{subject.level} tiers that fire again within flap_window {thresholds.flap_window} of their previous "
+        f"episode hold past keep_firing_for {thresholds.keep_firing_for}, until that episode is flap_window behind them"
+    )
+    return _case(policy, subject, title, used, checks)
 
 
 def tier_tests(policy: Policy) -> dict[str, Any]:
