@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from memwarden.contract import ACTION_KINDS, ActionKind
+
 from .base import ComponentRef, Section
 from .units import DurationField, PositiveDurationField, parse_bytes
 
@@ -219,7 +221,9 @@ class KillAction(ActionBase):
         return self
 
 
-ACTION_MODELS: dict[str, type[ActionBase]] = {
+# One model per kind of the contract, in its order (mildest first); a kind added to the
+# contract without a model here fails at import, not when a policy first names it.
+ACTION_MODELS: dict[ActionKind, type[ActionBase]] = {
     "log": LogAction,
     "http": HttpAction,
     "signal": SignalAction,
@@ -228,4 +232,5 @@ ACTION_MODELS: dict[str, type[ActionBase]] = {
     "throttle": ThrottleAction,
     "kill": KillAction,
 }
-ACTION_KINDS = tuple(ACTION_MODELS)
+if tuple(ACTION_MODELS) != ACTION_KINDS:
+    raise RuntimeError(f"action models {tuple(ACTION_MODELS)} do not match the contract's kinds {ACTION_KINDS}")

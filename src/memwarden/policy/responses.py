@@ -21,10 +21,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from memwarden.contract import Severity
+from memwarden.contract import ACTION_KINDS, Severity
 
 from .actions import (
-    ACTION_KINDS,
     ACTION_MODELS,
     ActionBase,
     CommandAction,
