@@ -14,6 +14,7 @@ Usage: python benchmarks/responder.py [notifications per sender, default 100]
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -249,7 +250,9 @@ def exactly_once(workdir: Path) -> int:
 
 
 def main() -> int:
-    per_sender = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("per_sender", nargs="?", type=int, default=100, help="notifications per sender (default 100)")
+    per_sender = parser.parse_args().per_sender
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-") as directory:
         workdir = Path(directory)
         status = throughput(per_sender, workdir)
