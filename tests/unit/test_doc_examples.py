@@ -1,6 +1,6 @@
 """The docs' examples work as written: every policy they show passes `memwarden check`, every
-memwarden command line they show names options the command has, every shell block sets
-the variables it uses, and every panel they send you to is on a dashboard.
+memwarden command line and options list they show names options the command has, every
+shell block sets the variables it uses, and every panel they send you to is on a dashboard.
 
 The documents are README.md, deploy/README.md and docs/*.md.
 """
@@ -155,6 +155,23 @@ def test_every_memwarden_command_the_docs_show_has_the_options_it_names(where: s
     options = {match.split("=")[0] for word in words for match in re.findall(r"(?<![\w-])(--?[a-z][\w.-]*)", word)}
     missing = sorted(o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w.-])", usage))
     assert not missing, f"{where}: `{written}`: `memwarden {' '.join(command)}` has no {missing}"
+
+
+# The documents whose option lists (an `| option |` table's first column, an "Options:" paragraph) are one command's.
+OPTION_LISTS = {"docs/exporter.md": ("exporter",), "docs/responder.md": ("responder",), "docs/prediction.md": ("backtest",)}
+
+
+@pytest.mark.parametrize("document", sorted(OPTION_LISTS))
+def test_every_option_an_options_list_names_is_one_the_command_has(document: str) -> None:
+    text = (REPO / document).read_text()
+    tables = re.findall(r"^\| option \|.*\n\|[-| ]+\|\n((?:\|.*\n)+)", text, re.M)
+    listed = [row.split("|")[1] for table in tables for row in table.splitlines()]
+    listed += re.findall(r"^Options: (.*?)\n\n", text, re.M | re.S)
+    options = {o for item in listed for o in re.findall(r"(?<![\w-])(--?[a-z][\w.-]*)", item)}
+    assert options, f"{document} lists no options any more: update OPTION_LISTS"
+    usage = _help(*OPTION_LISTS[document])
+    missing = sorted(o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w.-])", usage))
+    assert not missing, f"{document}: `memwarden {' '.join(OPTION_LISTS[document])}` has no {missing}"
 
 
 def _benchmark_invocations() -> list[tuple[str, str, list[str]]]:
