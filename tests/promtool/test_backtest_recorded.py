@@ -47,7 +47,12 @@ def test_the_slices_are_counted_per_100_host_days(promtool: str, loaded: list[tr
     assert counts.false["memwarden prediction"] <= counts.false["naive predict_linear"]
     # vm256 spends minutes at 0.95-0.97: the tiers do fire on it.
     assert counts.episodes["memwarden tiers"] > 0
+    # ... and each tier has its row: together they are the four tiers' row.
+    tiers = [f"memwarden tier: {tier}" for tier in recorded.TIER_ALERTS]
+    assert sum(counts.episodes[row] for row in tiers) == counts.episodes["memwarden tiers"]
+    assert sum(counts.refires[row] for row in tiers) == counts.refires["memwarden tiers"]
     assert "per 100 host-days" in recorded.table(counts)
+    assert "| memwarden tier: critical | " in recorded.table(counts)
 
 
 def _swinging(minutes: int = 240) -> traces.Trace:

@@ -3,8 +3,8 @@
 A prediction (ours or the naive predict_linear) came true when usage reached 97 % within
 60 minutes of its start; otherwise it was false. A re-fire is an episode that began within
 30 minutes of the same alert's previous episode on the same host. memwarden's alerts are
-counted by family (the prediction, the four tiers), the peers each
-on their own, all from the same promtool run.
+counted by family (the prediction, the four tiers together and each tier on its own), the
+peers each on their own, all from the same promtool run.
 """
 
 from __future__ import annotations
@@ -22,9 +22,18 @@ from .traces import Trace, TraceOutcome, chunks, stitch
 CAME_TRUE_AT, CAME_TRUE_WITHIN = 97.0, 60 * 60
 REFIRE_WITHIN = 30 * 60
 PREDICTIONS = {"memwarden prediction": "MemoryExhaustionPredicted", "naive predict_linear": NAIVE_PREDICTION}
+TIER_ALERTS = {
+    "warning": "MemoryUsageWarning",
+    "high": "MemoryUsageHigh",
+    "critical": "MemoryUsageCritical",
+    "emergency": "MemoryUsageEmergency",
+}
+# The four tiers together, then each on its own row: the critical tier (90 %) is the one to
+# read beside the node-mixin's single 90 % alert.
 FAMILIES = {
     "memwarden prediction": ("MemoryExhaustionPredicted",),
-    "memwarden tiers": ("MemoryUsageWarning", "MemoryUsageHigh", "MemoryUsageCritical", "MemoryUsageEmergency"),
+    "memwarden tiers": tuple(TIER_ALERTS.values()),
+    **{f"memwarden tier: {tier}": (alert,) for tier, alert in TIER_ALERTS.items()},
     "node-mixin NodeMemoryHighUtilization": (NODE_MIXIN,),
     "awesome HostOutOfMemory": (AWESOME,),
     "naive predict_linear": (NAIVE_PREDICTION,),
@@ -117,12 +126,11 @@ def refire_gaps(outcomes: Sequence[TraceOutcome]) -> list[tuple[str, str, list[f
     rows = []
     for outcome in sorted(outcomes, key=lambda o: o.trace.name):
         step = outcome.trace.step
-        for alerts in FAMILIES.values():
-            for alert in alerts:
-                runs = outcome.episodes.get(alert, [])
-                gaps = [(b[0] - a[1]) * step / 60 for a, b in pairwise(runs) if (b[0] - a[1]) * step <= REFIRE_WITHIN]
-                if gaps:
-                    rows.append((outcome.trace.name, alert, gaps))
+        for alert in dict.fromkeys(alert for alerts in FAMILIES.values() for alert in alerts):
+            runs = outcome.episodes.get(alert, [])
+            gaps = [(b[0] - a[1]) * step / 60 for a, b in pairwise(runs) if (b[0] - a[1]) * step <= REFIRE_WITHIN]
+            if gaps:
+                rows.append((outcome.trace.name, alert, gaps))
     return rows
 
 
