@@ -76,10 +76,17 @@ def tier_alerts(policy: Policy, scope: Scope, thresholds: Thresholds) -> list[Al
         else:
             summary = f"A component's memory reached the {tier} tier of its budget ({threshold:g} %)."
             what, of = "Component {{ $labels.component }} on {{ $labels.instance }}", "of its budget"
+        # With flap damping a tier that came back does not clear as a single excursion does:
+        # the description says so rather than promise the quick clear.
+        damped = (
+            f" (if it came back within {flap} of its previous episode, not before {flap} after that one ended)"
+            if flap.seconds > 0
+            else ""
+        )
         description = (
             f"{what} is at {{{{ $value | humanizePercentage }}}} {of}, "
             f"at or above the {tier} tier ({threshold:g} %) for {thresholds.duration(tier)}; "
-            f"it clears {f'once below {clear:g} % for {hold}' if hold.seconds > 0 else f'below {clear:g} %'}."
+            f"it clears {f'once below {clear:g} % for {hold}' if hold.seconds > 0 else f'below {clear:g} %'}{damped}."
         )
         rules.append(
             alert_rule(
