@@ -1,27 +1,35 @@
 """What memwarden's rules cost a Prometheus per host, beside the peers' memory rules, in one run.
 
-Backfills N hosts' node_exporter memory series (`promtool tsdb create-blocks-from
-openmetrics`: --hours of raw history at 15 s, and --slo-days of the recorded 5-minute SLO
-error ratio, the one series the day-to-month SLO windows read), then keeps the same hosts
-alive through one scrape target that exposes them all (honor_labels), so every rule sees a
-steady state. Three real Prometheus servers on 127.0.0.1, one after the other on the same
-data: no rules (baseline), the node-mixin's and awesome-prometheus-alerts' memory rules
-(src/memwarden/backtest/peers.py), and memwarden's rules for the default policy with the
-node_exporter profile. Each is measured over the same window after a warm-up: CPU-s added
-over the baseline (process_cpu_seconds_total), rule-evaluation time per host per evaluation
-(prometheus_rule_group_last_duration_seconds, scraped from itself), recorded series per
-host and RSS. The SLO and health groups' share is printed on lines of their own.
+At steady state: backfills N hosts' node_exporter memory series (`promtool tsdb
+create-blocks-from openmetrics`, streamed: --hours of raw history at 15 s) and every recorded
+series a rule reads over a range, as far back as the rules read it (each rule's ranges,
+offsets and subqueries, `reads`) at the cadence it is recorded at: the recorded usage for the
+tiers' and the prediction's windows, the usage peak for the day the new-high guard (and its
+recorded highest peak) reads, the 5-minute SLO share as far as the burn alerts read it and the
+SLO rollup for the budget's 30 days (a --before revision's longer reads too, within as many
+samples a host as this tree's longest; the output says what was backfilled and what was not).
+Then one target exposes every host (honor_labels) and real Prometheus servers run one after
+the other on copies of that data, each topped up to its own start so its windows hold no gap:
+no rules (baseline), the node-mixin's and awesome-prometheus-alerts' memory rules
+(src/memwarden/backtest/peers.py), memwarden's rules of a git revision (--before) and this
+tree's, for the default policy with the node_exporter profile. Each is measured over the same
+window after a warm-up: CPU-s added over the baseline (process_cpu_seconds_total),
+rule-evaluation time per host per evaluation (prometheus_rule_group_last_duration_seconds,
+scraped from itself), recorded series per host and RSS. Each feature's groups (SLO, health,
+prediction, tiers, recordings) are printed on a line of their own.
 
-    nice -n 10 python benchmarks/rule_cost.py [--hosts 1000] [--hours 2.5] [--slo-days 0]
+    nice -n 10 python benchmarks/rule_cost.py [--hosts 1000] [--hours 2.5] [--max-days 30] [--before REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,7 +39,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -43,19 +52,10 @@ from memwarden.generator.names import INSTANCE
 from memwarden.stack.processes import die_with_parent, free_port
 
 STEP = 15
-PEAK_EVERY = 60  # memwarden.prediction.recording's interval at a 15 s evaluation
 TOTAL = 16 * 2**30
 SWAP = 2 * 2**30
-
-
-# What the SLO windows read, backfilled for --slo-days: the 5-minute share every 15 s (the
-# day-to-month windows read it until they read the rollup) and the rollup, recorded every
-# slo.long_window_interval; both, so a --before revision's rules find their history too.
-def slo_series() -> tuple[tuple[str, float], ...]:
-    from memwarden.policy import load_policy
-
-    rollup_every = load_policy()[0].slo.long_window_interval.seconds
-    return ((INSTANCE.slo_error_ratio("5m"), STEP), (INSTANCE.slo_error_ratio_rollup, rollup_every))
+WAVE = 3600  # the usage wave's period (used_percent)
+LOOKBACK = 300  # an instant selector's lookback (Prometheus' default)
 
 
 SLO_GROUPS = ("memwarden.slo.recording", "memwarden.slo.long.recording", "memwarden.slo", "memwarden.slo.ticket")
@@ -80,7 +80,7 @@ def used_percent(host: int, at: float) -> float:
     base = 30 + (host * 37) % 45
     if host % 50 == 0:
         base = 91
-    return min(99.0, base + 4 * math.sin(2 * math.pi * (at / 3600 + host / 17)))
+    return min(99.0, base + 4 * math.sin(2 * math.pi * (at / WAVE + host / 17)))
 
 
 def exposition(host: int, at: float) -> list[tuple[str, float]]:
@@ -104,47 +104,213 @@ def exposition(host: int, at: float) -> list[tuple[str, float]]:
     ]
 
 
+RAW = tuple(name for name, _ in exposition(0, 0))
+
+
 def labels(host: int) -> str:
     return f'instance="host-{host}:9100",job="node"'
 
 
-def write_history(path: Path, hosts: int, hours: float, slo_days: float, end: int) -> int:
-    """Write raw series and the recorded usage peak for `hours`, the recorded SLO ratio for `slo_days`, all ending at `end`."""
-    steps = int(hours * 3600 / STEP)
-    names = [name for name, _ in exposition(0, end)]
+# What a rule reads, and how far back: each series' range, offset and enclosing subqueries.
+_DURATION = re.compile(r"(\d+)(ms|[smhdwy])")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "y": 31_536_000}
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless"}
+
+
+def _seconds(text: str) -> float:
+    return sum(int(count) * _UNIT[unit] for count, unit in _DURATION.findall(text))
+
+
+def reaches(expr: str) -> dict[str, float]:
+    """Seconds before the evaluation that each series in `expr` is read back to (0: an instant read)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    subqueries = []  # (open, close, seconds) of each `( … )[range:step] offset …`
+    for match in re.finditer(r"\)\s*\[([^\]:]+):[^\]]*\](\s*offset\s+(\w+))?", text):
+        depth, opened = 0, match.start()
+        for index in range(match.start(), -1, -1):
+            depth += {")": 1, "(": -1}.get(text[index], 0)
+            if depth == 0:
+                opened = index
+                break
+        subqueries.append((opened, match.start(), _seconds(match[1]) + (_seconds(match[3]) if match[3] else 0)))
+    found: dict[str, float] = {}
+    for match in re.finditer(r"(?<![\w:.])([A-Za-z_:][\w:]*)", text):
+        name, rest = match[1], text[match.end() :]
+        if name in _KEYWORDS or re.match(r"\s*\(", rest) or re.match(r"\d", name):
+            continue
+        own = re.match(r"\s*(?:\[([^\]:]+)\])?(?:\s*offset\s+(\w+))?", rest)
+        back = (_seconds(own[1]) if own[1] else 0) + (_seconds(own[2]) if own[2] else 0)
+        back += sum(extra for opened, closed, extra in subqueries if opened < match.start() < closed)
+        found[name] = max(found.get(name, 0.0), back)
+    return found
+
+
+def reads(groups: list[dict]) -> dict[str, float]:
+    """How far back the rules of these groups read each series (seconds; the longest read)."""
+    found: dict[str, float] = {}
+    for group in groups:
+        for rule in group["rules"]:
+            for name, back in reaches(rule["expr"]).items():
+                found[name] = max(found.get(name, 0.0), back)
+    return found
+
+
+def recorded_every(groups: list[dict]) -> dict[str, tuple[float, str]]:
+    """Each recorded series: how often it is recorded (seconds) and its expression."""
+    return {
+        rule["record"]: (_seconds(group.get("interval", f"{STEP}s")), rule["expr"])
+        for group in groups
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def _share_at_or_above(threshold: float, window: float) -> Callable[[int, float], float]:
+    """The SLO's error share: of `window`'s evaluations up to `at`, the share at or above `threshold`."""
+    steps = int(window / STEP)
+
+    def share(host: int, at: float) -> float:
+        base = used_percent(host, 0) - 4 * math.sin(2 * math.pi * host / 17)  # the host's level without the wave
+        if base - 4 >= threshold * 100 or base + 4 < threshold * 100:  # never crosses it
+            return 1.0 if base - 4 >= threshold * 100 else 0.0
+        hits = sum(used_percent(host, at - step * STEP) >= threshold * 100 for step in range(steps))
+        return round(hits / steps, 4)
+
+    return share
+
+
+@functools.cache
+def _crest(host: int) -> float:
+    return max(used_percent(host, at) for at in range(0, WAVE, STEP))
+
+
+def recorded_value(name: str, expr: str) -> Callable[[int, float], float] | None:
+    """What the rules record for `name` at a moment, from the same wave the fleet serves (None: not modelled)."""
+    usage = INSTANCE.usage_ratio
+    if name == usage:
+        return lambda host, at: round(used_percent(host, at) / 100, 4)
+    if name == INSTANCE.usage_peak_ratio:
+        window = _seconds(re.search(r"\[(\w+)\]", expr)[1])  # type: ignore[index]
+        steps = int(window / STEP)
+        return lambda host, at: round(max(used_percent(host, at - step * STEP) for step in range(steps)) / 100, 4)
+    if name == INSTANCE.usage_peak_max_ratio:
+        window = _seconds(re.search(r"\[(\w+)\]", expr)[1])  # type: ignore[index]
+        if window < WAVE:
+            return None
+        # Over a wave's period or more, the highest peak is the wave's crest.
+        return lambda host, at: round(_crest(host) / 100, 4)
+    errors = re.fullmatch(r"avg_over_time\(\((\S+) >= bool ([\d.]+)\)\[(\w+):\w+\]\)", expr.strip())
+    if errors and errors[1] == usage and name.startswith("instance:"):
+        return _share_at_or_above(float(errors[2]), _seconds(errors[3]))
+    return None
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """One series backfilled: every `every` seconds for `span` seconds before the backfill's end."""
+
+    name: str
+    every: float
+    span: float
+    value: Callable[[int, float], float]
+    note: str = ""
+
+
+def plan(rule_sets: dict[str, list[dict]], hours: float, max_days: float) -> tuple[list[Backfill], list[str]]:
+    """What to backfill so each rule set reads a steady state: the raw series for `hours`, and each
+    recorded series as far back as the rules of this tree read it (a longer read of another rule
+    set's too, within as many samples a host as this tree's longest backfill; no series further
+    back than `max_days`, or `hours` when 0). Returns the series and what could not be backfilled."""
+    ours = rule_sets["memwarden"]
+    cap = max(hours * 3600, max_days * 86_400)
+    every_of: dict[str, tuple[float, str]] = {}
+    for groups in rule_sets.values():
+        every_of = {**recorded_every(groups), **every_of}
+    every_of.update(recorded_every(ours))
+    needs = {name: reads(groups) for name, groups in rule_sets.items()}
+    missing: list[str] = []
+    raw_reach = max(back for found in needs.values() for name, back in found.items() if name in RAW)
+    if raw_reach > hours * 3600:
+        missing.append(f"raw series read {raw_reach / 3600:g} h back, backfilled {hours:g} h")
+    # The fleet is node_exporter's: it serves no component series, so the component rules read nothing.
+    served = set(RAW) | {name for name in every_of if not name.startswith("component:")}
+    backfills: list[Backfill] = []
+    spans: dict[str, float] = {}
+    for name, back in needs["memwarden"].items():
+        if name in every_of and name in served and back > 0:
+            spans[name] = min(back + every_of[name][0], cap)
+    longest = max((span / every_of[name][0] for name, span in spans.items()), default=0)
+    notes: dict[str, str] = {}
+    for rule_set, found in needs.items():
+        for name, back in found.items():
+            if name not in every_of or name not in served or back <= 0 or rule_set == "memwarden":
+                continue
+            wanted = min(back + every_of[name][0], cap)
+            affordable = max(spans.get(name, 0), min(wanted, longest * every_of[name][0]))
+            if affordable > spans.get(name, 0):
+                spans[name] = affordable
+                notes[name] = f"as {rule_set} reads it"
+            if wanted > spans[name]:
+                missing.append(
+                    f"{rule_set} reads {name} {wanted / 3600:g} h back; backfilled {spans[name] / 3600:g} h "
+                    "(what this tree reads, or as many samples as its longest)"
+                )
+    server_own = {
+        name: back
+        for table in needs.values()
+        for name, back in table.items()
+        if name not in every_of and name not in RAW and back > 0 and name.startswith("ALERTS")
+    }
+    missing += [f"{name} (the server's own) read {back / 3600:g} h back: not backfilled" for name, back in server_own.items()]
+    for name in RAW:
+        index = RAW.index(name)
+        backfills.append(Backfill(name, STEP, hours * 3600, lambda host, at, i=index: exposition(host, at)[i][1]))
+    for name, span in sorted(spans.items()):
+        every, expr = every_of[name]
+        value = recorded_value(name, expr)
+        if value is None:
+            missing.append(f"{name}: read {span / 3600:g} h back, no model of its values: not backfilled")
+            continue
+        backfills.append(Backfill(name, every, span, value, notes.get(name, "")))
+    return backfills, sorted(set(missing))
+
+
+def write_history(path: Path, hosts: int, backfills: list[Backfill], start: float | None, end: int) -> int:
+    """Stream each series' samples in (end - span, end] (from `start` when given) to an OpenMetrics file."""
     samples = 0
     with path.open("w") as out:
-        for index, name in enumerate(names):
-            out.write(f"# TYPE {name} {'counter' if name.endswith('_total') or 'vmstat' in name else 'gauge'}\n")
+        for series_ in backfills:
+            kind = "counter" if series_.name.endswith("_total") or "vmstat" in series_.name else "gauge"
+            out.write(f"# TYPE {series_.name} {kind}\n")
+            first = end - series_.span if start is None else start
+            # Aligned on the series' own cadence, so a later top-up continues it.
+            stamps = [at for at in range(int(first // series_.every + 1) * int(series_.every), end + 1, int(series_.every))]
             for host in range(hosts):
                 label = labels(host)
-                lines = []
-                for step in range(steps, 0, -1):
-                    at = end - step * STEP
-                    lines.append(f"{name}{{{label}}} {exposition(host, at)[index][1]} {at}\n")
-                out.writelines(lines)
-                samples += len(lines)
-        # The new-high guard reads hours of the recorded usage peak: backfilled with the raw
-        # series, once per slow evaluation, so it reads as many as in production.
-        peak_steps = int(hours * 3600 / PEAK_EVERY)
-        out.write(f"# TYPE {INSTANCE.usage_peak_ratio} gauge\n")
-        for host in range(hosts):
-            label = labels(host)
-            for step in range(peak_steps, 0, -1):
-                at = end - step * PEAK_EVERY
-                out.write(f"{INSTANCE.usage_peak_ratio}{{{label}}} {used_percent(host, at) / 100:.4f} {at}\n")
-            samples += peak_steps
-        for series_, every in slo_series() if slo_days > 0 else ():
-            out.write(f"# TYPE {series_} gauge\n")
-            slo_steps = int(slo_days * 86_400 / every)
-            for host in range(hosts):
-                label = labels(host)
-                # A host near its ceiling spends about a tenth of its time above the critical tier.
-                value = 0.1 if host % 50 == 0 else 0
-                out.writelines(f"{series_}{{{label}}} {value} {end - int(step * every)}\n" for step in range(slo_steps, 0, -1))
-                samples += slo_steps
+                out.writelines(f"{series_.name}{{{label}}} {series_.value(host, at)} {at}\n" for at in stamps)
+                samples += len(stamps)
         out.write("# EOF\n")
     return samples
+
+
+def create_blocks(history: Path, into: Path, max_block: str = "720h") -> None:
+    # Blocks as long as promtool makes them (486h): it parses the whole file once per block,
+    # 360 times for 30 days in 2-hour blocks.
+    subprocess.run(
+        [
+            binaries.require("promtool"),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            f"--max-block-duration={max_block}",
+            str(history),
+            str(into),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def serve_fleet(hosts: int) -> ThreadingHTTPServer:
@@ -300,15 +466,39 @@ def compact(data: Path, folder: Path, quiet_for: float = 90, limit: float = 1800
     return int(blocks)
 
 
-def measure(name: str, data: Path, folder: Path, fleet_port: int, groups: list[dict], warmup: float, window: float) -> dict:
-    """Run one Prometheus over a copy of the backfilled data; return its figures over `window`."""
+def top_up(data: Path, folder: Path, hosts: int, backfills: list[Backfill], end: int) -> tuple[int, int]:
+    """Backfill every series from `end` to now into `data`, so a server started later finds no gap
+    in the windows it reads (the servers run one after another). Returns the new end and the samples."""
+    now = int(time.time()) // STEP * STEP - STEP
+    history, blocks = folder / "top-up.om", folder / "top-up"
+    samples = write_history(history, hosts, backfills, end, now)
+    create_blocks(history, blocks, "2h")
+    for block in blocks.iterdir():
+        shutil.move(str(block), data / block.name)
+    history.unlink()
+    shutil.rmtree(blocks)
+    return now, samples
+
+
+def measure(
+    name: str, data: Path, folder: Path, fleet_port: int, groups: list[dict], args: argparse.Namespace, history: tuple
+) -> dict:
+    """Run one Prometheus over a copy of the backfilled data, topped up to now; return its figures over `window`."""
     copy = folder / f"data-{name}"
     shutil.copytree(data, copy)
+    backfills, end = history
+    started = time.monotonic()
+    topped, samples = top_up(copy, folder, args.hosts, backfills, end)
+    print(f"{name}: topped up {samples:,} samples to now in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    warmup, window = args.warmup, args.window
     with prometheus_on(name, copy, folder, fleet_port, groups) as url:
+        gap = time.time() - topped
         time.sleep(warmup)
         cpu_before = scalar(url, 'process_cpu_seconds_total{job="self"}')
+        compactions_before = scalar(url, 'sum(prometheus_tsdb_compactions_total{job="self"})')
         rules_time = profile_rules(url, window)
         cpu_after = scalar(url, 'process_cpu_seconds_total{job="self"}')
+        compactions = scalar(url, 'sum(prometheus_tsdb_compactions_total{job="self"})') - compactions_before
         span = f"{int(window)}s"
         per_group = {
             row["metric"]["rule_group"].split(";")[-1]: float(row["value"][1])
@@ -345,6 +535,9 @@ def measure(name: str, data: Path, folder: Path, fleet_port: int, groups: list[d
         "firing": firing,
         "rules": rules_time,
         "recorded_in": recorded_in,
+        "gap": gap,
+        "reads": reads(groups),
+        "compactions": compactions,
     }
 
 
@@ -387,12 +580,32 @@ def rule_rows(run: dict, hosts: int) -> dict[tuple[str, str], float]:
     }
 
 
-def report(runs: dict[str, dict], args: argparse.Namespace) -> None:
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0 or unit == "m":
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def report(runs: dict[str, dict], args: argparse.Namespace, backfills: list[Backfill], missing: list[str]) -> None:
     hosts = args.hosts
     base = runs["baseline"]["cpu"]
+    print(f"{hosts} hosts; {args.window:g} s measured per server after {args.warmup:g} s; backfilled (per host):")
+    for series_ in backfills:
+        print(
+            f"  {series_.name}: {_span(series_.span)} every {series_.every:g}s, {int(series_.span // series_.every):,} samples"
+            + (f" ({series_.note})" if series_.note else "")
+        )
+    raw = {name: back for run in runs.values() for name, back in run["reads"].items() if name in RAW}
+    print(f"  (the longest raw read: {max(raw.values()) / 3600:g} h, {max(raw, key=raw.__getitem__)})")
+    for line in missing:
+        print(f"  not at steady state: {line}")
     print(
-        f"{hosts} hosts, {args.hours:g} h of raw history at {STEP}s, {args.slo_days:g} days of the recorded SLO ratio; "
-        f"{args.window:g} s measured per server after {args.warmup:g} s\n"
+        "  topped up to each server's start; history ended "
+        + ", ".join(f"{name} {run['gap']:.0f}s" for name, run in runs.items())
+        + " before it started; TSDB compactions in the window: "
+        + ", ".join(f"{name} {run['compactions']:.0f}" for name, run in runs.items())
+        + "\n"
     )
     print(
         "| rules | CPU-s added | CPU ms / host / 15 s | rule time ms / host / eval | recorded series / host | RSS MiB | eval failures |"
@@ -450,7 +663,13 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=2.5, help="raw history backfilled (default 2.5)")
     parser.add_argument(
-        "--slo-days", type=float, default=0, help="days of the recorded SLO ratio backfilled (30 for steady state)"
+        "--max-days",
+        "--slo-days",
+        dest="max_days",
+        type=float,
+        default=30,
+        help="no recorded series backfilled further back (default 30, the error budget's window: a steady state; "
+        "0: none further than --hours)",
     )
     parser.add_argument("--warmup", type=float, default=45)
     parser.add_argument("--window", type=float, default=150, help="seconds measured per server (default 150)")
@@ -464,41 +683,42 @@ def main() -> int:
     if args.before:
         servers.append((f"memwarden@{args.before}", memwarden_rules(args.before)))
     servers.append(("memwarden", memwarden_rules()))
+    backfills, missing = plan(dict(servers[2:]), args.hours, args.max_days)
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-rulecost-") as scratch:
         folder = Path(scratch)
         started = time.monotonic()
-        samples = write_history(folder / "history.om", args.hosts, args.hours, args.slo_days, end)
-        # Blocks as long as promtool makes them (486h): it parses the whole file once per block,
-        # 360 times for 30 days in 2-hour blocks.
-        subprocess.run(
-            [
-                binaries.require("promtool"),
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                "--max-block-duration=720h",
-                str(folder / "history.om"),
-                str(folder / "data"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        samples = write_history(folder / "history.om", args.hosts, backfills, None, end)
+        written = time.monotonic() - started
+        create_blocks(folder / "history.om", folder / "data")
         (folder / "history.om").unlink()
-        print(f"backfilled {samples:,} samples in {time.monotonic() - started:.0f}s", file=sys.stderr)
+        print(
+            f"backfilled {samples:,} samples in {time.monotonic() - started:.0f}s ({written:.0f}s writing them)",
+            file=sys.stderr,
+        )
         started = time.monotonic()
         blocks = compact(folder / "data", folder)
+        # The compacting server's own samples (after `end`) would overlap each server's top-up.
+        for own in ("wal", "chunks_head", "wbl", "lock"):
+            path = folder / "data" / own
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         print(f"compacted to {blocks} blocks in {time.monotonic() - started:.0f}s", file=sys.stderr)
         fleet = serve_fleet(args.hosts)
         try:
             runs = {
                 name: measure(
-                    name.replace("@", "-"), folder / "data", folder, fleet.server_address[1], groups, args.warmup, args.window
+                    name.replace("@", "-"),
+                    folder / "data",
+                    folder,
+                    fleet.server_address[1],
+                    groups,
+                    args,
+                    (backfills, end),
                 )
                 for name, groups in servers
             }
         finally:
             fleet.shutdown()
-    report(runs, args)
+    report(runs, args, backfills, missing)
     return 0
 
 
