@@ -195,9 +195,10 @@ def recorded_value(name: str, expr: str) -> Callable[[int, float], float] | None
         window = _seconds(re.search(r"\[(\w+)\]", expr)[1])  # type: ignore[index]
         steps = int(window / STEP)
         return lambda host, at: round(max(used_percent(host, at - step * STEP) for step in range(steps)) / 100, 4)
-    if name == INSTANCE.usage_peak_max_ratio:
-        window = _seconds(re.search(r"\[(\w+)\]", expr)[1])  # type: ignore[index]
-        if window < WAVE:
+    # The highest peak over a window (6caa03e's guard recorded one; docs/rule-cost.md, the fourth pass).
+    highest = re.fullmatch(rf"max_over_time\({re.escape(INSTANCE.usage_peak_ratio)}\[(\w+)\]\)", expr.strip())
+    if highest and name.startswith("instance:"):
+        if _seconds(highest[1]) < WAVE:
             return None
         # Over a wave's period or more, the highest peak is the wave's crest.
         return lambda host, at: round(_crest(host) / 100, 4)
