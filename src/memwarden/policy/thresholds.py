@@ -42,7 +42,8 @@ class Thresholds(Section):
     )
     flap_window: DurationField = Field(
         default="3h",
-        description="a tier active again within this of an earlier activation holds until that activation is this far back (0s: off)",
+        description="a tier active again within this of an earlier activation holds until that activation is this far back, "
+        "swinging or not (0s: off)",
     )
     leak_reference: PositiveDurationField = Field(
         default="1h",
