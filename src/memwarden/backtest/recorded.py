@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from ..contract import TIERS, tier_alert_name
 from ..policy import Policy
 from .engine import replay_hosts
 from .peers import AWESOME, NAIVE_PREDICTION, NODE_MIXIN
@@ -22,12 +23,7 @@ from .traces import Trace, TraceOutcome, chunks, stitch
 CAME_TRUE_AT, CAME_TRUE_WITHIN = 97.0, 60 * 60
 REFIRE_WITHIN = 30 * 60
 PREDICTIONS = {"memwarden prediction": "MemoryExhaustionPredicted", "naive predict_linear": NAIVE_PREDICTION}
-TIER_ALERTS = {
-    "warning": "MemoryUsageWarning",
-    "high": "MemoryUsageHigh",
-    "critical": "MemoryUsageCritical",
-    "emergency": "MemoryUsageEmergency",
-}
+TIER_ALERTS = {tier: tier_alert_name("instance", tier) for tier in TIERS}
 # The four tiers together, then each on its own row: the critical tier (90 %) is the one to
 # read beside the node-mixin's single 90 % alert.
 FAMILIES = {

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from ..contract import TIERS, tier_alert_name
 from ..policy import Policy
 from .curves import Curve
 from .engine import Episodes, Host, replay_hosts
@@ -20,12 +21,7 @@ LEAD_IN_MINUTES = 150  # history, so every window is full at the start (the new-
 REFIRE_WITHIN = 30 * 60
 PREDICTION = "MemoryExhaustionPredicted"
 CRITICAL_OR_HIGHER = ("MemoryUsageCritical", "MemoryUsageEmergency", PREDICTION)
-TIER_ALERTS = {
-    "MemoryUsageWarning": "warning",
-    "MemoryUsageHigh": "high",
-    "MemoryUsageCritical": "critical",
-    "MemoryUsageEmergency": "emergency",
-}
+TIER_ALERTS = {tier_alert_name("instance", tier): tier for tier in TIERS}
 
 
 @dataclass
