@@ -49,6 +49,7 @@ import yaml
 from memwarden import binaries
 from memwarden.backtest.peers import PEER_RULES
 from memwarden.generator.names import INSTANCE
+from memwarden.policy.units import Duration
 from memwarden.stack.processes import die_with_parent, free_port
 
 STEP = 15
@@ -112,13 +113,11 @@ def labels(host: int) -> str:
 
 
 # What a rule reads, and how far back: each series' range, offset and enclosing subqueries.
-_DURATION = re.compile(r"(\d+)(ms|[smhdwy])")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "y": 31_536_000}
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless"}
 
 
 def _seconds(text: str) -> float:
-    return sum(int(count) * _UNIT[unit] for count, unit in _DURATION.findall(text))
+    return Duration(text.strip()).seconds
 
 
 def reaches(expr: str) -> dict[str, float]:
